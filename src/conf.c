@@ -1,0 +1,374 @@
+/*
+ * The configuration file: "key = value" lines, "#" comments, blank lines.
+ * Every error names the file and the line; see spike.conf(5).
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spike.h"
+
+#define CONF_FILE_MAX	(1024 * 1024)
+
+struct conf_line {
+	const char	*name;		/* file name, for messages */
+	unsigned int	 number;
+	char		*err;
+	size_t		 errsz;
+};
+
+typedef enum spike_err (*conf_setter)(struct conf *, const struct conf_line *,
+    const char *value);
+
+struct conf_key {
+	const char	*key;
+	conf_setter	 set;
+};
+
+static enum spike_err	conf_fail(const struct conf_line *, const char *, ...)
+			    __attribute__((format(printf, 2, 3)));
+
+/* Record "FILE:LINE: message" in the caller's buffer; returns SPIKE_ECONFIG. */
+static enum spike_err
+conf_fail(const struct conf_line *at, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	n = snprintf(at->err, at->errsz, "%s:%u: ", at->name, at->number);
+	if (n >= 0 && (size_t)n < at->errsz) {
+		va_start(ap, fmt);
+		vsnprintf(at->err + n, at->errsz - n, fmt, ap);
+		va_end(ap);
+	}
+	return SPIKE_ECONFIG;
+}
+
+void
+conf_defaults(struct conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	strcpy(conf->redis, "127.0.0.1:6379");
+	conf->redis_timeout_ms = 500;
+	strcpy(conf->stock_key, "ticket_hash_key");
+	strcpy(conf->total_field, "ticket_total_nums");
+	strcpy(conf->sold_field, "ticket_sold_nums");
+	strcpy(conf->stat_log, "/var/log/spike-fcgi/stat.log");
+	conf->threads = 16;
+	conf->buffer_percent = 10;
+	conf->sync_ms = 200;
+}
+
+/* Parse a whole unsigned decimal in [min, max]; returns false otherwise. */
+static bool
+parse_uint(const char *s, unsigned int min, unsigned int max,
+    unsigned int *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*out = (unsigned int)v;
+	return true;
+}
+
+static enum spike_err
+set_string(const struct conf_line *at, char *dst, size_t dstsz,
+    const char *value, const char *what)
+{
+	if (*value == '\0')
+		return conf_fail(at, "%s: empty value", what);
+	if ((size_t)snprintf(dst, dstsz, "%s", value) >= dstsz)
+		return conf_fail(at, "%s: value longer than %zu bytes", what,
+		    dstsz - 1);
+	return SPIKE_OK;
+}
+
+/*
+ * Check an address: "unix:/absolute/path" or "HOST:PORT".  With
+ * numeric_host the host must be a dotted IPv4 address, as spawn-fcgi -a
+ * takes it, and is written back in canonical form.
+ */
+static enum spike_err
+parse_addr(const struct conf_line *at, const char *value, bool numeric_host,
+    char *out, size_t outsz)
+{
+	char		 host[CONF_ADDR_MAX];
+	const char	*colon;
+	struct in_addr	 in;
+	unsigned int	 port;
+
+	if (strncmp(value, "unix:", 5) == 0) {
+		if (value[5] != '/')
+			return conf_fail(at, "%s: unix socket path must be "
+			    "absolute", value);
+		return set_string(at, out, outsz, value, "address");
+	}
+	colon = strrchr(value, ':');
+	if (colon == NULL || colon == value)
+		return conf_fail(at, "%s: expected HOST:PORT or unix:PATH",
+		    value);
+	if (!parse_uint(colon + 1, 1, 65535, &port))
+		return conf_fail(at, "%s: bad port", value);
+	if ((size_t)(colon - value) >= sizeof(host))
+		return conf_fail(at, "%s: host name too long", value);
+	memcpy(host, value, colon - value);
+	host[colon - value] = '\0';
+	if (numeric_host) {
+		if (inet_pton(AF_INET, host, &in) != 1)
+			return conf_fail(at, "%s: host must be a numeric IPv4 "
+			    "address", value);
+		inet_ntop(AF_INET, &in, host, sizeof(host));
+	}
+	if (snprintf(out, outsz, "%s:%u", host, port & 0xffff) >= (int)outsz)
+		return conf_fail(at, "%s: address too long", value);
+	return SPIKE_OK;
+}
+
+static enum spike_err
+set_redis(struct conf *conf, const struct conf_line *at, const char *value)
+{
+	return parse_addr(at, value, false, conf->redis, sizeof(conf->redis));
+}
+
+#define CONF_UINT_SETTER(name, field, min, max)				\
+static enum spike_err							\
+name(struct conf *conf, const struct conf_line *at, const char *value)	\
+{									\
+	if (!parse_uint(value, min, max, &conf->field))			\
+		return conf_fail(at, "%s: %s must be a whole number "	\
+		    "from %u to %u", value, #field, min, max);		\
+	return SPIKE_OK;						\
+}
+
+CONF_UINT_SETTER(set_redis_timeout_ms, redis_timeout_ms, 1, 60000)
+CONF_UINT_SETTER(set_threads, threads, 1, 256)
+CONF_UINT_SETTER(set_buffer_percent, buffer_percent, 0, 1000)
+CONF_UINT_SETTER(set_sync_ms, sync_ms, 10, 10000)
+
+#define CONF_STRING_SETTER(name, field)					\
+static enum spike_err							\
+name(struct conf *conf, const struct conf_line *at, const char *value)	\
+{									\
+	return set_string(at, conf->field, sizeof(conf->field), value,	\
+	    #field);							\
+}
+
+CONF_STRING_SETTER(set_stock_key, stock_key)
+CONF_STRING_SETTER(set_total_field, total_field)
+CONF_STRING_SETTER(set_sold_field, sold_field)
+CONF_STRING_SETTER(set_stat_log, stat_log)
+
+/* "ADDR [weight=W]": one instance of the sale. */
+static enum spike_err
+set_instance(struct conf *conf, const struct conf_line *at, const char *value)
+{
+	struct conf_instance	 inst;
+	char			 addr[CONF_ADDR_MAX];
+	const char		*rest;
+	size_t			 len, i;
+	enum spike_err		 err;
+
+	len = strcspn(value, " \t");
+	if (len >= sizeof(addr))
+		return conf_fail(at, "instance address too long");
+	memcpy(addr, value, len);
+	addr[len] = '\0';
+	if ((err = parse_addr(at, addr, true, inst.addr, sizeof(inst.addr))))
+		return err;
+	rest = value + len + strspn(value + len, " \t");
+	inst.weight = 1;
+	if (*rest != '\0' && (strncmp(rest, "weight=", 7) != 0 ||
+	    !parse_uint(rest + 7, 1, 1000, &inst.weight)))
+		return conf_fail(at, "%s: expected weight=W with W from 1 to "
+		    "1000", rest);
+	for (i = 0; i < conf->ninstances; i++)
+		if (strcmp(conf->instances[i].addr, inst.addr) == 0)
+			return conf_fail(at, "duplicate instance %s", inst.addr);
+	if (conf->ninstances == CONF_INSTANCES_MAX)
+		return conf_fail(at, "more than %d instances",
+		    CONF_INSTANCES_MAX);
+	conf->instances[conf->ninstances++] = inst;
+	return SPIKE_OK;
+}
+
+static const struct conf_key conf_keys[] = {
+	{ "redis",		set_redis },
+	{ "redis_timeout_ms",	set_redis_timeout_ms },
+	{ "stock_key",		set_stock_key },
+	{ "total_field",	set_total_field },
+	{ "sold_field",		set_sold_field },
+	{ "stat_log",		set_stat_log },
+	{ "threads",		set_threads },
+	{ "buffer_percent",	set_buffer_percent },
+	{ "sync_ms",		set_sync_ms },
+	{ "instance",		set_instance },
+};
+#define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static char *
+trim(char *s)
+{
+	char	*end;
+
+	s += strspn(s, " \t\r");
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+/* Cut a trailing comment: a '#' at the start or after blank space. */
+static void
+strip_comment(char *s)
+{
+	char	*p;
+
+	for (p = s; (p = strchr(p, '#')) != NULL; p++)
+		if (p == s || p[-1] == ' ' || p[-1] == '\t') {
+			*p = '\0';
+			return;
+		}
+}
+
+static enum spike_err
+parse_line(struct conf *conf, const struct conf_line *at, char *line,
+    bool seen[CONF_NKEYS])
+{
+	char	*eq, *key, *value;
+	size_t	 i;
+
+	strip_comment(line);
+	line = trim(line);
+	if (*line == '\0')
+		return SPIKE_OK;
+	if ((eq = strchr(line, '=')) == NULL)
+		return conf_fail(at, "expected \"key = value\"");
+	*eq = '\0';
+	key = trim(line);
+	value = trim(eq + 1);
+	for (i = 0; i < CONF_NKEYS; i++) {
+		if (strcmp(key, conf_keys[i].key) != 0)
+			continue;
+		if (seen[i] && conf_keys[i].set != set_instance)
+			return conf_fail(at, "%s given twice", key);
+		seen[i] = true;
+		if (*value == '\0')
+			return conf_fail(at, "%s: empty value", key);
+		return conf_keys[i].set(conf, at, value);
+	}
+	return conf_fail(at, "unknown key \"%.64s\"", key);
+}
+
+/*
+ * Parse the text of a configuration file over the defaults already in
+ * conf.  Returns SPIKE_OK, or SPIKE_ECONFIG with "NAME:LINE: why" in err.
+ */
+enum spike_err
+conf_parse(struct conf *conf, const char *name, const char *text, char *err,
+    size_t errsz)
+{
+	struct conf_line at = { name, 0, err, errsz };
+	bool		 seen[CONF_NKEYS] = { false };
+	char		*copy, *line, *next;
+	enum spike_err	 rc = SPIKE_OK;
+
+	if ((copy = strdup(text)) == NULL)
+		return SPIKE_ENOMEM;
+	for (line = copy; line != NULL && rc == SPIKE_OK; line = next) {
+		at.number++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		rc = parse_line(conf, &at, line, seen);
+	}
+	free(copy);
+	if (rc == SPIKE_OK && conf->ninstances == 0) {
+		snprintf(err, errsz, "%s: no \"instance\" line", name);
+		rc = SPIKE_ECONFIG;
+	}
+	return rc;
+}
+
+/* Read at most CONF_FILE_MAX bytes of path into a new string. */
+static enum spike_err
+read_file(const char *path, char **out, char *err, size_t errsz)
+{
+	char	*buf;
+	ssize_t	 n;
+	size_t	 len = 0;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return SPIKE_ECONFIG;
+	}
+	if ((buf = malloc(CONF_FILE_MAX + 1)) == NULL) {
+		close(fd);
+		return SPIKE_ENOMEM;
+	}
+	while ((n = read(fd, buf + len, CONF_FILE_MAX + 1 - len)) > 0)
+		len += n;
+	close(fd);
+	if (n == -1 || len > CONF_FILE_MAX || memchr(buf, '\0', len)) {
+		snprintf(err, errsz, "%s: %s", path, n == -1 ?
+		    strerror(errno) : "not a text file of at most 1 MiB");
+		free(buf);
+		return SPIKE_ECONFIG;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return SPIKE_OK;
+}
+
+/* Load path over the defaults; errors go to err as for conf_parse. */
+enum spike_err
+conf_load(struct conf *conf, const char *path, char *err, size_t errsz)
+{
+	char		*text;
+	enum spike_err	 rc;
+
+	conf_defaults(conf);
+	if ((rc = read_file(path, &text, err, errsz)) != SPIKE_OK)
+		return rc;
+	rc = conf_parse(conf, path, text, err, errsz);
+	free(text);
+	return rc;
+}
+
+const struct conf_instance *
+conf_find_instance(const struct conf *conf, const char *addr)
+{
+	size_t	 i;
+
+	for (i = 0; i < conf->ninstances; i++)
+		if (strcmp(conf->instances[i].addr, addr) == 0)
+			return &conf->instances[i];
+	return NULL;
+}
+
+unsigned int
+conf_total_weight(const struct conf *conf)
+{
+	unsigned int	 sum = 0;
+	size_t		 i;
+
+	for (i = 0; i < conf->ninstances; i++)
+		sum += conf->instances[i].weight;
+	return sum;
+}

@@ -1,0 +1,297 @@
+/*
+ * spike-fcgi: a FastCGI responder that sells a flash sale's tickets
+ * exactly once.  Started by spawn-fcgi(1), which hands it the listening
+ * socket on fd 0 (FCGI_LISTENSOCK_FILENO, FastCGI Specification 2.2).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fastcgi.h>
+#include <fcgiapp.h>
+
+#include "spike.h"
+
+#define SHUTDOWN_KICK_MS	20
+#define SHUTDOWN_GRACE_MS	2500
+
+struct instance {
+	struct conf		 conf;
+	const char		*conf_path;
+	char			 self_id[CONF_ADDR_MAX + 8];	/* as in spike.conf */
+	char			 where[CONF_ADDR_MAX + 8];	/* for stat.log */
+	unsigned int		 weight;
+	struct stock		 stock;
+	struct statlog		*statlog;
+	struct sync_state	*sync;
+	struct route_ctx	*ctxs;
+	struct worker		**workers;
+	unsigned int		 nworkers;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: spike-fcgi [-htV] [-c file]\n");
+}
+
+/*
+ * Name the address fd 0 listens on as spike.conf writes it:
+ * "A.B.C.D:PORT" or "unix:PATH".  Returns false if fd 0 is no socket.
+ */
+static bool
+listen_address(struct instance *in)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+	socklen_t		 len = sizeof(ss);
+	char			 host[INET_ADDRSTRLEN];
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(FCGI_LISTENSOCK_FILENO, (struct sockaddr *)&ss,
+	    &len) == -1)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(in->self_id, sizeof(in->self_id), "%s:%u", host,
+		    ntohs(sin->sin_port));
+		snprintf(in->where, sizeof(in->where), "%u",
+		    ntohs(sin->sin_port));
+		return true;
+	}
+	if (ss.ss_family == AF_UNIX) {
+		snprintf(in->self_id, sizeof(in->self_id), "unix:%.*s",
+		    (int)sizeof(sun->sun_path), sun->sun_path);
+		snprintf(in->where, sizeof(in->where), "%.*s",
+		    (int)sizeof(sun->sun_path), sun->sun_path);
+		return true;
+	}
+	errno = EAFNOSUPPORT;
+	return false;
+}
+
+/* Find this instance's line in spike.conf; exits when there is none. */
+static void
+find_self(struct instance *in)
+{
+	const struct conf_instance *ci;
+
+	if (!listen_address(in)) {
+		log_warn("fd 0 is not a listening socket: start spike-fcgi "
+		    "under spawn-fcgi(1)");
+		exit(1);
+	}
+	if ((ci = conf_find_instance(&in->conf, in->self_id)) == NULL) {
+		log_warnx("%s: no \"instance = %s\" line: this instance "
+		    "listens on %s", in->conf_path, in->self_id, in->self_id);
+		exit(1);
+	}
+	in->weight = ci->weight;
+}
+
+/*
+ * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
+ * taken by sigwait() in main.  SIGUSR1 only interrupts a worker's
+ * blocking call (no SA_RESTART); see worker.c.
+ */
+static void
+on_sigusr1(int signo)
+{
+	(void)signo;
+}
+
+static void
+setup_signals(sigset_t *waited)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_sigusr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(waited);
+	sigaddset(waited, SIGTERM);
+	sigaddset(waited, SIGINT);
+	sigaddset(waited, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, waited, NULL);
+}
+
+static void
+start_workers(struct instance *in)
+{
+	unsigned int		 i;
+	struct route_ctx	*ctx;
+
+	in->nworkers = in->conf.threads;
+	in->ctxs = calloc(in->nworkers, sizeof(*in->ctxs));
+	in->workers = calloc(in->nworkers, sizeof(*in->workers));
+	if (in->ctxs == NULL || in->workers == NULL) {
+		log_warn("allocating workers");
+		exit(1);
+	}
+	for (i = 0; i < in->nworkers; i++) {
+		ctx = &in->ctxs[i];
+		ctx->conf = &in->conf;
+		ctx->stock = &in->stock;
+		ctx->sync = in->sync;
+		ctx->statlog = statlog_writer(in->statlog, i);
+		ctx->where = in->where;
+		ctx->self_id = in->self_id;
+		ctx->thread = i;
+		if ((ctx->store = store_new(&in->conf, in->self_id)) == NULL ||
+		    (in->workers[i] = worker_start(ctx,
+		    FCGI_LISTENSOCK_FILENO)) == NULL) {
+			log_warn("starting worker %u", i);
+			exit(1);
+		}
+	}
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Stop accepting, let the workers answer what they hold, and wake those
+ * waiting for more until all have finished or the grace period is over.
+ * Returns how many workers did not finish in time.
+ */
+static unsigned int
+stop_workers(struct instance *in)
+{
+	struct timespec	 pause = { 0, SHUTDOWN_KICK_MS * 1000000L };
+	long long	 deadline = now_ms() + SHUTDOWN_GRACE_MS;
+	unsigned int	 i, running;
+
+	worker_stop_all();
+	do {
+		running = 0;
+		for (i = 0; i < in->nworkers; i++)
+			if (!worker_kick(in->workers[i]))
+				running++;
+		if (running > 0)
+			nanosleep(&pause, NULL);
+	} while (running > 0 && now_ms() < deadline);
+	if (running == 0)
+		for (i = 0; i < in->nworkers; i++)
+			worker_join(in->workers[i]);
+	return running;
+}
+
+static void
+serve_until_signalled(struct instance *in, const sigset_t *waited)
+{
+	unsigned int	 stuck;
+	int		 signo;
+
+	for (;;) {
+		if (sigwait(waited, &signo) != 0)
+			continue;
+		if (signo == SIGTERM || signo == SIGINT)
+			break;
+	}
+	log_info("signal %d: finishing requests in flight", signo);
+	if ((stuck = stop_workers(in)) > 0)
+		log_warnx("%u workers still busy after %d ms; exiting anyway",
+		    stuck, SHUTDOWN_GRACE_MS);
+	sync_stop(in->sync);
+	statlog_close(in->statlog);
+	log_info("stopped after %lld sales", (long long)atomic_load(
+	    &in->stock.sold));
+}
+
+static void
+load_conf(struct instance *in)
+{
+	char		 err[CONF_ERR_MAX];
+	enum spike_err	 rc;
+
+	if ((rc = conf_load(&in->conf, in->conf_path, err,
+	    sizeof(err))) != SPIKE_OK) {
+		log_warnx("%s", rc == SPIKE_ECONFIG ? err :
+		    spike_strerror(rc));
+		exit(1);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct instance	 in;
+	sigset_t		 waited;
+	bool			 test_only = false;
+	int			 ch;
+
+	log_init("spike-fcgi");
+	in.conf_path = SYSCONFDIR "/spike/spike.conf";
+	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
+		switch (ch) {
+		case 'c':
+			in.conf_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 't':
+			test_only = true;
+			break;
+		case 'V':
+			printf("spike-fcgi %s\n", SPIKE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	load_conf(&in);
+	if (test_only) {
+		fprintf(stderr, "%s: syntax is ok\n", in.conf_path);
+		return 0;
+	}
+	find_self(&in);
+	setup_signals(&waited);
+	if (FCGX_Init() != 0) {
+		log_warnx("FCGX_Init failed");
+		return 1;
+	}
+	if ((in.statlog = statlog_open(in.conf.stat_log,
+	    in.conf.threads)) == NULL) {
+		log_warn("%s", in.conf.stat_log);
+		return 1;
+	}
+	stock_init(&in.stock);
+	if ((in.sync = sync_start(&in.conf, in.self_id, in.weight,
+	    &in.stock)) == NULL) {
+		log_warn("starting the sync thread");
+		return 1;
+	}
+	start_workers(&in);
+	log_info("serving on %s, weight %u, %u threads", in.self_id,
+	    in.weight, in.nworkers);
+	serve_until_signalled(&in, &waited);
+	return 0;
+}

@@ -1,0 +1,86 @@
+/*
+ * The JSON answers: a CGI response (RFC 3875, 6.2) with a Status header,
+ * a JSON content type and {"code":N,"msg":"..."}.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "spike.h"
+
+struct reply_spec {
+	int		 status;
+	const char	*reason;
+	int		 code;
+	const char	*msg;		/* default message */
+	const char	*headers;	/* extra header lines */
+};
+
+static const struct reply_spec reply_specs[REPLY_KINDS] = {
+	[REPLY_BOUGHT] =	{ 200, "OK", 1, "抢票成功", "" },
+	[REPLY_SOLD_OUT] =	{ 200, "OK", -1, "已售罄", "" },
+	[REPLY_UNAVAILABLE] =	{ 503, "Service Unavailable", -2,
+				  "service unavailable", "Retry-After: 1\r\n" },
+	[REPLY_BAD_REQUEST] =	{ 400, "Bad Request", -3, "bad request", "" },
+	[REPLY_NOT_FOUND] =	{ 404, "Not Found", -4, "not found", "" },
+	[REPLY_BAD_METHOD] =	{ 405, "Method Not Allowed", -5,
+				  "method not allowed",
+				  "Allow: GET, POST\r\n" },
+	[REPLY_TOO_LARGE] =	{ 413, "Payload Too Large", -6,
+				  "request body too large", "" },
+};
+
+int
+reply_code(enum reply_kind kind)
+{
+	return reply_specs[kind].code;
+}
+
+int
+reply_status(enum reply_kind kind)
+{
+	return reply_specs[kind].status;
+}
+
+/* Copy s as the inside of a JSON string (RFC 8259, 7). */
+static size_t
+json_escape(char *dst, size_t dstsz, const char *s)
+{
+	size_t	 o = 0;
+	unsigned char c;
+
+	for (; (c = (unsigned char)*s) != '\0' && o + 7 < dstsz; s++) {
+		if (c == '"' || c == '\\') {
+			dst[o++] = '\\';
+			dst[o++] = c;
+		} else if (c < 0x20)
+			o += snprintf(dst + o, dstsz - o, "\\u%04x", c);
+		else
+			dst[o++] = c;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+/*
+ * Write the whole response for kind into buf; detail, when not NULL,
+ * replaces the default message.  Returns the length, or 0 if buf is too
+ * small.
+ */
+size_t
+reply_format(char *buf, size_t bufsz, enum reply_kind kind, const char *detail)
+{
+	const struct reply_spec	*spec = &reply_specs[kind];
+	char			 msg[256];
+	int			 n;
+
+	json_escape(msg, sizeof(msg), detail != NULL ? detail : spec->msg);
+	n = snprintf(buf, bufsz, "Status: %d %s\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "%s\r\n{\"code\":%d,\"msg\":\"%s\"}\n", spec->status, spec->reason,
+	    spec->headers, spec->code, msg);
+	if (n < 0 || (size_t)n >= bufsz)
+		return 0;
+	return (size_t)n;
+}

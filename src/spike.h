@@ -1,0 +1,234 @@
+/*
+ * spike-fcgi: private interfaces, grouped by the file that defines them.
+ *
+ * A request's path: worker.c accepts it, route.c picks the handler,
+ * query.c parses its input, stock.c takes a local ticket, store.c deducts
+ * it in Redis, reply.c answers, statlog.c records the stat line.
+ * sync.c keeps the local stock in step with Redis in the background.
+ */
+#ifndef SPIKE_H
+#define SPIKE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPIKE_VERSION		PACKAGE_VERSION
+
+/* Every fallible call returns one of these; 0 is success. */
+enum spike_err {
+	SPIKE_OK = 0,
+	SPIKE_ENOMEM,		/* out of memory */
+	SPIKE_ESYSTEM,		/* a system call failed; see errno */
+	SPIKE_ECONFIG,		/* configuration is invalid */
+	SPIKE_EINPUT,		/* request input is invalid */
+	SPIKE_ETOOLARGE,	/* request body is over the limit */
+	SPIKE_EREDIS,		/* Redis unreachable, timed out or broken */
+	SPIKE_ENOSALE,		/* the stock hash is missing or not numbers */
+};
+
+const char	*spike_strerror(enum spike_err);
+
+/* ---- conf.c: the configuration file ---------------------------------- */
+
+#define CONF_ADDR_MAX		108	/* fits a sockaddr_un path */
+#define CONF_KEY_MAX		128
+#define CONF_PATH_MAX		1024
+#define CONF_INSTANCES_MAX	64
+#define CONF_ERR_MAX		(CONF_PATH_MAX + 256)
+
+struct conf_instance {
+	char		 addr[CONF_ADDR_MAX];	/* "HOST:PORT" or "unix:PATH" */
+	unsigned int	 weight;
+};
+
+struct conf {
+	char		 redis[CONF_ADDR_MAX];	/* "HOST:PORT" or "unix:PATH" */
+	unsigned int	 redis_timeout_ms;
+	char		 stock_key[CONF_KEY_MAX];
+	char		 total_field[CONF_KEY_MAX];
+	char		 sold_field[CONF_KEY_MAX];
+	char		 stat_log[CONF_PATH_MAX];
+	unsigned int	 threads;
+	unsigned int	 buffer_percent;
+	unsigned int	 sync_ms;
+	struct conf_instance instances[CONF_INSTANCES_MAX];
+	size_t		 ninstances;
+};
+
+void		 conf_defaults(struct conf *);
+enum spike_err	 conf_load(struct conf *, const char *path, char *err,
+		    size_t errsz);
+enum spike_err	 conf_parse(struct conf *, const char *name, const char *text,
+		    char *err, size_t errsz);
+const struct conf_instance *conf_find_instance(const struct conf *,
+		    const char *addr);
+unsigned int	 conf_total_weight(const struct conf *);
+
+/* ---- log.c: diagnostics on stderr -------------------------------------- */
+
+void		 log_init(const char *progname);
+void		 log_info(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_warn(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_warnx(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_escape(char *dst, size_t dstsz, const char *src);
+
+/* ---- query.c: request input -------------------------------------------- */
+
+#define QUERY_USER_MAX		64
+#define QUERY_BODY_MAX		4096
+
+/* Zero it before the first query_parse. */
+struct query {
+	char		 user[QUERY_USER_MAX + 1];	/* "" when not given */
+	bool		 user_given;
+	const char	*error;				/* why input was refused */
+};
+
+enum spike_err	 query_parse(struct query *, const char *qs, size_t len);
+bool		 query_user_valid(const char *user, size_t len);
+bool		 query_is_form(const char *content_type);
+
+/* ---- reply.c: JSON answers ---------------------------------------------- */
+
+enum reply_kind {
+	REPLY_BOUGHT,		/* 200, code 1 */
+	REPLY_SOLD_OUT,		/* 200, code -1 */
+	REPLY_UNAVAILABLE,	/* 503, code -2 */
+	REPLY_BAD_REQUEST,	/* 400, code -3 */
+	REPLY_NOT_FOUND,	/* 404, code -4 */
+	REPLY_BAD_METHOD,	/* 405, code -5 */
+	REPLY_TOO_LARGE,	/* 413, code -6 */
+	REPLY_KINDS
+};
+
+int		 reply_code(enum reply_kind);
+int		 reply_status(enum reply_kind);
+size_t		 reply_format(char *buf, size_t bufsz, enum reply_kind,
+		    const char *detail);
+
+/* ---- stock.c: the instance's local quota ------------------------------- */
+
+struct stock {
+	atomic_llong	 quota;		/* tickets this instance may try to sell */
+	atomic_llong	 taken;		/* taken from the quota, sold or in flight */
+	atomic_llong	 sold;		/* confirmed by Redis: localSales */
+	atomic_bool	 sold_out;	/* Redis said so; answer from memory */
+	atomic_bool	 synced;	/* quota has been set from Redis once */
+};
+
+void		 stock_init(struct stock *);
+bool		 stock_take(struct stock *);
+void		 stock_give_back(struct stock *);
+long long	 stock_confirm(struct stock *);
+void		 stock_mark_sold_out(struct stock *);
+bool		 stock_refill(struct stock *, long long remaining,
+		    unsigned int weight, unsigned int live_weight,
+		    unsigned int buffer_percent);
+long long	 stock_share(long long remaining, unsigned int weight,
+		    unsigned int weight_sum, unsigned int buffer_percent);
+
+/* ---- store.c: Redis, the one true count -------------------------------- */
+
+enum store_buy_result {
+	STORE_SOLD,		/* one ticket sold now */
+	STORE_SOLD_BEFORE,	/* this request id bought already */
+	STORE_SOLD_OUT,
+	STORE_NO_SALE,		/* stock hash missing */
+};
+
+struct store_view {
+	bool		 exists;
+	long long	 total;
+	long long	 sold;
+	unsigned int	 live_weight;	/* weights of instances seen alive */
+};
+
+struct store;
+
+struct store	*store_new(const struct conf *, const char *self_id);
+void		 store_free(struct store *);
+enum spike_err	 store_buy(struct store *, const char *request_id,
+		    enum store_buy_result *);
+enum spike_err	 store_sync(struct store *, struct store_view *);
+void		 store_leave(struct store *);
+const char	*store_error(const struct store *);
+
+/* ---- statlog.c: stat.log, one line per request ------------------------- */
+
+struct statlog;
+struct statlog_buf;
+
+struct statlog	*statlog_open(const char *path, unsigned int writers);
+void		 statlog_close(struct statlog *);
+struct statlog_buf *statlog_writer(struct statlog *, unsigned int index);
+void		 statlog_append(struct statlog_buf *, const char *line,
+		    size_t len);
+void		 statlog_flush(struct statlog *);
+int		 statlog_format(char *buf, size_t bufsz, int result,
+		    long long local_sales, const char *where,
+		    const char *user, long long us);
+
+/* ---- sync.c: the background sync with Redis ---------------------------- */
+
+struct sync_state;
+
+struct sync_state *sync_start(const struct conf *, const char *self_id,
+		    unsigned int weight, struct stock *);
+void		 sync_stop(struct sync_state *);
+bool		 sync_store_up(const struct sync_state *);
+void		 sync_report_down(struct sync_state *, const char *why);
+
+/* ---- route.c: one request, from parameters to answer ------------------- */
+
+struct route_ctx {
+	const struct conf	*conf;
+	struct stock		*stock;
+	struct store		*store;		/* this thread's Redis link */
+	struct sync_state	*sync;
+	struct statlog_buf	*statlog;	/* this thread's stat buffer */
+	const char		*where;		/* port or socket, for stat.log */
+	const char		*self_id;	/* the instance's address */
+	unsigned int		 thread;
+	unsigned long long	 purchases;	/* for request ids made here */
+};
+
+struct route_request {
+	const char	*method;
+	const char	*path;
+	const char	*query;
+	const char	*content_type;
+	const char	*request_id;	/* nginx's $request_id, or NULL */
+	const char	*body;
+	size_t		 body_len;
+};
+
+struct route_answer {
+	enum reply_kind	 kind;
+	const char	*detail;	/* for 4xx/5xx: what went wrong */
+	char		 user[QUERY_USER_MAX + 1];
+};
+
+bool		 route_body_too_large(const char *content_length);
+void		 route_handle(struct route_ctx *, const struct route_request *,
+		    struct route_answer *);
+
+/* ---- worker.c: the FastCGI accept loop --------------------------------- */
+
+struct worker;
+
+struct worker	*worker_start(struct route_ctx *, int listen_fd);
+void		 worker_stop_all(void);
+bool		 worker_kick(struct worker *);
+void		 worker_join(struct worker *);
+
+/* ---- lua_scripts.c, generated from src/lua/ at build time -------------- */
+
+extern const char lua_buy[];
+extern const char lua_sync[];
+
+#endif /* SPIKE_H */

@@ -1,0 +1,319 @@
+/*
+ * Redis, the one true count.  One struct store per thread (a hiredis
+ * context is not thread-safe).  hiredis errors are translated here, once,
+ * into SPIKE_EREDIS with the detail in store_error().
+ *
+ * The scripts are loaded with SCRIPT LOAD on every new connection and
+ * called with EVALSHA; after a Redis restart or SCRIPT FLUSH, EVALSHA
+ * answers NOSCRIPT and the script is loaded again (Redis docs, "Scripting
+ * with Lua": script cache semantics).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "spike.h"
+
+#define STORE_REQUEST_TTL_S	"60"
+#define STORE_SHA_LEN		40
+
+struct store {
+	const struct conf	*conf;
+	redisContext		*ctx;
+	bool			 fresh;	/* connected since the last command */
+	char			 self_id[CONF_ADDR_MAX];
+	char			 stock_key[CONF_KEY_MAX];
+	char			 live_key[CONF_KEY_MAX + 16];
+	char			 buy_sha[STORE_SHA_LEN + 1];
+	char			 sync_sha[STORE_SHA_LEN + 1];
+	char			 error[160];
+};
+
+struct store *
+store_new(const struct conf *conf, const char *self_id)
+{
+	struct store	*st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	st->conf = conf;
+	snprintf(st->self_id, sizeof(st->self_id), "%s", self_id);
+	snprintf(st->stock_key, sizeof(st->stock_key), "%s", conf->stock_key);
+	snprintf(st->live_key, sizeof(st->live_key), "%s:instances",
+	    conf->stock_key);
+	return st;
+}
+
+static void
+store_disconnect(struct store *st)
+{
+	if (st->ctx != NULL)
+		redisFree(st->ctx);
+	st->ctx = NULL;
+}
+
+void
+store_free(struct store *st)
+{
+	if (st == NULL)
+		return;
+	store_disconnect(st);
+	free(st);
+}
+
+const char *
+store_error(const struct store *st)
+{
+	return st->error;
+}
+
+/* Note why the link failed and drop it; returns SPIKE_EREDIS. */
+static enum spike_err
+store_fail(struct store *st, const char *what)
+{
+	if (st->ctx != NULL && st->ctx->err != 0)
+		snprintf(st->error, sizeof(st->error), "%s: %s", what,
+		    st->ctx->errstr);
+	else
+		snprintf(st->error, sizeof(st->error), "%s", what);
+	store_disconnect(st);
+	return SPIKE_EREDIS;
+}
+
+/* SCRIPT LOAD text into sha; returns SPIKE_OK or SPIKE_EREDIS. */
+static enum spike_err
+store_load(struct store *st, const char *text, char *sha)
+{
+	redisReply	*r;
+	enum spike_err	 rc = SPIKE_OK;
+
+	if ((r = redisCommand(st->ctx, "SCRIPT LOAD %s", text)) == NULL)
+		return store_fail(st, "SCRIPT LOAD");
+	if (r->type == REDIS_REPLY_STRING && r->len == STORE_SHA_LEN)
+		memcpy(sha, r->str, STORE_SHA_LEN + 1);
+	else {
+		snprintf(st->error, sizeof(st->error), "SCRIPT LOAD: %s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+		rc = SPIKE_EREDIS;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+static redisContext *
+store_dial(const struct conf *conf, struct timeval tv)
+{
+	char		 host[CONF_ADDR_MAX];
+	const char	*colon;
+
+	if (strncmp(conf->redis, "unix:", 5) == 0)
+		return redisConnectUnixWithTimeout(conf->redis + 5, tv);
+	colon = strrchr(conf->redis, ':');
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->redis),
+	    conf->redis);
+	return redisConnectWithTimeout(host, atoi(colon + 1), tv);
+}
+
+/* Make sure the link is up with the scripts loaded. */
+static enum spike_err
+store_connect(struct store *st)
+{
+	struct timeval	 tv;
+	unsigned int	 ms = st->conf->redis_timeout_ms;
+
+	if (st->ctx != NULL)
+		return SPIKE_OK;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	st->ctx = store_dial(st->conf, tv);
+	if (st->ctx == NULL)
+		return store_fail(st, "connect: out of memory");
+	if (st->ctx->err != 0)
+		return store_fail(st, "connect");
+	if (redisSetTimeout(st->ctx, tv) != REDIS_OK)
+		return store_fail(st, "set timeout");
+	if (store_load(st, lua_buy, st->buy_sha) != SPIKE_OK ||
+	    store_load(st, lua_sync, st->sync_sha) != SPIKE_OK) {
+		store_disconnect(st);
+		return SPIKE_EREDIS;
+	}
+	st->fresh = true;
+	return SPIKE_OK;
+}
+
+static bool
+is_noscript(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/*
+ * EVALSHA with argv (argv[1] is the sha).  Reloads the script on
+ * NOSCRIPT and retries once; retries once on a fresh connection when a
+ * kept one turns out closed (Redis restarted), but never after a
+ * timeout, when the first call may still run.  Returns the reply or NULL.
+ */
+static redisReply *
+store_eval(struct store *st, const char *text, char *sha, int argc,
+    const char **argv)
+{
+	redisReply	*r;
+	bool		 was_fresh;
+	int		 attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (store_connect(st) != SPIKE_OK)
+			return NULL;
+		was_fresh = st->fresh;
+		st->fresh = false;
+		argv[1] = sha;
+		r = redisCommandArgv(st->ctx, argc, argv, NULL);
+		if (r == NULL) {
+			bool timeout = st->ctx->err == REDIS_ERR_IO &&
+			    (errno == EAGAIN || errno == EWOULDBLOCK);
+			store_fail(st, "EVALSHA");
+			if (was_fresh || timeout)
+				return NULL;
+			continue;
+		}
+		if (!is_noscript(r))
+			return r;
+		freeReplyObject(r);
+		if (store_load(st, text, sha) != SPIKE_OK)
+			return NULL;
+	}
+	snprintf(st->error, sizeof(st->error), "EVALSHA: gave up after retry");
+	return NULL;
+}
+
+/* Read element i of an array reply as an integer. */
+static long long
+reply_int(const redisReply *r, size_t i)
+{
+	if (i >= r->elements || r->element[i]->type != REDIS_REPLY_INTEGER)
+		return 0;
+	return r->element[i]->integer;
+}
+
+static bool
+is_int_array(const redisReply *r, size_t n)
+{
+	size_t	 i;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (r->element[i]->type != REDIS_REPLY_INTEGER)
+			return false;
+	return true;
+}
+
+static enum spike_err
+store_bad_reply(struct store *st, redisReply *r, const char *what)
+{
+	snprintf(st->error, sizeof(st->error), "%s: %s", what,
+	    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	freeReplyObject(r);
+	return SPIKE_EREDIS;
+}
+
+/*
+ * Sell one ticket in Redis for request_id (see src/lua/buy.lua).
+ * Returns SPIKE_OK with the outcome in *result, or SPIKE_EREDIS.
+ */
+enum spike_err
+store_buy(struct store *st, const char *request_id,
+    enum store_buy_result *result)
+{
+	char		 req_key[CONF_KEY_MAX + 80];
+	const char	*argv[] = { "EVALSHA", NULL, "2", st->stock_key,
+			    req_key, st->conf->total_field,
+			    st->conf->sold_field, STORE_REQUEST_TTL_S };
+	redisReply	*r;
+
+	snprintf(req_key, sizeof(req_key), "%s:req:%s", st->stock_key,
+	    request_id);
+	if ((r = store_eval(st, lua_buy, st->buy_sha, 8, argv)) == NULL)
+		return SPIKE_EREDIS;
+	if (!is_int_array(r, 3))
+		return store_bad_reply(st, r, "buy");
+	switch (reply_int(r, 0)) {
+	case 1:
+		*result = STORE_SOLD;
+		break;
+	case 2:
+		*result = STORE_SOLD_BEFORE;
+		break;
+	case 0:
+		*result = STORE_SOLD_OUT;
+		break;
+	default:
+		*result = STORE_NO_SALE;
+		break;
+	}
+	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
+/* Sum the configured weights of the live addresses in r[3...]. */
+static unsigned int
+live_weight(const struct conf *conf, const redisReply *r)
+{
+	const struct conf_instance *inst;
+	unsigned int		 sum = 0;
+	size_t			 i;
+
+	for (i = 3; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		if ((inst = conf_find_instance(conf, r->element[i]->str)))
+			sum += inst->weight;
+	}
+	return sum;
+}
+
+/*
+ * Heartbeat and read the sale (see src/lua/sync.lua).  Returns SPIKE_OK
+ * with the view filled in, or SPIKE_EREDIS.
+ */
+enum spike_err
+store_sync(struct store *st, struct store_view *view)
+{
+	char		 window[16];
+	const char	*argv[] = { "EVALSHA", NULL, "2", st->stock_key,
+			    st->live_key, st->conf->total_field,
+			    st->conf->sold_field, st->self_id, window };
+	unsigned int	 ms = st->conf->sync_ms * 3;
+	redisReply	*r;
+
+	snprintf(window, sizeof(window), "%u", ms < 1000 ? 1000 : ms);
+	if ((r = store_eval(st, lua_sync, st->sync_sha, 9, argv)) == NULL)
+		return SPIKE_EREDIS;
+	if (!is_int_array(r, 3))
+		return store_bad_reply(st, r, "sync");
+	view->exists = reply_int(r, 0) == 1;
+	view->total = reply_int(r, 1);
+	view->sold = reply_int(r, 2);
+	view->live_weight = live_weight(st->conf, r);
+	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
+/* Say goodbye, so that the others take over this instance's share now. */
+void
+store_leave(struct store *st)
+{
+	redisReply	*r;
+
+	if (store_connect(st) != SPIKE_OK)
+		return;
+	r = redisCommand(st->ctx, "ZREM %s %s", st->live_key, st->self_id);
+	if (r != NULL)
+		freeReplyObject(r);
+}

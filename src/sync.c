@@ -1,0 +1,174 @@
+/*
+ * The background sync: every sync_ms, announce this instance alive and
+ * read the stock from Redis (one script call), then let the local stock
+ * follow.  It is also what notices Redis coming back after an outage:
+ * while Redis is down, workers answer 503 at once instead of each waiting
+ * for its own timeout.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "spike.h"
+
+enum store_state {
+	STORE_UNKNOWN,
+	STORE_UP,
+	STORE_DOWN,
+};
+
+struct sync_state {
+	const struct conf	*conf;
+	struct stock		*stock;
+	struct store		*store;
+	unsigned int		 weight;
+	bool			 filled;	/* first quota granted */
+	atomic_int		 state;		/* enum store_state */
+	pthread_t		 thread;
+	pthread_mutex_t		 lock;		/* only for the stop wakeup */
+	pthread_cond_t		 cond;
+	bool			 stopping;	/* under lock */
+};
+
+bool
+sync_store_up(const struct sync_state *ss)
+{
+	return atomic_load_explicit(&ss->state, memory_order_acquire) ==
+	    STORE_UP;
+}
+
+/* Mark Redis down; only the first report of an outage is logged. */
+void
+sync_report_down(struct sync_state *ss, const char *why)
+{
+	if (atomic_exchange(&ss->state, STORE_DOWN) != STORE_DOWN)
+		log_warnx("redis unavailable, answering 503: %s", why);
+}
+
+static void
+report_up(struct sync_state *ss)
+{
+	int	 was = atomic_exchange(&ss->state, STORE_UP);
+
+	if (was == STORE_DOWN)
+		log_info("redis available again");
+	else if (was == STORE_UNKNOWN)
+		log_info("connected to redis at %s", ss->conf->redis);
+}
+
+/*
+ * One sync.  The first quota is the weight's share among all configured
+ * instances, since the others may not have announced themselves yet;
+ * later refills share what remains among those alive.
+ */
+static void
+sync_once(struct sync_state *ss)
+{
+	struct store_view view;
+	unsigned int	 weights;
+	long long	 remaining;
+
+	if (store_sync(ss->store, &view) != SPIKE_OK) {
+		sync_report_down(ss, store_error(ss->store));
+		return;
+	}
+	report_up(ss);
+	remaining = view.exists ? view.total - view.sold : 0;
+	weights = ss->filled ? view.live_weight : conf_total_weight(ss->conf);
+	if (weights < ss->weight)
+		weights = ss->weight;
+	if (stock_refill(ss->stock, remaining, ss->weight, weights,
+	    ss->conf->buffer_percent))
+		ss->filled = true;
+}
+
+static void
+deadline_after(struct timespec *ts, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *
+sync_main(void *arg)
+{
+	struct sync_state *ss = arg;
+	struct timespec	 until;
+	bool		 stopping;
+
+	for (;;) {
+		deadline_after(&until, ss->conf->sync_ms);
+		pthread_mutex_lock(&ss->lock);
+		while (!ss->stopping && pthread_cond_timedwait(&ss->cond,
+		    &ss->lock, &until) != ETIMEDOUT)
+			;
+		stopping = ss->stopping;
+		pthread_mutex_unlock(&ss->lock);
+		if (stopping)
+			break;
+		sync_once(ss);
+	}
+	store_leave(ss->store);
+	return NULL;
+}
+
+/*
+ * Sync once now, so that an instance starts with its quota when Redis
+ * is up, then keep syncing in a thread.  Returns NULL on failure.
+ */
+struct sync_state *
+sync_start(const struct conf *conf, const char *self_id, unsigned int weight,
+    struct stock *stock)
+{
+	struct sync_state *ss;
+	pthread_condattr_t attr;
+
+	if ((ss = calloc(1, sizeof(*ss))) == NULL)
+		return NULL;
+	ss->conf = conf;
+	ss->stock = stock;
+	ss->weight = weight;
+	atomic_init(&ss->state, STORE_UNKNOWN);
+	if ((ss->store = store_new(conf, self_id)) == NULL) {
+		free(ss);
+		return NULL;
+	}
+	pthread_mutex_init(&ss->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ss->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	sync_once(ss);
+	if ((errno = pthread_create(&ss->thread, NULL, sync_main, ss)) != 0) {
+		store_free(ss->store);
+		free(ss);
+		return NULL;
+	}
+	return ss;
+}
+
+/* Stop syncing, remove this instance from the live set, free. */
+void
+sync_stop(struct sync_state *ss)
+{
+	if (ss == NULL)
+		return;
+	pthread_mutex_lock(&ss->lock);
+	ss->stopping = true;
+	pthread_cond_signal(&ss->cond);
+	pthread_mutex_unlock(&ss->lock);
+	pthread_join(ss->thread, NULL);
+	store_free(ss->store);
+	pthread_mutex_destroy(&ss->lock);
+	pthread_cond_destroy(&ss->cond);
+	free(ss);
+}
