@@ -67,6 +67,9 @@ conf_defaults(struct conf *conf)
 	conf->threads = 16;
 	conf->buffer_percent = 10;
 	conf->sync_ms = 200;
+	conf->per_user_limit = 1;
+	conf->allow_anonymous = true;
+	conf->pay_timeout_s = 300;
 }
 
 /* Parse a whole unsigned decimal in [min, max]; returns false otherwise. */
@@ -160,6 +163,8 @@ CONF_UINT_SETTER(set_redis_timeout_ms, redis_timeout_ms, 1, 60000)
 CONF_UINT_SETTER(set_threads, threads, 1, 256)
 CONF_UINT_SETTER(set_buffer_percent, buffer_percent, 0, 1000)
 CONF_UINT_SETTER(set_sync_ms, sync_ms, 10, 10000)
+CONF_UINT_SETTER(set_per_user_limit, per_user_limit, 1, 1000)
+CONF_UINT_SETTER(set_pay_timeout_s, pay_timeout_s, 1, 86400)
 
 #define CONF_STRING_SETTER(name, field)					\
 static enum spike_err							\
@@ -173,6 +178,21 @@ CONF_STRING_SETTER(set_stock_key, stock_key)
 CONF_STRING_SETTER(set_total_field, total_field)
 CONF_STRING_SETTER(set_sold_field, sold_field)
 CONF_STRING_SETTER(set_stat_log, stat_log)
+CONF_STRING_SETTER(set_events_key, events_key)
+
+static enum spike_err
+set_allow_anonymous(struct conf *conf, const struct conf_line *at,
+    const char *value)
+{
+	if (strcmp(value, "yes") == 0)
+		conf->allow_anonymous = true;
+	else if (strcmp(value, "no") == 0)
+		conf->allow_anonymous = false;
+	else
+		return conf_fail(at, "%s: allow_anonymous must be yes or no",
+		    value);
+	return SPIKE_OK;
+}
 
 /* "ADDR [weight=W]": one instance of the sale. */
 static enum spike_err
@@ -217,6 +237,10 @@ static const struct conf_key conf_keys[] = {
 	{ "threads",		set_threads },
 	{ "buffer_percent",	set_buffer_percent },
 	{ "sync_ms",		set_sync_ms },
+	{ "per_user_limit",	set_per_user_limit },
+	{ "allow_anonymous",	set_allow_anonymous },
+	{ "pay_timeout_s",	set_pay_timeout_s },
+	{ "events_key",		set_events_key },
 	{ "instance",		set_instance },
 };
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -302,6 +326,9 @@ conf_parse(struct conf *conf, const char *name, const char *text, char *err,
 		snprintf(err, errsz, "%s: no \"instance\" line", name);
 		rc = SPIKE_ECONFIG;
 	}
+	if (rc == SPIKE_OK && conf->events_key[0] == '\0')
+		snprintf(conf->events_key, sizeof(conf->events_key),
+		    "%.*s:events", CONF_KEY_MAX - 8, conf->stock_key);
 	return rc;
 }
 

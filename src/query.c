@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -75,6 +76,14 @@ query_user_valid(const char *user, size_t len)
 	return true;
 }
 
+/* An order id: 1 to 20 decimal digits. */
+bool
+query_order_valid(const char *order, size_t len)
+{
+	return len > 0 && len <= QUERY_ORDER_MAX &&
+	    strspn(order, "0123456789") == len;
+}
+
 static enum spike_err
 query_refuse(struct query *q, const char *why)
 {
@@ -82,14 +91,49 @@ query_refuse(struct query *q, const char *why)
 	return SPIKE_EINPUT;
 }
 
+/* The parameters read, with where each goes and what it accepts. */
+struct query_field {
+	const char	*name;
+	size_t		 value_off;
+	size_t		 given_off;
+	size_t		 size;
+	bool		(*valid)(const char *, size_t);
+	const char	*twice;
+	const char	*invalid;
+};
+
+static const struct query_field query_fields[] = {
+	{ "user", offsetof(struct query, user),
+	  offsetof(struct query, user_given), QUERY_USER_MAX + 1,
+	  query_user_valid, "user given more than once",
+	  "user must be 1 to 64 characters of A-Z a-z 0-9 _ . -" },
+	{ "order", offsetof(struct query, order),
+	  offsetof(struct query, order_given), QUERY_ORDER_MAX + 1,
+	  query_order_valid, "order given more than once",
+	  "order must be 1 to 20 digits" },
+};
+
+static const struct query_field *
+find_field(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(query_fields) / sizeof(query_fields[0]); i++)
+		if (strcmp(query_fields[i].name, name) == 0)
+			return &query_fields[i];
+	return NULL;
+}
+
 /* One "name=value" pair. */
 static enum spike_err
 parse_pair(struct query *q, const char *pair, size_t len)
 {
+	const struct query_field *f;
 	const char	*eq;
 	char		 name[8], value[QUERY_USER_MAX + 2];
 	size_t		 nlen;
 	long		 decoded, vlen;
+	bool		*given;
 
 	eq = memchr(pair, '=', len);
 	nlen = eq != NULL ? (size_t)(eq - pair) : len;
@@ -99,16 +143,16 @@ parse_pair(struct query *q, const char *pair, size_t len)
 	    len - nlen - 1) : 0;
 	if (vlen < 0)
 		return query_refuse(q, "malformed %-escape in query");
-	if (decoded != 4 || strcmp(name, "user") != 0)
+	if ((size_t)decoded >= sizeof(name) || (f = find_field(name)) == NULL)
 		return SPIKE_OK;
-	if (q->user_given)
-		return query_refuse(q, "user given more than once");
-	q->user_given = true;
-	if (eq == NULL || !query_user_valid(value, (size_t)vlen) ||
-	    strlen(value) != (size_t)vlen)
-		return query_refuse(q, "user must be 1 to 64 characters of "
-		    "A-Z a-z 0-9 _ . -");
-	memcpy(q->user, value, (size_t)vlen + 1);
+	given = (bool *)((char *)q + f->given_off);
+	if (*given)
+		return query_refuse(q, f->twice);
+	*given = true;
+	if (eq == NULL || (size_t)vlen >= f->size ||
+	    strlen(value) != (size_t)vlen || !f->valid(value, (size_t)vlen))
+		return query_refuse(q, f->invalid);
+	memcpy((char *)q + f->value_off, value, (size_t)vlen + 1);
 	return SPIKE_OK;
 }
 

@@ -14,7 +14,7 @@ struct reply_spec {
 	const char	*reason;
 	int		 code;
 	const char	*msg;		/* default message */
-	const char	*headers;	/* extra header lines */
+	const char	*retry_after;	/* Retry-After header, or "" */
 };
 
 static const struct reply_spec reply_specs[REPLY_KINDS] = {
@@ -25,10 +25,13 @@ static const struct reply_spec reply_specs[REPLY_KINDS] = {
 	[REPLY_BAD_REQUEST] =	{ 400, "Bad Request", -3, "bad request", "" },
 	[REPLY_NOT_FOUND] =	{ 404, "Not Found", -4, "not found", "" },
 	[REPLY_BAD_METHOD] =	{ 405, "Method Not Allowed", -5,
-				  "method not allowed",
-				  "Allow: GET, POST\r\n" },
+				  "method not allowed", "" },
 	[REPLY_TOO_LARGE] =	{ 413, "Payload Too Large", -6,
 				  "request body too large", "" },
+	[REPLY_NO_ORDER] =	{ 404, "Not Found", -7, "no such order", "" },
+	[REPLY_CONFLICT] =	{ 409, "Conflict", -8, "refused", "" },
+	[REPLY_PAID] =		{ 200, "OK", 1, "支付成功", "" },
+	[REPLY_OK] =		{ 200, "OK", 1, "ok", "" },
 };
 
 int
@@ -64,22 +67,25 @@ json_escape(char *dst, size_t dstsz, const char *s)
 }
 
 /*
- * Write the whole response for kind into buf; detail, when not NULL,
- * replaces the default message.  Returns the length, or 0 if buf is too
- * small.
+ * Write the whole response for r into buf.  Returns the length, or 0
+ * if buf is too small.
  */
 size_t
-reply_format(char *buf, size_t bufsz, enum reply_kind kind, const char *detail)
+reply_format(char *buf, size_t bufsz, const struct reply *r)
 {
-	const struct reply_spec	*spec = &reply_specs[kind];
-	char			 msg[256];
+	const struct reply_spec	*spec = &reply_specs[r->kind];
+	char			 msg[256], allow[64] = "";
 	int			 n;
 
-	json_escape(msg, sizeof(msg), detail != NULL ? detail : spec->msg);
+	json_escape(msg, sizeof(msg), r->detail != NULL ? r->detail :
+	    spec->msg);
+	if (r->kind == REPLY_BAD_METHOD)
+		snprintf(allow, sizeof(allow), "Allow: %s\r\n",
+		    r->allow != NULL ? r->allow : "GET, POST");
 	n = snprintf(buf, bufsz, "Status: %d %s\r\n"
 	    "Content-Type: application/json; charset=utf-8\r\n"
-	    "%s\r\n{\"code\":%d,\"msg\":\"%s\"}\n", spec->status, spec->reason,
-	    spec->headers, spec->code, msg);
+	    "%s%s\r\n{\"code\":%d,\"msg\":\"%s\"%s}\n", spec->status,
+	    spec->reason, spec->retry_after, allow, spec->code, msg, r->extra);
 	if (n < 0 || (size_t)n >= bufsz)
 		return 0;
 	return (size_t)n;

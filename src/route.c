@@ -1,8 +1,8 @@
 /*
  * One request, from its parameters to its answer: the router and the
- * purchase.  The purchase takes a ticket from the local stock first and
- * only then asks Redis, so that once the stock is gone a crowd is
- * answered from memory.
+ * handlers of the four resources.  A purchase takes a ticket from the
+ * local stock first and only then asks Redis, so that once the stock is
+ * gone a crowd is answered from memory.
  */
 #include "config.h"
 
@@ -12,6 +12,15 @@
 #include <unistd.h>
 
 #include "spike.h"
+
+typedef void (*route_handler)(struct route_ctx *, const struct route_request *,
+    const struct query *, struct reply *);
+
+struct route {
+	const char	*path;
+	const char	*allow;		/* methods, as the Allow header says */
+	route_handler	 handle;
+};
 
 /* True when CONTENT_LENGTH announces a body over QUERY_BODY_MAX. */
 bool
@@ -26,6 +35,30 @@ route_body_too_large(const char *content_length)
 	return *end != '\0' || v > QUERY_BODY_MAX;
 }
 
+static void
+refuse(struct reply *r, enum reply_kind kind, const char *why)
+{
+	r->kind = kind;
+	r->detail = why;
+}
+
+/* Answer 503 at once while Redis is known to be down. */
+static bool
+store_usable(struct route_ctx *ctx, struct reply *r)
+{
+	if (sync_store_up(ctx->sync))
+		return true;
+	refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
+	return false;
+}
+
+static void
+store_failed(struct route_ctx *ctx, struct reply *r)
+{
+	sync_report_down(ctx->sync, store_error(ctx->store));
+	refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
+}
+
 /* nginx's $request_id is 32 hex digits; accept any short token. */
 static bool
 request_id_usable(const char *id)
@@ -37,85 +70,219 @@ request_id_usable(const char *id)
 	return strspn(id, "0123456789abcdefABCDEF-_") == len;
 }
 
-/* Answer kind for a purchase Redis could not make; gives the ticket back. */
-static enum reply_kind
-buy_failed(struct route_ctx *ctx, struct route_answer *ans)
+static void
+describe_order(struct reply *r, const struct store_order *o, bool repeat)
 {
-	stock_give_back(ctx->stock);
-	sync_report_down(ctx->sync, store_error(ctx->store));
-	ans->detail = "redis unavailable";
-	return REPLY_UNAVAILABLE;
+	if (o->id[0] == '\0') {
+		snprintf(r->extra, sizeof(r->extra), "%s",
+		    repeat ? ",\"repeat\":true" : "");
+		return;
+	}
+	snprintf(r->extra, sizeof(r->extra), ",\"order\":\"%s\","
+	    "\"status\":\"%s\",\"pay_by\":%lld%s", o->id, o->status,
+	    o->pay_by, repeat ? ",\"repeat\":true" : "");
 }
 
-static enum reply_kind
-buy_ticket(struct route_ctx *ctx, const struct route_request *req,
-    struct route_answer *ans)
+/* Settle the local ticket taken for a purchase by what Redis said. */
+static void
+settle(struct route_ctx *ctx, enum store_buy_result result,
+    const struct store_order *order, struct reply *r)
 {
+	if (result == STORE_SOLD) {
+		stock_confirm(ctx->stock);
+		r->kind = REPLY_BOUGHT;
+		describe_order(r, order, false);
+		return;
+	}
+	stock_give_back(ctx->stock);
+	if (result == STORE_SOLD_BEFORE) {
+		r->kind = REPLY_BOUGHT;
+		describe_order(r, order, true);
+		return;
+	}
+	stock_mark_sold_out(ctx->stock);
+	r->kind = REPLY_SOLD_OUT;
+}
+
+static void
+handle_buy(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	struct store_order	 order;
 	enum store_buy_result	 result;
 	char			 id[160];
 
-	if (!sync_store_up(ctx->sync)) {
-		ans->detail = "redis unavailable";
-		return REPLY_UNAVAILABLE;
+	if (q->user[0] == '\0' && !ctx->conf->allow_anonymous) {
+		refuse(r, REPLY_BAD_REQUEST, "user required");
+		return;
 	}
+	if (!store_usable(ctx, r))
+		return;
 	if (!atomic_load_explicit(&ctx->stock->synced, memory_order_acquire)) {
-		ans->detail = "stock not read from redis yet";
-		return REPLY_UNAVAILABLE;
+		refuse(r, REPLY_UNAVAILABLE,
+		    "stock not read from redis yet");
+		return;
 	}
 	if (atomic_load_explicit(&ctx->stock->sold_out, memory_order_acquire) ||
-	    !stock_take(ctx->stock))
-		return REPLY_SOLD_OUT;
+	    !stock_take(ctx->stock)) {
+		refuse(r, REPLY_SOLD_OUT, NULL);
+		return;
+	}
 	if (request_id_usable(req->request_id))
 		snprintf(id, sizeof(id), "%s", req->request_id);
 	else
 		snprintf(id, sizeof(id), "%s/%ld/%u/%llu", ctx->self_id,
 		    (long)getpid(), ctx->thread, ++ctx->purchases);
-	if (store_buy(ctx->store, id, &result) != SPIKE_OK)
-		return buy_failed(ctx, ans);
-	switch (result) {
-	case STORE_SOLD:
-		stock_confirm(ctx->stock);
-		return REPLY_BOUGHT;
-	case STORE_SOLD_BEFORE:
+	if (store_buy(ctx->store, id, q->user, &result, &order) != SPIKE_OK) {
 		stock_give_back(ctx->stock);
-		return REPLY_BOUGHT;
-	case STORE_SOLD_OUT:
-	case STORE_NO_SALE:
+		store_failed(ctx, r);
+		return;
+	}
+	settle(ctx, result, &order, r);
+}
+
+static void
+handle_order(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	struct store_order	 order;
+	bool			 found;
+
+	(void)req;
+	if (q->user[0] == '\0') {
+		refuse(r, REPLY_BAD_REQUEST, "user required");
+		return;
+	}
+	if (!store_usable(ctx, r))
+		return;
+	if (store_find_order(ctx->store, q->user, &found, &order) != SPIKE_OK) {
+		store_failed(ctx, r);
+		return;
+	}
+	if (!found) {
+		refuse(r, REPLY_NO_ORDER, "no order for this user");
+		return;
+	}
+	r->kind = REPLY_OK;
+	describe_order(r, &order, false);
+}
+
+static void
+handle_pay(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	struct store_order	 order;
+	enum store_pay_result	 result;
+
+	(void)req;
+	if (q->user[0] == '\0' || q->order[0] == '\0') {
+		refuse(r, REPLY_BAD_REQUEST, "user and order required");
+		return;
+	}
+	if (!store_usable(ctx, r))
+		return;
+	if (store_pay(ctx->store, q->user, q->order, &result, &order) !=
+	    SPIKE_OK) {
+		store_failed(ctx, r);
+		return;
+	}
+	switch (result) {
+	case STORE_PAID:
+	case STORE_PAID_BEFORE:
+		r->kind = REPLY_PAID;
+		describe_order(r, &order, result == STORE_PAID_BEFORE);
+		break;
+	case STORE_NO_ORDER:
+		refuse(r, REPLY_NO_ORDER, "no such order");
+		break;
+	case STORE_NOT_YOURS:
+		refuse(r, REPLY_CONFLICT, "order belongs to another user");
+		break;
+	case STORE_TOO_LATE:
+		refuse(r, REPLY_CONFLICT, "order expired: not paid in time");
 		break;
 	}
-	stock_give_back(ctx->stock);
-	stock_mark_sold_out(ctx->stock);
-	return REPLY_SOLD_OUT;
+}
+
+/* The sale as the last sync saw it: no Redis call. */
+static void
+handle_stock(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	long long	 total, sold;
+
+	(void)req;
+	(void)q;
+	if (!atomic_load_explicit(&ctx->stock->synced, memory_order_acquire)) {
+		refuse(r, REPLY_UNAVAILABLE,
+		    "stock not read from redis yet");
+		return;
+	}
+	total = atomic_load_explicit(&ctx->stock->view_total,
+	    memory_order_relaxed);
+	sold = atomic_load_explicit(&ctx->stock->view_sold,
+	    memory_order_relaxed);
+	r->kind = REPLY_OK;
+	snprintf(r->extra, sizeof(r->extra), ",\"total\":%lld,\"sold\":%lld,"
+	    "\"remaining\":%lld", total, sold, total > sold ? total - sold : 0);
+}
+
+static const struct route routes[] = {
+	{ "/buy/ticket",	"GET, POST",	handle_buy },
+	{ "/order",		"GET",		handle_order },
+	{ "/pay",		"POST",		handle_pay },
+	{ "/stock",		"GET",		handle_stock },
+};
+
+static const struct route *
+find_route(const char *path)
+{
+	size_t	 i;
+
+	for (i = 0; path != NULL && i < sizeof(routes) / sizeof(routes[0]);
+	    i++)
+		if (strcmp(routes[i].path, path) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+/* True when method is one of the comma-separated names in allow. */
+static bool
+method_allowed(const char *allow, const char *method)
+{
+	size_t	 len;
+
+	if (method == NULL || (len = strlen(method)) == 0)
+		return false;
+	for (; (allow = strstr(allow, method)) != NULL; allow += len)
+		if (allow[len] == '\0' || allow[len] == ',')
+			return true;
+	return false;
 }
 
 /*
- * Read the user from the query string and, for POST, the form body.
- * Returns false, with the answer set to a 400, when the input is bad.
+ * Read the parameters from the query string and, for POST, the form
+ * body.  Returns false, with the answer set to a 400, when they are bad.
  */
 static bool
-read_input(const struct route_request *req, struct route_answer *ans)
+read_input(const struct route_request *req, struct query *q, struct reply *r)
 {
-	struct query	 q;
-
-	memset(&q, 0, sizeof(q));
+	memset(q, 0, sizeof(*q));
 	if (req->query != NULL &&
-	    query_parse(&q, req->query, strlen(req->query)) != SPIKE_OK)
-		goto refuse;
+	    query_parse(q, req->query, strlen(req->query)) != SPIKE_OK)
+		goto bad;
 	if (req->body_len > 0 && strcmp(req->method, "POST") == 0) {
 		if (!query_is_form(req->content_type)) {
-			ans->kind = REPLY_BAD_REQUEST;
-			ans->detail = "body must be "
-			    "application/x-www-form-urlencoded";
+			refuse(r, REPLY_BAD_REQUEST, "body must be "
+			    "application/x-www-form-urlencoded");
 			return false;
 		}
-		if (query_parse(&q, req->body, req->body_len) != SPIKE_OK)
-			goto refuse;
+		if (query_parse(q, req->body, req->body_len) != SPIKE_OK)
+			goto bad;
 	}
-	memcpy(ans->user, q.user, sizeof(ans->user));
 	return true;
-refuse:
-	ans->kind = REPLY_BAD_REQUEST;
-	ans->detail = q.error;
+bad:
+	refuse(r, REPLY_BAD_REQUEST, q->error);
 	return false;
 }
 
@@ -124,16 +291,21 @@ void
 route_handle(struct route_ctx *ctx, const struct route_request *req,
     struct route_answer *ans)
 {
+	const struct route	*route;
+	struct query		 q;
+
 	memset(ans, 0, sizeof(*ans));
-	if (req->path == NULL || strcmp(req->path, "/buy/ticket") != 0) {
-		ans->kind = REPLY_NOT_FOUND;
+	if ((route = find_route(req->path)) == NULL) {
+		refuse(&ans->reply, REPLY_NOT_FOUND, NULL);
 		return;
 	}
-	if (req->method == NULL || (strcmp(req->method, "GET") != 0 &&
-	    strcmp(req->method, "POST") != 0)) {
-		ans->kind = REPLY_BAD_METHOD;
+	if (!method_allowed(route->allow, req->method)) {
+		ans->reply.allow = route->allow;
+		refuse(&ans->reply, REPLY_BAD_METHOD, NULL);
 		return;
 	}
-	if (read_input(req, ans))
-		ans->kind = buy_ticket(ctx, req, ans);
+	if (!read_input(req, &q, &ans->reply))
+		return;
+	memcpy(ans->user, q.user, sizeof(ans->user));
+	route->handle(ctx, req, &q, &ans->reply);
 }

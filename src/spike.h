@@ -53,6 +53,10 @@ struct conf {
 	unsigned int	 threads;
 	unsigned int	 buffer_percent;
 	unsigned int	 sync_ms;
+	unsigned int	 per_user_limit;
+	bool		 allow_anonymous;
+	unsigned int	 pay_timeout_s;
+	char		 events_key[CONF_KEY_MAX + 16];	/* "" until loaded */
 	struct conf_instance instances[CONF_INSTANCES_MAX];
 	size_t		 ninstances;
 };
@@ -80,17 +84,21 @@ void		 log_escape(char *dst, size_t dstsz, const char *src);
 /* ---- query.c: request input -------------------------------------------- */
 
 #define QUERY_USER_MAX		64
+#define QUERY_ORDER_MAX		20
 #define QUERY_BODY_MAX		4096
 
 /* Zero it before the first query_parse. */
 struct query {
 	char		 user[QUERY_USER_MAX + 1];	/* "" when not given */
+	char		 order[QUERY_ORDER_MAX + 1];	/* "" when not given */
 	bool		 user_given;
+	bool		 order_given;
 	const char	*error;				/* why input was refused */
 };
 
 enum spike_err	 query_parse(struct query *, const char *qs, size_t len);
 bool		 query_user_valid(const char *user, size_t len);
+bool		 query_order_valid(const char *order, size_t len);
 bool		 query_is_form(const char *content_type);
 
 /* ---- reply.c: JSON answers ---------------------------------------------- */
@@ -103,13 +111,24 @@ enum reply_kind {
 	REPLY_NOT_FOUND,	/* 404, code -4 */
 	REPLY_BAD_METHOD,	/* 405, code -5 */
 	REPLY_TOO_LARGE,	/* 413, code -6 */
+	REPLY_NO_ORDER,		/* 404, code -7 */
+	REPLY_CONFLICT,		/* 409, code -8 */
+	REPLY_PAID,		/* 200, code 1 */
+	REPLY_OK,		/* 200, code 1 */
 	REPLY_KINDS
+};
+
+/* What to answer: a kind, and optionally its details. */
+struct reply {
+	enum reply_kind	 kind;
+	const char	*detail;	/* replaces the default msg */
+	const char	*allow;		/* Allow header of a 405 */
+	char		 extra[192];	/* more JSON members: ,"k":v... */
 };
 
 int		 reply_code(enum reply_kind);
 int		 reply_status(enum reply_kind);
-size_t		 reply_format(char *buf, size_t bufsz, enum reply_kind,
-		    const char *detail);
+size_t		 reply_format(char *buf, size_t bufsz, const struct reply *);
 
 /* ---- stock.c: the instance's local quota ------------------------------- */
 
@@ -119,6 +138,8 @@ struct stock {
 	atomic_llong	 sold;		/* confirmed by Redis: localSales */
 	atomic_bool	 sold_out;	/* Redis said so; answer from memory */
 	atomic_bool	 synced;	/* quota has been set from Redis once */
+	atomic_llong	 view_total;	/* the sale as the last sync saw it */
+	atomic_llong	 view_sold;
 };
 
 void		 stock_init(struct stock *);
@@ -126,6 +147,7 @@ bool		 stock_take(struct stock *);
 void		 stock_give_back(struct stock *);
 long long	 stock_confirm(struct stock *);
 void		 stock_mark_sold_out(struct stock *);
+void		 stock_set_view(struct stock *, long long total, long long sold);
 bool		 stock_refill(struct stock *, long long remaining,
 		    unsigned int weight, unsigned int live_weight,
 		    unsigned int buffer_percent);
@@ -136,9 +158,26 @@ long long	 stock_share(long long remaining, unsigned int weight,
 
 enum store_buy_result {
 	STORE_SOLD,		/* one ticket sold now */
-	STORE_SOLD_BEFORE,	/* this request id bought already */
+	STORE_SOLD_BEFORE,	/* this request or user bought already */
 	STORE_SOLD_OUT,
 	STORE_NO_SALE,		/* stock hash missing */
+};
+
+enum store_pay_result {
+	STORE_PAID,
+	STORE_PAID_BEFORE,
+	STORE_NO_ORDER,
+	STORE_NOT_YOURS,
+	STORE_TOO_LATE,		/* past its pay-by time, or expired */
+};
+
+#define STORE_ORDER_ID_MAX	24
+
+/* An order as Redis holds it; id is "" for an anonymous purchase. */
+struct store_order {
+	char		 id[STORE_ORDER_ID_MAX];
+	char		 status[16];	/* pending, paid, expired */
+	long long	 pay_by;	/* unix milliseconds */
 };
 
 struct store_view {
@@ -153,7 +192,14 @@ struct store;
 struct store	*store_new(const struct conf *, const char *self_id);
 void		 store_free(struct store *);
 enum spike_err	 store_buy(struct store *, const char *request_id,
-		    enum store_buy_result *);
+		    const char *user, enum store_buy_result *,
+		    struct store_order *);
+enum spike_err	 store_pay(struct store *, const char *user,
+		    const char *order, enum store_pay_result *,
+		    struct store_order *);
+enum spike_err	 store_find_order(struct store *, const char *user, bool *found,
+		    struct store_order *);
+enum spike_err	 store_expire(struct store *, long long *expired);
 enum spike_err	 store_sync(struct store *, struct store_view *);
 void		 store_leave(struct store *);
 const char	*store_error(const struct store *);
@@ -208,9 +254,8 @@ struct route_request {
 };
 
 struct route_answer {
-	enum reply_kind	 kind;
-	const char	*detail;	/* for 4xx/5xx: what went wrong */
-	char		 user[QUERY_USER_MAX + 1];
+	struct reply	 reply;
+	char		 user[QUERY_USER_MAX + 1];	/* for stat.log */
 };
 
 bool		 route_body_too_large(const char *content_length);
@@ -229,6 +274,9 @@ void		 worker_join(struct worker *);
 /* ---- lua_scripts.c, generated from src/lua/ at build time -------------- */
 
 extern const char lua_buy[];
+extern const char lua_expire[];
+extern const char lua_order[];
+extern const char lua_pay[];
 extern const char lua_sync[];
 
 #endif /* SPIKE_H */

@@ -16,6 +16,8 @@ stock_init(struct stock *s)
 	atomic_init(&s->sold, 0);
 	atomic_init(&s->sold_out, false);
 	atomic_init(&s->synced, false);
+	atomic_init(&s->view_total, 0);
+	atomic_init(&s->view_sold, 0);
 }
 
 /* Take one ticket from the quota; returns false when none is left. */
@@ -53,6 +55,14 @@ void
 stock_mark_sold_out(struct stock *s)
 {
 	atomic_store_explicit(&s->sold_out, true, memory_order_release);
+}
+
+/* Publish the sale as Redis last showed it, for GET /stock. */
+void
+stock_set_view(struct stock *s, long long total, long long sold)
+{
+	atomic_store_explicit(&s->view_total, total, memory_order_relaxed);
+	atomic_store_explicit(&s->view_sold, sold, memory_order_relaxed);
 }
 
 /*

@@ -20,7 +20,25 @@
 #include "spike.h"
 
 #define STORE_REQUEST_TTL_S	"60"
+#define STORE_EXPIRE_BATCH	"200"
 #define STORE_SHA_LEN		40
+
+enum store_script {
+	SCRIPT_BUY,
+	SCRIPT_EXPIRE,
+	SCRIPT_ORDER,
+	SCRIPT_PAY,
+	SCRIPT_SYNC,
+	SCRIPT_COUNT
+};
+
+static const char *const script_text[SCRIPT_COUNT] = {
+	[SCRIPT_BUY] = lua_buy,
+	[SCRIPT_EXPIRE] = lua_expire,
+	[SCRIPT_ORDER] = lua_order,
+	[SCRIPT_PAY] = lua_pay,
+	[SCRIPT_SYNC] = lua_sync,
+};
 
 struct store {
 	const struct conf	*conf;
@@ -29,8 +47,10 @@ struct store {
 	char			 self_id[CONF_ADDR_MAX];
 	char			 stock_key[CONF_KEY_MAX];
 	char			 live_key[CONF_KEY_MAX + 16];
-	char			 buy_sha[STORE_SHA_LEN + 1];
-	char			 sync_sha[STORE_SHA_LEN + 1];
+	char			 pending_key[CONF_KEY_MAX + 16];
+	char			 pay_timeout_ms[16];
+	char			 per_user_limit[16];
+	char			 sha[SCRIPT_COUNT][STORE_SHA_LEN + 1];
 	char			 error[160];
 };
 
@@ -46,6 +66,12 @@ store_new(const struct conf *conf, const char *self_id)
 	snprintf(st->stock_key, sizeof(st->stock_key), "%s", conf->stock_key);
 	snprintf(st->live_key, sizeof(st->live_key), "%s:instances",
 	    conf->stock_key);
+	snprintf(st->pending_key, sizeof(st->pending_key), "%s:pending",
+	    conf->stock_key);
+	snprintf(st->pay_timeout_ms, sizeof(st->pay_timeout_ms), "%llu",
+	    (unsigned long long)conf->pay_timeout_s * 1000);
+	snprintf(st->per_user_limit, sizeof(st->per_user_limit), "%u",
+	    conf->per_user_limit);
 	return st;
 }
 
@@ -125,6 +151,7 @@ store_connect(struct store *st)
 {
 	struct timeval	 tv;
 	unsigned int	 ms = st->conf->redis_timeout_ms;
+	int		 i;
 
 	if (st->ctx != NULL)
 		return SPIKE_OK;
@@ -137,11 +164,11 @@ store_connect(struct store *st)
 		return store_fail(st, "connect");
 	if (redisSetTimeout(st->ctx, tv) != REDIS_OK)
 		return store_fail(st, "set timeout");
-	if (store_load(st, lua_buy, st->buy_sha) != SPIKE_OK ||
-	    store_load(st, lua_sync, st->sync_sha) != SPIKE_OK) {
-		store_disconnect(st);
-		return SPIKE_EREDIS;
-	}
+	for (i = 0; i < SCRIPT_COUNT; i++)
+		if (store_load(st, script_text[i], st->sha[i]) != SPIKE_OK) {
+			store_disconnect(st);
+			return SPIKE_EREDIS;
+		}
 	st->fresh = true;
 	return SPIKE_OK;
 }
@@ -160,7 +187,7 @@ is_noscript(const redisReply *r)
  * timeout, when the first call may still run.  Returns the reply or NULL.
  */
 static redisReply *
-store_eval(struct store *st, const char *text, char *sha, int argc,
+store_eval(struct store *st, enum store_script script, int argc,
     const char **argv)
 {
 	redisReply	*r;
@@ -172,7 +199,7 @@ store_eval(struct store *st, const char *text, char *sha, int argc,
 			return NULL;
 		was_fresh = st->fresh;
 		st->fresh = false;
-		argv[1] = sha;
+		argv[1] = st->sha[script];
 		r = redisCommandArgv(st->ctx, argc, argv, NULL);
 		if (r == NULL) {
 			bool timeout = st->ctx->err == REDIS_ERR_IO &&
@@ -185,7 +212,8 @@ store_eval(struct store *st, const char *text, char *sha, int argc,
 		if (!is_noscript(r))
 			return r;
 		freeReplyObject(r);
-		if (store_load(st, text, sha) != SPIKE_OK)
+		if (store_load(st, script_text[script], st->sha[script]) !=
+		    SPIKE_OK)
 			return NULL;
 	}
 	snprintf(st->error, sizeof(st->error), "EVALSHA: gave up after retry");
@@ -223,40 +251,141 @@ store_bad_reply(struct store *st, redisReply *r, const char *what)
 	return SPIKE_EREDIS;
 }
 
+/* Copy an order id reply element, or "" when it is not one. */
+static void
+copy_order_id(char *dst, const redisReply *e)
+{
+	if (e->type == REDIS_REPLY_STRING && e->len < STORE_ORDER_ID_MAX)
+		memcpy(dst, e->str, e->len + 1);
+	else
+		dst[0] = '\0';
+}
+
 /*
- * Sell one ticket in Redis for request_id (see src/lua/buy.lua).
- * Returns SPIKE_OK with the outcome in *result, or SPIKE_EREDIS.
+ * Sell one ticket in Redis for request_id, and with a user, create its
+ * order (see src/lua/buy.lua).  Returns SPIKE_OK with the outcome in
+ * *result and the order in *order, or SPIKE_EREDIS.
  */
 enum spike_err
-store_buy(struct store *st, const char *request_id,
-    enum store_buy_result *result)
+store_buy(struct store *st, const char *request_id, const char *user,
+    enum store_buy_result *result, struct store_order *order)
 {
+	static const enum store_buy_result outcome[] = { STORE_NO_SALE,
+	    STORE_SOLD_OUT, STORE_SOLD, STORE_SOLD_BEFORE };
 	char		 req_key[CONF_KEY_MAX + 80];
-	const char	*argv[] = { "EVALSHA", NULL, "2", st->stock_key,
-			    req_key, st->conf->total_field,
-			    st->conf->sold_field, STORE_REQUEST_TTL_S };
+	const char	*argv[] = { "EVALSHA", NULL, "3", st->stock_key,
+			    req_key, st->conf->events_key,
+			    st->conf->total_field, st->conf->sold_field,
+			    STORE_REQUEST_TTL_S, st->stock_key, user,
+			    st->self_id, st->pay_timeout_ms,
+			    st->per_user_limit };
 	redisReply	*r;
+	long long	 status;
 
 	snprintf(req_key, sizeof(req_key), "%s:req:%s", st->stock_key,
 	    request_id);
-	if ((r = store_eval(st, lua_buy, st->buy_sha, 8, argv)) == NULL)
+	if ((r = store_eval(st, SCRIPT_BUY, 14, argv)) == NULL)
 		return SPIKE_EREDIS;
-	if (!is_int_array(r, 3))
+	if (!is_int_array(r, 3) || r->elements != 5 ||
+	    (status = reply_int(r, 0)) < -1 || status > 2)
 		return store_bad_reply(st, r, "buy");
+	*result = outcome[status + 1];
+	copy_order_id(order->id, r->element[3]);
+	order->pay_by = reply_int(r, 4);
+	strcpy(order->status, "pending");
+	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
+/*
+ * Pay user's order (see src/lua/pay.lua).  Returns SPIKE_OK with the
+ * outcome in *result, or SPIKE_EREDIS.
+ */
+enum spike_err
+store_pay(struct store *st, const char *user, const char *order_id,
+    enum store_pay_result *result, struct store_order *order)
+{
+	const char	*argv[] = { "EVALSHA", NULL, "2", st->pending_key,
+			    st->conf->events_key, st->stock_key, user,
+			    order_id };
+	redisReply	*r;
+
+	if ((r = store_eval(st, SCRIPT_PAY, 8, argv)) == NULL)
+		return SPIKE_EREDIS;
+	if (!is_int_array(r, 2))
+		return store_bad_reply(st, r, "pay");
 	switch (reply_int(r, 0)) {
 	case 1:
-		*result = STORE_SOLD;
+		*result = STORE_PAID;
 		break;
 	case 2:
-		*result = STORE_SOLD_BEFORE;
+		*result = STORE_PAID_BEFORE;
 		break;
-	case 0:
-		*result = STORE_SOLD_OUT;
+	case -7:
+		*result = STORE_NO_ORDER;
+		break;
+	case -8:
+		*result = STORE_NOT_YOURS;
 		break;
 	default:
-		*result = STORE_NO_SALE;
+		*result = STORE_TOO_LATE;
 		break;
 	}
+	snprintf(order->id, sizeof(order->id), "%s", order_id);
+	strcpy(order->status, *result == STORE_PAID ||
+	    *result == STORE_PAID_BEFORE ? "paid" : "pending");
+	order->pay_by = reply_int(r, 1);
+	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
+/*
+ * Read user's latest order (see src/lua/order.lua).  Returns SPIKE_OK
+ * with *found telling whether there is one, or SPIKE_EREDIS.
+ */
+enum spike_err
+store_find_order(struct store *st, const char *user, bool *found,
+    struct store_order *order)
+{
+	const char	*argv[] = { "EVALSHA", NULL, "0", st->stock_key, user };
+	redisReply	*r;
+	redisReply	*status;
+
+	if ((r = store_eval(st, SCRIPT_ORDER, 5, argv)) == NULL)
+		return SPIKE_EREDIS;
+	if (r->type != REDIS_REPLY_ARRAY ||
+	    (r->elements != 0 && r->elements != 3))
+		return store_bad_reply(st, r, "order");
+	*found = r->elements == 3;
+	if (*found) {
+		copy_order_id(order->id, r->element[0]);
+		status = r->element[1];
+		snprintf(order->status, sizeof(order->status), "%s",
+		    status->type == REDIS_REPLY_STRING ? status->str : "?");
+		order->pay_by = reply_int(r, 2);
+	}
+	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
+/*
+ * Expire overdue orders, returning their tickets (see
+ * src/lua/expire.lua).  Returns SPIKE_OK with the count, or SPIKE_EREDIS.
+ */
+enum spike_err
+store_expire(struct store *st, long long *expired)
+{
+	const char	*argv[] = { "EVALSHA", NULL, "3", st->stock_key,
+			    st->pending_key, st->conf->events_key,
+			    st->conf->sold_field, st->stock_key,
+			    STORE_EXPIRE_BATCH };
+	redisReply	*r;
+
+	if ((r = store_eval(st, SCRIPT_EXPIRE, 9, argv)) == NULL)
+		return SPIKE_EREDIS;
+	if (r->type != REDIS_REPLY_INTEGER)
+		return store_bad_reply(st, r, "expire");
+	*expired = r->integer;
 	freeReplyObject(r);
 	return SPIKE_OK;
 }
@@ -293,7 +422,7 @@ store_sync(struct store *st, struct store_view *view)
 	redisReply	*r;
 
 	snprintf(window, sizeof(window), "%u", ms < 1000 ? 1000 : ms);
-	if ((r = store_eval(st, lua_sync, st->sync_sha, 9, argv)) == NULL)
+	if ((r = store_eval(st, SCRIPT_SYNC, 9, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 3))
 		return store_bad_reply(st, r, "sync");

@@ -1,7 +1,8 @@
 /*
  * The background sync: every sync_ms, announce this instance alive and
  * read the stock from Redis (one script call), then let the local stock
- * follow.  It is also what notices Redis coming back after an outage:
+ * follow.  About once a second it also expires overdue orders, which
+ * puts their tickets back on sale.  It is also what notices Redis coming back after an outage:
  * while Redis is down, workers answer 503 at once instead of each waiting
  * for its own timeout.
  */
@@ -15,6 +16,8 @@
 
 #include "spike.h"
 
+#define SYNC_EXPIRE_MS	1000
+
 enum store_state {
 	STORE_UNKNOWN,
 	STORE_UP,
@@ -27,6 +30,7 @@ struct sync_state {
 	struct store		*store;
 	unsigned int		 weight;
 	bool			 filled;	/* first quota granted */
+	unsigned int		 since_expiry;	/* ms since orders expired */
 	atomic_int		 state;		/* enum store_state */
 	pthread_t		 thread;
 	pthread_mutex_t		 lock;		/* only for the stop wakeup */
@@ -77,6 +81,7 @@ sync_once(struct sync_state *ss)
 		return;
 	}
 	report_up(ss);
+	stock_set_view(ss->stock, view.total, view.sold);
 	remaining = view.exists ? view.total - view.sold : 0;
 	weights = ss->filled ? view.live_weight : conf_total_weight(ss->conf);
 	if (weights < ss->weight)
@@ -84,6 +89,22 @@ sync_once(struct sync_state *ss)
 	if (stock_refill(ss->stock, remaining, ss->weight, weights,
 	    ss->conf->buffer_percent))
 		ss->filled = true;
+}
+
+/* Expire overdue orders about once a second; any instance may. */
+static void
+expire_orders(struct sync_state *ss)
+{
+	long long	 expired;
+
+	ss->since_expiry += ss->conf->sync_ms;
+	if (ss->since_expiry < SYNC_EXPIRE_MS || !sync_store_up(ss))
+		return;
+	ss->since_expiry = 0;
+	if (store_expire(ss->store, &expired) != SPIKE_OK)
+		sync_report_down(ss, store_error(ss->store));
+	else if (expired > 0)
+		sync_once(ss);
 }
 
 static void
@@ -116,6 +137,7 @@ sync_main(void *arg)
 		if (stopping)
 			break;
 		sync_once(ss);
+		expire_orders(ss);
 	}
 	store_leave(ss->store);
 	return NULL;

@@ -64,7 +64,7 @@ send_answer(struct worker *w, const struct route_answer *ans)
 	char	 buf[1024];
 	size_t	 len;
 
-	len = reply_format(buf, sizeof(buf), ans->kind, ans->detail);
+	len = reply_format(buf, sizeof(buf), &ans->reply);
 	FCGX_PutStr(buf, (int)len, w->req.out);
 }
 
@@ -74,7 +74,7 @@ write_stat(struct worker *w, const struct route_answer *ans, long long start)
 	char	 line[256];
 	int	 len;
 
-	len = statlog_format(line, sizeof(line), reply_code(ans->kind),
+	len = statlog_format(line, sizeof(line), reply_code(ans->reply.kind),
 	    atomic_load_explicit(&w->ctx->stock->sold, memory_order_relaxed),
 	    w->ctx->where, ans->user, now_us() - start);
 	statlog_append(w->ctx->statlog, line, (size_t)len);
@@ -102,7 +102,7 @@ serve(struct worker *w)
 	if (route_body_too_large(FCGX_GetParam("CONTENT_LENGTH", envp)) ||
 	    !read_body(&w->req, body, &rr.body_len)) {
 		memset(&ans, 0, sizeof(ans));
-		ans.kind = REPLY_TOO_LARGE;
+		ans.reply.kind = REPLY_TOO_LARGE;
 		/* The rest of the body is still on the wire: drop the link. */
 		w->req.keepConnection = 0;
 	} else

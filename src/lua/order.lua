@@ -1,0 +1,12 @@
+-- A user's latest order, whatever its status.
+--
+-- ARGV[1]  key prefix (the stock key)        ARGV[2]  user
+--
+-- Returns {} when the user has no order, else {order, status, pay_by}.
+
+local id = redis.call('GET', ARGV[1] .. ':last:' .. ARGV[2])
+if not id then
+	return {}
+end
+local o = redis.call('HMGET', ARGV[1] .. ':order:' .. id, 'status', 'pay_by')
+return {id, o[1] or 'unknown', tonumber(o[2]) or 0}

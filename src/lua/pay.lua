@@ -1,0 +1,36 @@
+-- Pay a pending order, only before its pay-by time and only for its own
+-- user.  Paying is final: the order leaves the pending set, so it can no
+-- longer expire.  A payment that comes too late is refused and never
+-- takes a returned ticket back out of stock; the order expires instead.
+--
+-- KEYS[1]  the pending orders (sorted set)   KEYS[2]  the events stream
+-- ARGV[1]  key prefix (the stock key)
+-- ARGV[2]  user                              ARGV[3]  order id
+--
+-- Returns {status, pay_by}: status 1 paid now, 2 paid before, -7 no such
+-- order, -8 the order is another user's, -9 past its pay-by time or
+-- expired.
+
+local key = ARGV[1] .. ':order:' .. ARGV[3]
+local o = redis.call('HMGET', key, 'user', 'status', 'pay_by')
+if not o[1] then
+	return {-7, 0}
+end
+local pay_by = tonumber(o[3]) or 0
+if o[1] ~= ARGV[2] then
+	return {-8, 0}
+end
+if o[2] == 'paid' then
+	return {2, pay_by}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if o[2] ~= 'pending' or now > pay_by then
+	return {-9, pay_by}
+end
+
+redis.call('HSET', key, 'status', 'paid', 'ended', now)
+redis.call('ZREM', KEYS[1], ARGV[3])
+redis.call('XADD', KEYS[2], '*', 'event', 'paid', 'order', ARGV[3],
+	'user', ARGV[2])
+return {1, pay_by}
