@@ -8,6 +8,9 @@
 
 #include "spike.h"
 
+/* Keeps remaining * weight * (100 + buffer) within 64 bits. */
+#define STOCK_REMAINING_MAX	1000000000000LL
+
 void
 stock_init(struct stock *s)
 {
@@ -74,19 +77,18 @@ long long
 stock_share(long long remaining, unsigned int weight, unsigned int weight_sum,
     unsigned int buffer_percent)
 {
-	long double	 share;
-	long long	 whole;
+	unsigned long long	 num, den;
 
 	if (remaining <= 0 || weight == 0)
 		return 0;
 	if (weight_sum < weight)
 		weight_sum = weight;
-	share = (long double)remaining * weight / weight_sum *
-	    (100 + buffer_percent) / 100;
-	whole = (long long)share;
-	if (whole < share)
-		whole++;
-	return whole < 1 ? 1 : whole;
+	/* Integers, not floating point: a whole share must stay whole. */
+	if (remaining > STOCK_REMAINING_MAX)
+		remaining = STOCK_REMAINING_MAX;
+	num = (unsigned long long)remaining * weight * (100 + buffer_percent);
+	den = (unsigned long long)weight_sum * 100;
+	return (long long)((num + den - 1) / den);
 }
 
 /*

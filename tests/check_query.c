@@ -1,0 +1,316 @@
+/*
+ * query.c: the urlencoded query string and form body, the user name rule
+ * and the form content type.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "spike.h"
+#include "unit.h"
+
+#define MALFORMED	"malformed %-escape in query"
+#define BAD_USER	"user must be 1 to 64 characters of A-Z a-z 0-9 _ . -"
+#define TWICE		"user given more than once"
+
+/* 64 characters: the longest user name there may be. */
+#define USER_64	"abcdefghijklmnopqrstuvwxy" \
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+
+static struct query	 q;
+
+/* Parse the NUL-terminated text into a fresh q. */
+static enum spike_err
+parse(const char *text)
+{
+	memset(&q, 0, sizeof(q));
+	return query_parse(&q, text, strlen(text));
+}
+
+/* Parse text into a fresh q and require it to be refused for why. */
+static void
+expect_refusal(const char *text, const char *why)
+{
+	enum spike_err	 rc;
+
+	rc = parse(text);
+	ck_assert_msg(rc == SPIKE_EINPUT, "accepted (rc %d): \"%s\"", rc,
+	    text);
+	ck_assert_ptr_nonnull(q.error);
+	ck_assert_msg(strcmp(q.error, why) == 0, "\"%s\": got \"%s\"", text,
+	    q.error);
+}
+
+/* ---- accepted ----------------------------------------------------------- */
+
+START_TEST(test_user_read)
+{
+	ck_assert_int_eq(parse("user=alice"), SPIKE_OK);
+	ck_assert_str_eq(q.user, "alice");
+	ck_assert(q.user_given);
+	ck_assert_ptr_null(q.error);
+}
+END_TEST
+
+START_TEST(test_no_user)
+{
+	ck_assert_int_eq(parse(""), SPIKE_OK);
+	ck_assert(!q.user_given);
+	ck_assert_str_eq(q.user, "");
+	ck_assert_int_eq(parse("a=1&b=2&&c"), SPIKE_OK);
+	ck_assert(!q.user_given);
+	ck_assert_ptr_null(q.error);
+}
+END_TEST
+
+/* Names that only look like "user" are other parameters. */
+START_TEST(test_other_params_ignored)
+{
+	ck_assert_int_eq(parse("x=1&users=bad&use=r&USER=bad&user_=bad&"
+	    "username=bad&user=bob&y=a%20b&z&=v&&"), SPIKE_OK);
+	ck_assert_str_eq(q.user, "bob");
+}
+END_TEST
+
+START_TEST(test_escapes_decoded)
+{
+	ck_assert_int_eq(parse("%75ser=al%69ce"), SPIKE_OK);
+	ck_assert_str_eq(q.user, "alice");
+	ck_assert_int_eq(parse("user=A%2db%2E_%7a%5A"), SPIKE_OK);
+	ck_assert_str_eq(q.user, "A-b._zZ");
+}
+END_TEST
+
+/*
+ * '+' is a space, which no user name may hold; '+' itself is not allowed
+ * either, so the decoding shows only in what other parameters may carry.
+ */
+START_TEST(test_plus_is_space)
+{
+	ck_assert_int_eq(parse("note=a+b+c&user=carol"), SPIKE_OK);
+	ck_assert_str_eq(q.user, "carol");
+	expect_refusal("user=a+b", BAD_USER);
+	ck_assert_str_eq(q.user, "");
+}
+END_TEST
+
+START_TEST(test_user_64_accepted)
+{
+	ck_assert_int_eq(strlen(USER_64), QUERY_USER_MAX);
+	ck_assert_int_eq(parse("user=" USER_64), SPIKE_OK);
+	ck_assert_str_eq(q.user, USER_64);
+}
+END_TEST
+
+/* Only len bytes are read: the rest of the buffer is not input. */
+START_TEST(test_length_respected)
+{
+	static const char text[] = "user=alice&user=bob";
+
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(query_parse(&q, text, 10), SPIKE_OK);
+	ck_assert_str_eq(q.user, "alice");
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(query_parse(&q, text, 8), SPIKE_OK);
+	ck_assert_str_eq(q.user, "ali");
+}
+END_TEST
+
+/* ---- refused ------------------------------------------------------------ */
+
+static const char *const malformed[] = {
+	"user=%z1",
+	"user=%1",
+	"user=%",
+	"user=abc%",
+	"user=ab%4",
+	"user=%g0",
+	"x=%zz&user=alice",
+	"%7=1",
+	"us%er=alice",
+};
+
+START_TEST(test_malformed_escape)
+{
+	expect_refusal(malformed[_i], MALFORMED);
+	ck_assert_str_eq(q.user, "");
+}
+END_TEST
+
+static const char *const bad_users[] = {
+	"user=",
+	"user",
+	"user=&x=1",
+	"user=" USER_64 "x",
+	"user=" USER_64 USER_64 USER_64,
+	"user=a%20b",
+	"user=a b",
+	"user=a/b",
+	"user=a%2Fb",
+	"user=ab%00cd",
+	"user=%00",
+	"user=%C3%A9t%C3%A9",
+	"user=\xc3\xa9t\xc3\xa9",
+	"user=a%2Bb",
+	"user=a,b",
+	"user=a:b",
+	"user=a%0Ab",
+};
+
+START_TEST(test_bad_user)
+{
+	expect_refusal(bad_users[_i], BAD_USER);
+	ck_assert(q.user_given);
+	ck_assert_str_eq(q.user, "");
+}
+END_TEST
+
+/* A raw NUL inside the given length is a bad character, not an end. */
+START_TEST(test_raw_nul_refused)
+{
+	static const char text[] = "user=ab\0cd";
+
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(query_parse(&q, text, sizeof(text) - 1),
+	    SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, BAD_USER);
+	ck_assert_str_eq(q.user, "");
+}
+END_TEST
+
+/* An escape cut by the length is malformed, whatever follows in memory. */
+START_TEST(test_escape_cut_by_length)
+{
+	static const char text[] = "user=%41&x=1";
+
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(query_parse(&q, text, 7), SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, MALFORMED);
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(query_parse(&q, text, 6), SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, MALFORMED);
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(query_parse(&q, text, 8), SPIKE_OK);
+	ck_assert_str_eq(q.user, "A");
+}
+END_TEST
+
+START_TEST(test_user_twice)
+{
+	expect_refusal("user=alice&user=bob", TWICE);
+	expect_refusal("user=alice&x=1&user=alice", TWICE);
+	expect_refusal("user=alice&%75ser=alice", TWICE);
+}
+END_TEST
+
+/* The query string, then the POST body, parsed into the same q. */
+START_TEST(test_user_in_query_and_body)
+{
+	static const char body[] = "user=bob";
+
+	ck_assert_int_eq(parse("user=alice"), SPIKE_OK);
+	ck_assert_int_eq(query_parse(&q, body, strlen(body)), SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, TWICE);
+}
+END_TEST
+
+START_TEST(test_user_in_body_only)
+{
+	static const char body[] = "user=bob&extra=1";
+
+	ck_assert_int_eq(parse("x=1"), SPIKE_OK);
+	ck_assert_int_eq(query_parse(&q, body, strlen(body)), SPIKE_OK);
+	ck_assert_str_eq(q.user, "bob");
+	ck_assert_ptr_null(q.error);
+}
+END_TEST
+
+/* ---- query_user_valid and query_is_form --------------------------------- */
+
+START_TEST(test_user_valid)
+{
+	ck_assert(query_user_valid("a", 1));
+	ck_assert(query_user_valid("Az09_.-", 7));
+	ck_assert(query_user_valid(USER_64, 64));
+	ck_assert(query_user_valid("alice!", 5));
+}
+END_TEST
+
+START_TEST(test_user_invalid)
+{
+	ck_assert(!query_user_valid("", 0));
+	ck_assert(!query_user_valid("alice", 0));
+	ck_assert(!query_user_valid(USER_64 "a", 65));
+	ck_assert(!query_user_valid("a b", 3));
+	ck_assert(!query_user_valid("a/b", 3));
+	ck_assert(!query_user_valid("a\0b", 3));
+	ck_assert(!query_user_valid("\xc3\xa9", 2));
+	ck_assert(!query_user_valid("a,b", 3));
+	ck_assert(!query_user_valid("a+b", 3));
+	ck_assert(!query_user_valid("alice!", 6));
+}
+END_TEST
+
+START_TEST(test_is_form)
+{
+	ck_assert(query_is_form("application/x-www-form-urlencoded"));
+	ck_assert(query_is_form("application/x-www-form-urlencoded; "
+	    "charset=UTF-8"));
+	ck_assert(query_is_form("application/x-www-form-urlencoded;"
+	    "charset=utf-8"));
+	ck_assert(query_is_form("Application/X-WWW-Form-URLEncoded"));
+	ck_assert(query_is_form("APPLICATION/X-WWW-FORM-URLENCODED ; "
+	    "charset=utf-8"));
+}
+END_TEST
+
+START_TEST(test_is_not_form)
+{
+	ck_assert(!query_is_form(NULL));
+	ck_assert(!query_is_form(""));
+	ck_assert(!query_is_form("application/x-www-form-urlencodedX"));
+	ck_assert(!query_is_form("application/x-www-form-urlencoded2; "
+	    "charset=utf-8"));
+	ck_assert(!query_is_form("application/x-www-form"));
+	ck_assert(!query_is_form("text/plain"));
+	ck_assert(!query_is_form("application/json"));
+	ck_assert(!query_is_form("multipart/form-data; boundary=x"));
+}
+END_TEST
+
+Suite *
+make_query_suite(void)
+{
+	Suite	*s = suite_create("query");
+	TCase	*tc;
+
+	tc = tcase_create("accepted");
+	tcase_add_test(tc, test_user_read);
+	tcase_add_test(tc, test_no_user);
+	tcase_add_test(tc, test_other_params_ignored);
+	tcase_add_test(tc, test_escapes_decoded);
+	tcase_add_test(tc, test_plus_is_space);
+	tcase_add_test(tc, test_user_64_accepted);
+	tcase_add_test(tc, test_length_respected);
+	tcase_add_test(tc, test_user_in_body_only);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("refused");
+	tcase_add_loop_test(tc, test_malformed_escape, 0,
+	    (int)(sizeof(malformed) / sizeof(malformed[0])));
+	tcase_add_loop_test(tc, test_bad_user, 0,
+	    (int)(sizeof(bad_users) / sizeof(bad_users[0])));
+	tcase_add_test(tc, test_raw_nul_refused);
+	tcase_add_test(tc, test_escape_cut_by_length);
+	tcase_add_test(tc, test_user_twice);
+	tcase_add_test(tc, test_user_in_query_and_body);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("helpers");
+	tcase_add_test(tc, test_user_valid);
+	tcase_add_test(tc, test_user_invalid);
+	tcase_add_test(tc, test_is_form);
+	tcase_add_test(tc, test_is_not_form);
+	suite_add_tcase(s, tc);
+	return s;
+}

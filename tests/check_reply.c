@@ -1,0 +1,509 @@
+/*
+ * reply.c: the whole CGI response for every answer; statlog.c: the stat
+ * line format and whole lines from many writers through the rings.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spike.h"
+#include "unit.h"
+
+#define CONTENT_TYPE	"Content-Type: application/json; charset=utf-8\r\n"
+
+#define STAT_WRITERS		4
+#define STAT_LINES		20000	/* per writer */
+#define STAT_LINE_MAX		128
+
+/* A thread appending numbered lines through its own ring. */
+struct stat_writer {
+	pthread_t		 thread;
+	struct statlog_buf	*buf;
+	unsigned int		 id;	/* unique over every statlog */
+	long			 lines;
+};
+
+static char	 buf[4096];
+static char	 tmpdir[PATH_MAX];
+
+/* Every response, byte for byte, with its default message. */
+static const char *const want_replies[REPLY_KINDS] = {
+	[REPLY_BOUGHT] = "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":1,\"msg\":\"抢票成功\"}\n",
+	[REPLY_SOLD_OUT] = "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-1,\"msg\":\"已售罄\"}\n",
+	[REPLY_UNAVAILABLE] = "Status: 503 Service Unavailable\r\n"
+	    CONTENT_TYPE "Retry-After: 1\r\n\r\n"
+	    "{\"code\":-2,\"msg\":\"service unavailable\"}\n",
+	[REPLY_BAD_REQUEST] = "Status: 400 Bad Request\r\n" CONTENT_TYPE
+	    "\r\n{\"code\":-3,\"msg\":\"bad request\"}\n",
+	[REPLY_NOT_FOUND] = "Status: 404 Not Found\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-4,\"msg\":\"not found\"}\n",
+	[REPLY_BAD_METHOD] = "Status: 405 Method Not Allowed\r\n" CONTENT_TYPE
+	    "Allow: GET, POST\r\n\r\n"
+	    "{\"code\":-5,\"msg\":\"method not allowed\"}\n",
+	[REPLY_TOO_LARGE] = "Status: 413 Payload Too Large\r\n" CONTENT_TYPE
+	    "\r\n{\"code\":-6,\"msg\":\"request body too large\"}\n",
+};
+
+static const int want_codes[REPLY_KINDS] = { 1, -1, -2, -3, -4, -5, -6 };
+static const int want_statuses[REPLY_KINDS] = {
+	200, 200, 503, 400, 404, 405, 413
+};
+
+/* ---- reply_format ------------------------------------------------------- */
+
+START_TEST(test_reply_default)
+{
+	size_t	 n;
+
+	n = reply_format(buf, sizeof(buf), (enum reply_kind)_i, NULL);
+	ck_assert_str_eq(buf, want_replies[_i]);
+	ck_assert_uint_eq(n, strlen(want_replies[_i]));
+}
+END_TEST
+
+START_TEST(test_reply_code_and_status)
+{
+	ck_assert_int_eq(reply_code((enum reply_kind)_i), want_codes[_i]);
+	ck_assert_int_eq(reply_status((enum reply_kind)_i), want_statuses[_i]);
+}
+END_TEST
+
+START_TEST(test_reply_detail_overrides_msg)
+{
+	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_BAD_REQUEST,
+	    "user given more than once"), 0);
+	ck_assert_str_eq(buf, "Status: 400 Bad Request\r\n" CONTENT_TYPE
+	    "\r\n{\"code\":-3,\"msg\":\"user given more than once\"}\n");
+}
+END_TEST
+
+/* The 503 keeps its Retry-After whatever the detail says. */
+START_TEST(test_reply_detail_keeps_headers)
+{
+	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_UNAVAILABLE,
+	    "redis unavailable"), 0);
+	ck_assert_str_eq(buf, "Status: 503 Service Unavailable\r\n"
+	    CONTENT_TYPE "Retry-After: 1\r\n\r\n"
+	    "{\"code\":-2,\"msg\":\"redis unavailable\"}\n");
+}
+END_TEST
+
+/* RFC 8259, 7: quote, backslash and control characters are escaped. */
+START_TEST(test_reply_detail_escaped)
+{
+	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_BAD_REQUEST,
+	    "say \"hi\" \\ a\nb\tc\r\x01\x1f\x7f \xe5\x94\xae"), 0);
+	ck_assert_str_eq(buf, "Status: 400 Bad Request\r\n" CONTENT_TYPE
+	    "\r\n{\"code\":-3,\"msg\":\"say \\\"hi\\\" \\\\ a\\u000ab\\u0009c"
+	    "\\u000d\\u0001\\u001f\x7f \xe5\x94\xae\"}\n");
+}
+END_TEST
+
+START_TEST(test_reply_empty_detail)
+{
+	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_NOT_FOUND, ""),
+	    0);
+	ck_assert_str_eq(buf, "Status: 404 Not Found\r\n" CONTENT_TYPE
+	    "\r\n{\"code\":-4,\"msg\":\"\"}\n");
+}
+END_TEST
+
+/* A detail too long for the message is cut, and the JSON still closes. */
+START_TEST(test_reply_long_detail)
+{
+	char	 detail[1000];
+	size_t	 n;
+
+	memset(detail, 'x', sizeof(detail) - 1);
+	detail[sizeof(detail) - 1] = '\0';
+	n = reply_format(buf, sizeof(buf), REPLY_BAD_REQUEST, detail);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_lt(n, 400);
+	ck_assert_str_eq(buf + n - 3, "\"}\n");
+	ck_assert_ptr_nonnull(strstr(buf, "{\"code\":-3,\"msg\":\"xxxx"));
+}
+END_TEST
+
+START_TEST(test_reply_buffer_too_small)
+{
+	char	 small[256];
+	size_t	 n = strlen(want_replies[REPLY_BOUGHT]);
+
+	ck_assert_uint_lt(n, sizeof(small));
+	ck_assert_uint_eq(reply_format(small, n, REPLY_BOUGHT, NULL), 0);
+	ck_assert_uint_eq(reply_format(small, 10, REPLY_BOUGHT, NULL), 0);
+	ck_assert_uint_eq(reply_format(NULL, 0, REPLY_BOUGHT, NULL), 0);
+	ck_assert_uint_eq(reply_format(small, n + 1, REPLY_BOUGHT, NULL), n);
+	ck_assert_str_eq(small, want_replies[REPLY_BOUGHT]);
+}
+END_TEST
+
+/* ---- statlog_format ----------------------------------------------------- */
+
+START_TEST(test_statlog_format)
+{
+	static const char want[] =
+	    "result:1,localSales:5,port:3001,user:alice,us:42\n";
+
+	ck_assert_int_eq(statlog_format(buf, sizeof(buf), 1, 5, "3001",
+	    "alice", 42), (int)strlen(want));
+	ck_assert_str_eq(buf, want);
+}
+END_TEST
+
+START_TEST(test_statlog_format_no_user)
+{
+	ck_assert_int_gt(statlog_format(buf, sizeof(buf), -4, 0, "3002", "",
+	    7), 0);
+	ck_assert_str_eq(buf, "result:-4,localSales:0,port:3002,user:-,us:7\n");
+}
+END_TEST
+
+START_TEST(test_statlog_format_unix_socket)
+{
+	ck_assert_int_gt(statlog_format(buf, sizeof(buf), -2, 12345,
+	    "/run/spike/a.sock", "bob", 1500000), 0);
+	ck_assert_str_eq(buf, "result:-2,localSales:12345,"
+	    "port:/run/spike/a.sock,user:bob,us:1500000\n");
+}
+END_TEST
+
+START_TEST(test_statlog_format_too_small)
+{
+	static const char want[] =
+	    "result:1,localSales:5,port:3001,user:alice,us:42\n";
+	char	 small[sizeof(want)];
+
+	ck_assert_int_eq(statlog_format(small, sizeof(want) - 1, 1, 5,
+	    "3001", "alice", 42), 0);
+	ck_assert_int_eq(statlog_format(small, sizeof(want), 1, 5, "3001",
+	    "alice", 42), (int)sizeof(want) - 1);
+	ck_assert_str_eq(small, want);
+}
+END_TEST
+
+/* ---- the stat.log file -------------------------------------------------- */
+
+/* Unchecked fixture: a private directory for the stat.log files. */
+static void
+make_tmpdir(void)
+{
+	const char	*base;
+
+	if ((base = getenv("TMPDIR")) == NULL || *base == '\0')
+		base = "/tmp";
+	snprintf(tmpdir, sizeof(tmpdir), "%s/check_statlog.XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+remove_tmpdir(void)
+{
+	struct dirent	*de;
+	DIR		*dir;
+	char		 path[PATH_MAX + 256];
+
+	if ((dir = opendir(tmpdir)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
+		unlink(path);
+	}
+	closedir(dir);
+	rmdir(tmpdir);
+}
+
+static void
+tmp_path(char *path, size_t pathsz, const char *name)
+{
+	ck_assert_int_lt(snprintf(path, pathsz, "%s/%s", tmpdir, name),
+	    (int)pathsz);
+}
+
+/* Read the whole of path into buf (NUL-terminated); returns its length. */
+static size_t
+read_small_file(const char *path)
+{
+	FILE	*f;
+	size_t	 n;
+
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return n;
+}
+
+/* Line seq of writer id: its port, user and us all derive from both. */
+static int
+stat_line(char *line, size_t linesz, unsigned int id, long seq)
+{
+	char	 port[16], user[16];
+
+	snprintf(port, sizeof(port), "%u", 3001 + id);
+	snprintf(user, sizeof(user), "w%u", id);
+	return statlog_format(line, linesz, 1, seq, port, user,
+	    seq * 7 + id);
+}
+
+static void *
+stat_writer_main(void *arg)
+{
+	struct stat_writer	*w = arg;
+	char			 line[STAT_LINE_MAX];
+	long			 seq;
+	int			 n;
+
+	for (seq = 0; seq < w->lines; seq++) {
+		n = stat_line(line, sizeof(line), w->id, seq);
+		statlog_append(w->buf, line, (size_t)n);
+	}
+	return NULL;
+}
+
+/*
+ * Check that path holds exactly lines_each lines from each of nwriters
+ * writers, every line whole and well-formed, each writer's lines in order.
+ */
+static void
+check_stat_file(const char *path, unsigned int nwriters, long lines_each)
+{
+	char	 want[STAT_LINE_MAX], *line = NULL;
+	long	 next[16] = { 0 }, total = 0, seq;
+	unsigned int id;
+	size_t	 cap = 0;
+	ssize_t	 len;
+	FILE	*f;
+
+	ck_assert_uint_le(nwriters, 16);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	while ((len = getline(&line, &cap, f)) != -1) {
+		total++;
+		ck_assert_msg(sscanf(line, "result:1,localSales:%ld,port:%*u,"
+		    "user:w%u,", &seq, &id) == 2 && id < nwriters,
+		    "line %ld malformed: %s", total, line);
+		ck_assert_msg(seq == next[id], "line %ld: writer %u line %ld, "
+		    "want %ld", total, id, seq, next[id]);
+		stat_line(want, sizeof(want), id, seq);
+		ck_assert_msg(strcmp(line, want) == 0, "line %ld torn: %s",
+		    total, line);
+		next[id]++;
+	}
+	free(line);
+	fclose(f);
+	ck_assert_int_eq(total, (long)nwriters * lines_each);
+	for (id = 0; id < nwriters; id++)
+		ck_assert_int_eq(next[id], lines_each);
+}
+
+/* Start one writer thread per ring of log, ids from first_id on. */
+static void
+start_writers(struct stat_writer *w, struct statlog *log, unsigned int n,
+    unsigned int first_id, long lines)
+{
+	unsigned int	 i;
+
+	for (i = 0; i < n; i++) {
+		w[i] = (struct stat_writer){ .id = first_id + i,
+		    .lines = lines };
+		ck_assert_ptr_nonnull(w[i].buf = statlog_writer(log, i));
+		ck_assert_int_eq(pthread_create(&w[i].thread, NULL,
+		    stat_writer_main, &w[i]), 0);
+	}
+}
+
+static void
+join_writers(struct stat_writer *w, unsigned int n)
+{
+	unsigned int	 i;
+
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(pthread_join(w[i].thread, NULL), 0);
+}
+
+/* 4 threads, 20,000 lines each, rings far smaller than their output. */
+START_TEST(test_statlog_threads)
+{
+	struct stat_writer	 w[STAT_WRITERS];
+	struct statlog		*log;
+	char			 path[PATH_MAX + 64];
+
+	tmp_path(path, sizeof(path), "threads.log");
+	ck_assert_ptr_nonnull(log = statlog_open(path, STAT_WRITERS));
+	start_writers(w, log, STAT_WRITERS, 0, STAT_LINES);
+	join_writers(w, STAT_WRITERS);
+	statlog_close(log);
+	check_stat_file(path, STAT_WRITERS, STAT_LINES);
+}
+END_TEST
+
+/* Two instances' stat logs on one file, as O_APPEND allows. */
+START_TEST(test_statlog_shared_file)
+{
+	struct stat_writer	 w[4];
+	struct statlog		*a, *b;
+	char			 path[PATH_MAX + 64];
+
+	tmp_path(path, sizeof(path), "shared.log");
+	ck_assert_ptr_nonnull(a = statlog_open(path, 2));
+	ck_assert_ptr_nonnull(b = statlog_open(path, 2));
+	start_writers(w, a, 2, 0, STAT_LINES / 2);
+	start_writers(w + 2, b, 2, 2, STAT_LINES / 2);
+	join_writers(w, 4);
+	statlog_close(a);
+	statlog_close(b);
+	check_stat_file(path, 4, STAT_LINES / 2);
+}
+END_TEST
+
+START_TEST(test_statlog_flush_now)
+{
+	static const char line[] = "result:1,localSales:1,port:3001,"
+	    "user:a,us:1\n";
+	struct statlog	*log;
+	char		 path[PATH_MAX + 64];
+
+	tmp_path(path, sizeof(path), "flush.log");
+	ck_assert_ptr_nonnull(log = statlog_open(path, 1));
+	statlog_append(statlog_writer(log, 0), line, strlen(line));
+	statlog_flush(log);
+	read_small_file(path);
+	ck_assert_str_eq(buf, line);
+	statlog_close(log);
+	read_small_file(path);
+	ck_assert_str_eq(buf, line);
+}
+END_TEST
+
+/* Without statlog_flush the background thread writes within ~100 ms. */
+START_TEST(test_statlog_background_flush)
+{
+	static const char line[] = "result:-1,localSales:0,port:3001,"
+	    "user:-,us:3\n";
+	struct timespec	 tick = { 0, 10 * 1000000L };
+	struct statlog	*log;
+	char		 path[PATH_MAX + 64];
+	int		 i;
+
+	tmp_path(path, sizeof(path), "background.log");
+	ck_assert_ptr_nonnull(log = statlog_open(path, 1));
+	statlog_append(statlog_writer(log, 0), line, strlen(line));
+	for (i = 0; i < 200 && read_small_file(path) == 0; i++)
+		nanosleep(&tick, NULL);
+	ck_assert_str_eq(buf, line);
+	statlog_close(log);
+}
+END_TEST
+
+/* The file is appended to, never truncated. */
+START_TEST(test_statlog_appends)
+{
+	static const char line[] = "result:1,localSales:1,port:3001,"
+	    "user:a,us:1\n";
+	struct statlog	*log;
+	char		 path[PATH_MAX + 64];
+	FILE		*f;
+
+	tmp_path(path, sizeof(path), "append.log");
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("earlier line\n", f);
+	fclose(f);
+	ck_assert_ptr_nonnull(log = statlog_open(path, 1));
+	statlog_append(statlog_writer(log, 0), line, strlen(line));
+	statlog_close(log);
+	read_small_file(path);
+	ck_assert_str_eq(buf, "earlier line\nresult:1,localSales:1,"
+	    "port:3001,user:a,us:1\n");
+}
+END_TEST
+
+START_TEST(test_statlog_writers)
+{
+	struct statlog	*log;
+	char		 path[PATH_MAX + 64];
+
+	tmp_path(path, sizeof(path), "writers.log");
+	ck_assert_ptr_nonnull(log = statlog_open(path, 2));
+	ck_assert_ptr_nonnull(statlog_writer(log, 0));
+	ck_assert_ptr_nonnull(statlog_writer(log, 1));
+	ck_assert_ptr_ne(statlog_writer(log, 0), statlog_writer(log, 1));
+	ck_assert_ptr_null(statlog_writer(log, 2));
+	statlog_append(NULL, "x\n", 2);
+	statlog_close(log);
+	statlog_close(NULL);
+	ck_assert_uint_eq(read_small_file(path), 0);
+}
+END_TEST
+
+START_TEST(test_statlog_open_refused)
+{
+	char	 path[PATH_MAX + 64];
+
+	tmp_path(path, sizeof(path), "refused.log");
+	ck_assert_ptr_null(statlog_open(path, 0));
+	ck_assert_ptr_null(statlog_open(path, 257));
+	tmp_path(path, sizeof(path), "no/such/dir.log");
+	errno = 0;
+	ck_assert_ptr_null(statlog_open(path, 1));
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+Suite *
+make_reply_suite(void)
+{
+	Suite	*s = suite_create("reply");
+	TCase	*tc;
+
+	tc = tcase_create("format");
+	tcase_add_loop_test(tc, test_reply_default, 0, REPLY_KINDS);
+	tcase_add_loop_test(tc, test_reply_code_and_status, 0, REPLY_KINDS);
+	tcase_add_test(tc, test_reply_detail_overrides_msg);
+	tcase_add_test(tc, test_reply_detail_keeps_headers);
+	tcase_add_test(tc, test_reply_detail_escaped);
+	tcase_add_test(tc, test_reply_empty_detail);
+	tcase_add_test(tc, test_reply_long_detail);
+	tcase_add_test(tc, test_reply_buffer_too_small);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+Suite *
+make_statlog_suite(void)
+{
+	Suite	*s = suite_create("statlog");
+	TCase	*tc;
+
+	tc = tcase_create("format");
+	tcase_add_test(tc, test_statlog_format);
+	tcase_add_test(tc, test_statlog_format_no_user);
+	tcase_add_test(tc, test_statlog_format_unix_socket);
+	tcase_add_test(tc, test_statlog_format_too_small);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("file");
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
+	tcase_add_test(tc, test_statlog_threads);
+	tcase_add_test(tc, test_statlog_shared_file);
+	tcase_add_test(tc, test_statlog_flush_now);
+	tcase_add_test(tc, test_statlog_background_flush);
+	tcase_add_test(tc, test_statlog_appends);
+	tcase_add_test(tc, test_statlog_writers);
+	tcase_add_test(tc, test_statlog_open_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}

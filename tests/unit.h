@@ -1,0 +1,15 @@
+/*
+ * The Check unit suites, one per module; tests/check_unit.c runs them all.
+ */
+#ifndef UNIT_H
+#define UNIT_H
+
+#include <check.h>
+
+Suite	*make_conf_suite(void);		/* tests/check_conf.c */
+Suite	*make_query_suite(void);	/* tests/check_query.c */
+Suite	*make_stock_suite(void);	/* tests/check_stock.c */
+Suite	*make_reply_suite(void);	/* tests/check_reply.c */
+Suite	*make_statlog_suite(void);	/* tests/check_reply.c */
+
+#endif /* UNIT_H */
