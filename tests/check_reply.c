@@ -52,12 +52,34 @@ static const char *const want_replies[REPLY_KINDS] = {
 	    "{\"code\":-5,\"msg\":\"method not allowed\"}\n",
 	[REPLY_TOO_LARGE] = "Status: 413 Payload Too Large\r\n" CONTENT_TYPE
 	    "\r\n{\"code\":-6,\"msg\":\"request body too large\"}\n",
+	[REPLY_NO_ORDER] = "Status: 404 Not Found\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-7,\"msg\":\"no such order\"}\n",
+	[REPLY_CONFLICT] = "Status: 409 Conflict\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-8,\"msg\":\"refused\"}\n",
+	[REPLY_PAID] = "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":1,\"msg\":\"支付成功\"}\n",
+	[REPLY_OK] = "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":1,\"msg\":\"ok\"}\n",
 };
 
-static const int want_codes[REPLY_KINDS] = { 1, -1, -2, -3, -4, -5, -6 };
-static const int want_statuses[REPLY_KINDS] = {
-	200, 200, 503, 400, 404, 405, 413
+static const int want_codes[REPLY_KINDS] = {
+	1, -1, -2, -3, -4, -5, -6, -7, -8, 1, 1
 };
+static const int want_statuses[REPLY_KINDS] = {
+	200, 200, 503, 400, 404, 405, 413, 404, 409, 200, 200
+};
+
+/* reply_format for a kind with an optional detail and nothing else. */
+static size_t
+format_kind(char *out, size_t outsz, enum reply_kind kind, const char *detail)
+{
+	struct reply	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = kind;
+	r.detail = detail;
+	return reply_format(out, outsz, &r);
+}
 
 /* ---- reply_format ------------------------------------------------------- */
 
@@ -65,7 +87,7 @@ START_TEST(test_reply_default)
 {
 	size_t	 n;
 
-	n = reply_format(buf, sizeof(buf), (enum reply_kind)_i, NULL);
+	n = format_kind(buf, sizeof(buf), (enum reply_kind)_i, NULL);
 	ck_assert_str_eq(buf, want_replies[_i]);
 	ck_assert_uint_eq(n, strlen(want_replies[_i]));
 }
@@ -80,7 +102,7 @@ END_TEST
 
 START_TEST(test_reply_detail_overrides_msg)
 {
-	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_BAD_REQUEST,
+	ck_assert_uint_gt(format_kind(buf, sizeof(buf), REPLY_BAD_REQUEST,
 	    "user given more than once"), 0);
 	ck_assert_str_eq(buf, "Status: 400 Bad Request\r\n" CONTENT_TYPE
 	    "\r\n{\"code\":-3,\"msg\":\"user given more than once\"}\n");
@@ -90,7 +112,7 @@ END_TEST
 /* The 503 keeps its Retry-After whatever the detail says. */
 START_TEST(test_reply_detail_keeps_headers)
 {
-	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_UNAVAILABLE,
+	ck_assert_uint_gt(format_kind(buf, sizeof(buf), REPLY_UNAVAILABLE,
 	    "redis unavailable"), 0);
 	ck_assert_str_eq(buf, "Status: 503 Service Unavailable\r\n"
 	    CONTENT_TYPE "Retry-After: 1\r\n\r\n"
@@ -101,7 +123,7 @@ END_TEST
 /* RFC 8259, 7: quote, backslash and control characters are escaped. */
 START_TEST(test_reply_detail_escaped)
 {
-	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_BAD_REQUEST,
+	ck_assert_uint_gt(format_kind(buf, sizeof(buf), REPLY_BAD_REQUEST,
 	    "say \"hi\" \\ a\nb\tc\r\x01\x1f\x7f \xe5\x94\xae"), 0);
 	ck_assert_str_eq(buf, "Status: 400 Bad Request\r\n" CONTENT_TYPE
 	    "\r\n{\"code\":-3,\"msg\":\"say \\\"hi\\\" \\\\ a\\u000ab\\u0009c"
@@ -111,7 +133,7 @@ END_TEST
 
 START_TEST(test_reply_empty_detail)
 {
-	ck_assert_uint_gt(reply_format(buf, sizeof(buf), REPLY_NOT_FOUND, ""),
+	ck_assert_uint_gt(format_kind(buf, sizeof(buf), REPLY_NOT_FOUND, ""),
 	    0);
 	ck_assert_str_eq(buf, "Status: 404 Not Found\r\n" CONTENT_TYPE
 	    "\r\n{\"code\":-4,\"msg\":\"\"}\n");
@@ -126,11 +148,31 @@ START_TEST(test_reply_long_detail)
 
 	memset(detail, 'x', sizeof(detail) - 1);
 	detail[sizeof(detail) - 1] = '\0';
-	n = reply_format(buf, sizeof(buf), REPLY_BAD_REQUEST, detail);
+	n = format_kind(buf, sizeof(buf), REPLY_BAD_REQUEST, detail);
 	ck_assert_uint_gt(n, 0);
 	ck_assert_uint_lt(n, 400);
 	ck_assert_str_eq(buf + n - 3, "\"}\n");
 	ck_assert_ptr_nonnull(strstr(buf, "{\"code\":-3,\"msg\":\"xxxx"));
+}
+END_TEST
+
+/* A 405 names the methods of its resource; extra members close the object. */
+START_TEST(test_reply_allow_and_extra)
+{
+	struct reply	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = REPLY_BAD_METHOD;
+	r.allow = "POST";
+	ck_assert_uint_gt(reply_format(buf, sizeof(buf), &r), 0);
+	ck_assert_str_eq(buf, "Status: 405 Method Not Allowed\r\n" CONTENT_TYPE
+	    "Allow: POST\r\n\r\n{\"code\":-5,\"msg\":\"method not allowed\"}\n");
+	memset(&r, 0, sizeof(r));
+	r.kind = REPLY_BOUGHT;
+	snprintf(r.extra, sizeof(r.extra), ",\"order\":\"7\",\"pay_by\":99");
+	ck_assert_uint_gt(reply_format(buf, sizeof(buf), &r), 0);
+	ck_assert_str_eq(buf, "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":1,\"msg\":\"抢票成功\",\"order\":\"7\",\"pay_by\":99}\n");
 }
 END_TEST
 
@@ -140,10 +182,10 @@ START_TEST(test_reply_buffer_too_small)
 	size_t	 n = strlen(want_replies[REPLY_BOUGHT]);
 
 	ck_assert_uint_lt(n, sizeof(small));
-	ck_assert_uint_eq(reply_format(small, n, REPLY_BOUGHT, NULL), 0);
-	ck_assert_uint_eq(reply_format(small, 10, REPLY_BOUGHT, NULL), 0);
-	ck_assert_uint_eq(reply_format(NULL, 0, REPLY_BOUGHT, NULL), 0);
-	ck_assert_uint_eq(reply_format(small, n + 1, REPLY_BOUGHT, NULL), n);
+	ck_assert_uint_eq(format_kind(small, n, REPLY_BOUGHT, NULL), 0);
+	ck_assert_uint_eq(format_kind(small, 10, REPLY_BOUGHT, NULL), 0);
+	ck_assert_uint_eq(format_kind(NULL, 0, REPLY_BOUGHT, NULL), 0);
+	ck_assert_uint_eq(format_kind(small, n + 1, REPLY_BOUGHT, NULL), n);
 	ck_assert_str_eq(small, want_replies[REPLY_BOUGHT]);
 }
 END_TEST
@@ -471,6 +513,7 @@ make_reply_suite(void)
 	tc = tcase_create("format");
 	tcase_add_loop_test(tc, test_reply_default, 0, REPLY_KINDS);
 	tcase_add_loop_test(tc, test_reply_code_and_status, 0, REPLY_KINDS);
+	tcase_add_test(tc, test_reply_allow_and_extra);
 	tcase_add_test(tc, test_reply_detail_overrides_msg);
 	tcase_add_test(tc, test_reply_detail_keeps_headers);
 	tcase_add_test(tc, test_reply_detail_escaped);
