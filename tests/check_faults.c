@@ -1,0 +1,311 @@
+/*
+ * Integration: faults.  Redis stopped, frozen or down at start-up gives
+ * quick 503s and recovery; instances killed mid-sale neither oversell nor
+ * undersell; SIGTERM under load exits 0 in time with stat.log complete.
+ */
+#include "config.h"
+
+#include <sys/wait.h>
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rig.h"
+
+#define REDIS_TIMEOUT_MS	300
+#define MARGIN_MS		700
+#define RECOVER_MS		3000
+#define RECOVER_STREAK		10	/* weights 1..4: every instance */
+#define KILL_TOTAL		1000
+#define KILL_AFTER_SOLD		300
+#define KILL_SETTLE_MS		15000
+#define TERM_REQUESTS		8000
+#define TERM_AFTER		1500
+
+static void
+nap_ms(unsigned int ms)
+{
+	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Start the whole rig, or fail the test saying why. */
+static void
+start(struct rig *r, const struct rig_options *opt, long long total)
+{
+	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
+}
+
+/* Every instance must still run; fails the test naming the dead one. */
+static void
+assert_all_alive(struct rig *r)
+{
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		ck_assert_msg(rig_instance_alive(r, i), "%s", r->err);
+}
+
+/* Redis's sold count; fails the test when Redis cannot say. */
+static long long
+sold_now(struct rig *r)
+{
+	long long	 total, sold;
+
+	ck_assert_msg(rig_sale_get(r, &total, &sold), "%s", r->err);
+	return sold;
+}
+
+/* One buy on h; fails the test when no HTTP answer comes back. */
+static void
+buy(struct rig_http *h, struct rig_reply *rep)
+{
+	char	 err[256];
+
+	ck_assert_msg(rig_http_request(h, "GET", "/buy/ticket?user=f", NULL,
+	    NULL, 0, rep, err, sizeof(err)), "%s", err);
+}
+
+/*
+ * n buys must each be answered 503 code -2 with Retry-After: 1 within
+ * redis_timeout_ms + margin, by the instances themselves (stat.log).
+ */
+static void
+assert_unavailable(struct rig *r, unsigned int n)
+{
+	struct rig_http	 h;
+	struct rig_reply rep;
+	long		 before = rig_stat_lines(r, "result:-2,");
+
+	rig_http_init(&h, r->http_port);
+	for (unsigned int k = 0; k < n; k++) {
+		buy(&h, &rep);
+		ck_assert_msg(rep.status == 503 && rep.code == -2,
+		    "buy %u without Redis: %d %s", k, rep.status, rep.body);
+		ck_assert_msg(rep.retry_after == 1, "buy %u: Retry-After %d",
+		    k, rep.retry_after);
+		ck_assert_msg(rep.ms <= REDIS_TIMEOUT_MS + MARGIN_MS,
+		    "buy %u without Redis took %.0f ms, limit %d", k, rep.ms,
+		    REDIS_TIMEOUT_MS + MARGIN_MS);
+	}
+	rig_http_close(&h);
+	ck_assert_msg(rig_stat_wait(r, "result:-2,", before + n, 5000),
+	    "the 503s did not come from the instances: %s", r->err);
+}
+
+/*
+ * Buy until RECOVER_STREAK buys in a row succeed; fails the test when that
+ * takes longer than timeout_ms.  Returns the tickets bought meanwhile.
+ */
+static long long
+assert_recovers(struct rig *r, unsigned int timeout_ms)
+{
+	struct rig_http	 h;
+	struct rig_reply rep = { .status = 0 };
+	double		 t0 = rig_now_ms();
+	unsigned int	 streak = 0;
+	long long	 bought = 0;
+
+	rig_http_init(&h, r->http_port);
+	while (streak < RECOVER_STREAK) {
+		ck_assert_msg(rig_now_ms() - t0 <= timeout_ms,
+		    "no recovery %u ms after Redis came back: last %d %s",
+		    timeout_ms, rep.status, rep.body);
+		buy(&h, &rep);
+		if (rep.status == 200 && rep.code == 1) {
+			streak++;
+			bought++;
+		} else {
+			streak = 0;
+			nap_ms(50);
+		}
+	}
+	rig_http_close(&h);
+	return bought;
+}
+
+START_TEST(test_redis_stopped)
+{
+	struct rig_options opt = { .redis_timeout_ms = REDIS_TIMEOUT_MS,
+	    .sync_ms = 100 };
+	struct rig	 r;
+	struct rig_http	 h;
+	struct rig_reply rep;
+	long long	 bought;
+
+	start(&r, &opt, 100000);
+	rig_http_init(&h, r.http_port);
+	buy(&h, &rep);
+	rig_http_close(&h);
+	ck_assert_msg(rep.code == 1, "first buy: %d %s", rep.status, rep.body);
+	ck_assert_msg(rig_redis_stop(&r), "%s", r.err);
+	assert_unavailable(&r, 10);
+	assert_all_alive(&r);
+	ck_assert_msg(rig_redis_start(&r), "Redis restart: %s", r.err);
+	bought = 1 + assert_recovers(&r, RECOVER_MS);
+	ck_assert_int_eq(sold_now(&r), bought);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_redis_frozen)
+{
+	struct rig_options opt = { .redis_timeout_ms = REDIS_TIMEOUT_MS,
+	    .sync_ms = 100 };
+	struct rig	 r;
+	struct rig_http	 h;
+	struct rig_reply rep;
+
+	start(&r, &opt, 100000);
+	rig_http_init(&h, r.http_port);
+	buy(&h, &rep);
+	rig_http_close(&h);
+	ck_assert_msg(rep.code == 1, "first buy: %d %s", rep.status, rep.body);
+	ck_assert_msg(rig_redis_freeze(&r), "%s", r.err);
+	assert_unavailable(&r, 6);
+	ck_assert_msg(rig_redis_thaw(&r), "%s", r.err);
+	assert_recovers(&r, RECOVER_MS);
+	assert_all_alive(&r);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_start_without_redis)
+{
+	struct rig_options opt = { .redis_timeout_ms = REDIS_TIMEOUT_MS,
+	    .sync_ms = 100 };
+	struct rig	 r;
+
+	ck_assert_msg(rig_init(&r, &opt) && rig_redis_start(&r) &&
+	    rig_sale_set(&r, 1000) && rig_redis_stop(&r), "%s", r.err);
+	ck_assert_msg(rig_instances_start(&r), "%s", r.err);
+	ck_assert_msg(rig_nginx_start(&r), "%s", r.err);
+	assert_all_alive(&r);
+	assert_unavailable(&r, 5);
+	assert_all_alive(&r);
+	ck_assert_msg(rig_redis_start(&r), "Redis start: %s", r.err);
+	assert_recovers(&r, RECOVER_MS + 2000);
+	rig_stop(&r);
+}
+END_TEST
+
+/* Poll Redis until sold >= want or timeout_ms; returns the last sold. */
+static long long
+wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
+{
+	double		 end = rig_now_ms() + timeout_ms;
+	long long	 sold;
+
+	while ((sold = sold_now(r)) < want && rig_now_ms() < end)
+		nap_ms(20);
+	return sold;
+}
+
+START_TEST(test_kill_two_mid_sale)
+{
+	struct rig_options opt = { .sync_ms = 100 };
+	struct rig_load_spec spec;
+	struct rig	 r;
+	struct rig_load	 l;
+	long long	 sold;
+	char		 sum[1024];
+
+	start(&r, &opt, KILL_TOTAL);
+	spec = rig_load_plan(&r, 16, 100000, true, 40000);
+	ck_assert(rig_load_start(&l, &spec));
+	sold = wait_sold(&r, KILL_AFTER_SOLD, 20000);
+	ck_assert_msg(sold >= KILL_AFTER_SOLD && sold < KILL_TOTAL,
+	    "sold %lld before the kill: %s", sold,
+	    rig_load_summary(&l, sum, sizeof(sum)));
+	ck_assert_msg(rig_instance_kill(&r, 2, SIGKILL) &&
+	    rig_instance_kill(&r, 3, SIGKILL), "%s", r.err);
+	ck_assert_msg(rig_instance_wait(&r, 2, 5000, NULL, NULL) &&
+	    rig_instance_wait(&r, 3, 5000, NULL, NULL), "%s", r.err);
+	sold = wait_sold(&r, KILL_TOTAL, KILL_SETTLE_MS);
+	rig_load_stop(&l);
+	rig_load_wait(&l);
+	sold = sold_now(&r);
+	rig_load_summary(&l, sum, sizeof(sum));
+	ck_assert_msg(sold == KILL_TOTAL, "sold %lld of %d: %s", sold,
+	    KILL_TOTAL, sum);
+	ck_assert_msg(rig_load_code(&l, 1) == sold,
+	    "code 1 answers %u, Redis sold %lld: %s", rig_load_code(&l, 1),
+	    sold, sum);
+	ck_assert_msg(l.failed == 0, "transport errors: %s", sum);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_sigterm_under_load)
+{
+	struct rig_load_spec spec;
+	struct rig	 r;
+	struct rig_load	 l;
+	double		 end, ms = 0;
+	int		 status = -1;
+	long		 lines;
+	char		 sum[1024];
+
+	start(&r, NULL, 1000000);
+	spec = rig_load_plan(&r, 16, TERM_REQUESTS, true, 60000);
+	ck_assert(rig_load_start(&l, &spec));
+	end = rig_now_ms() + 30000;
+	while (atomic_load(&l.answered) < TERM_AFTER && rig_now_ms() < end)
+		nap_ms(10);
+	ck_assert_msg(atomic_load(&l.answered) >= TERM_AFTER, "load stalled: "
+	    "%s", rig_load_summary(&l, sum, sizeof(sum)));
+	ck_assert_msg(rig_instance_kill(&r, 3, SIGTERM), "%s", r.err);
+	ck_assert_msg(rig_instance_wait(&r, 3, 10000, &status, &ms), "%s",
+	    r.err);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "SIGTERM under load: wait status 0x%x, want exit 0", status);
+	ck_assert_msg(ms <= 3000, "SIGTERM under load: exit took %.0f ms", ms);
+	rig_load_wait(&l);
+	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
+	rig_load_summary(&l, sum, sizeof(sum));
+	ck_assert_msg(l.failed == 0 && l.answered == TERM_REQUESTS,
+	    "requests lost: %s", sum);
+	lines = rig_stat_lines(&r, NULL);
+	ck_assert_msg(lines == (long)(l.answered - l.nginx_own),
+	    "stat.log has %ld lines for %u answers from instances: %s", lines,
+	    l.answered - l.nginx_own, sum);
+	ck_assert_msg(sold_now(&r) == rig_load_code(&l, 1),
+	    "Redis sold %lld, code 1 answers %u: %s", sold_now(&r),
+	    rig_load_code(&l, 1), sum);
+	rig_stop(&r);
+}
+END_TEST
+
+static Suite *
+faults_suite(void)
+{
+	Suite	*s = suite_create("faults");
+	TCase	*redis = tcase_create("redis");
+	TCase	*instances = tcase_create("instances");
+
+	tcase_set_timeout(redis, 60);
+	tcase_add_test(redis, test_redis_stopped);
+	tcase_add_test(redis, test_redis_frozen);
+	tcase_add_test(redis, test_start_without_redis);
+	suite_add_tcase(s, redis);
+	tcase_set_timeout(instances, 60);
+	tcase_add_test(instances, test_kill_two_mid_sale);
+	tcase_add_test(instances, test_sigterm_under_load);
+	suite_add_tcase(s, instances);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(faults_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

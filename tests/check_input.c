@@ -1,0 +1,265 @@
+/*
+ * Integration: bad input through nginx gets the JSON answer of DESIGN's
+ * table and sells nothing, and garbage sent straight to an instance's
+ * FastCGI port does not hurt it.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rig.h"
+
+#define FORM		"application/x-www-form-urlencoded"
+#define CHARS_10	"Ab0_.-xyz9"
+#define USER_64		CHARS_10 CHARS_10 CHARS_10 CHARS_10 CHARS_10 CHARS_10 "wxyz"
+#define USER_65		USER_64 "q"
+#define BIG_BODY	5000
+
+/* One row of the bad-input table. */
+struct bad_row {
+	const char	*name;
+	const char	*method;
+	const char	*target;
+	const char	*content_type;
+	const char	*body;		/* NULL: none; "" with BIG: generated */
+	int		 status;
+	int		 code;
+};
+
+static const struct bad_row bad_rows[] = {
+	{ "user of 65 chars", "GET", "/buy/ticket?user=" USER_65, NULL, NULL,
+	    400, -3 },
+	{ "bad char in user", "GET", "/buy/ticket?user=bad*user", NULL, NULL,
+	    400, -3 },
+	{ "escaped bad char in user", "GET", "/buy/ticket?user=a%2Fb", NULL,
+	    NULL, 400, -3 },
+	{ "empty user=", "GET", "/buy/ticket?user=", NULL, NULL, 400, -3 },
+	{ "user twice in the query", "GET", "/buy/ticket?user=a&user=b", NULL,
+	    NULL, 400, -3 },
+	{ "user in query and form body", "POST", "/buy/ticket?user=a", FORM,
+	    "user=b", 400, -3 },
+	{ "bad user in form body", "POST", "/buy/ticket", FORM, "user=bad*user",
+	    400, -3 },
+	{ "malformed escape %zz", "GET", "/buy/ticket?user=%zz", NULL, NULL,
+	    400, -3 },
+	{ "truncated escape", "GET", "/buy/ticket?user=ab%2", NULL, NULL, 400,
+	    -3 },
+	{ "POST body not a form", "POST", "/buy/ticket", "application/json",
+	    "{\"user\":\"x\"}", 400, -3 },
+	{ "unknown path", "GET", "/nope", NULL, NULL, 404, -4 },
+	{ "unknown path under /buy", "GET", "/buy/tickets?user=a", NULL, NULL,
+	    404, -4 },
+	{ "DELETE", "DELETE", "/buy/ticket?user=a", NULL, NULL, 405, -5 },
+	{ "PUT", "PUT", "/buy/ticket?user=a", NULL, NULL, 405, -5 },
+	{ "POST body of 5000 bytes", "POST", "/buy/ticket", FORM, "", 413, -6 },
+};
+
+/* Start the whole rig, or fail the test saying why. */
+static void
+start(struct rig *r, long long total)
+{
+	ck_assert_msg(rig_start(r, NULL, total), "rig: %s", r->err);
+}
+
+/* Every instance must still run; fails the test naming the dead one. */
+static void
+assert_all_alive(struct rig *r)
+{
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		ck_assert_msg(rig_instance_alive(r, i), "%s", r->err);
+}
+
+/* Redis's sold count; fails the test when Redis cannot say. */
+static long long
+sold_now(struct rig *r)
+{
+	long long	 total, sold;
+
+	ck_assert_msg(rig_sale_get(r, &total, &sold), "%s", r->err);
+	return sold;
+}
+
+/* Send one table row; describe any difference from the table into msg. */
+static bool
+check_row(struct rig_http *h, const struct bad_row *row, char *msg,
+    size_t msgsz)
+{
+	struct rig_reply rep;
+	char		 err[256], *big = NULL;
+	const char	*body = row->body;
+	size_t		 len = body ? strlen(body) : 0;
+	bool		 ok;
+
+	if (body != NULL && *body == '\0') {
+		big = malloc(BIG_BODY);
+		memcpy(big, "user=", 5);
+		memset(big + 5, 'a', BIG_BODY - 5);
+		body = big;
+		len = BIG_BODY;
+	}
+	ok = rig_http_request(h, row->method, row->target, row->content_type,
+	    body, len, &rep, err, sizeof(err));
+	free(big);
+	if (!ok) {
+		snprintf(msg, msgsz, "%s: %s", row->name, err);
+		return false;
+	}
+	ok = rep.status == row->status && rep.code == row->code &&
+	    strncmp(rep.content_type, "application/json", 16) == 0 &&
+	    (row->status != 405 || (strstr(rep.allow, "GET") != NULL &&
+	    strstr(rep.allow, "POST") != NULL));
+	if (!ok)
+		snprintf(msg, msgsz, "%s: got %d code %d type \"%s\" allow "
+		    "\"%s\" body %.200s; want %d code %d", row->name,
+		    rep.status, rep.code, rep.content_type, rep.allow,
+		    rep.body, row->status, row->code);
+	return ok;
+}
+
+START_TEST(test_bad_input)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	char		 all[8192] = "", msg[1024];
+	size_t		 n = 0, i;
+	bool		 ok = true;
+
+	start(&r, 100);
+	rig_http_init(&h, r.http_port);
+	for (i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++)
+		if (!check_row(&h, &bad_rows[i], msg, sizeof(msg))) {
+			ok = false;
+			n += (size_t)snprintf(all + n, sizeof(all) - n,
+			    "\n  %s", msg);
+		}
+	rig_http_close(&h);
+	ck_assert_msg(ok, "bad input answered wrongly:%s", all);
+	ck_assert_int_eq(sold_now(&r), 0);
+	assert_all_alive(&r);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_good_input)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct rig_reply rep;
+	char		 err[256];
+	static const char form[] = "user=alice";
+
+	start(&r, 100);
+	rig_http_init(&h, r.http_port);
+	ck_assert_msg(rig_http_request(&h, "POST", "/buy/ticket", FORM, form,
+	    sizeof(form) - 1, &rep, err, sizeof(err)), "%s", err);
+	ck_assert_msg(rep.status == 200 && rep.code == 1,
+	    "POST with a form body: %d %s", rep.status, rep.body);
+	ck_assert_msg(rig_http_request(&h, "GET", "/buy/ticket?user=" USER_64
+	    "&other=x", NULL, NULL, 0, &rep, err, sizeof(err)), "%s", err);
+	ck_assert_msg(rep.status == 200 && rep.code == 1,
+	    "GET with a 64-char user: %d %s", rep.status, rep.body);
+	ck_assert_msg(rig_http_request(&h, "GET", "/buy/ticket", NULL, NULL, 0,
+	    &rep, err, sizeof(err)), "%s", err);
+	ck_assert_msg(rep.status == 200 && rep.code == 1,
+	    "GET without user: %d %s", rep.status, rep.body);
+	ck_assert_msg(strncmp(rep.content_type, "application/json", 16) == 0,
+	    "Content-Type %s", rep.content_type);
+	rig_http_close(&h);
+	ck_assert_int_eq(sold_now(&r), 3);
+	rig_stop(&r);
+}
+END_TEST
+
+/* Send the three kinds of garbage of the brief to one instance's port. */
+static void
+send_garbage(struct rig *r, int port)
+{
+	/* FastCGI 1.0: header {version, type, id, length, padding}. */
+	static const uint8_t truncated[] = { 1, 1, 0, 1, 0 };
+	static const uint8_t huge_params[] = {
+		1, 1, 0, 1, 0, 8, 0, 0,		/* BEGIN_REQUEST */
+		0, 1, 1, 0, 0, 0, 0, 0,		/* responder, keep conn */
+		1, 4, 0, 1, 0, 8, 0, 0,		/* PARAMS, 8 bytes */
+		0xff, 0xff, 0xff, 0xff,		/* name length 2^31-1 */
+		0xff, 0xff, 0xff, 0xff,		/* value length 2^31-1 */
+		1, 4, 0, 1, 0xff, 0xff, 0, 0,	/* PARAMS, 65535 promised */
+		0x80, 0, 0, 0x10, 0x80,
+	};
+	uint8_t		 noise[4096];
+	uint32_t	 x = 2463534242u;
+
+	for (size_t i = 0; i < sizeof(noise); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		noise[i] = (uint8_t)x;
+	}
+	ck_assert_msg(rig_send_raw(r, port, noise, sizeof(noise)), "%s",
+	    r->err);
+	ck_assert_msg(rig_send_raw(r, port, truncated, sizeof(truncated)),
+	    "%s", r->err);
+	ck_assert_msg(rig_send_raw(r, port, huge_params, sizeof(huge_params)),
+	    "%s", r->err);
+}
+
+START_TEST(test_raw_garbage)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct rig_reply rep;
+	char		 err[256], needle[64];
+	int		 i, k;
+
+	start(&r, 1000);
+	for (i = 0; i < RIG_INSTANCES; i++)
+		send_garbage(&r, r.inst[i].port);
+	assert_all_alive(&r);
+	/* 20 buys through nginx reach every instance (weights 1:2:3:4). */
+	rig_http_init(&h, r.http_port);
+	for (k = 0; k < 20; k++) {
+		ck_assert_msg(rig_http_request(&h, "GET", "/buy/ticket?user=g",
+		    NULL, NULL, 0, &rep, err, sizeof(err)), "%s", err);
+		ck_assert_msg(rep.status == 200 && rep.code == 1,
+		    "buy %d after garbage: %d %s", k, rep.status, rep.body);
+	}
+	rig_http_close(&h);
+	assert_all_alive(&r);
+	ck_assert_int_eq(sold_now(&r), 20);
+	for (i = 0; i < RIG_INSTANCES; i++) {
+		snprintf(needle, sizeof(needle), "port:%d,", r.inst[i].port);
+		ck_assert_msg(rig_stat_wait(&r, needle, 1, 5000),
+		    "instance %d served nothing after garbage: %s", i, r.err);
+	}
+	rig_stop(&r);
+}
+END_TEST
+
+static Suite *
+input_suite(void)
+{
+	Suite	*s = suite_create("input");
+	TCase	*tc = tcase_create("input");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_bad_input);
+	tcase_add_test(tc, test_good_input);
+	tcase_add_test(tc, test_raw_garbage);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(input_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,200 @@
+/*
+ * The integration test rig: a real redis-server, four spike-fcgi instances
+ * started by spawn-fcgi and a real nginx using the shipped snippet, all on
+ * free loopback ports inside a private temporary directory.
+ *
+ * Every process the rig starts is a child of the calling thread with
+ * PR_SET_PDEATHSIG(SIGKILL), is remembered by pid, and is killed by pid in
+ * rig_stop(), at exit and before a failed Check assertion (see the end of
+ * this file), so a failing test leaves nothing behind.
+ * Functions return true on success; on failure rig->err says why.
+ */
+#ifndef RIG_H
+#define RIG_H
+
+#include <sys/types.h>
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define RIG_INSTANCES		4	/* the shipped snippet names four */
+#define RIG_DIR_MAX		256
+#define RIG_PATH_MAX		512
+#define RIG_ERR_MAX		4096
+#define RIG_STOCK_KEY		"ticket_hash_key"
+#define RIG_TOTAL_FIELD		"ticket_total_nums"
+#define RIG_SOLD_FIELD		"ticket_sold_nums"
+#define RIG_CODE_NONE		INT_MIN	/* no "code" in the body */
+#define RIG_CODE_MIN		(-8)	/* load counters cover -8..7 */
+#define RIG_CODE_SLOTS		16
+#define RIG_LOAD_THREADS_MAX	64
+#define RIG_BODY_MAX		8192
+
+/* A process the rig started. */
+struct rig_proc {
+	pid_t		 pid;		/* 0 when not running */
+	int		 port;
+	unsigned int	 weight;	/* instances: from the nginx snippet */
+	int		 status;	/* wait status once it exited */
+	double		 signal_ms;	/* when the rig last signalled it */
+};
+
+/* What a test may choose; zero means the responder's default. */
+struct rig_options {
+	unsigned int	 threads;
+	unsigned int	 sync_ms;
+	unsigned int	 redis_timeout_ms;
+	unsigned int	 buffer_percent;
+};
+
+struct rig {
+	char		 dir[RIG_DIR_MAX];	/* private, mode 0700 */
+	char		 conf[RIG_PATH_MAX];	/* spike.conf */
+	char		 stat_log[RIG_PATH_MAX];
+	char		 redis_conf[RIG_PATH_MAX];
+	char		 nginx_dir[RIG_PATH_MAX];
+	const char	*spike_fcgi;
+	const char	*redis_server;
+	const char	*spawn_fcgi;
+	const char	*nginx;
+	const char	*nginx_snippet;
+	struct rig_options opt;
+	struct rig_proc	 redis;
+	struct rig_proc	 nginx_master;
+	struct rig_proc	 inst[RIG_INSTANCES];
+	int		 http_port;
+	char		 nginx_503[256];	/* the snippet's own 503 body */
+	char		 err[RIG_ERR_MAX];
+};
+
+/* One HTTP answer as the client saw it. */
+struct rig_reply {
+	int		 status;
+	int		 code;		/* "code" from the JSON body */
+	long		 content_length;	/* -1 when absent */
+	int		 retry_after;	/* -1 when absent */
+	bool		 chunked;
+	char		 content_type[128];
+	char		 allow[128];
+	char		 body[RIG_BODY_MAX];
+	size_t		 body_len;
+	double		 ms;		/* request sent to answer read */
+};
+
+/* A keep-alive HTTP/1.1 connection to 127.0.0.1:port. */
+struct rig_http {
+	int		 port;
+	int		 fd;		/* -1 when not connected */
+	char		 in[RIG_BODY_MAX * 2];
+	size_t		 inlen;
+};
+
+/* What a load run does. */
+struct rig_load_spec {
+	int		 port;		/* nginx's HTTP port */
+	const char	*nginx_503;	/* nginx's own 503 body, to tell apart */
+	unsigned int	 conns;		/* threads, one connection each */
+	unsigned int	 total;		/* requests over all threads */
+	bool		 unique_users;	/* ?user=user<k>, else no user */
+	unsigned int	 deadline_ms;	/* stop sending after this */
+};
+
+/* A load run and what it counted. */
+struct rig_load {
+	struct rig_load_spec spec;
+	atomic_uint	 next;		/* next request index to hand out */
+	atomic_bool	 stop;
+	atomic_uint	 sent;
+	atomic_uint	 answered;	/* any HTTP answer */
+	atomic_uint	 failed;	/* transport errors */
+	atomic_uint	 nginx_own;	/* nginx's own 503 body */
+	atomic_uint	 by_status[600];
+	atomic_uint	 by_code[RIG_CODE_SLOTS];
+	atomic_uint	 code_other;	/* code missing or out of range */
+	atomic_uint	 max_ms;
+	double		 start_ms;
+	pthread_t	 threads[RIG_LOAD_THREADS_MAX];
+	unsigned int	 nthreads;
+	char		 first_error[256];
+	atomic_flag	 error_taken;
+};
+
+/* Set-up and tear-down. */
+void		 rig_cleanup(void);
+bool		 rig_init(struct rig *, const struct rig_options *);
+bool		 rig_start(struct rig *, const struct rig_options *,
+		    long long total);
+void		 rig_stop(struct rig *);
+double		 rig_now_ms(void);
+int		 rig_free_port(void);
+
+/* Redis. */
+bool		 rig_redis_start(struct rig *);
+bool		 rig_redis_stop(struct rig *);
+bool		 rig_redis_freeze(struct rig *);
+bool		 rig_redis_thaw(struct rig *);
+bool		 rig_redis_ping(struct rig *);
+bool		 rig_sale_set(struct rig *, long long total);
+bool		 rig_sale_get(struct rig *, long long *total, long long *sold);
+bool		 rig_heartbeats_wait(struct rig *, unsigned int timeout_ms);
+
+/* Instances. */
+bool		 rig_write_conf(struct rig *);
+bool		 rig_instance_start(struct rig *, int i);
+bool		 rig_instances_start(struct rig *);
+bool		 rig_instance_kill(struct rig *, int i, int sig);
+bool		 rig_instance_wait(struct rig *, int i, unsigned int timeout_ms,
+		    int *status, double *ms);
+bool		 rig_instance_alive(struct rig *, int i);
+bool		 rig_instances_term(struct rig *, unsigned int timeout_ms);
+
+/* nginx. */
+bool		 rig_nginx_start(struct rig *);
+bool		 rig_nginx_stop(struct rig *);
+
+/* HTTP. */
+void		 rig_http_init(struct rig_http *, int port);
+void		 rig_http_close(struct rig_http *);
+bool		 rig_http_request(struct rig_http *, const char *method,
+		    const char *target, const char *content_type,
+		    const char *body, size_t body_len, struct rig_reply *,
+		    char *err, size_t errsz);
+bool		 rig_get(struct rig *, const char *target, struct rig_reply *);
+bool		 rig_send_raw(struct rig *, int port, const void *data,
+		    size_t len);
+
+/* Load. */
+struct rig_load_spec rig_load_plan(const struct rig *, unsigned int conns,
+		    unsigned int total, bool unique_users,
+		    unsigned int deadline_ms);
+bool		 rig_load_start(struct rig_load *, const struct rig_load_spec *);
+void		 rig_load_stop(struct rig_load *);
+void		 rig_load_wait(struct rig_load *);
+unsigned int	 rig_load_code(struct rig_load *, int code);
+unsigned int	 rig_load_status(struct rig_load *, int status);
+unsigned int	 rig_load_5xx(struct rig_load *);
+const char	*rig_load_summary(struct rig_load *, char *buf, size_t bufsz);
+
+/* stat.log. */
+long		 rig_stat_lines(struct rig *, const char *needle);
+long		 rig_stat_port_lines(struct rig *, int i);
+bool		 rig_stat_wait(struct rig *, const char *needle, long want,
+		    unsigned int timeout_ms);
+
+/*
+ * Check ends a failed test with _exit(), skipping atexit handlers: in
+ * files that include <check.h> first, every failing assertion calls
+ * rig_cleanup() before Check's own failure call, so the processes of a
+ * failed test are still killed by pid.  (On a Check timeout the test
+ * child is SIGKILLed: PR_SET_PDEATHSIG and Check's kill of the test's
+ * process group cover that case.)
+ */
+#ifdef CHECK_H
+#define _ck_assert_failed(...) \
+	(rig_cleanup(), _ck_assert_failed(__VA_ARGS__))
+#endif
+
+#endif /* RIG_H */
