@@ -59,14 +59,19 @@ sold_now(struct rig *r)
 	return sold;
 }
 
-/* One buy on h; fails the test when no HTTP answer comes back. */
+/*
+ * One buy on h by a user never seen before, so that a ticket per user
+ * cannot limit it; fails the test when no HTTP answer comes back.
+ */
 static void
 buy(struct rig_http *h, struct rig_reply *rep)
 {
-	char	 err[256];
+	static unsigned int	 buyer;
+	char			 err[256], target[64];
 
-	ck_assert_msg(rig_http_request(h, "GET", "/buy/ticket?user=f", NULL,
-	    NULL, 0, rep, err, sizeof(err)), "%s", err);
+	snprintf(target, sizeof(target), "/buy/ticket?user=f%u", ++buyer);
+	ck_assert_msg(rig_http_request(h, "GET", target, NULL, NULL, 0, rep,
+	    err, sizeof(err)), "%s", err);
 }
 
 /*

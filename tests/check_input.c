@@ -211,7 +211,7 @@ START_TEST(test_raw_garbage)
 	struct rig	 r;
 	struct rig_http	 h;
 	struct rig_reply rep;
-	char		 err[256], needle[64];
+	char		 err[256], needle[64], target[64];
 	int		 i, k;
 
 	start(&r, 1000);
@@ -221,8 +221,9 @@ START_TEST(test_raw_garbage)
 	/* 20 buys through nginx reach every instance (weights 1:2:3:4). */
 	rig_http_init(&h, r.http_port);
 	for (k = 0; k < 20; k++) {
-		ck_assert_msg(rig_http_request(&h, "GET", "/buy/ticket?user=g",
-		    NULL, NULL, 0, &rep, err, sizeof(err)), "%s", err);
+		snprintf(target, sizeof(target), "/buy/ticket?user=g%d", k);
+		ck_assert_msg(rig_http_request(&h, "GET", target, NULL, NULL,
+		    0, &rep, err, sizeof(err)), "%s", err);
 		ck_assert_msg(rep.status == 200 && rep.code == 1,
 		    "buy %d after garbage: %d %s", k, rep.status, rep.body);
 	}
