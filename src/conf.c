@@ -328,7 +328,7 @@ conf_parse(struct conf *conf, const char *name, const char *text, char *err,
 	}
 	if (rc == SPIKE_OK && conf->events_key[0] == '\0')
 		snprintf(conf->events_key, sizeof(conf->events_key),
-		    "%.*s:events", CONF_KEY_MAX - 8, conf->stock_key);
+		    "%s:events", conf->stock_key);
 	return rc;
 }
 

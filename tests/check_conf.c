@@ -547,6 +547,145 @@ START_TEST(test_total_weight)
 }
 END_TEST
 
+/* ---- orders: per_user_limit, allow_anonymous, pay_timeout_s, events_key -- */
+
+START_TEST(test_orders_defaults)
+{
+	conf_defaults(&conf);
+	ck_assert_uint_eq(conf.per_user_limit, 1);
+	ck_assert(conf.allow_anonymous);
+	ck_assert_uint_eq(conf.pay_timeout_s, 300);
+	ck_assert_int_eq(parse_text("instance = 127.0.0.1:3001\n"), SPIKE_OK);
+	ck_assert_uint_eq(conf.per_user_limit, 1);
+	ck_assert(conf.allow_anonymous);
+	ck_assert_uint_eq(conf.pay_timeout_s, 300);
+	ck_assert_str_eq(conf.events_key, "ticket_hash_key:events");
+}
+END_TEST
+
+START_TEST(test_orders_keys)
+{
+	ck_assert_int_eq(parse_text("per_user_limit = 3\n"
+	    "allow_anonymous = no\npay_timeout_s = 900\n"
+	    "events_key = billing:stream\ninstance = 127.0.0.1:3001\n"),
+	    SPIKE_OK);
+	ck_assert_uint_eq(conf.per_user_limit, 3);
+	ck_assert(!conf.allow_anonymous);
+	ck_assert_uint_eq(conf.pay_timeout_s, 900);
+	ck_assert_str_eq(conf.events_key, "billing:stream");
+	ck_assert_int_eq(parse_text("allow_anonymous = yes # say so\n"
+	    "instance = 127.0.0.1:3001\n"), SPIKE_OK);
+	ck_assert(conf.allow_anonymous);
+}
+END_TEST
+
+START_TEST(test_orders_bounds)
+{
+	ck_assert_int_eq(parse_text("per_user_limit = 1\npay_timeout_s = 1\n"
+	    "instance = 127.0.0.1:3001\n"), SPIKE_OK);
+	ck_assert_uint_eq(conf.per_user_limit, 1);
+	ck_assert_uint_eq(conf.pay_timeout_s, 1);
+	ck_assert_int_eq(parse_text("per_user_limit = 1000\n"
+	    "pay_timeout_s = 86400\ninstance = 127.0.0.1:3001\n"), SPIKE_OK);
+	ck_assert_uint_eq(conf.per_user_limit, 1000);
+	ck_assert_uint_eq(conf.pay_timeout_s, 86400);
+}
+END_TEST
+
+/* The events key follows the stock key unless given. */
+START_TEST(test_events_key_follows_stock_key)
+{
+	ck_assert_int_eq(parse_text("stock_key = sale:42\n"
+	    "instance = 127.0.0.1:3001\n"), SPIKE_OK);
+	ck_assert_str_eq(conf.events_key, "sale:42:events");
+	/* Given before or after the stock key, the explicit value wins. */
+	ck_assert_int_eq(parse_text("events_key = ev\nstock_key = sale:42\n"
+	    "instance = 127.0.0.1:3001\n"), SPIKE_OK);
+	ck_assert_str_eq(conf.events_key, "ev");
+	ck_assert_int_eq(parse_text("stock_key = sale:42\nevents_key = ev\n"
+	    "instance = 127.0.0.1:3001\n"), SPIKE_OK);
+	ck_assert_str_eq(conf.events_key, "ev");
+}
+END_TEST
+
+/* The longest stock key there may be still gets "<stock_key>:events". */
+START_TEST(test_events_key_of_longest_stock_key)
+{
+	char	 text[CONF_KEY_MAX + 64], want[CONF_KEY_MAX + 16];
+
+	snprintf(text, sizeof(text), "stock_key = %0*d\n"
+	    "instance = 127.0.0.1:3001\n", CONF_KEY_MAX - 1, 7);
+	snprintf(want, sizeof(want), "%0*d:events", CONF_KEY_MAX - 1, 7);
+	ck_assert_int_eq(parse_text(text), SPIKE_OK);
+	ck_assert_uint_eq(strlen(conf.stock_key), CONF_KEY_MAX - 1);
+	ck_assert_str_eq(conf.events_key, want);
+}
+END_TEST
+
+static const struct conf_refusal orders_refusals[] = {
+	/* per_user_limit 1..1000 */
+	{ "per_user_limit = 0\n", "t.conf:1: 0: per_user_limit must be a "
+	  "whole number from 1 to 1000" },
+	{ "instance = 127.0.0.1:3001\nper_user_limit = 1001\n", "t.conf:2: "
+	  "1001: per_user_limit must be a whole number from 1 to 1000" },
+	{ "per_user_limit = two\n", "t.conf:1: two: per_user_limit must be a "
+	  "whole number from 1 to 1000" },
+	{ "per_user_limit = -1\n", "t.conf:1: -1: per_user_limit must be a "
+	  "whole number from 1 to 1000" },
+	/* pay_timeout_s 1..86400 */
+	{ "pay_timeout_s = 0\n", "t.conf:1: 0: pay_timeout_s must be a whole "
+	  "number from 1 to 86400" },
+	{ "# c\n\npay_timeout_s = 86401\n", "t.conf:3: 86401: pay_timeout_s "
+	  "must be a whole number from 1 to 86400" },
+	{ "pay_timeout_s = 5m\n", "t.conf:1: 5m: pay_timeout_s must be a "
+	  "whole number from 1 to 86400" },
+	/* allow_anonymous yes or no, exactly */
+	{ "instance = 127.0.0.1:3001\nallow_anonymous = maybe\n", "t.conf:2: "
+	  "maybe: allow_anonymous must be yes or no" },
+	{ "allow_anonymous = Yes\n", "t.conf:1: Yes: allow_anonymous must be "
+	  "yes or no" },
+	{ "allow_anonymous = true\n", "t.conf:1: true: allow_anonymous must "
+	  "be yes or no" },
+	{ "allow_anonymous = 1\n", "t.conf:1: 1: allow_anonymous must be yes "
+	  "or no" },
+	{ "allow_anonymous = no no\n", "t.conf:1: no no: allow_anonymous "
+	  "must be yes or no" },
+	{ "allow_anonymous =\n", "t.conf:1: allow_anonymous: empty value" },
+	/* events_key */
+	{ "events_key = # none\n", "t.conf:1: events_key: empty value" },
+	/* given twice */
+	{ "per_user_limit = 1\nper_user_limit = 2\n", "t.conf:2: "
+	  "per_user_limit given twice" },
+	{ "allow_anonymous = no\nallow_anonymous = no\n", "t.conf:2: "
+	  "allow_anonymous given twice" },
+	{ "pay_timeout_s = 1\n\npay_timeout_s = 1\n", "t.conf:3: "
+	  "pay_timeout_s given twice" },
+	{ "events_key = a\nevents_key = b\n", "t.conf:2: events_key given "
+	  "twice" },
+};
+
+START_TEST(test_orders_refusal)
+{
+	expect_refusal(orders_refusals[_i].text, orders_refusals[_i].message);
+}
+END_TEST
+
+/* A refusal in a file names that file and the line. */
+START_TEST(test_orders_error_names_file)
+{
+	static const char text[] = "instance = 127.0.0.1:3001\n"
+	    "per_user_limit = 2\nallow_anonymous = sometimes\n";
+	char	 path[PATH_MAX + 64], want[PATH_MAX + 128];
+
+	write_file(path, sizeof(path), "orders.conf", text, strlen(text));
+	snprintf(want, sizeof(want), "%s:3: sometimes: allow_anonymous must be "
+	    "yes or no", path);
+	ck_assert_int_eq(conf_load(&conf, path, err, sizeof(err)),
+	    SPIKE_ECONFIG);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
 Suite *
 make_conf_suite(void)
 {
@@ -589,6 +728,18 @@ make_conf_suite(void)
 	tcase_add_test(tc, test_find_instance);
 	tcase_add_test(tc, test_find_instance_missing);
 	tcase_add_test(tc, test_total_weight);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("orders");
+	tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
+	tcase_add_test(tc, test_orders_defaults);
+	tcase_add_test(tc, test_orders_keys);
+	tcase_add_test(tc, test_orders_bounds);
+	tcase_add_test(tc, test_events_key_follows_stock_key);
+	tcase_add_test(tc, test_events_key_of_longest_stock_key);
+	tcase_add_loop_test(tc, test_orders_refusal, 0,
+	    (int)(sizeof(orders_refusals) / sizeof(orders_refusals[0])));
+	tcase_add_test(tc, test_orders_error_names_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -278,6 +278,91 @@ START_TEST(test_is_not_form)
 }
 END_TEST
 
+/* ---- the order parameter ------------------------------------------------ */
+
+#define BAD_ORDER	"order must be 1 to 20 digits"
+#define ORDER_TWICE	"order given more than once"
+#define DIGITS_20	"12345678901234567890"
+
+START_TEST(test_order_read)
+{
+	ck_assert_int_eq(parse("order=7"), SPIKE_OK);
+	ck_assert_str_eq(q.order, "7");
+	ck_assert(q.order_given);
+	ck_assert(!q.user_given);
+	ck_assert_int_eq(strlen(DIGITS_20), QUERY_ORDER_MAX);
+	ck_assert_int_eq(parse("order=" DIGITS_20), SPIKE_OK);
+	ck_assert_str_eq(q.order, DIGITS_20);
+	ck_assert_int_eq(parse("user=alice&x=1&order=0042"), SPIKE_OK);
+	ck_assert_str_eq(q.user, "alice");
+	ck_assert_str_eq(q.order, "0042");
+	ck_assert_int_eq(parse("order=%31%32"), SPIKE_OK);	/* escaped */
+	ck_assert_str_eq(q.order, "12");
+	ck_assert_int_eq(parse("user=bob"), SPIKE_OK);
+	ck_assert(!q.order_given);
+	ck_assert_str_eq(q.order, "");
+	/* Look-alike names are other parameters. */
+	ck_assert_int_eq(parse("orders=x&Order=x&order_=x&order=5"), SPIKE_OK);
+	ck_assert_str_eq(q.order, "5");
+}
+END_TEST
+
+static const char *const bad_orders[] = {
+	"order=",
+	"order",
+	"order=&user=a",
+	"order=" DIGITS_20 "1",
+	"order=" DIGITS_20 DIGITS_20 DIGITS_20 DIGITS_20,
+	"order=12a",
+	"order=a12",
+	"order=-1",
+	"order=+1",
+	"order=1.5",
+	"order=1e3",
+	"order=0x1f",
+	"order=1%20",
+	"order=%201",
+	"order=1 2",
+	"order=1%00",
+	"order=%EF%BC%91",	/* a fullwidth digit one */
+};
+
+START_TEST(test_bad_order)
+{
+	expect_refusal(bad_orders[_i], BAD_ORDER);
+	ck_assert(q.order_given);
+	ck_assert_str_eq(q.order, "");
+}
+END_TEST
+
+START_TEST(test_order_twice)
+{
+	expect_refusal("order=1&order=2", ORDER_TWICE);
+	expect_refusal("order=1&user=a&order=1", ORDER_TWICE);
+	expect_refusal("order=1&%6frder=1", ORDER_TWICE);
+	/* Once in the query string and once in the body. */
+	ck_assert_int_eq(parse("order=1"), SPIKE_OK);
+	ck_assert_int_eq(query_parse(&q, "order=2", 7), SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, ORDER_TWICE);
+	/* The first error wins: a bad first order is refused as bad. */
+	expect_refusal("order=x&order=1", BAD_ORDER);
+}
+END_TEST
+
+START_TEST(test_order_valid)
+{
+	ck_assert(query_order_valid("0", 1));
+	ck_assert(query_order_valid(DIGITS_20, 20));
+	ck_assert(query_order_valid("123x", 3));
+	ck_assert(!query_order_valid("", 0));
+	ck_assert(!query_order_valid(DIGITS_20 "1", 21));
+	ck_assert(!query_order_valid("12x", 3));
+	ck_assert(!query_order_valid("-1", 2));
+	ck_assert(!query_order_valid(" 1", 2));
+	ck_assert(!query_order_valid("1\0" "2", 3));
+}
+END_TEST
+
 Suite *
 make_query_suite(void)
 {
@@ -311,6 +396,14 @@ make_query_suite(void)
 	tcase_add_test(tc, test_user_invalid);
 	tcase_add_test(tc, test_is_form);
 	tcase_add_test(tc, test_is_not_form);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("order");
+	tcase_add_test(tc, test_order_read);
+	tcase_add_loop_test(tc, test_bad_order, 0,
+	    (int)(sizeof(bad_orders) / sizeof(bad_orders[0])));
+	tcase_add_test(tc, test_order_twice);
+	tcase_add_test(tc, test_order_valid);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,1091 @@
+/*
+ * The Lua scripts of src/lua, each on its own against a real redis-server
+ * started by the rig (no instances, no nginx): the script text compiled
+ * into the binary (lua_scripts.c) is sent with EVAL and the KEYS/ARGV
+ * store.c passes.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "spike.h"
+#include "rig.h"
+
+#define K		RIG_STOCK_KEY
+#define TOTAL		RIG_TOTAL_FIELD
+#define SOLD		RIG_SOLD_FIELD
+#define EVENTS		K ":events"
+#define PENDING		K ":pending"
+#define LIVE		K ":instances"
+#define SELF		"127.0.0.1:3001"
+#define REQ_TTL		"60"		/* as store.c */
+#define LONG_PAY_MS	60000
+#define SHORT_PAY_MS	300
+#define EXPIRE_ORDERS	300
+#define EXPIRE_THREADS	8
+#define EXPIRE_BATCH	"7"
+
+/* What buy.lua answered. */
+struct buy {
+	long long	 status, total, sold, pay_by;
+	char		 order[32];
+};
+
+/* ---- Redis helpers --------------------------------------------------- */
+
+static redisContext *
+connect_redis(struct rig *r)
+{
+	struct timeval	 tv = { 5, 0 };
+	redisContext	*c;
+
+	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
+	ck_assert_msg(c != NULL && c->err == 0, "redis connect: %s",
+	    c ? c->errstr : "out of memory");
+	redisSetTimeout(c, tv);
+	return c;
+}
+
+/* One command; fails the test on a transport error or an error reply. */
+static redisReply *
+cmd_argv(redisContext *c, const char **argv, size_t argc)
+{
+	redisReply	*rep;
+
+	rep = redisCommandArgv(c, (int)argc, argv, NULL);
+	ck_assert_msg(rep != NULL, "redis %s: %s", argv[0], c->errstr);
+	ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "redis %s: %s",
+	    argv[0], rep->str);
+	return rep;
+}
+
+#define ARGS(...)	((const char *[]){ __VA_ARGS__ })
+#define NARGS(...)	(sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
+#define CMD(c, ...)	cmd_argv((c), ARGS(__VA_ARGS__), NARGS(__VA_ARGS__))
+
+/* A command whose reply is not needed. */
+#define DO(c, ...)	freeReplyObject(CMD(c, __VA_ARGS__))
+
+/* A reply element or reply as an integer (integers or numeric strings). */
+static long long
+as_int(const redisReply *e)
+{
+	if (e->type == REDIS_REPLY_INTEGER)
+		return e->integer;
+	if (e->type == REDIS_REPLY_STRING)
+		return atoll(e->str);
+	return -999999;
+}
+
+/* A command answering an integer or a numeric string; -1 for nil. */
+static long long
+int_of(redisReply *rep)
+{
+	long long	 v = rep->type == REDIS_REPLY_NIL ? -1 : as_int(rep);
+
+	freeReplyObject(rep);
+	return v;
+}
+
+#define INT(c, ...)	int_of(CMD(c, __VA_ARGS__))
+
+/* A command answering a string into buf; "" with *nil for nil. */
+static char *
+str_of(redisReply *rep, char *buf, size_t bufsz)
+{
+	if (rep->type == REDIS_REPLY_STRING)
+		snprintf(buf, bufsz, "%s", rep->str);
+	else
+		snprintf(buf, bufsz, "(nil)");
+	freeReplyObject(rep);
+	return buf;
+}
+
+static long long
+sold_of(redisContext *c)
+{
+	return INT(c, "HGET", K, SOLD);
+}
+
+static void
+sale(redisContext *c, const char *total, const char *sold)
+{
+	DO(c, "HSET", K, TOTAL, total, SOLD, sold);
+}
+
+/* Redis' own clock in unix ms, as the scripts compute it. */
+static long long
+redis_ms(redisContext *c)
+{
+	redisReply	*rep = CMD(c, "TIME");
+	long long	 ms;
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	ms = atoll(rep->element[0]->str) * 1000 +
+	    atoll(rep->element[1]->str) / 1000;
+	freeReplyObject(rep);
+	return ms;
+}
+
+static void
+nap_ms(unsigned int ms)
+{
+	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- the scripts, called as store.c calls them ------------------------ */
+
+static struct buy
+buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
+    unsigned int limit)
+{
+	char		 req_key[160], pay[32], lim[16];
+	redisReply	*rep;
+	struct buy	 b;
+
+	snprintf(req_key, sizeof(req_key), K ":req:%s", req);
+	snprintf(pay, sizeof(pay), "%lld", pay_ms);
+	snprintf(lim, sizeof(lim), "%u", limit);
+	rep = CMD(c, "EVAL", lua_buy, "3", K, req_key, EVENTS, TOTAL, SOLD,
+	    REQ_TTL, K, user, SELF, pay, lim);
+	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 5,
+	    "buy: reply type %d with %zu elements", rep->type,
+	    rep->elements);
+	b.status = as_int(rep->element[0]);
+	b.total = as_int(rep->element[1]);
+	b.sold = as_int(rep->element[2]);
+	ck_assert_int_eq(rep->element[3]->type, REDIS_REPLY_STRING);
+	snprintf(b.order, sizeof(b.order), "%s", rep->element[3]->str);
+	b.pay_by = as_int(rep->element[4]);
+	freeReplyObject(rep);
+	return b;
+}
+
+/* A buy with a request id never used before. */
+static struct buy
+buy(redisContext *c, const char *user, long long pay_ms, unsigned int limit)
+{
+	static unsigned int	 n;
+	char			 req[32];
+
+	snprintf(req, sizeof(req), "r%u", ++n);
+	return buy_raw(c, req, user, pay_ms, limit);
+}
+
+/* pay.lua: *pay_by gets its second element. */
+static long long
+pay(redisContext *c, const char *user, const char *order, long long *pay_by)
+{
+	redisReply	*rep;
+	long long	 status;
+
+	rep = CMD(c, "EVAL", lua_pay, "2", PENDING, EVENTS, K, user, order);
+	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2,
+	    "pay: reply type %d", rep->type);
+	status = as_int(rep->element[0]);
+	if (pay_by != NULL)
+		*pay_by = as_int(rep->element[1]);
+	freeReplyObject(rep);
+	return status;
+}
+
+static long long
+expire_batch(redisContext *c, const char *batch)
+{
+	redisReply	*rep;
+
+	rep = CMD(c, "EVAL", lua_expire, "3", K, PENDING, EVENTS, SOLD, K,
+	    batch);
+	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
+	return int_of(rep);
+}
+
+static long long
+expire(redisContext *c)
+{
+	return expire_batch(c, "200");		/* as store.c */
+}
+
+/* Count the stream's entries with event=ev (and order=order if given). */
+static long long
+events(redisContext *c, const char *ev, const char *order)
+{
+	redisReply	*rep = CMD(c, "XRANGE", EVENTS, "-", "+");
+	long long	 n = 0;
+
+	for (size_t i = 0; i < rep->elements; i++) {
+		redisReply	*f = rep->element[i]->element[1];
+		bool		 ev_ok = false, order_ok = order == NULL;
+
+		for (size_t j = 0; j + 1 < f->elements; j += 2) {
+			if (strcmp(f->element[j]->str, "event") == 0)
+				ev_ok = strcmp(f->element[j + 1]->str, ev) == 0;
+			if (order != NULL &&
+			    strcmp(f->element[j]->str, "order") == 0)
+				order_ok = strcmp(f->element[j + 1]->str,
+				    order) == 0;
+		}
+		n += ev_ok && order_ok;
+	}
+	freeReplyObject(rep);
+	return n;
+}
+
+/* One order field into buf. */
+static char *
+field(redisContext *c, const char *order, const char *name, char *buf,
+    size_t bufsz)
+{
+	char	 key[64];
+
+	snprintf(key, sizeof(key), K ":order:%s", order);
+	return str_of(CMD(c, "HGET", key, name), buf, bufsz);
+}
+
+static long long
+user_orders(redisContext *c, const char *user)
+{
+	char	 key[96];
+
+	snprintf(key, sizeof(key), K ":user:%s", user);
+	return INT(c, "ZCARD", key);
+}
+
+/*
+ * The invariant, read in one script: sold == |pending| + |paid| +
+ * anonymous, the pending set is exactly the orders with status pending,
+ * and the users' sets hold exactly the pending and paid orders.
+ */
+static const char invariant_lua[] =
+    "local p = ARGV[1]\n"
+    "local v = redis.call('HMGET', p, ARGV[2], ARGV[3])\n"
+    "local n = {pending = 0, paid = 0, expired = 0, other = 0}\n"
+    "for _, k in ipairs(redis.call('KEYS', p .. ':order:*')) do\n"
+    "  local s = redis.call('HGET', k, 'status')\n"
+    "  if n[s] then n[s] = n[s] + 1 else n.other = n.other + 1 end\n"
+    "end\n"
+    "local active = 0\n"
+    "for _, k in ipairs(redis.call('KEYS', p .. ':user:*')) do\n"
+    "  active = active + redis.call('ZCARD', k)\n"
+    "end\n"
+    "return {tonumber(v[2]) or -1, redis.call('ZCARD', p .. ':pending'),\n"
+    "  n.pending, n.paid, tonumber(redis.call('GET', p .. ':anonymous')\n"
+    "  or '0'), active, n.other}\n";
+
+static void
+assert_invariant(redisContext *c)
+{
+	redisReply	*rep = CMD(c, "EVAL", invariant_lua, "0", K, TOTAL,
+			    SOLD);
+	long long	 v[7];
+
+	for (size_t i = 0; i < 7; i++)
+		v[i] = as_int(rep->element[i]);
+	freeReplyObject(rep);
+	ck_assert_msg(v[0] == v[2] + v[3] + v[4] && v[1] == v[2] &&
+	    v[5] == v[2] + v[3] && v[6] == 0, "invariant broken: sold %lld, "
+	    "|pending set| %lld, pending %lld, paid %lld, anonymous %lld, "
+	    "in users' sets %lld, other statuses %lld", v[0], v[1], v[2],
+	    v[3], v[4], v[5], v[6]);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static struct rig	 rig;
+
+static redisContext *
+start(void)
+{
+	ck_assert_msg(rig_init(&rig, NULL) && rig_redis_start(&rig), "rig: %s",
+	    rig.err);
+	return connect_redis(&rig);
+}
+
+static void
+stop(redisContext *c)
+{
+	redisFree(c);
+	rig_stop(&rig);
+}
+
+/* ---- buy.lua ----------------------------------------------------------- */
+
+/* Exactly the stock: sold < total, never sold <= total (the seed's bug). */
+START_TEST(test_buy_sells_exactly_the_stock)
+{
+	redisContext	*c = start();
+	struct buy	 b;
+	char		 user[16];
+	int		 sold = 0, out = 0;
+
+	sale(c, "5", "0");
+	for (int i = 0; i < 8; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		b = buy(c, user, LONG_PAY_MS, 1);
+		ck_assert_msg(b.status == 1 || b.status == 0, "status %lld",
+		    b.status);
+		if (b.status == 1) {
+			sold++;
+			ck_assert_int_eq(b.sold, sold);
+		} else {
+			out++;
+			ck_assert_str_eq(b.order, "");
+			ck_assert_int_eq(b.sold, 5);
+		}
+		ck_assert_int_eq(b.total, 5);
+	}
+	ck_assert_int_eq(sold, 5);
+	ck_assert_int_eq(out, 3);
+	ck_assert_int_eq(sold_of(c), 5);
+	/* Anonymous buyers meet the same limit. */
+	b = buy(c, "", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, 0);
+	ck_assert_int_eq(sold_of(c), 5);
+	/* The last ticket, exactly. */
+	sale(c, "3", "2");
+	ck_assert_int_eq(buy(c, "last", LONG_PAY_MS, 1).status, 1);
+	ck_assert_int_eq(buy(c, "late", LONG_PAY_MS, 1).status, 0);
+	ck_assert_int_eq(sold_of(c), 3);
+	/* Nothing to sell at all. */
+	sale(c, "0", "0");
+	ck_assert_int_eq(buy(c, "nobody", LONG_PAY_MS, 1).status, 0);
+	ck_assert_int_eq(sold_of(c), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":user:late"), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":user:nobody"), 0);
+	ck_assert_int_eq(events(c, "created", NULL), 6);
+	stop(c);
+}
+END_TEST
+
+/* A missing or garbage hash sells nothing and writes nothing. */
+START_TEST(test_buy_refuses_bad_hash)
+{
+	static const char *const bad[][2] = {
+		{ "abc", "0" }, { "10", "x" }, { "", "0" }, { "10", "" },
+	};
+	redisContext	*c = start();
+	struct buy	 b;
+	char		 buf[64];
+
+	b = buy_raw(c, "req1", "alice", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, -1);
+	ck_assert_str_eq(b.order, "");
+	ck_assert_int_eq(INT(c, "DBSIZE"), 0);
+	b = buy_raw(c, "req2", "", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, -1);
+	ck_assert_int_eq(INT(c, "DBSIZE"), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		DO(c, "FLUSHALL");
+		sale(c, bad[i][0], bad[i][1]);
+		b = buy_raw(c, "req3", "alice", LONG_PAY_MS, 1);
+		ck_assert_msg(b.status == -1, "total \"%s\" sold \"%s\": "
+		    "status %lld", bad[i][0], bad[i][1], b.status);
+		ck_assert_int_eq(INT(c, "DBSIZE"), 1);
+		ck_assert_str_eq(str_of(CMD(c, "HGET", K, SOLD), buf,
+		    sizeof(buf)), bad[i][1]);
+	}
+	/* Only the total field present. */
+	DO(c, "FLUSHALL");
+	DO(c, "HSET", K, TOTAL, "10");
+	ck_assert_int_eq(buy_raw(c, "req4", "", LONG_PAY_MS, 1).status, -1);
+	ck_assert_int_eq(INT(c, "DBSIZE"), 1);
+	ck_assert_int_eq(INT(c, "HLEN", K), 1);
+	stop(c);
+}
+END_TEST
+
+/* A retried request gets the order it bought, without a second sale. */
+START_TEST(test_buy_request_dedup)
+{
+	redisContext	*c = start();
+	struct buy	 a, b;
+
+	sale(c, "100", "0");
+	a = buy_raw(c, "same", "alice", LONG_PAY_MS, 5);
+	ck_assert_int_eq(a.status, 1);
+	ck_assert_str_ne(a.order, "");
+	b = buy_raw(c, "same", "alice", LONG_PAY_MS, 5);
+	ck_assert_int_eq(b.status, 2);
+	ck_assert_str_eq(b.order, a.order);
+	ck_assert_int_eq(b.pay_by, a.pay_by);
+	ck_assert_int_eq(b.sold, 1);
+	/* The request key decides, whoever asks again with it. */
+	b = buy_raw(c, "same", "bob", LONG_PAY_MS, 5);
+	ck_assert_int_eq(b.status, 2);
+	ck_assert_str_eq(b.order, a.order);
+	ck_assert_int_eq(user_orders(c, "bob"), 0);
+	/* With limit 5, a new request by alice is a new order. */
+	b = buy_raw(c, "other", "alice", LONG_PAY_MS, 5);
+	ck_assert_int_eq(b.status, 1);
+	ck_assert_str_ne(b.order, a.order);
+	ck_assert_int_eq(sold_of(c), 2);
+	/* Anonymous: the request key remembers "" and sells once. */
+	ck_assert_int_eq(buy_raw(c, "anon", "", LONG_PAY_MS, 5).status, 1);
+	b = buy_raw(c, "anon", "", LONG_PAY_MS, 5);
+	ck_assert_int_eq(b.status, 2);
+	ck_assert_str_eq(b.order, "");
+	ck_assert_int_eq(sold_of(c), 3);
+	ck_assert_int_eq(INT(c, "GET", K ":anonymous"), 1);
+	/* The request key expires: TTL as store.c passes it. */
+	{
+		long long ttl = INT(c, "TTL", K ":req:same");
+
+		ck_assert_msg(ttl > 50 && ttl <= 60, "TTL %lld", ttl);
+	}
+	ck_assert_int_eq(events(c, "created", NULL), 2);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+START_TEST(test_buy_user_limit_1)
+{
+	redisContext	*c = start();
+	struct buy	 a, b;
+
+	sale(c, "100", "0");
+	a = buy(c, "alice", LONG_PAY_MS, 1);
+	ck_assert_int_eq(a.status, 1);
+	for (int i = 0; i < 3; i++) {
+		b = buy(c, "alice", LONG_PAY_MS, 1);
+		ck_assert_int_eq(b.status, 2);
+		ck_assert_str_eq(b.order, a.order);
+		ck_assert_int_eq(b.pay_by, a.pay_by);
+	}
+	ck_assert_int_eq(sold_of(c), 1);
+	ck_assert_int_eq(user_orders(c, "alice"), 1);
+	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), 1);
+	ck_assert_int_eq(events(c, "created", NULL), 1);
+	/* A paid order still counts against the limit. */
+	ck_assert_int_eq(pay(c, "alice", a.order, NULL), 1);
+	b = buy(c, "alice", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, 2);
+	ck_assert_str_eq(b.order, a.order);
+	ck_assert_int_eq(sold_of(c), 1);
+	/* Another user is not limited by alice. */
+	ck_assert_int_eq(buy(c, "bob", LONG_PAY_MS, 1).status, 1);
+	ck_assert_int_eq(sold_of(c), 2);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+START_TEST(test_buy_user_limit_2)
+{
+	redisContext	*c = start();
+	struct buy	 a, b, x;
+	char		 buf[32];
+
+	sale(c, "100", "0");
+	a = buy(c, "alice", LONG_PAY_MS, 2);
+	b = buy(c, "alice", LONG_PAY_MS, 2);
+	ck_assert_int_eq(a.status, 1);
+	ck_assert_int_eq(b.status, 1);
+	ck_assert_str_ne(a.order, b.order);
+	x = buy(c, "alice", LONG_PAY_MS, 2);
+	ck_assert_int_eq(x.status, 2);
+	ck_assert_str_eq(x.order, b.order);	/* the latest */
+	ck_assert_int_eq(sold_of(c), 2);
+	ck_assert_int_eq(user_orders(c, "alice"), 2);
+	ck_assert_str_eq(str_of(CMD(c, "GET", K ":last:alice"), buf,
+	    sizeof(buf)), b.order);
+	ck_assert_int_eq(events(c, "created", NULL), 2);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+START_TEST(test_buy_anonymous)
+{
+	redisContext	*c = start();
+	struct buy	 b;
+
+	sale(c, "100", "0");
+	for (int i = 0; i < 3; i++) {
+		b = buy(c, "", LONG_PAY_MS, 1);
+		ck_assert_int_eq(b.status, 1);
+		ck_assert_str_eq(b.order, "");
+		ck_assert_int_eq(b.pay_by, 0);
+		ck_assert_int_eq(b.sold, i + 1);
+	}
+	ck_assert_int_eq(INT(c, "GET", K ":anonymous"), 3);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":order_seq"), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":pending"), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", EVENTS), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":user:"), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":last:"), 0);
+	/* A named buyer next to them. */
+	ck_assert_int_eq(buy(c, "alice", LONG_PAY_MS, 1).status, 1);
+	ck_assert_int_eq(INT(c, "GET", K ":anonymous"), 3);
+	ck_assert_int_eq(sold_of(c), 4);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* The order hash, the pending score, the user's keys, one event. */
+START_TEST(test_buy_order_records)
+{
+	redisContext	*c = start();
+	struct buy	 b;
+	redisReply	*rep;
+	long long	 before, after, created;
+	char		 buf[64], key[64];
+
+	sale(c, "100", "0");
+	before = redis_ms(c);
+	b = buy(c, "alice", 12345, 1);
+	after = redis_ms(c);
+	ck_assert_int_eq(b.status, 1);
+	ck_assert_str_eq(b.order, "1");
+	ck_assert_str_eq(field(c, b.order, "user", buf, sizeof(buf)), "alice");
+	ck_assert_str_eq(field(c, b.order, "instance", buf, sizeof(buf)),
+	    SELF);
+	ck_assert_str_eq(field(c, b.order, "status", buf, sizeof(buf)),
+	    "pending");
+	ck_assert_str_eq(field(c, b.order, "ended", buf, sizeof(buf)),
+	    "(nil)");
+	created = atoll(field(c, b.order, "created", buf, sizeof(buf)));
+	ck_assert_msg(created >= before && created <= after, "created %lld "
+	    "not within [%lld, %lld]", created, before, after);
+	ck_assert_int_eq(atoll(field(c, b.order, "pay_by", buf, sizeof(buf))),
+	    b.pay_by);
+	ck_assert_int_eq(b.pay_by, created + 12345);
+	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, b.order), b.pay_by);
+	ck_assert_int_eq(INT(c, "ZSCORE", K ":user:alice", b.order), created);
+	ck_assert_str_eq(str_of(CMD(c, "GET", K ":last:alice"), buf,
+	    sizeof(buf)), b.order);
+	/* Exactly one event, "created", with the order's details. */
+	rep = CMD(c, "XRANGE", EVENTS, "-", "+");
+	ck_assert_int_eq(rep->elements, 1);
+	{
+		redisReply	*f = rep->element[0]->element[1];
+		const char	*want[] = { "event", "created", "order",
+				    b.order, "user", "alice", "instance", SELF,
+				    "pay_by", NULL };
+
+		snprintf(key, sizeof(key), "%lld", b.pay_by);
+		want[9] = key;
+		ck_assert_int_eq(f->elements, 10);
+		for (size_t i = 0; i < 10; i++)
+			ck_assert_str_eq(f->element[i]->str, want[i]);
+	}
+	freeReplyObject(rep);
+	/* A repeat adds no event and no order. */
+	ck_assert_int_eq(buy(c, "alice", 12345, 1).status, 2);
+	ck_assert_int_eq(INT(c, "XLEN", EVENTS), 1);
+	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), 1);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* ---- pay.lua ------------------------------------------------------------ */
+
+START_TEST(test_pay)
+{
+	redisContext	*c = start();
+	struct buy	 b;
+	long long	 pay_by = 0;
+	char		 buf[64];
+
+	sale(c, "100", "0");
+	b = buy(c, "alice", LONG_PAY_MS, 1);
+	ck_assert_int_eq(pay(c, "alice", b.order, &pay_by), 1);
+	ck_assert_int_eq(pay_by, b.pay_by);
+	ck_assert_str_eq(field(c, b.order, "status", buf, sizeof(buf)), "paid");
+	ck_assert_msg(atoll(field(c, b.order, "ended", buf, sizeof(buf))) > 0,
+	    "no ended time");
+	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, b.order), -1);
+	ck_assert_int_eq(user_orders(c, "alice"), 1);
+	ck_assert_int_eq(events(c, "paid", b.order), 1);
+	/* Paid before: same answer, nothing more. */
+	pay_by = 0;
+	ck_assert_int_eq(pay(c, "alice", b.order, &pay_by), 2);
+	ck_assert_int_eq(pay_by, b.pay_by);
+	ck_assert_int_eq(events(c, "paid", NULL), 1);
+	/* Someone else's order, and no order at all. */
+	ck_assert_int_eq(pay(c, "bob", b.order, NULL), -8);
+	ck_assert_int_eq(pay(c, "alice", "999", NULL), -7);
+	ck_assert_int_eq(pay(c, "bob", "999", NULL), -7);
+	ck_assert_int_eq(sold_of(c), 1);
+	ck_assert_int_eq(INT(c, "XLEN", EVENTS), 2);
+	/* bob's pending order refused to alice, untouched. */
+	b = buy(c, "bob", LONG_PAY_MS, 1);
+	ck_assert_int_eq(pay(c, "alice", b.order, NULL), -8);
+	ck_assert_str_eq(field(c, b.order, "status", buf, sizeof(buf)),
+	    "pending");
+	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, b.order), b.pay_by);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* Past its pay-by time: -9 and nothing changes; after expiry, -9 too. */
+START_TEST(test_pay_too_late)
+{
+	redisContext	*c = start();
+	struct buy	 b;
+	redisReply	*before, *after;
+	long long	 pay_by = 0;
+	char		 key[64], buf[64];
+
+	sale(c, "100", "0");
+	b = buy(c, "alice", 50, 1);
+	snprintf(key, sizeof(key), K ":order:%s", b.order);
+	while (redis_ms(c) <= b.pay_by + 1)
+		nap_ms(10);
+	before = CMD(c, "HGETALL", key);
+	ck_assert_int_eq(pay(c, "alice", b.order, &pay_by), -9);
+	ck_assert_int_eq(pay_by, b.pay_by);
+	after = CMD(c, "HGETALL", key);
+	ck_assert_int_eq(before->elements, after->elements);
+	for (size_t i = 0; i < before->elements; i++)
+		ck_assert_str_eq(before->element[i]->str,
+		    after->element[i]->str);
+	freeReplyObject(before);
+	freeReplyObject(after);
+	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, b.order), b.pay_by);
+	ck_assert_int_eq(events(c, "paid", NULL), 0);
+	ck_assert_int_eq(INT(c, "XLEN", EVENTS), 1);
+	ck_assert_int_eq(sold_of(c), 1);
+	ck_assert_int_eq(user_orders(c, "alice"), 1);
+	/* Expired: still -9, and the expiry stands. */
+	ck_assert_int_eq(expire(c), 1);
+	ck_assert_int_eq(pay(c, "alice", b.order, NULL), -9);
+	ck_assert_str_eq(field(c, b.order, "status", buf, sizeof(buf)),
+	    "expired");
+	ck_assert_int_eq(sold_of(c), 0);
+	ck_assert_int_eq(events(c, "paid", NULL), 0);
+	/* Another user's expired order is still -8 to them. */
+	ck_assert_int_eq(pay(c, "bob", b.order, NULL), -8);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* ---- expire.lua --------------------------------------------------------- */
+
+START_TEST(test_expire_only_overdue)
+{
+	redisContext	*c = start();
+	struct buy	 due, later, paid;
+	char		 buf[64];
+
+	sale(c, "100", "0");
+	due = buy(c, "due", SHORT_PAY_MS, 1);
+	later = buy(c, "later", LONG_PAY_MS, 1);
+	paid = buy(c, "paid", SHORT_PAY_MS, 1);
+	ck_assert_int_eq(pay(c, "paid", paid.order, NULL), 1);
+	ck_assert_int_eq(expire(c), 0);		/* nothing due yet */
+	ck_assert_int_eq(sold_of(c), 3);
+	while (redis_ms(c) <= due.pay_by || redis_ms(c) <= paid.pay_by)
+		nap_ms(20);
+	ck_assert_int_eq(expire(c), 1);
+	ck_assert_str_eq(field(c, due.order, "status", buf, sizeof(buf)),
+	    "expired");
+	ck_assert_msg(atoll(field(c, due.order, "ended", buf, sizeof(buf))) >=
+	    due.pay_by, "ended before pay_by");
+	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, due.order), -1);
+	ck_assert_int_eq(user_orders(c, "due"), 0);
+	ck_assert_int_eq(events(c, "expired", due.order), 1);
+	ck_assert_str_eq(field(c, later.order, "status", buf, sizeof(buf)),
+	    "pending");
+	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, later.order), later.pay_by);
+	ck_assert_str_eq(field(c, paid.order, "status", buf, sizeof(buf)),
+	    "paid");
+	ck_assert_int_eq(user_orders(c, "paid"), 1);
+	ck_assert_int_eq(sold_of(c), 2);
+	/* Twice: nothing more. */
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_int_eq(sold_of(c), 2);
+	ck_assert_int_eq(events(c, "expired", NULL), 1);
+	/*
+	 * A paid order never expires, even if its id were still in the
+	 * pending set: the status decides.
+	 */
+	DO(c, "ZADD", PENDING, "0", paid.order);
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_str_eq(field(c, paid.order, "status", buf, sizeof(buf)),
+	    "paid");
+	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, paid.order), -1);
+	ck_assert_int_eq(sold_of(c), 2);
+	ck_assert_int_eq(events(c, "expired", paid.order), 0);
+	/* Nor does an expired one again. */
+	DO(c, "ZADD", PENDING, "0", due.order);
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_int_eq(sold_of(c), 2);
+	ck_assert_int_eq(events(c, "expired", NULL), 1);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* The batch limit is honoured; the rest waits for the next call. */
+START_TEST(test_expire_batch)
+{
+	redisContext	*c = start();
+	struct buy	 b;
+	char		 user[16];
+
+	sale(c, "100", "0");
+	for (int i = 0; i < 10; i++) {
+		snprintf(user, sizeof(user), "b%d", i);
+		b = buy(c, user, 1, 1);
+		ck_assert_int_eq(b.status, 1);
+	}
+	while (redis_ms(c) <= b.pay_by)
+		nap_ms(5);
+	ck_assert_int_eq(expire_batch(c, "4"), 4);
+	ck_assert_int_eq(sold_of(c), 6);
+	ck_assert_int_eq(expire_batch(c, "4"), 4);
+	ck_assert_int_eq(expire_batch(c, "4"), 2);
+	ck_assert_int_eq(expire_batch(c, "4"), 0);
+	ck_assert_int_eq(sold_of(c), 0);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* One expirer thread: its own connection, until nothing is left. */
+struct expirer {
+	pthread_t		 thread;
+	int			 port;
+	pthread_barrier_t	*go;
+	long long		 expired;
+	long long		 calls;
+	char			 err[128];
+};
+
+static void *
+expirer_main(void *arg)
+{
+	struct expirer	*e = arg;
+	struct timeval	 tv = { 5, 0 };
+	redisContext	*c;
+	redisReply	*rep;
+
+	c = redisConnectWithTimeout("127.0.0.1", e->port, tv);
+	pthread_barrier_wait(e->go);
+	if (c == NULL || c->err) {
+		snprintf(e->err, sizeof(e->err), "connect failed");
+		redisFree(c);
+		return NULL;
+	}
+	for (;;) {
+		rep = redisCommand(c, "EVAL %s 3 %s %s %s %s %s %s",
+		    lua_expire, K, PENDING, EVENTS, SOLD, K, EXPIRE_BATCH);
+		if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
+			snprintf(e->err, sizeof(e->err), "EVAL: %.100s",
+			    rep ? rep->str : c->errstr);
+			if (rep)
+				freeReplyObject(rep);
+			break;
+		}
+		e->calls++;
+		e->expired += rep->integer;
+		if (rep->integer == 0) {
+			freeReplyObject(rep);
+			break;
+		}
+		freeReplyObject(rep);
+	}
+	redisFree(c);
+	return NULL;
+}
+
+/*
+ * Many connections expire the same overdue orders at once: each order is
+ * expired once, its ticket returned once, one event each.
+ */
+START_TEST(test_expire_concurrent)
+{
+	redisContext		*c = start();
+	struct expirer		 ex[EXPIRE_THREADS];
+	pthread_barrier_t	 go;
+	struct buy		 b;
+	redisReply		*rep;
+	char			 user[16];
+	int			*seen;
+	long long		 sum = 0;
+
+	sale(c, "1000", "0");
+	for (int i = 0; i < EXPIRE_ORDERS; i++) {
+		snprintf(user, sizeof(user), "c%d", i);
+		b = buy(c, user, 1, 1);
+		ck_assert_int_eq(b.status, 1);
+	}
+	/* Ten more that are not due. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(user, sizeof(user), "n%d", i);
+		ck_assert_int_eq(buy(c, user, LONG_PAY_MS, 1).status, 1);
+	}
+	while (redis_ms(c) <= b.pay_by)
+		nap_ms(5);
+	pthread_barrier_init(&go, NULL, EXPIRE_THREADS);
+	for (int i = 0; i < EXPIRE_THREADS; i++) {
+		memset(&ex[i], 0, sizeof(ex[i]));
+		ex[i].port = rig.redis.port;
+		ex[i].go = &go;
+		ck_assert(pthread_create(&ex[i].thread, NULL, expirer_main,
+		    &ex[i]) == 0);
+	}
+	for (int i = 0; i < EXPIRE_THREADS; i++) {
+		pthread_join(ex[i].thread, NULL);
+		ck_assert_msg(ex[i].err[0] == '\0', "expirer %d: %s", i,
+		    ex[i].err);
+		sum += ex[i].expired;
+	}
+	pthread_barrier_destroy(&go);
+	ck_assert_int_eq(sum, EXPIRE_ORDERS);
+	ck_assert_int_eq(sold_of(c), 10);
+	ck_assert_int_eq(INT(c, "ZCARD", PENDING), 10);
+	/* One "expired" event per order, for the due orders only. */
+	ck_assert_ptr_nonnull(seen = calloc(EXPIRE_ORDERS + 11, sizeof(int)));
+	rep = CMD(c, "XRANGE", EVENTS, "-", "+");
+	for (size_t i = 0; i < rep->elements; i++) {
+		redisReply	*f = rep->element[i]->element[1];
+
+		if (strcmp(f->element[1]->str, "expired") != 0)
+			continue;
+		ck_assert_str_eq(f->element[2]->str, "order");
+		long id = atol(f->element[3]->str);
+
+		ck_assert_msg(id >= 1 && id <= EXPIRE_ORDERS, "order %ld "
+		    "expired", id);
+		seen[id]++;
+	}
+	freeReplyObject(rep);
+	for (int id = 1; id <= EXPIRE_ORDERS; id++)
+		ck_assert_msg(seen[id] == 1, "order %d: %d expired events", id,
+		    seen[id]);
+	free(seen);
+	/* Run again from here: nothing left to return. */
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_int_eq(sold_of(c), 10);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* Once the order expired, its user may buy again: a new order. */
+START_TEST(test_expire_then_buy_again)
+{
+	redisContext	*c = start();
+	struct buy	 a, b;
+	char		 buf[32];
+
+	sale(c, "1", "0");
+	a = buy(c, "alice", 100, 1);
+	ck_assert_int_eq(a.status, 1);
+	ck_assert_int_eq(buy(c, "alice", 100, 1).status, 2);
+	ck_assert_int_eq(buy(c, "bob", 100, 1).status, 0);	/* sold out */
+	while (redis_ms(c) <= a.pay_by)
+		nap_ms(20);
+	ck_assert_int_eq(expire(c), 1);
+	ck_assert_int_eq(sold_of(c), 0);
+	b = buy(c, "alice", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, 1);
+	ck_assert_str_ne(b.order, a.order);
+	ck_assert_str_eq(str_of(CMD(c, "GET", K ":last:alice"), buf,
+	    sizeof(buf)), b.order);
+	ck_assert_int_eq(user_orders(c, "alice"), 1);
+	ck_assert_int_eq(sold_of(c), 1);
+	ck_assert_int_eq(events(c, "created", NULL), 2);
+	ck_assert_int_eq(events(c, "expired", NULL), 1);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
+/* ---- order.lua ---------------------------------------------------------- */
+
+static redisReply *
+order_of(redisContext *c, const char *user)
+{
+	redisReply	*rep = CMD(c, "EVAL", lua_order, "0", K, user);
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	return rep;
+}
+
+static void
+expect_order(redisContext *c, const char *user, const char *order,
+    const char *status, long long pay_by)
+{
+	redisReply	*rep = order_of(c, user);
+
+	ck_assert_int_eq(rep->elements, 3);
+	ck_assert_str_eq(rep->element[0]->str, order);
+	ck_assert_str_eq(rep->element[1]->str, status);
+	ck_assert_int_eq(as_int(rep->element[2]), pay_by);
+	freeReplyObject(rep);
+}
+
+START_TEST(test_order)
+{
+	redisContext	*c = start();
+	struct buy	 a, b;
+	redisReply	*rep;
+
+	sale(c, "100", "0");
+	rep = order_of(c, "alice");
+	ck_assert_int_eq(rep->elements, 0);
+	freeReplyObject(rep);
+	a = buy(c, "alice", LONG_PAY_MS, 2);
+	expect_order(c, "alice", a.order, "pending", a.pay_by);
+	b = buy(c, "alice", 100, 2);
+	expect_order(c, "alice", b.order, "pending", b.pay_by);	/* latest */
+	ck_assert_int_eq(pay(c, "alice", a.order, NULL), 1);
+	expect_order(c, "alice", b.order, "pending", b.pay_by);
+	while (redis_ms(c) <= b.pay_by)
+		nap_ms(20);
+	ck_assert_int_eq(expire(c), 1);
+	expect_order(c, "alice", b.order, "expired", b.pay_by);
+	/* Others see only their own. */
+	rep = order_of(c, "bob");
+	ck_assert_int_eq(rep->elements, 0);
+	freeReplyObject(rep);
+	b = buy(c, "bob", LONG_PAY_MS, 1);
+	ck_assert_int_eq(pay(c, "bob", b.order, NULL), 1);
+	expect_order(c, "bob", b.order, "paid", b.pay_by);
+	stop(c);
+}
+END_TEST
+
+/* ---- sync.lua ----------------------------------------------------------- */
+
+static redisReply *
+sync_as(redisContext *c, const char *self, const char *window)
+{
+	redisReply	*rep = CMD(c, "EVAL", lua_sync, "2", K, LIVE, TOTAL,
+			    SOLD, self, window);
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_ge(rep->elements, 3);
+	return rep;
+}
+
+/* Is addr among the live addresses of a sync reply? */
+static bool
+live_in(const redisReply *rep, const char *addr)
+{
+	for (size_t i = 3; i < rep->elements; i++)
+		if (strcmp(rep->element[i]->str, addr) == 0)
+			return true;
+	return false;
+}
+
+START_TEST(test_sync)
+{
+	redisContext	*c = start();
+	redisReply	*rep;
+	long long	 before, after, beat;
+	char		 score[32];
+
+	/* No sale: exists 0, zeros, and still a heartbeat. */
+	before = redis_ms(c);
+	rep = sync_as(c, "127.0.0.1:1", "1000");
+	after = redis_ms(c);
+	ck_assert_int_eq(as_int(rep->element[0]), 0);
+	ck_assert_int_eq(as_int(rep->element[1]), 0);
+	ck_assert_int_eq(as_int(rep->element[2]), 0);
+	ck_assert(live_in(rep, "127.0.0.1:1"));
+	freeReplyObject(rep);
+	beat = INT(c, "ZSCORE", LIVE, "127.0.0.1:1");
+	ck_assert_msg(beat >= before && beat <= after, "heartbeat %lld not "
+	    "within [%lld, %lld]", beat, before, after);
+	/* Garbage is no sale either. */
+	sale(c, "ten", "0");
+	rep = sync_as(c, "127.0.0.1:1", "1000");
+	ck_assert_int_eq(as_int(rep->element[0]), 0);
+	freeReplyObject(rep);
+	/* A sale; who is alive within the window. */
+	sale(c, "100", "7");
+	before = redis_ms(c);
+	snprintf(score, sizeof(score), "%lld", before - 500);
+	DO(c, "ZADD", LIVE, score, "127.0.0.1:2");		/* alive */
+	snprintf(score, sizeof(score), "%lld", before - 5000);
+	DO(c, "ZADD", LIVE, score, "127.0.0.1:3");		/* silent */
+	snprintf(score, sizeof(score), "%lld", before - 200000);
+	DO(c, "ZADD", LIVE, score, "127.0.0.1:4");		/* long gone */
+	rep = sync_as(c, "127.0.0.1:1", "1000");
+	ck_assert_int_eq(as_int(rep->element[0]), 1);
+	ck_assert_int_eq(as_int(rep->element[1]), 100);
+	ck_assert_int_eq(as_int(rep->element[2]), 7);
+	ck_assert_int_eq(rep->elements, 5);
+	ck_assert(live_in(rep, "127.0.0.1:1"));
+	ck_assert(live_in(rep, "127.0.0.1:2"));
+	ck_assert(!live_in(rep, "127.0.0.1:3"));
+	freeReplyObject(rep);
+	/* Silent ones are kept a while; long-gone ones are pruned. */
+	ck_assert_int_ne(INT(c, "ZSCORE", LIVE, "127.0.0.1:3"), -1);
+	ck_assert_int_eq(INT(c, "ZSCORE", LIVE, "127.0.0.1:4"), -1);
+	/* A wider window sees the silent one too. */
+	rep = sync_as(c, "127.0.0.1:1", "10000");
+	ck_assert(live_in(rep, "127.0.0.1:3"));
+	freeReplyObject(rep);
+	stop(c);
+}
+END_TEST
+
+static Suite *
+lua_suite(void)
+{
+	Suite	*s = suite_create("lua");
+	TCase	*tc;
+
+	tc = tcase_create("buy");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_buy_sells_exactly_the_stock);
+	tcase_add_test(tc, test_buy_refuses_bad_hash);
+	tcase_add_test(tc, test_buy_request_dedup);
+	tcase_add_test(tc, test_buy_user_limit_1);
+	tcase_add_test(tc, test_buy_user_limit_2);
+	tcase_add_test(tc, test_buy_anonymous);
+	tcase_add_test(tc, test_buy_order_records);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pay");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_pay);
+	tcase_add_test(tc, test_pay_too_late);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("expire");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_expire_only_overdue);
+	tcase_add_test(tc, test_expire_batch);
+	tcase_add_test(tc, test_expire_concurrent);
+	tcase_add_test(tc, test_expire_then_buy_again);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("order_sync");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_order);
+	tcase_add_test(tc, test_sync);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(lua_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

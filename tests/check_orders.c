@@ -1,0 +1,1724 @@
+/*
+ * Integration: orders through the shipped nginx snippet, four real
+ * spike-fcgi instances and a real Redis.  Users buying concurrently get
+ * one order each; a storm of buys, payments and expiries keeps the
+ * invariant sold == |pending| + |paid| + anonymous at every moment; a
+ * payment racing its expiry ends one way only; the event stream has one
+ * event per change; returned tickets are sold again; a killed instance
+ * loses no order; the /order, /pay and /stock resources answer as
+ * DESIGN says.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "rig.h"
+
+#define K		RIG_STOCK_KEY
+#define EVENTS		K ":events"
+#define PENDING		K ":pending"
+#define FORM		"application/x-www-form-urlencoded"
+#define ORDER_MAX	24
+#define PAY_LATE_MS	1300	/* with pay_timeout_s = 1 */
+#define EXPIRY_WAIT_MS	8000	/* pay_timeout_s 1 + expiry runs + margin */
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void
+nap_ms(unsigned int ms)
+{
+	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wall clock in unix ms: the same clock as Redis TIME on this host. */
+static long long
+wall_ms(void)
+{
+	struct timeval	 tv;
+
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/*
+ * Put "key = value" lines into the rig's spike.conf, replacing a line of
+ * the same key if the rig wrote one (a key given twice is an error).
+ */
+static bool
+extra_has_key(const char *extra, const char *key, size_t klen)
+{
+	const char	*p = extra;
+
+	while (*p != '\0') {
+		if (strcspn(p, " \t=") == klen && strncmp(p, key, klen) == 0)
+			return true;
+		p += strcspn(p, "\n");
+		if (*p == '\n')
+			p++;
+	}
+	return false;
+}
+
+static void
+conf_put(struct rig *r, const char *extra)
+{
+	static char	 out[16384];
+	char		 line[1024];
+	size_t		 n = 0, k;
+	FILE		*f;
+
+	ck_assert_msg((f = fopen(r->conf, "r")) != NULL, "%s", r->conf);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		k = strcspn(line, " \t=\n");
+		if (line[0] != '#' && k > 0 && extra_has_key(extra, line, k))
+			continue;
+		k = strlen(line);
+		ck_assert_uint_lt(n + k, sizeof(out));
+		memcpy(out + n, line, k);
+		n += k;
+	}
+	fclose(f);
+	k = strlen(extra);
+	ck_assert_uint_lt(n + k, sizeof(out));
+	memcpy(out + n, extra, k + 1);
+	ck_assert_msg((f = fopen(r->conf, "w")) != NULL, "%s", r->conf);
+	ck_assert_int_ge(fputs(out, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/*
+ * Start Redis with a sale of total tickets, the four instances with
+ * extra lines in their spike.conf, and nginx.
+ */
+static void
+start(struct rig *r, unsigned int sync_ms, long long total, const char *extra)
+{
+	struct rig_options opt = { .sync_ms = sync_ms };
+
+	ck_assert_msg(rig_init(r, &opt), "rig: %s", r->err);
+	if (extra != NULL)
+		conf_put(r, extra);
+	ck_assert_msg(rig_redis_start(r) && rig_sale_set(r, total) &&
+	    rig_instances_start(r) && rig_heartbeats_wait(r, 10000) &&
+	    rig_nginx_start(r), "rig: %s", r->err);
+}
+
+/* ---- Redis --------------------------------------------------------------- */
+
+static redisContext *
+redis_open(int port)
+{
+	struct timeval	 tv = { 5, 0 };
+	redisContext	*c;
+
+	c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	if (c != NULL && c->err == 0)
+		redisSetTimeout(c, tv);
+	return c;
+}
+
+static redisContext *
+connect_redis(struct rig *r)
+{
+	redisContext	*c = redis_open(r->redis.port);
+
+	ck_assert_msg(c != NULL && c->err == 0, "redis connect: %s",
+	    c ? c->errstr : "out of memory");
+	return c;
+}
+
+static redisReply *
+cmd_argv(redisContext *c, const char **argv, size_t argc)
+{
+	redisReply	*rep;
+
+	rep = redisCommandArgv(c, (int)argc, argv, NULL);
+	ck_assert_msg(rep != NULL, "redis %s: %s", argv[0], c->errstr);
+	ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "redis %s: %s",
+	    argv[0], rep->str);
+	return rep;
+}
+
+#define ARGS(...)	((const char *[]){ __VA_ARGS__ })
+#define NARGS(...)	(sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
+#define CMD(c, ...)	cmd_argv((c), ARGS(__VA_ARGS__), NARGS(__VA_ARGS__))
+
+static long long
+as_int(const redisReply *e)
+{
+	if (e->type == REDIS_REPLY_INTEGER)
+		return e->integer;
+	if (e->type == REDIS_REPLY_STRING)
+		return atoll(e->str);
+	return -1;
+}
+
+static long long
+int_of(redisReply *rep)
+{
+	long long	 v = as_int(rep);
+
+	freeReplyObject(rep);
+	return v;
+}
+
+#define INT(c, ...)	int_of(CMD(c, __VA_ARGS__))
+
+static char *
+str_of(redisReply *rep, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "%s", rep->type == REDIS_REPLY_STRING ?
+	    rep->str : "(nil)");
+	freeReplyObject(rep);
+	return buf;
+}
+
+static char *
+order_field(redisContext *c, const char *order, const char *name, char *buf,
+    size_t bufsz)
+{
+	char	 key[64];
+
+	snprintf(key, sizeof(key), K ":order:%s", order);
+	return str_of(CMD(c, "HGET", key, name), buf, bufsz);
+}
+
+static long long
+sold_of(redisContext *c)
+{
+	return INT(c, "HGET", K, RIG_SOLD_FIELD);
+}
+
+/* Poll until no order is pending; fails the test after timeout_ms. */
+static void
+wait_no_pending(redisContext *c, unsigned int timeout_ms)
+{
+	double		 end = rig_now_ms() + timeout_ms;
+	long long	 n;
+
+	while ((n = INT(c, "ZCARD", PENDING)) > 0) {
+		ck_assert_msg(rig_now_ms() < end, "%lld orders still pending "
+		    "%u ms later: expiry does not run", n, timeout_ms);
+		nap_ms(50);
+	}
+}
+
+/*
+ * The invariant in one script, so that it is read atomically: returns
+ * {total, sold, |pending set|, orders pending, orders paid, anonymous,
+ * orders in the users' sets, orders of another status}.
+ */
+static const char invariant_lua[] =
+    "local p = ARGV[1]\n"
+    "local v = redis.call('HMGET', p, ARGV[2], ARGV[3])\n"
+    "local n = {pending = 0, paid = 0, expired = 0, other = 0}\n"
+    "for _, k in ipairs(redis.call('KEYS', p .. ':order:*')) do\n"
+    "  local s = redis.call('HGET', k, 'status')\n"
+    "  if n[s] then n[s] = n[s] + 1 else n.other = n.other + 1 end\n"
+    "end\n"
+    "local active = 0\n"
+    "for _, k in ipairs(redis.call('KEYS', p .. ':user:*')) do\n"
+    "  active = active + redis.call('ZCARD', k)\n"
+    "end\n"
+    "return {tonumber(v[1]) or -1, tonumber(v[2]) or -1,\n"
+    "  redis.call('ZCARD', p .. ':pending'), n.pending, n.paid,\n"
+    "  tonumber(redis.call('GET', p .. ':anonymous') or '0'), active,\n"
+    "  n.other}\n";
+
+struct inv {
+	long long	 total, sold, pending_set, pending, paid, anon, active,
+			 other;
+};
+
+/* Read the invariant's figures; false with why on a Redis failure. */
+static bool
+inv_read(redisContext *c, struct inv *v, char *why, size_t whysz)
+{
+	redisReply	*rep;
+	long long	 x[8];
+
+	rep = redisCommand(c, "EVAL %s 0 %s %s %s", invariant_lua, K,
+	    RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
+	    rep->elements != 8) {
+		snprintf(why, whysz, "invariant script: %.100s",
+		    rep == NULL ? c->errstr : rep->type == REDIS_REPLY_ERROR ?
+		    rep->str : "bad reply");
+		if (rep != NULL)
+			freeReplyObject(rep);
+		return false;
+	}
+	for (size_t i = 0; i < 8; i++)
+		x[i] = as_int(rep->element[i]);
+	freeReplyObject(rep);
+	*v = (struct inv){ x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7] };
+	return true;
+}
+
+/* Does v hold?  If not, why says how not. */
+static bool
+inv_holds(const struct inv *v, char *why, size_t whysz)
+{
+	if (v->sold <= v->total && v->sold >= 0 &&
+	    v->sold == v->pending + v->paid + v->anon &&
+	    v->pending_set == v->pending &&
+	    v->active == v->pending + v->paid && v->other == 0)
+		return true;
+	snprintf(why, whysz, "total %lld sold %lld: pending set %lld, "
+	    "pending %lld, paid %lld, anonymous %lld, in users' sets %lld, "
+	    "other status %lld", v->total, v->sold, v->pending_set,
+	    v->pending, v->paid, v->anon, v->active, v->other);
+	return false;
+}
+
+static void
+assert_invariant(redisContext *c)
+{
+	struct inv	 v;
+	char		 why[512];
+
+	ck_assert_msg(inv_read(c, &v, why, sizeof(why)), "%s", why);
+	ck_assert_msg(inv_holds(&v, why, sizeof(why)), "invariant: %s", why);
+}
+
+/* Events of the stream, by order id (ids 1..max). */
+struct tally {
+	int		*created, *paid, *expired;
+	long long	 max, entries, other;
+	char		 bad[256];
+};
+
+static void
+tally_events(redisContext *c, struct tally *t, long long max)
+{
+	redisReply	*rep = CMD(c, "XRANGE", EVENTS, "-", "+");
+
+	memset(t, 0, sizeof(*t));
+	t->max = max;
+	ck_assert_ptr_nonnull(t->created = calloc(max + 1, sizeof(int)));
+	ck_assert_ptr_nonnull(t->paid = calloc(max + 1, sizeof(int)));
+	ck_assert_ptr_nonnull(t->expired = calloc(max + 1, sizeof(int)));
+	for (size_t i = 0; i < rep->elements; i++) {
+		redisReply	*f = rep->element[i]->element[1];
+		const char	*ev = "", *order = "";
+		long long	 id;
+
+		for (size_t j = 0; j + 1 < f->elements; j += 2) {
+			if (strcmp(f->element[j]->str, "event") == 0)
+				ev = f->element[j + 1]->str;
+			else if (strcmp(f->element[j]->str, "order") == 0)
+				order = f->element[j + 1]->str;
+		}
+		t->entries++;
+		id = atoll(order);
+		if (id < 1 || id > max) {
+			snprintf(t->bad, sizeof(t->bad), "event %s for order "
+			    "\"%s\" outside 1..%lld", ev, order, max);
+			continue;
+		}
+		if (strcmp(ev, "created") != 0 && t->created[id] == 0)
+			snprintf(t->bad, sizeof(t->bad), "event %s for order "
+			    "%lld before its created event", ev, id);
+		if (strcmp(ev, "created") == 0)
+			t->created[id]++;
+		else if (strcmp(ev, "paid") == 0)
+			t->paid[id]++;
+		else if (strcmp(ev, "expired") == 0)
+			t->expired[id]++;
+		else
+			t->other++;
+	}
+	freeReplyObject(rep);
+}
+
+static void
+tally_free(struct tally *t)
+{
+	free(t->created);
+	free(t->paid);
+	free(t->expired);
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+/* One answer, with the order members read out of its JSON body. */
+struct ans {
+	int		 status;
+	int		 code;
+	bool		 repeat;
+	long long	 pay_by;		/* -1 when absent */
+	char		 order[ORDER_MAX];	/* "" when absent */
+	char		 ostatus[16];
+	char		 allow[128];
+	char		 body[512];
+};
+
+static void
+json_str(const char *body, const char *key, char *out, size_t outsz)
+{
+	char		 pat[32];
+	const char	*p;
+	size_t		 n;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	out[0] = '\0';
+	if ((p = strstr(body, pat)) == NULL)
+		return;
+	p += strlen(pat);
+	n = strcspn(p, "\"");
+	snprintf(out, outsz, "%.*s", (int)n, p);
+}
+
+static long long
+json_ll(const char *body, const char *key)
+{
+	char		 pat[32];
+	const char	*p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	if ((p = strstr(body, pat)) == NULL)
+		return -1;
+	return strtoll(p + strlen(pat), NULL, 10);
+}
+
+/*
+ * One request on h; form, if given, is sent as a urlencoded POST body.
+ * Thread-safe (no Check assertions); false with err on transport errors.
+ */
+static bool
+call(struct rig_http *h, const char *method, const char *target,
+    const char *form, struct ans *a, char *err, size_t errsz)
+{
+	struct rig_reply rep;
+
+	memset(a, 0, sizeof(*a));
+	if (!rig_http_request(h, method, target, form ? FORM : NULL, form,
+	    form ? strlen(form) : 0, &rep, err, errsz))
+		return false;
+	a->status = rep.status;
+	a->code = rep.code;
+	snprintf(a->body, sizeof(a->body), "%.500s", rep.body);
+	snprintf(a->allow, sizeof(a->allow), "%s", rep.allow);
+	json_str(rep.body, "order", a->order, sizeof(a->order));
+	json_str(rep.body, "status", a->ostatus, sizeof(a->ostatus));
+	a->pay_by = json_ll(rep.body, "pay_by");
+	a->repeat = strstr(rep.body, "\"repeat\":true") != NULL;
+	return true;
+}
+
+/* POST /pay for user and order in a form body. */
+static bool
+pay(struct rig_http *h, const char *user, const char *order, struct ans *a,
+    char *err, size_t errsz)
+{
+	char	 form[128];
+
+	snprintf(form, sizeof(form), "user=%s&order=%s", user, order);
+	return call(h, "POST", "/pay", form, a, err, errsz);
+}
+
+/* call() in the test's own thread: fails the test on transport errors. */
+static void
+must(struct rig_http *h, const char *method, const char *target,
+    const char *form, struct ans *a)
+{
+	char	 err[256];
+
+	ck_assert_msg(call(h, method, target, form, a, err, sizeof(err)),
+	    "%s", err);
+}
+
+static void
+must_buy(struct rig_http *h, const char *user, struct ans *a)
+{
+	char	 target[96];
+
+	snprintf(target, sizeof(target), "/buy/ticket?user=%.64s", user);
+	must(h, "GET", target, NULL, a);
+}
+
+static void
+must_pay(struct rig_http *h, const char *user, const char *order,
+    struct ans *a)
+{
+	char	 err[256];
+
+	ck_assert_msg(pay(h, user, order, a, err, sizeof(err)), "%s", err);
+}
+
+/* A thread's first error, kept for the failure message. */
+struct first_error {
+	pthread_mutex_t	 lock;
+	char		 text[512];
+	atomic_uint	 count;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+note_error(struct first_error *e, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	atomic_fetch_add(&e->count, 1);
+	pthread_mutex_lock(&e->lock);
+	if (e->text[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(e->text, sizeof(e->text), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- one user, five requests at once ------------------------------------- */
+
+#define CC_STOCK	200
+#define CC_USERS	400
+#define CC_EACH		5
+#define CC_GROUPS	8	/* 8 groups of CC_EACH: 40 connections */
+
+struct cc_result {
+	int		 status;	/* 0: no answer */
+	int		 code;
+	bool		 repeat;
+	char		 order[ORDER_MAX];
+};
+
+struct cc_shared {
+	int			 port;
+	struct cc_result	 res[CC_USERS][CC_EACH];
+	struct first_error	 err;
+};
+
+struct cc_thread {
+	pthread_t		 thread;
+	struct cc_shared	*sh;
+	pthread_barrier_t	*go;	/* the group's */
+	int			 group, slot;
+};
+
+/* A group's CC_EACH threads send one user's requests at the same time. */
+static void *
+cc_main(void *arg)
+{
+	struct cc_thread	*t = arg;
+	struct rig_http		 h;
+	struct ans		 a;
+	char			 target[64], err[256];
+
+	rig_http_init(&h, t->sh->port);
+	for (int u = t->group; u < CC_USERS; u += CC_GROUPS) {
+		struct cc_result *res = &t->sh->res[u][t->slot];
+
+		snprintf(target, sizeof(target), "/buy/ticket?user=cc%d", u);
+		pthread_barrier_wait(t->go);
+		if (!call(&h, "GET", target, NULL, &a, err, sizeof(err))) {
+			note_error(&t->sh->err, "%s", err);
+			continue;
+		}
+		res->status = a.status;
+		res->code = a.code;
+		res->repeat = a.repeat;
+		snprintf(res->order, sizeof(res->order), "%s", a.order);
+	}
+	rig_http_close(&h);
+	return NULL;
+}
+
+START_TEST(test_same_user_concurrent)
+{
+	static struct cc_shared	 sh;
+	struct cc_thread	 th[CC_GROUPS * CC_EACH];
+	pthread_barrier_t	 go[CC_GROUPS];
+	struct rig		 r;
+	redisContext		*c;
+	int			 winners = 0, codes[3] = { 0 };
+	long long		 sold;
+	char			 key[64], buf[64];
+
+	start(&r, 50, CC_STOCK, NULL);
+	memset(&sh, 0, sizeof(sh));
+	pthread_mutex_init(&sh.err.lock, NULL);
+	sh.port = r.http_port;
+	for (int g = 0; g < CC_GROUPS; g++)
+		pthread_barrier_init(&go[g], NULL, CC_EACH);
+	for (int i = 0; i < CC_GROUPS * CC_EACH; i++) {
+		th[i] = (struct cc_thread){ .sh = &sh, .go = &go[i / CC_EACH],
+		    .group = i / CC_EACH, .slot = i % CC_EACH };
+		ck_assert(pthread_create(&th[i].thread, NULL, cc_main,
+		    &th[i]) == 0);
+	}
+	for (int i = 0; i < CC_GROUPS * CC_EACH; i++)
+		pthread_join(th[i].thread, NULL);
+	for (int g = 0; g < CC_GROUPS; g++)
+		pthread_barrier_destroy(&go[g]);
+	ck_assert_msg(sh.err.count == 0, "%u transport errors, first: %s",
+	    sh.err.count, sh.err.text);
+
+	c = connect_redis(&r);
+	for (int u = 0; u < CC_USERS; u++) {
+		const char	*order = NULL;
+		int		 fresh = 0, won = 0;
+
+		for (int k = 0; k < CC_EACH; k++) {
+			struct cc_result *res = &sh.res[u][k];
+
+			ck_assert_msg(res->status == 200 && (res->code == 1 ||
+			    res->code == -1), "user cc%d request %d: HTTP %d "
+			    "code %d", u, k, res->status, res->code);
+			codes[res->code == 1]++;
+			if (res->code != 1)
+				continue;
+			won++;
+			ck_assert_msg(res->order[0] != '\0', "user cc%d: code "
+			    "1 without an order", u);
+			if (order == NULL)
+				order = res->order;
+			ck_assert_msg(strcmp(order, res->order) == 0, "user "
+			    "cc%d got orders %s and %s", u, order, res->order);
+			fresh += !res->repeat;
+		}
+		snprintf(key, sizeof(key), K ":user:cc%d", u);
+		if (won == 0) {
+			ck_assert_int_eq(INT(c, "ZCARD", key), 0);
+			continue;
+		}
+		winners++;
+		ck_assert_msg(fresh == 1, "user cc%d: %d code 1 answers "
+		    "without \"repeat\", want exactly 1", u, fresh);
+		ck_assert_int_eq(INT(c, "ZCARD", key), 1);
+		ck_assert_int_ne(INT(c, "ZSCORE", key, order), -1);
+		snprintf(buf, sizeof(buf), "cc%d", u);
+		{
+			char	 owner[64];
+
+			ck_assert_str_eq(order_field(c, order, "user", owner,
+			    sizeof(owner)), buf);
+		}
+	}
+	sold = sold_of(c);	/* not in the message: see rig.h */
+	ck_assert_msg(winners == CC_STOCK && sold == CC_STOCK,
+	    "%d users won, Redis sold %lld, stock %d (code 1: %d, "
+	    "code -1: %d)", winners, sold, CC_STOCK, codes[1], codes[0]);
+	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), CC_STOCK);
+	ck_assert_int_eq(INT(c, "ZCARD", PENDING), CC_STOCK);
+	assert_invariant(c);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- the storm ------------------------------------------------------------ */
+
+#define ST_STOCK	150
+#define ST_POOL		600	/* users */
+#define ST_CONNS	16
+#define ST_MS		4000	/* of buying */
+#define ST_ANON_EVERY	25	/* every 25th buy is anonymous */
+#define ST_ORDERS_MAX	20000
+#define ST_LATE_MAX	8192
+#define ST_SAMPLE_MS	100
+#define ST_SOLD_OUT_NAP_MS 8	/* bounds the load once sold out */
+
+struct late_pay {
+	char		 user[24];
+	char		 order[ORDER_MAX];
+	double		 due;		/* rig_now_ms */
+};
+
+struct storm {
+	int		 http_port, redis_port;
+	atomic_bool	 stop_buying, stop_sampling;
+	atomic_uint	 next;
+	atomic_uint	 requests, orders, anon, repeats, sold_out;
+	atomic_uint	 paid, paid_repeat, paid_refused_in_time;
+	atomic_uint	 late_refused, others_refused;
+	unsigned char	 answered[ST_ORDERS_MAX + 1];	/* new-order answers */
+	unsigned char	 paid_ok[ST_ORDERS_MAX + 1];	/* 200 to a pay */
+	unsigned char	 late[ST_ORDERS_MAX + 1];	/* paid too late */
+	struct first_error err;
+	/* the late payer's queue */
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct late_pay	 queue[ST_LATE_MAX];
+	size_t		 head, tail;
+	bool		 queue_closed;
+	/* the sampler's figures */
+	unsigned int	 samples;
+	long long	 max_sold;
+	unsigned int	 violations;
+	char		 violation[512];
+};
+
+/* What to do with a new order: by its id, so every kind occurs. */
+static void
+storm_settle(struct storm *s, struct rig_http *h, const char *user,
+    const char *order, long id, double bought_at)
+{
+	struct ans	 a;
+	char		 err[256], other[32];
+
+	switch (id % 10) {
+	case 0: case 1: case 2: case 3:		/* pay at once */
+		if (!pay(h, user, order, &a, err, sizeof(err))) {
+			note_error(&s->err, "pay: %s", err);
+			return;
+		}
+		if (a.status == 200 && a.code == 1 && !a.repeat &&
+		    strcmp(a.order, order) == 0 &&
+		    strcmp(a.ostatus, "paid") == 0) {
+			atomic_fetch_add(&s->paid, 1);
+			s->paid_ok[id] = 1;
+		} else if (a.status == 409 && strstr(a.body, "expired") &&
+		    rig_now_ms() - bought_at > 800)
+			atomic_fetch_add(&s->paid_refused_in_time, 1);
+		else {
+			note_error(&s->err, "pay in time of %s by %s: %d %s",
+			    order, user, a.status, a.body);
+			return;
+		}
+		if (id % 10 == 3 && s->paid_ok[id]) {	/* and again */
+			if (!pay(h, user, order, &a, err, sizeof(err)))
+				note_error(&s->err, "pay: %s", err);
+			else if (a.status == 200 && a.code == 1 && a.repeat)
+				atomic_fetch_add(&s->paid_repeat, 1);
+			else
+				note_error(&s->err, "second pay of %s: %d %s",
+				    order, a.status, a.body);
+		}
+		break;
+	case 4: case 5:				/* pay too late */
+		pthread_mutex_lock(&s->lock);
+		if (s->tail - s->head < ST_LATE_MAX) {
+			struct late_pay	*l = &s->queue[s->tail++ %
+					    ST_LATE_MAX];
+
+			snprintf(l->user, sizeof(l->user), "%s", user);
+			snprintf(l->order, sizeof(l->order), "%s", order);
+			l->due = bought_at + PAY_LATE_MS;
+			pthread_cond_signal(&s->cond);
+		}
+		pthread_mutex_unlock(&s->lock);
+		break;
+	case 6:					/* another user pays it */
+		snprintf(other, sizeof(other), "x%s", user);
+		if (!pay(h, other, order, &a, err, sizeof(err)))
+			note_error(&s->err, "pay: %s", err);
+		else if (a.status == 409 && a.code == -8 &&
+		    strstr(a.body, "another user"))
+			atomic_fetch_add(&s->others_refused, 1);
+		else
+			note_error(&s->err, "%s paid %s's order %s: %d %s",
+			    other, user, order, a.status, a.body);
+		break;
+	default:				/* left to expire */
+		break;
+	}
+}
+
+static void *
+storm_buyer(void *arg)
+{
+	struct storm	*s = arg;
+	struct rig_http	 h;
+	struct ans	 a;
+	char		 target[64], user[24], err[256];
+	unsigned int	 k;
+	long		 id;
+
+	rig_http_init(&h, s->http_port);
+	while (!atomic_load(&s->stop_buying)) {
+		k = atomic_fetch_add(&s->next, 1);
+		bool anon = k % ST_ANON_EVERY == ST_ANON_EVERY - 1;
+
+		snprintf(user, sizeof(user), "st%u", k % ST_POOL);
+		snprintf(target, sizeof(target), "/buy/ticket%s%s",
+		    anon ? "" : "?user=", anon ? "" : user);
+		atomic_fetch_add(&s->requests, 1);
+		if (!call(&h, "GET", target, NULL, &a, err, sizeof(err))) {
+			note_error(&s->err, "buy: %s", err);
+			nap_ms(10);
+			continue;
+		}
+		if (a.status == 200 && a.code == -1) {
+			atomic_fetch_add(&s->sold_out, 1);
+			nap_ms(ST_SOLD_OUT_NAP_MS);
+			continue;
+		}
+		if (a.status != 200 || a.code != 1) {
+			note_error(&s->err, "buy by %s: %d %s", anon ? "-" :
+			    user, a.status, a.body);
+			continue;
+		}
+		if (anon) {
+			if (a.order[0] != '\0')
+				note_error(&s->err, "anonymous buy got order "
+				    "%s", a.order);
+			atomic_fetch_add(&s->anon, 1);
+			continue;
+		}
+		if (a.repeat) {
+			atomic_fetch_add(&s->repeats, 1);
+			continue;
+		}
+		id = atol(a.order);
+		if (id < 1 || id > ST_ORDERS_MAX) {
+			note_error(&s->err, "order \"%s\" for %s", a.order,
+			    user);
+			continue;
+		}
+		if (s->answered[id]++ != 0)
+			note_error(&s->err, "order %ld answered as new twice",
+			    id);
+		atomic_fetch_add(&s->orders, 1);
+		storm_settle(s, &h, user, a.order, id, rig_now_ms());
+	}
+	rig_http_close(&h);
+	return NULL;
+}
+
+/* Pays the queued orders after their time: each must be refused. */
+static void *
+storm_late_payer(void *arg)
+{
+	struct storm	*s = arg;
+	struct rig_http	 h;
+	struct late_pay	 l;
+	struct ans	 a;
+	char		 err[256];
+	double		 now;
+
+	rig_http_init(&h, s->http_port);
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		while (s->head == s->tail && !s->queue_closed)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->head == s->tail) {
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		l = s->queue[s->head++ % ST_LATE_MAX];
+		pthread_mutex_unlock(&s->lock);
+		if ((now = rig_now_ms()) < l.due)
+			nap_ms((unsigned int)(l.due - now) + 1);
+		if (!pay(&h, l.user, l.order, &a, err, sizeof(err)))
+			note_error(&s->err, "late pay: %s", err);
+		else if (a.status == 409 && a.code == -8 &&
+		    strstr(a.body, "expired")) {
+			atomic_fetch_add(&s->late_refused, 1);
+			s->late[atol(l.order)] = 1;
+		} else
+			note_error(&s->err, "late pay of %s by %s, %d ms "
+			    "after it was bought, answered %d %s", l.order,
+			    l.user, PAY_LATE_MS, a.status, a.body);
+	}
+	rig_http_close(&h);
+	return NULL;
+}
+
+/* Reads the invariant atomically every ST_SAMPLE_MS while the storm runs. */
+static void *
+storm_sampler(void *arg)
+{
+	struct storm	*s = arg;
+	redisContext	*c = redis_open(s->redis_port);
+	struct inv	 v;
+	char		 why[512];
+
+	if (c == NULL || c->err) {
+		note_error(&s->err, "sampler: cannot connect to Redis");
+		redisFree(c);
+		return NULL;
+	}
+	while (!atomic_load(&s->stop_sampling)) {
+		if (!inv_read(c, &v, why, sizeof(why))) {
+			note_error(&s->err, "sampler: %s", why);
+			break;
+		}
+		s->samples++;
+		if (v.sold > s->max_sold)
+			s->max_sold = v.sold;
+		if (!inv_holds(&v, why, sizeof(why)) && s->violations++ == 0)
+			snprintf(s->violation, sizeof(s->violation), "%s",
+			    why);
+		nap_ms(ST_SAMPLE_MS);
+	}
+	redisFree(c);
+	return NULL;
+}
+
+START_TEST(test_storm)
+{
+	static struct storm	 s;
+	pthread_t		 buyers[ST_CONNS], late_payer, sampler;
+	struct rig		 r;
+	redisContext		*c;
+	struct tally		 t;
+	char			 buf[32];
+	long long		 created, sold, expired = 0, paid = 0;
+	long long		 returned, resold;
+	double			 t0;
+
+	start(&r, 50, ST_STOCK, "pay_timeout_s = 1\n");
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.err.lock, NULL);
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	s.http_port = r.http_port;
+	s.redis_port = r.redis.port;
+	ck_assert(pthread_create(&sampler, NULL, storm_sampler, &s) == 0);
+	ck_assert(pthread_create(&late_payer, NULL, storm_late_payer, &s) ==
+	    0);
+	for (int i = 0; i < ST_CONNS; i++)
+		ck_assert(pthread_create(&buyers[i], NULL, storm_buyer, &s) ==
+		    0);
+	t0 = rig_now_ms();
+	while (rig_now_ms() - t0 < ST_MS && s.err.count == 0)
+		nap_ms(50);
+	atomic_store(&s.stop_buying, true);
+	for (int i = 0; i < ST_CONNS; i++)
+		pthread_join(buyers[i], NULL);
+	pthread_mutex_lock(&s.lock);
+	s.queue_closed = true;
+	pthread_cond_signal(&s.cond);
+	pthread_mutex_unlock(&s.lock);
+	pthread_join(late_payer, NULL);
+
+	/* Let every unpaid order expire, sampling all along. */
+	c = connect_redis(&r);
+	wait_no_pending(c, EXPIRY_WAIT_MS);
+	nap_ms(2 * ST_SAMPLE_MS);
+	atomic_store(&s.stop_sampling, true);
+	pthread_join(sampler, NULL);
+	ck_assert_msg(s.err.count == 0, "%u errors, first: %s", s.err.count,
+	    s.err.text);
+
+	created = INT(c, "GET", K ":order_seq");
+	sold = sold_of(c);
+	tally_events(c, &t, created);
+	ck_assert_msg(t.bad[0] == '\0' && t.other == 0, "events: %s, %lld "
+	    "of unknown kinds", t.bad, t.other);
+	for (long long id = 1; id <= created; id++) {
+		snprintf(buf, sizeof(buf), "%lld", id);
+		ck_assert_msg(t.created[id] == 1, "order %lld: %d created "
+		    "events", id, t.created[id]);
+		ck_assert_msg(t.paid[id] + t.expired[id] == 1, "order %lld "
+		    "ended with %d paid and %d expired events", id,
+		    t.paid[id], t.expired[id]);
+		ck_assert_msg(s.answered[id] == 1, "order %lld: answered as "
+		    "new %d times", id, s.answered[id]);
+		ck_assert_msg(t.paid[id] == s.paid_ok[id], "order %lld: %d "
+		    "paid events, payment answered %s", id, t.paid[id],
+		    s.paid_ok[id] ? "200" : "no 200");
+		ck_assert_msg(!s.late[id] || t.expired[id] == 1, "order %lld "
+		    "was refused late but did not expire", id);
+		{
+			char	 st[32];
+
+			ck_assert_str_eq(order_field(c, buf, "status", st,
+			    sizeof(st)), t.paid[id] ? "paid" : "expired");
+		}
+		paid += t.paid[id];
+		expired += t.expired[id];
+	}
+	ck_assert_int_eq(created, s.orders);
+	ck_assert_int_eq(paid, s.paid);
+	ck_assert_int_eq(INT(c, "GET", K ":anonymous"), s.anon);
+	/*
+	 * Every sale added one to sold, every return took one away: what was
+	 * returned is what was sold minus what is sold now, and each return
+	 * is one "expired" event, so no ticket came back twice.
+	 */
+	returned = created + (long long)s.anon - sold;
+	resold = created + (long long)s.anon - ST_STOCK;
+	ck_assert_msg(returned == expired, "sold %lld of %lld + %u "
+	    "anonymous sales: %lld returned, but %lld expired events", sold,
+	    created, s.anon, returned, expired);
+	ck_assert_int_eq(sold, paid + s.anon);
+	ck_assert_msg(s.max_sold <= ST_STOCK && sold <= ST_STOCK,
+	    "sold %lld (max seen %lld) of %d", sold, s.max_sold, ST_STOCK);
+	ck_assert_msg(s.violations == 0, "invariant broken in %u of %u "
+	    "samples, first: %s", s.violations, s.samples, s.violation);
+	ck_assert_msg(s.samples >= ST_MS / ST_SAMPLE_MS / 2, "only %u samples",
+	    s.samples);
+	assert_invariant(c);
+	printf("storm: %u requests, %lld orders created, %u anonymous, "
+	    "%lld paid (%u paid twice), %lld expired, %lld tickets returned, "
+	    "%lld resold; refused: %u late pays, %u pays of others' orders, "
+	    "%u pays near the deadline; %u repeats, %u sold-out answers; "
+	    "invariant held in %u samples, max sold %lld of %d, final sold "
+	    "%lld\n", s.requests, created, s.anon, paid, s.paid_repeat,
+	    expired, returned, resold, s.late_refused, s.others_refused,
+	    s.paid_refused_in_time, s.repeats, s.sold_out, s.samples,
+	    s.max_sold, ST_STOCK, sold);
+	fflush(stdout);
+	/* The storm must have exercised what it is about. */
+	ck_assert_msg(resold > 0 && s.late_refused > 0 &&
+	    s.others_refused > 0 && paid > 0 && expired > 0,
+	    "the storm did not sell returned tickets, pay late, pay others' "
+	    "orders, pay and expire");
+	tally_free(&t);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- a payment racing its own expiry ------------------------------------ */
+
+#define RACE_ORDERS	40
+#define RACE_THREADS	8
+#define RACE_SPREAD_MS	300	/* pay from pay_by - 300 to pay_by + 300 */
+#define RACE_NEAR_MS	20	/* half of them within 20 ms of pay_by */
+#define RACE_SURE_MS	200	/* sent this long before pay_by: no race */
+
+struct race_order {
+	char		 user[16];
+	char		 order[ORDER_MAX];
+	long long	 pay_by;	/* unix ms */
+	long long	 at;		/* when to pay, unix ms */
+	long long	 sent;		/* when it was sent */
+	int		 status, code;
+	char		 body[256];
+};
+
+struct race {
+	int		 port;
+	int		 index;
+	struct race_order *orders;
+	struct first_error *err;
+};
+
+static void *
+race_payer(void *arg)
+{
+	struct race	*rc = arg;
+	struct rig_http	 h;
+	struct ans	 a;
+	char		 err[256];
+	long long	 now;
+
+	rig_http_init(&h, rc->port);
+	for (int i = rc->index; i < RACE_ORDERS; i += RACE_THREADS) {
+		struct race_order *o = &rc->orders[i];
+
+		if ((now = wall_ms()) < o->at)
+			nap_ms((unsigned int)(o->at - now));
+		o->sent = wall_ms();
+		if (!pay(&h, o->user, o->order, &a, err, sizeof(err))) {
+			note_error(rc->err, "pay: %s", err);
+			continue;
+		}
+		o->status = a.status;
+		o->code = a.code;
+		snprintf(o->body, sizeof(o->body), "%.250s", a.body);
+	}
+	rig_http_close(&h);
+	return NULL;
+}
+
+static int
+race_by_time(const void *a, const void *b)
+{
+	const struct race_order	*x = a, *y = b;
+
+	return (x->at > y->at) - (x->at < y->at);
+}
+
+START_TEST(test_pay_races_expiry)
+{
+	static struct race_order orders[RACE_ORDERS];
+	struct first_error	 err = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct race		 rc[RACE_THREADS];
+	pthread_t		 th[RACE_THREADS];
+	struct rig		 r;
+	struct rig_http		 h;
+	struct ans		 a;
+	redisContext		*c;
+	int			 paid = 0, refused = 0, near = 0, near_paid = 0;
+	char			 st[32];
+
+	start(&r, 50, 1000, "pay_timeout_s = 1\n");
+	rig_http_init(&h, r.http_port);
+	for (int i = 0; i < RACE_ORDERS; i++) {
+		struct race_order *o = &orders[i];
+
+		snprintf(o->user, sizeof(o->user), "race%d", i);
+		must_buy(&h, o->user, &a);
+		ck_assert_msg(a.status == 200 && a.code == 1 && a.order[0],
+		    "buy: %d %s", a.status, a.body);
+		snprintf(o->order, sizeof(o->order), "%s", a.order);
+		o->pay_by = a.pay_by;
+		if (i % 2 == 0)
+			o->at = o->pay_by - RACE_SPREAD_MS +
+			    2 * RACE_SPREAD_MS * i / (RACE_ORDERS - 2);
+		else
+			o->at = o->pay_by - RACE_NEAR_MS +
+			    2 * RACE_NEAR_MS * i / (RACE_ORDERS - 1);
+	}
+	rig_http_close(&h);
+	/* Each payer thread takes every RACE_THREADS-th, in time order. */
+	qsort(orders, RACE_ORDERS, sizeof(orders[0]), race_by_time);
+	for (int i = 0; i < RACE_THREADS; i++) {
+		rc[i] = (struct race){ r.http_port, i, orders, &err };
+		ck_assert(pthread_create(&th[i], NULL, race_payer, &rc[i]) ==
+		    0);
+	}
+	for (int i = 0; i < RACE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_msg(err.count == 0, "%s", err.text);
+
+	c = connect_redis(&r);
+	wait_no_pending(c, EXPIRY_WAIT_MS);
+	for (int i = 0; i < RACE_ORDERS; i++) {
+		struct race_order *o = &orders[i];
+		char		   paid_ev[64], user_key[64];
+		struct tally	   t;
+		long long	   id = atoll(o->order);
+
+		order_field(c, o->order, "status", st, sizeof(st));
+		snprintf(user_key, sizeof(user_key), K ":user:%.15s", o->user);
+		tally_events(c, &t, id);
+		snprintf(paid_ev, sizeof(paid_ev), "order %s (sent %+lld ms "
+		    "from pay_by)", o->order, o->sent - o->pay_by);
+		if (llabs(o->sent - o->pay_by) <= RACE_NEAR_MS) {
+			near++;
+			near_paid += o->status == 200;
+		}
+		if (o->status == 200 && o->code == 1) {
+			paid++;
+			ck_assert_msg(strcmp(st, "paid") == 0 &&
+			    t.paid[id] == 1 && t.expired[id] == 0, "%s: paid, "
+			    "but status %s, %d paid / %d expired events",
+			    paid_ev, st, t.paid[id], t.expired[id]);
+			ck_assert_int_eq(INT(c, "ZCARD", user_key), 1);
+			ck_assert_msg(o->sent <= o->pay_by, "%s: paid after "
+			    "its pay_by", paid_ev);
+		} else {
+			refused++;
+			ck_assert_msg(o->status == 409 && o->code == -8 &&
+			    strstr(o->body, "expired"), "%s: %d %s", paid_ev,
+			    o->status, o->body);
+			ck_assert_msg(strcmp(st, "expired") == 0 &&
+			    t.paid[id] == 0 && t.expired[id] == 1, "%s: "
+			    "refused, but status %s, %d paid / %d expired "
+			    "events", paid_ev, st, t.paid[id], t.expired[id]);
+			ck_assert_int_eq(INT(c, "ZCARD", user_key), 0);
+		}
+		ck_assert_msg(o->sent > o->pay_by - RACE_SURE_MS ||
+		    strcmp(st, "paid") == 0, "%s: refused well before its "
+		    "pay_by: %s", paid_ev, o->body);
+		tally_free(&t);
+	}
+	/* The stock: paid tickets stay sold, the others came back once. */
+	ck_assert_int_eq(sold_of(c), paid);
+	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), RACE_ORDERS);
+	ck_assert_msg(paid > 0 && refused > 0, "paid %d, refused %d: no "
+	    "race around the deadline", paid, refused);
+	printf("pay vs expiry: %d orders paid, %d refused and expired; of "
+	    "the %d payments sent within %d ms of pay_by, %d paid, %d "
+	    "refused\n", paid, refused, near, RACE_NEAR_MS, near_paid,
+	    near - near_paid);
+	assert_invariant(c);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- the event stream ----------------------------------------------------- */
+
+#define EV_USERS	10
+#define EV_PAYING	4
+
+START_TEST(test_event_stream)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a;
+	redisContext	*c;
+	redisReply	*rep;
+	struct tally	 t;
+	char		 user[16], orders[EV_USERS][ORDER_MAX];
+	char		 inst[RIG_INSTANCES][32];
+	size_t		 got = 0;
+
+	start(&r, 50, 100, "pay_timeout_s = 1\n");
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		snprintf(inst[i], sizeof(inst[i]), "127.0.0.1:%d",
+		    r.inst[i].port);
+	rig_http_init(&h, r.http_port);
+	for (int i = 0; i < EV_USERS; i++) {
+		snprintf(user, sizeof(user), "ev%d", i);
+		must_buy(&h, user, &a);
+		ck_assert_msg(a.code == 1 && a.order[0], "%d %s", a.status,
+		    a.body);
+		snprintf(orders[i], sizeof(orders[i]), "%s", a.order);
+		must_buy(&h, user, &a);			/* a repeat: no event */
+		ck_assert(a.code == 1 && a.repeat);
+	}
+	for (int i = 0; i < EV_PAYING; i++) {
+		snprintf(user, sizeof(user), "ev%d", i);
+		must_pay(&h, user, orders[i], &a);
+		ck_assert_msg(a.status == 200 && a.code == 1, "%s", a.body);
+		must_pay(&h, user, orders[i], &a);	/* repeat: no event */
+		ck_assert(a.status == 200 && a.repeat);
+	}
+	must_pay(&h, "nobody", orders[EV_PAYING], &a);	/* refused: none */
+	ck_assert_int_eq(a.status, 409);
+	rig_http_close(&h);
+	c = connect_redis(&r);
+	wait_no_pending(c, EXPIRY_WAIT_MS);
+
+	/* XRANGE: one created per order, one paid or expired per order. */
+	tally_events(c, &t, EV_USERS);
+	ck_assert_msg(t.bad[0] == '\0', "%s", t.bad);
+	ck_assert_int_eq(t.entries, 2 * EV_USERS);
+	for (int i = 0; i < EV_USERS; i++) {
+		long long id = atoll(orders[i]);
+
+		ck_assert_int_eq(t.created[id], 1);
+		ck_assert_int_eq(t.paid[id], i < EV_PAYING);
+		ck_assert_int_eq(t.expired[id], i >= EV_PAYING);
+	}
+	tally_free(&t);
+	/* The created events name the user, a configured instance, pay_by. */
+	rep = CMD(c, "XRANGE", EVENTS, "-", "+");
+	for (size_t i = 0; i < rep->elements; i++) {
+		redisReply	*f = rep->element[i]->element[1];
+		bool		 known = false;
+
+		if (strcmp(f->element[1]->str, "created") != 0)
+			continue;
+		ck_assert_int_eq(f->elements, 10);
+		ck_assert_str_eq(f->element[4]->str, "user");
+		snprintf(user, sizeof(user), "ev%lld",
+		    atoll(f->element[3]->str) - atoll(orders[0]));
+		ck_assert_str_eq(f->element[5]->str, user);
+		ck_assert_str_eq(f->element[6]->str, "instance");
+		for (int k = 0; k < RIG_INSTANCES; k++)
+			known = known || strcmp(f->element[7]->str,
+			    inst[k]) == 0;
+		ck_assert_msg(known, "instance %s", f->element[7]->str);
+		ck_assert_str_eq(f->element[8]->str, "pay_by");
+		ck_assert_int_gt(atoll(f->element[9]->str), 0);
+	}
+	freeReplyObject(rep);
+
+	/* A consumer group reads them all; acknowledged, none pending. */
+	freeReplyObject(CMD(c, "XGROUP", "CREATE", EVENTS, "billing", "0"));
+	rep = CMD(c, "XREADGROUP", "GROUP", "billing", "c1", "COUNT", "1000",
+	    "STREAMS", EVENTS, ">");
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	{
+		redisReply	*entries = rep->element[0]->element[1];
+
+		for (size_t i = 0; i < entries->elements; i++) {
+			ck_assert_int_eq(INT(c, "XACK", EVENTS, "billing",
+			    entries->element[i]->element[0]->str), 1);
+			got++;
+		}
+	}
+	freeReplyObject(rep);
+	ck_assert_int_eq(got, 2 * EV_USERS);
+	rep = CMD(c, "XPENDING", EVENTS, "billing");
+	ck_assert_int_eq(as_int(rep->element[0]), 0);
+	freeReplyObject(rep);
+	rep = CMD(c, "XREADGROUP", "GROUP", "billing", "c1", "COUNT", "1000",
+	    "STREAMS", EVENTS, ">");
+	ck_assert_int_eq(rep->type, REDIS_REPLY_NIL);
+	freeReplyObject(rep);
+	/* A new purchase is the group's next message. */
+	rig_http_init(&h, r.http_port);
+	must_buy(&h, "ev-late", &a);
+	rig_http_close(&h);
+	ck_assert_int_eq(a.code, 1);
+	rep = CMD(c, "XREADGROUP", "GROUP", "billing", "c1", "COUNT", "1000",
+	    "STREAMS", EVENTS, ">");
+	ck_assert_int_eq(rep->element[0]->element[1]->elements, 1);
+	{
+		redisReply *f = rep->element[0]->element[1]->element[0]->
+		    element[1];
+
+		ck_assert_str_eq(f->element[1]->str, "created");
+		ck_assert_str_eq(f->element[3]->str, a.order);
+		ck_assert_int_eq(INT(c, "XACK", EVENTS, "billing",
+		    rep->element[0]->element[1]->element[0]->element[0]->str),
+		    1);
+	}
+	freeReplyObject(rep);
+	rep = CMD(c, "XPENDING", EVENTS, "billing");
+	ck_assert_int_eq(as_int(rep->element[0]), 0);
+	freeReplyObject(rep);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- returned tickets are sold again ------------------------------------ */
+
+#define RS_STOCK	20
+#define RS_PAYING	5
+#define RS_USERS_MAX	300
+#define RS_WAIT_MS	10000
+
+/*
+ * Buy with new users named prefix<k> until Redis says sold == want;
+ * returns the code 1 answers (all new orders, checked), *users the
+ * buyers tried.  Fails the test after RS_WAIT_MS.
+ */
+static int
+buy_until_sold(struct rig *r, redisContext *c, const char *prefix,
+    long long want, char orders[][ORDER_MAX], int *users)
+{
+	struct rig_http	 h;
+	struct ans	 a;
+	char		 user[32];
+	double		 end = rig_now_ms() + RS_WAIT_MS;
+	int		 bought = 0;
+	long long	 sold;
+
+	rig_http_init(&h, r->http_port);
+	for (*users = 0; (sold = sold_of(c)) < want; (*users)++) {
+		ck_assert_msg(rig_now_ms() < end && *users < RS_USERS_MAX,
+		    "sold %lld, want %lld, after %d buyers", sold, want,
+		    *users);
+		snprintf(user, sizeof(user), "%s%d", prefix, *users);
+		must_buy(&h, user, &a);
+		ck_assert_msg(a.status == 200 && (a.code == 1 ||
+		    a.code == -1), "%s: %d %s", user, a.status, a.body);
+		if (a.code == -1) {
+			nap_ms(20);
+			continue;
+		}
+		ck_assert_msg(!a.repeat && a.order[0] != '\0', "%s: %s", user,
+		    a.body);
+		ck_assert_int_lt(bought, RS_STOCK);
+		snprintf(orders[bought++], ORDER_MAX, "%s", a.order);
+	}
+	rig_http_close(&h);
+	return bought;
+}
+
+START_TEST(test_returned_tickets_resold)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a;
+	redisContext	*c;
+	char		 first[RS_STOCK][ORDER_MAX], again[RS_STOCK][ORDER_MAX];
+	char		 user[32], owner[32];
+	int		 n, users, sold_to;
+	long long	 returned;
+
+	start(&r, 50, RS_STOCK, "pay_timeout_s = 1\n");
+	c = connect_redis(&r);
+	n = buy_until_sold(&r, c, "a", RS_STOCK, first, &users);
+	ck_assert_int_eq(n, RS_STOCK);
+	/* Pay for some; the others will expire. */
+	rig_http_init(&h, r.http_port);
+	for (int i = 0; i < RS_PAYING; i++) {
+		must(&h, "GET", "/buy/ticket?user=zz", NULL, &a);
+		ck_assert_msg(a.code == -1, "sold out, yet: %s", a.body);
+		order_field(c, first[i], "user", owner, sizeof(owner));
+		must_pay(&h, owner, first[i], &a);
+		ck_assert_msg(a.status == 200 && a.code == 1, "%s", a.body);
+	}
+	rig_http_close(&h);
+	wait_no_pending(c, EXPIRY_WAIT_MS);
+	returned = RS_STOCK - sold_of(c);
+	ck_assert_int_eq(returned, RS_STOCK - RS_PAYING);
+	/* New users buy the returned tickets, no more. */
+	sold_to = buy_until_sold(&r, c, "b", RS_STOCK, again, &users);
+	ck_assert_int_eq(sold_to, returned);
+	ck_assert_int_eq(sold_of(c), RS_STOCK);
+	for (int i = 0; i < sold_to; i++) {
+		order_field(c, again[i], "user", owner, sizeof(owner));
+		ck_assert_msg(owner[0] == 'b', "order %s went to %s", again[i],
+		    owner);
+		for (int j = 0; j < RS_STOCK; j++)
+			ck_assert_str_ne(again[i], first[j]);
+	}
+	/* And sold out again. */
+	rig_http_init(&h, r.http_port);
+	snprintf(user, sizeof(user), "b%d", users + 1);
+	must_buy(&h, user, &a);
+	rig_http_close(&h);
+	ck_assert_msg(a.code == -1, "after the resale: %s", a.body);
+	printf("resale: %d sold, %d paid, %lld returned by expiry and sold "
+	    "again to %d new users (of %d tried)\n", RS_STOCK, RS_PAYING,
+	    returned, sold_to, users);
+	assert_invariant(c);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- an instance killed mid-sale ------------------------------------------ */
+
+#define KILL_STOCK	600
+#define KILL_AFTER	200
+#define KILL_CONNS	16
+#define KILL_USERS	3000
+#define KILL_MS		30000
+
+struct kill_load {
+	int		 port;
+	atomic_bool	 stop;
+	atomic_uint	 next;
+	atomic_uint	 answered;
+	struct first_error err;
+	struct {
+		int	 code, status;
+		bool	 repeat;
+		char	 order[ORDER_MAX];
+	} res[KILL_USERS];
+};
+
+static void *
+kill_buyer(void *arg)
+{
+	struct kill_load *l = arg;
+	struct rig_http	 h;
+	struct ans	 a;
+	char		 target[64], err[256];
+	unsigned int	 k;
+
+	rig_http_init(&h, l->port);
+	while (!atomic_load(&l->stop) &&
+	    (k = atomic_fetch_add(&l->next, 1)) < KILL_USERS) {
+		snprintf(target, sizeof(target), "/buy/ticket?user=k%u", k);
+		if (!call(&h, "GET", target, NULL, &a, err, sizeof(err))) {
+			note_error(&l->err, "%s", err);
+			continue;
+		}
+		l->res[k].status = a.status;
+		l->res[k].code = a.code;
+		l->res[k].repeat = a.repeat;
+		snprintf(l->res[k].order, ORDER_MAX, "%s", a.order);
+		atomic_fetch_add(&l->answered, 1);
+		if (a.code == -1)
+			nap_ms(5);
+	}
+	rig_http_close(&h);
+	return NULL;
+}
+
+START_TEST(test_kill_loses_no_order)
+{
+	static struct kill_load	 l;
+	pthread_t		 th[KILL_CONNS];
+	struct rig		 r;
+	redisContext		*c;
+	double			 end;
+	int			 bought = 0, repeats = 0, unavailable = 0;
+	long long		 sold, orders;
+	char			 user[32], owner[32], st[32];
+	unsigned char		*seen;
+
+	start(&r, 100, KILL_STOCK, NULL);
+	c = connect_redis(&r);
+	memset(&l, 0, sizeof(l));
+	pthread_mutex_init(&l.err.lock, NULL);
+	l.port = r.http_port;
+	for (int i = 0; i < KILL_CONNS; i++)
+		ck_assert(pthread_create(&th[i], NULL, kill_buyer, &l) == 0);
+	end = rig_now_ms() + KILL_MS;
+	while (sold_of(c) < KILL_AFTER && rig_now_ms() < end)
+		nap_ms(10);
+	ck_assert_msg(rig_instance_kill(&r, 3, SIGKILL) &&
+	    rig_instance_wait(&r, 3, 5000, NULL, NULL), "%s", r.err);
+	while (sold_of(c) < KILL_STOCK && rig_now_ms() < end &&
+	    atomic_load(&l.next) < KILL_USERS)
+		nap_ms(20);
+	atomic_store(&l.stop, true);
+	for (int i = 0; i < KILL_CONNS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_msg(l.err.count == 0, "%u transport errors, first: %s",
+	    l.err.count, l.err.text);
+
+	sold = sold_of(c);
+	orders = INT(c, "GET", K ":order_seq");
+	ck_assert_ptr_nonnull(seen = calloc(orders + 1, 1));
+	for (int k = 0; k < KILL_USERS; k++) {
+		long long id;
+
+		if (l.res[k].status == 0)
+			continue;
+		if (l.res[k].status == 503) {
+			unavailable++;
+			continue;
+		}
+		ck_assert_msg(l.res[k].status == 200 && (l.res[k].code == 1 ||
+		    l.res[k].code == -1), "k%d: %d %d", k, l.res[k].status,
+		    l.res[k].code);
+		if (l.res[k].code != 1)
+			continue;
+		bought++;
+		repeats += l.res[k].repeat;
+		snprintf(user, sizeof(user), "k%d", k);
+		id = atoll(l.res[k].order);
+		ck_assert_msg(id >= 1 && id <= orders, "k%d: order \"%s\"", k,
+		    l.res[k].order);
+		ck_assert_msg(seen[id]++ == 0, "order %lld answered twice", id);
+		ck_assert_str_eq(order_field(c, l.res[k].order, "user", owner,
+		    sizeof(owner)), user);
+		ck_assert_str_eq(order_field(c, l.res[k].order, "status", st,
+		    sizeof(st)), "pending");
+	}
+	free(seen);
+	/* Every ticket sold was answered; every answer is an order. */
+	ck_assert_msg(bought == sold && orders == sold, "%d code 1 answers, "
+	    "%lld orders, sold %lld", bought, orders, sold);
+	ck_assert_msg(sold == KILL_STOCK, "sold %lld of %d after the kill",
+	    sold, KILL_STOCK);
+	printf("kill: %d orders answered (%d as nginx retries), %d "
+	    "answered 503, all %lld in Redis with their users\n", bought,
+	    repeats, unavailable, sold);
+	assert_invariant(c);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- /stock, /order, /pay and their refusals ----------------------------- */
+
+#define STOCK_SYNC_MS	100
+
+START_TEST(test_resources)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a;
+	redisContext	*c;
+	char		 order[ORDER_MAX], target[96], form[96];
+	long long	 pay_by, total, sold;
+
+	start(&r, STOCK_SYNC_MS, 50, NULL);
+	c = connect_redis(&r);
+	rig_http_init(&h, r.http_port);
+
+	/* /order: none yet, then pending, then paid. */
+	must(&h, "GET", "/order?user=ord1", NULL, &a);
+	ck_assert_msg(a.status == 404 && a.code == -7, "%d %s", a.status,
+	    a.body);
+	must_buy(&h, "ord1", &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 &&
+	    strcmp(a.ostatus, "pending") == 0 && a.pay_by > 0 && !a.repeat,
+	    "%s", a.body);
+	snprintf(order, sizeof(order), "%s", a.order);
+	pay_by = a.pay_by;
+	/* pay_timeout_s defaults to 300 */
+	ck_assert_msg(pay_by > wall_ms() + 290000 && pay_by <= wall_ms() +
+	    300000, "pay_by %lld, now %lld", pay_by, wall_ms());
+	must(&h, "GET", "/order?user=ord1", NULL, &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 &&
+	    strcmp(a.order, order) == 0 && strcmp(a.ostatus, "pending") == 0 &&
+	    a.pay_by == pay_by, "%s", a.body);
+	must_pay(&h, "ord1", order, &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 &&
+	    strcmp(a.order, order) == 0 && strcmp(a.ostatus, "paid") == 0 &&
+	    a.pay_by == pay_by && !a.repeat, "%s", a.body);
+	/* Pay again, this time with the parameters in the query string. */
+	snprintf(target, sizeof(target), "/pay?user=ord1&order=%s", order);
+	must(&h, "POST", target, NULL, &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 && a.repeat &&
+	    strcmp(a.ostatus, "paid") == 0, "%s", a.body);
+	must(&h, "GET", "/order?user=ord1", NULL, &a);
+	ck_assert_msg(a.status == 200 && strcmp(a.order, order) == 0 &&
+	    strcmp(a.ostatus, "paid") == 0, "%s", a.body);
+	must(&h, "GET", "/order?user=nobody", NULL, &a);
+	ck_assert_msg(a.status == 404 && a.code == -7, "%s", a.body);
+	must(&h, "GET", "/order", NULL, &a);
+	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
+
+	/* /pay refusals. */
+	must(&h, "GET", "/pay?user=ord1&order=1", NULL, &a);
+	ck_assert_msg(a.status == 405 && a.code == -5 &&
+	    strcmp(a.allow, "POST") == 0, "GET /pay: %d Allow \"%s\" %s",
+	    a.status, a.allow, a.body);
+	must(&h, "POST", "/pay", "user=ord1", &a);
+	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
+	snprintf(form, sizeof(form), "order=%s", order);
+	must(&h, "POST", "/pay", form, &a);
+	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
+	must(&h, "POST", "/pay", "user=ord1&order=12a", &a);
+	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
+	must_pay(&h, "ord1", "99999", &a);
+	ck_assert_msg(a.status == 404 && a.code == -7, "%s", a.body);
+	must_pay(&h, "ord2", order, &a);
+	ck_assert_msg(a.status == 409 && a.code == -8, "%s", a.body);
+	must(&h, "POST", "/order?user=ord1", "", &a);
+	ck_assert_msg(a.status == 405 && strcmp(a.allow, "GET") == 0, "%s",
+	    a.body);
+	must(&h, "POST", "/stock", "", &a);
+	ck_assert_msg(a.status == 405 && strcmp(a.allow, "GET") == 0, "%s",
+	    a.body);
+
+	/* Anonymous purchases are allowed by default: no order. */
+	must(&h, "GET", "/buy/ticket", NULL, &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 && a.order[0] == '\0',
+	    "%s", a.body);
+	for (int i = 0; i < 5; i++) {
+		snprintf(target, sizeof(target), "/buy/ticket?user=stk%d", i);
+		must(&h, "GET", target, NULL, &a);
+		ck_assert_int_eq(a.code, 1);
+	}
+
+	/*
+	 * /stock: quiet now; within sync_ms (and a margin for the sync
+	 * itself) every instance shows what Redis holds.
+	 */
+	nap_ms(STOCK_SYNC_MS + 200);
+	ck_assert_msg(rig_sale_get(&r, &total, &sold), "%s", r.err);
+	ck_assert_int_eq(sold, 7);
+	for (int i = 0; i < 20; i++) {
+		struct rig_http	 fresh;
+
+		rig_http_init(&fresh, r.http_port);
+		must(&fresh, "GET", "/stock", NULL, &a);
+		rig_http_close(&fresh);
+		ck_assert_msg(a.status == 200 && a.code == 1 &&
+		    json_ll(a.body, "total") == total &&
+		    json_ll(a.body, "sold") == sold &&
+		    json_ll(a.body, "remaining") == total - sold,
+		    "GET /stock %s, Redis total %lld sold %lld", a.body, total,
+		    sold);
+	}
+	rig_http_close(&h);
+	assert_invariant(c);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_anonymous_refused)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a;
+	redisContext	*c;
+
+	start(&r, 50, 10, "allow_anonymous = no\n");
+	c = connect_redis(&r);
+	rig_http_init(&h, r.http_port);
+	must(&h, "GET", "/buy/ticket", NULL, &a);
+	ck_assert_msg(a.status == 400 && a.code == -3 &&
+	    strstr(a.body, "user required"), "%d %s", a.status, a.body);
+	must(&h, "POST", "/buy/ticket", "note=1", &a);
+	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
+	ck_assert_int_eq(sold_of(c), 0);
+	must(&h, "POST", "/buy/ticket", "user=named", &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 && a.order[0] != '\0',
+	    "%s", a.body);
+	ck_assert_int_eq(sold_of(c), 1);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":anonymous"), 0);
+	rig_http_close(&h);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/*
+ * A user who holds an order and asks again is answered with that order
+ * (DESIGN: "repeat by the same user ... same order, plus repeat"), also
+ * once the sale is sold out; so is an nginx retry of the same REQUEST_ID,
+ * which goes the same way through route.c.
+ */
+/*
+ * Once the sale is sold out, instances (and nginx at the edge) answer
+ * sold out from memory without asking Redis, so a repeat by a ticket
+ * holder may be told sold out (spike-fcgi(8), "Orders and their
+ * expiry"); it never sells again, and the holder's order stays theirs,
+ * shown by GET /order.
+ */
+START_TEST(test_repeat_when_sold_out)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a;
+	char		 order[ORDER_MAX], target[96];
+	redisContext	*c;
+
+	start(&r, 50, 1, NULL);
+	c = connect_redis(&r);
+	rig_http_init(&h, r.http_port);
+	must_buy(&h, "holder", &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 && !a.repeat, "%s",
+	    a.body);
+	snprintf(order, sizeof(order), "%s", a.order);
+	nap_ms(300);		/* every instance has synced: sold out */
+	must_buy(&h, "latecomer", &a);
+	ck_assert_msg(a.code == -1, "%s", a.body);
+	for (int i = 0; i < 10; i++) {	/* over all four instances */
+		struct rig_http	 fresh;
+
+		rig_http_init(&fresh, r.http_port);
+		must_buy(&fresh, "holder", &a);
+		rig_http_close(&fresh);
+		ck_assert_msg(a.status == 200 && (a.code == -1 ||
+		    (a.code == 1 && a.repeat && strcmp(a.order, order) == 0)),
+		    "repeat %d by the holder of order %s after the sale sold "
+		    "out: %d %s", i, order, a.status, a.body);
+	}
+	ck_assert_int_eq(sold_of(c), 1);
+	snprintf(target, sizeof(target), "/order?user=holder");
+	must(&h, "GET", target, NULL, &a);
+	ck_assert_msg(a.status == 200 && strcmp(a.order, order) == 0 &&
+	    strstr(a.body, "\"status\":\"pending\"") != NULL,
+	    "holder's order after the repeats: %d %s", a.status, a.body);
+	redisFree(c);
+	rig_http_close(&h);
+	rig_stop(&r);
+}
+END_TEST
+
+static Suite *
+orders_suite(void)
+{
+	Suite	*s = suite_create("orders");
+	TCase	*tc;
+
+	tc = tcase_create("concurrency");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_same_user_concurrent);
+	tcase_add_test(tc, test_storm);
+	tcase_add_test(tc, test_pay_races_expiry);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifecycle");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_event_stream);
+	tcase_add_test(tc, test_returned_tickets_resold);
+	tcase_add_test(tc, test_kill_loses_no_order);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("resources");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_resources);
+	tcase_add_test(tc, test_anonymous_refused);
+	tcase_add_test(tc, test_repeat_when_sold_out);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(orders_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
