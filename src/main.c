@@ -104,8 +104,9 @@ find_self(struct instance *in)
 
 /*
  * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
- * taken by sigwait() in main.  SIGUSR1 only interrupts a worker's
- * blocking call (no SA_RESTART); see worker.c.
+ * taken by sigwait() in main: SIGHUP reopens stat.log (log rotation),
+ * the others stop.  SIGUSR1 only interrupts a worker's blocking call
+ * (no SA_RESTART); see worker.c.
  */
 static void
 on_sigusr1(int signo)
@@ -209,6 +210,8 @@ serve_until_signalled(struct instance *in, const sigset_t *waited)
 			continue;
 		if (signo == SIGTERM || signo == SIGINT)
 			break;
+		if (signo == SIGHUP)
+			statlog_reopen(in->statlog);
 	}
 	log_info("signal %d: finishing requests in flight", signo);
 	if ((stuck = stop_workers(in)) > 0)

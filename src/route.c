@@ -1,8 +1,8 @@
 /*
  * One request, from its parameters to its answer: the router and the
- * handlers of the four resources.  A purchase takes a ticket from the
- * local stock first and only then asks Redis, so that once the stock is
- * gone a crowd is answered from memory.
+ * handlers of the four resources, and of the two for operations.  A
+ * purchase takes a ticket from the local stock first and only then asks
+ * Redis, so that once the stock is gone a crowd is answered from memory.
  */
 #include "config.h"
 
@@ -20,6 +20,7 @@ struct route {
 	const char	*path;
 	const char	*allow;		/* methods, as the Allow header says */
 	route_handler	 handle;
+	bool		 ops;		/* for operations: not counted */
 };
 
 /* True when CONTENT_LENGTH announces a body over QUERY_BODY_MAX. */
@@ -227,11 +228,41 @@ handle_stock(struct route_ctx *ctx, const struct route_request *req,
 	    "\"remaining\":%lld", total, sold, total > sold ? total - sold : 0);
 }
 
+/* GET /healthz: 200 while this instance can sell, else 503 saying why. */
+static void
+handle_healthz(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	(void)req;
+	(void)q;
+	if (!store_usable(ctx, r))
+		return;
+	if (!atomic_load_explicit(&ctx->stock->synced, memory_order_acquire)) {
+		refuse(r, REPLY_UNAVAILABLE,
+		    "stock not read from redis yet");
+		return;
+	}
+	r->kind = REPLY_OK;
+}
+
+/* GET /metrics: the worker sends metrics_format()'s text for it. */
+static void
+handle_metrics(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	(void)ctx;
+	(void)req;
+	(void)q;
+	r->kind = REPLY_OK;
+}
+
 static const struct route routes[] = {
-	{ "/buy/ticket",	"GET, POST",	handle_buy },
-	{ "/order",		"GET",		handle_order },
-	{ "/pay",		"POST",		handle_pay },
-	{ "/stock",		"GET",		handle_stock },
+	{ "/buy/ticket",	"GET, POST",	handle_buy,	false },
+	{ "/order",		"GET",		handle_order,	false },
+	{ "/pay",		"POST",		handle_pay,	false },
+	{ "/stock",		"GET",		handle_stock,	false },
+	{ "/healthz",		"GET",		handle_healthz,	true },
+	{ "/metrics",		"GET",		handle_metrics,	true },
 };
 
 static const struct route *
@@ -299,6 +330,7 @@ route_handle(struct route_ctx *ctx, const struct route_request *req,
 		refuse(&ans->reply, REPLY_NOT_FOUND, NULL);
 		return;
 	}
+	ans->ops = route->ops;
 	if (!method_allowed(route->allow, req->method)) {
 		ans->reply.allow = route->allow;
 		refuse(&ans->reply, REPLY_BAD_METHOD, NULL);
@@ -308,4 +340,5 @@ route_handle(struct route_ctx *ctx, const struct route_request *req,
 		return;
 	memcpy(ans->user, q.user, sizeof(ans->user));
 	route->handle(ctx, req, &q, &ans->reply);
+	ans->exposition = route->handle == handle_metrics;
 }

@@ -173,6 +173,16 @@ enum store_pay_result {
 
 #define STORE_ORDER_ID_MAX	24
 
+/* The Lua scripts, one EVALSHA each; the metrics count calls by script. */
+enum store_script {
+	STORE_SCRIPT_BUY,
+	STORE_SCRIPT_EXPIRE,
+	STORE_SCRIPT_ORDER,
+	STORE_SCRIPT_PAY,
+	STORE_SCRIPT_SYNC,
+	STORE_SCRIPTS
+};
+
 /* An order as Redis holds it; id is "" for an anonymous purchase. */
 struct store_order {
 	char		 id[STORE_ORDER_ID_MAX];
@@ -203,6 +213,7 @@ enum spike_err	 store_expire(struct store *, long long *expired);
 enum spike_err	 store_sync(struct store *, struct store_view *);
 void		 store_leave(struct store *);
 const char	*store_error(const struct store *);
+const char	*store_script_name(enum store_script);
 
 /* ---- statlog.c: stat.log, one line per request ------------------------- */
 
@@ -215,6 +226,7 @@ struct statlog_buf *statlog_writer(struct statlog *, unsigned int index);
 void		 statlog_append(struct statlog_buf *, const char *line,
 		    size_t len);
 void		 statlog_flush(struct statlog *);
+enum spike_err	 statlog_reopen(struct statlog *);
 int		 statlog_format(char *buf, size_t bufsz, int result,
 		    long long local_sales, const char *where,
 		    const char *user, long long us);
@@ -256,6 +268,8 @@ struct route_request {
 struct route_answer {
 	struct reply	 reply;
 	char		 user[QUERY_USER_MAX + 1];	/* for stat.log */
+	bool		 ops;		/* /metrics or /healthz: not counted */
+	bool		 exposition;	/* send metrics_format(), not JSON */
 };
 
 bool		 route_body_too_large(const char *content_length);
@@ -271,10 +285,81 @@ void		 worker_stop_all(void);
 bool		 worker_kick(struct worker *);
 void		 worker_join(struct worker *);
 
+/* ---- metrics.c: counters for GET /metrics ----------------------------- */
+
+#define METRICS_TEXT_MAX	8192	/* the whole exposition fits */
+
+void		 metrics_bind(unsigned int thread);
+void		 metrics_count_request(int code, long long us);
+void		 metrics_redis_call(enum store_script);
+void		 metrics_redis_error(void);
+void		 metrics_redis_reconnect(void);
+size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,
+		    bool redis_up);
+
+/* ---- ctl_redis.c: spikectl's look at the sale in Redis ----------------- */
+
+#define CTL_BEATS_MAX		128
+#define CTL_RAW_MAX		32
+
+/* The stock hash as spikectl finds it. */
+struct ctl_sale {
+	bool		 exists;	/* either field is there */
+	bool		 total_ok;	/* total is a whole number */
+	bool		 sold_ok;
+	long long	 total;
+	long long	 sold;
+	char		 total_raw[CTL_RAW_MAX];	/* as stored, for messages */
+	char		 sold_raw[CTL_RAW_MAX];
+};
+
+/* One heartbeat in KEY:instances. */
+struct ctl_beat {
+	char		 addr[CONF_ADDR_MAX];
+	long long	 age_ms;	/* Redis TIME minus its score */
+};
+
+struct ctl_status {
+	struct ctl_sale	 sale;
+	long long	 pending;	/* ZCARD KEY:pending */
+	long long	 anonymous;	/* GET KEY:anonymous */
+	struct ctl_beat	 beats[CTL_BEATS_MAX];	/* newest first */
+	size_t		 nbeats;
+};
+
+/* What spikectl init found and did. */
+struct ctl_reset {
+	bool		 refused;	/* sold tickets and no --force */
+	struct ctl_sale	 before;
+	long long	 ended;		/* pending orders ended */
+	long long	 removed;	/* per-user keys unlinked */
+};
+
+struct ctl_redis;
+
+struct ctl_redis *ctl_redis_new(const struct conf *);
+void		 ctl_redis_free(struct ctl_redis *);
+const char	*ctl_redis_error(const struct ctl_redis *);
+enum spike_err	 ctl_redis_ping(struct ctl_redis *);
+enum spike_err	 ctl_redis_sale(struct ctl_redis *, struct ctl_sale *);
+enum spike_err	 ctl_redis_status(struct ctl_redis *, struct ctl_status *);
+enum spike_err	 ctl_redis_init(struct ctl_redis *, long long total,
+		    bool force, struct ctl_reset *);
+
+/* ---- ctl_nginx.c: spikectl nginx-conf ---------------------------------- */
+
+enum spike_err	 ctl_nginx_render(const char *tmpl, const struct conf *,
+		    const char *header, const char *listen, char **out,
+		    char *err, size_t errsz);
+
+/* ctl_snippet.c, generated from nginx/spike-fcgi.conf at build time. */
+extern const char ctl_nginx_snippet[];
+
 /* ---- lua_scripts.c, generated from src/lua/ at build time -------------- */
 
 extern const char lua_buy[];
 extern const char lua_expire[];
+extern const char lua_init[];
 extern const char lua_order[];
 extern const char lua_pay[];
 extern const char lua_sync[];

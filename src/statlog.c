@@ -3,7 +3,8 @@
  * own ring buffer (single producer, single consumer, no lock); a
  * background thread drains every ring with one writev(2) on an O_APPEND
  * descriptor every STATLOG_FLUSH_MS, so lines stay whole even when
- * several instances share the file.
+ * several instances share the file.  statlog_reopen() moves to a new
+ * file for log rotation between two flushes, so no line is split or lost.
  */
 #include "config.h"
 
@@ -30,7 +31,9 @@ struct statlog_buf {
 };
 
 struct statlog {
-	int		 fd;
+	int		 fd;		/* under flush_lock */
+	char		*path;
+	bool		 reopen_failing;	/* only statlog_reopen() */
 	unsigned int	 nbufs;
 	struct statlog_buf *bufs;
 	pthread_mutex_t	 flush_lock;	/* flusher against the last flush */
@@ -118,11 +121,12 @@ write_all(int fd, struct iovec *iov, int n)
 }
 
 /*
- * Drain every ring in one write.  A failing disk costs the lines, never
- * a sale: the failure is reported once, and once more when it ends.
+ * Drain every ring in one write; the caller holds flush_lock.  A failing
+ * disk costs the lines, never a sale: the failure is reported once, and
+ * once more when it ends.
  */
-void
-statlog_flush(struct statlog *log)
+static void
+flush_locked(struct statlog *log)
 {
 	struct iovec	 iov[2 * 256];
 	size_t		 heads[256];
@@ -131,7 +135,6 @@ statlog_flush(struct statlog *log)
 	bool		 ok;
 
 	nbufs = log->nbufs < 256 ? log->nbufs : 256;
-	pthread_mutex_lock(&log->flush_lock);
 	for (i = 0; i < nbufs; i++)
 		n += ring_iov(&log->bufs[i], iov + n, &heads[i]);
 	if (n > 0) {
@@ -145,7 +148,44 @@ statlog_flush(struct statlog *log)
 			atomic_store_explicit(&log->bufs[i].tail, heads[i],
 			    memory_order_release);
 	}
+}
+
+void
+statlog_flush(struct statlog *log)
+{
+	pthread_mutex_lock(&log->flush_lock);
+	flush_locked(log);
 	pthread_mutex_unlock(&log->flush_lock);
+}
+
+/*
+ * Open the path again, for log rotation (rename, then SIGHUP): the lines
+ * buffered so far go to the old file, the next ones to the new.  When the
+ * path cannot be opened the old file stays in use, and the failure is
+ * reported once until a reopen succeeds.  Returns SPIKE_ESYSTEM then.
+ */
+enum spike_err
+statlog_reopen(struct statlog *log)
+{
+	int	 fd, old;
+
+	fd = open(log->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		if (!log->reopen_failing)
+			log_warn("%s: cannot reopen, writing on to the old "
+			    "file", log->path);
+		log->reopen_failing = true;
+		return SPIKE_ESYSTEM;
+	}
+	pthread_mutex_lock(&log->flush_lock);
+	flush_locked(log);
+	old = log->fd;
+	log->fd = fd;
+	pthread_mutex_unlock(&log->flush_lock);
+	close(old);
+	log_info("%s: reopened", log->path);
+	log->reopen_failing = false;
+	return SPIKE_OK;
 }
 
 static void *
@@ -175,7 +215,8 @@ statlog_open(const char *path, unsigned int writers)
 		return NULL;
 	log->nbufs = writers;
 	log->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (log->fd == -1 || (log->bufs = aligned_alloc(64,
+	if (log->fd == -1 || (log->path = strdup(path)) == NULL ||
+	    (log->bufs = aligned_alloc(64,
 	    sizeof(*log->bufs) * writers)) == NULL)
 		goto fail;
 	memset(log->bufs, 0, sizeof(*log->bufs) * writers);
@@ -198,6 +239,7 @@ fail:
 		for (i = 0; i < writers; i++)
 			free(log->bufs[i].data);
 	free(log->bufs);
+	free(log->path);
 	free(log);
 	return NULL;
 }
@@ -224,6 +266,7 @@ statlog_close(struct statlog *log)
 		free(log->bufs[i].data);
 	free(log->bufs);
 	pthread_mutex_destroy(&log->flush_lock);
+	free(log->path);
 	free(log);
 }
 

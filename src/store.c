@@ -23,34 +23,34 @@
 #define STORE_EXPIRE_BATCH	"200"
 #define STORE_SHA_LEN		40
 
-enum store_script {
-	SCRIPT_BUY,
-	SCRIPT_EXPIRE,
-	SCRIPT_ORDER,
-	SCRIPT_PAY,
-	SCRIPT_SYNC,
-	SCRIPT_COUNT
+static const char *const script_text[STORE_SCRIPTS] = {
+	[STORE_SCRIPT_BUY] = lua_buy,
+	[STORE_SCRIPT_EXPIRE] = lua_expire,
+	[STORE_SCRIPT_ORDER] = lua_order,
+	[STORE_SCRIPT_PAY] = lua_pay,
+	[STORE_SCRIPT_SYNC] = lua_sync,
 };
 
-static const char *const script_text[SCRIPT_COUNT] = {
-	[SCRIPT_BUY] = lua_buy,
-	[SCRIPT_EXPIRE] = lua_expire,
-	[SCRIPT_ORDER] = lua_order,
-	[SCRIPT_PAY] = lua_pay,
-	[SCRIPT_SYNC] = lua_sync,
+static const char *const script_name[STORE_SCRIPTS] = {
+	[STORE_SCRIPT_BUY] = "buy",
+	[STORE_SCRIPT_EXPIRE] = "expire",
+	[STORE_SCRIPT_ORDER] = "order",
+	[STORE_SCRIPT_PAY] = "pay",
+	[STORE_SCRIPT_SYNC] = "sync",
 };
 
 struct store {
 	const struct conf	*conf;
 	redisContext		*ctx;
 	bool			 fresh;	/* connected since the last command */
+	bool			 was_up;	/* connected at least once */
 	char			 self_id[CONF_ADDR_MAX];
 	char			 stock_key[CONF_KEY_MAX];
 	char			 live_key[CONF_KEY_MAX + 16];
 	char			 pending_key[CONF_KEY_MAX + 16];
 	char			 pay_timeout_ms[16];
 	char			 per_user_limit[16];
-	char			 sha[SCRIPT_COUNT][STORE_SHA_LEN + 1];
+	char			 sha[STORE_SCRIPTS][STORE_SHA_LEN + 1];
 	char			 error[160];
 };
 
@@ -98,6 +98,13 @@ store_error(const struct store *st)
 	return st->error;
 }
 
+/* The script's name, as src/lua/ names its file. */
+const char *
+store_script_name(enum store_script script)
+{
+	return script_name[script];
+}
+
 /* Note why the link failed and drop it; returns SPIKE_EREDIS. */
 static enum spike_err
 store_fail(struct store *st, const char *what)
@@ -108,6 +115,7 @@ store_fail(struct store *st, const char *what)
 	else
 		snprintf(st->error, sizeof(st->error), "%s", what);
 	store_disconnect(st);
+	metrics_redis_error();
 	return SPIKE_EREDIS;
 }
 
@@ -125,6 +133,7 @@ store_load(struct store *st, const char *text, char *sha)
 	else {
 		snprintf(st->error, sizeof(st->error), "SCRIPT LOAD: %s",
 		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+		metrics_redis_error();
 		rc = SPIKE_EREDIS;
 	}
 	freeReplyObject(r);
@@ -164,12 +173,15 @@ store_connect(struct store *st)
 		return store_fail(st, "connect");
 	if (redisSetTimeout(st->ctx, tv) != REDIS_OK)
 		return store_fail(st, "set timeout");
-	for (i = 0; i < SCRIPT_COUNT; i++)
+	for (i = 0; i < STORE_SCRIPTS; i++)
 		if (store_load(st, script_text[i], st->sha[i]) != SPIKE_OK) {
 			store_disconnect(st);
 			return SPIKE_EREDIS;
 		}
 	st->fresh = true;
+	if (st->was_up)
+		metrics_redis_reconnect();
+	st->was_up = true;
 	return SPIKE_OK;
 }
 
@@ -200,6 +212,7 @@ store_eval(struct store *st, enum store_script script, int argc,
 		was_fresh = st->fresh;
 		st->fresh = false;
 		argv[1] = st->sha[script];
+		metrics_redis_call(script);
 		r = redisCommandArgv(st->ctx, argc, argv, NULL);
 		if (r == NULL) {
 			bool timeout = st->ctx->err == REDIS_ERR_IO &&
@@ -248,6 +261,7 @@ store_bad_reply(struct store *st, redisReply *r, const char *what)
 	snprintf(st->error, sizeof(st->error), "%s: %s", what,
 	    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 	freeReplyObject(r);
+	metrics_redis_error();
 	return SPIKE_EREDIS;
 }
 
@@ -284,7 +298,7 @@ store_buy(struct store *st, const char *request_id, const char *user,
 
 	snprintf(req_key, sizeof(req_key), "%s:req:%s", st->stock_key,
 	    request_id);
-	if ((r = store_eval(st, SCRIPT_BUY, 14, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_BUY, 14, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 3) || r->elements != 5 ||
 	    (status = reply_int(r, 0)) < -1 || status > 2)
@@ -310,7 +324,7 @@ store_pay(struct store *st, const char *user, const char *order_id,
 			    order_id };
 	redisReply	*r;
 
-	if ((r = store_eval(st, SCRIPT_PAY, 8, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_PAY, 8, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 2))
 		return store_bad_reply(st, r, "pay");
@@ -351,7 +365,7 @@ store_find_order(struct store *st, const char *user, bool *found,
 	redisReply	*r;
 	redisReply	*status;
 
-	if ((r = store_eval(st, SCRIPT_ORDER, 5, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_ORDER, 5, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_ARRAY ||
 	    (r->elements != 0 && r->elements != 3))
@@ -381,7 +395,7 @@ store_expire(struct store *st, long long *expired)
 			    STORE_EXPIRE_BATCH };
 	redisReply	*r;
 
-	if ((r = store_eval(st, SCRIPT_EXPIRE, 9, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_EXPIRE, 9, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_INTEGER)
 		return store_bad_reply(st, r, "expire");
@@ -422,7 +436,7 @@ store_sync(struct store *st, struct store_view *view)
 	redisReply	*r;
 
 	snprintf(window, sizeof(window), "%u", ms < 1000 ? 1000 : ms);
-	if ((r = store_eval(st, SCRIPT_SYNC, 9, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_SYNC, 9, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 3))
 		return store_bad_reply(st, r, "sync");

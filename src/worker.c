@@ -58,29 +58,45 @@ read_body(FCGX_Request *req, char *buf, size_t *len)
 	return *len <= QUERY_BODY_MAX;
 }
 
+/* GET /metrics: the exposition, not JSON; its buffer only lives here. */
+static void
+send_metrics(struct worker *w)
+{
+	char	 buf[METRICS_TEXT_MAX];
+	size_t	 len;
+
+	len = metrics_format(buf, sizeof(buf), w->ctx->stock,
+	    sync_store_up(w->ctx->sync));
+	FCGX_PutStr(buf, (int)len, w->req.out);
+}
+
 static void
 send_answer(struct worker *w, const struct route_answer *ans)
 {
 	char	 buf[1024];
 	size_t	 len;
 
+	if (ans->exposition) {
+		send_metrics(w);
+		return;
+	}
 	len = reply_format(buf, sizeof(buf), &ans->reply);
 	FCGX_PutStr(buf, (int)len, w->req.out);
 }
 
 static void
-write_stat(struct worker *w, const struct route_answer *ans, long long start)
+write_stat(struct worker *w, const struct route_answer *ans, long long us)
 {
 	char	 line[256];
 	int	 len;
 
 	len = statlog_format(line, sizeof(line), reply_code(ans->reply.kind),
 	    atomic_load_explicit(&w->ctx->stock->sold, memory_order_relaxed),
-	    w->ctx->where, ans->user, now_us() - start);
+	    w->ctx->where, ans->user, us);
 	statlog_append(w->ctx->statlog, line, (size_t)len);
 }
 
-/* Answer one accepted request and record its stat line. */
+/* Answer one accepted request, record its stat line and count it. */
 static void
 serve(struct worker *w)
 {
@@ -88,7 +104,7 @@ serve(struct worker *w)
 	char			**envp = w->req.envp;
 	struct route_request	 rr;
 	struct route_answer	 ans;
-	long long		 start = now_us();
+	long long		 start = now_us(), us;
 
 	memset(&rr, 0, sizeof(rr));
 	rr.method = FCGX_GetParam("REQUEST_METHOD", envp);
@@ -108,7 +124,10 @@ serve(struct worker *w)
 	} else
 		route_handle(w->ctx, &rr, &ans);
 	send_answer(w, &ans);
-	write_stat(w, &ans, start);
+	us = now_us() - start;
+	write_stat(w, &ans, us);
+	if (!ans.ops)
+		metrics_count_request(reply_code(ans.reply.kind), us);
 }
 
 static void *
@@ -118,6 +137,7 @@ worker_main(void *arg)
 	int		 rc;
 
 	FCGX_InitRequest(&w->req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	metrics_bind(w->ctx->thread);
 	for (;;) {
 		atomic_store(&w->waiting, true);
 		if (atomic_load(&worker_stopping))

@@ -14,6 +14,7 @@ static Suite *(*const suite_makers[])(void) = {
 	make_stock_suite,
 	make_reply_suite,
 	make_statlog_suite,
+	make_metrics_suite,
 };
 
 int

@@ -11,5 +11,6 @@ Suite	*make_query_suite(void);	/* tests/check_query.c */
 Suite	*make_stock_suite(void);	/* tests/check_stock.c */
 Suite	*make_reply_suite(void);	/* tests/check_reply.c */
 Suite	*make_statlog_suite(void);	/* tests/check_reply.c */
+Suite	*make_metrics_suite(void);	/* tests/check_metrics.c */
 
 #endif /* UNIT_H */
