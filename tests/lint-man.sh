@@ -10,6 +10,7 @@ MANDOC=${MANDOC-$(command -v mandoc)}
 conf=$top_srcdir/src/spike.conf
 page8=$top_srcdir/man/spike-fcgi.8
 page5=$top_srcdir/man/spike.conf.5
+page1=$top_srcdir/man/spikectl.1
 fail=0
 
 if [ -z "$MANDOC" ]; then
@@ -18,7 +19,7 @@ if [ -z "$MANDOC" ]; then
 	exit 1
 fi
 
-for page in "$page8" "$page5"; do
+for page in "$page8" "$page5" "$page1"; do
 	if [ ! -r "$page" ]; then
 		echo "lint-man: $page: cannot read" >&2
 		fail=1

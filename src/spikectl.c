@@ -1,0 +1,662 @@
+/*
+ * spikectl: the operator's tool for spike-fcgi(8).  Reads the same
+ * spike.conf (conf.c), talks to the same Redis (ctl_redis.c), writes
+ * nginx's snippet (ctl_nginx.c) and starts an instance under spawn-fcgi
+ * for systemd.  See spikectl(1).
+ *
+ * Exit status: 0 success, 1 failure or refusal, 2 usage error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spike.h"
+
+#define CTL_OK		0
+#define CTL_FAIL	1
+#define CTL_USAGE	2
+
+#define CTL_SPIKE_FCGI	SBINDIR "/spike-fcgi"
+#define CTL_TOTAL_MAX	1000000000000000LL	/* 10^15 tickets */
+
+struct ctl {
+	const char	*conf_path;
+	struct conf	 conf;
+	bool		 json;		/* status --json */
+	bool		 force;		/* init --force */
+	const char	*listen;	/* nginx-conf --listen */
+};
+
+struct ctl_command {
+	const char	*name;
+	int		 min_args;	/* operands after the options */
+	int		 max_args;
+	int		 (*run)(struct ctl *, char **args);
+};
+
+static int	ctl_errx(int, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: spikectl [-hV] [-c file] command [argument ...]\n"
+	    "  init TOTAL [--force]            put a sale of TOTAL tickets on\n"
+	    "  status [--json]                 the sale, instances and orders\n"
+	    "  check                           config, Redis and the stock hash\n"
+	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
+	    "  instances                       the instance addresses\n"
+	    "  spawn ADDR                      run instance ADDR under spawn-fcgi\n");
+}
+
+/* Say why on stderr, prefixed "spikectl: "; returns status. */
+static int
+ctl_errx(int status, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 line[CONF_ERR_MAX + 256];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "spikectl: %s\n", line);
+	return status;
+}
+
+/* Load spike.conf; returns CTL_OK or CTL_FAIL with FILE:LINE said. */
+static int
+load_conf(struct ctl *c)
+{
+	char		 err[CONF_ERR_MAX];
+	enum spike_err	 rc;
+
+	rc = conf_load(&c->conf, c->conf_path, err, sizeof(err));
+	if (rc == SPIKE_ECONFIG)
+		return ctl_errx(CTL_FAIL, "%s", err);
+	if (rc != SPIKE_OK)
+		return ctl_errx(CTL_FAIL, "%s: %s", c->conf_path,
+		    spike_strerror(rc));
+	return CTL_OK;
+}
+
+/* Connect to the configured Redis; NULL (said why) on failure. */
+static struct ctl_redis *
+open_redis(struct ctl *c)
+{
+	struct ctl_redis	*cr;
+
+	if ((cr = ctl_redis_new(&c->conf)) == NULL)
+		ctl_errx(CTL_FAIL, "%s", spike_strerror(SPIKE_ENOMEM));
+	return cr;
+}
+
+/* Parse TOTAL: a whole number from 0 to CTL_TOTAL_MAX. */
+static bool
+parse_total(const char *s, long long *out)
+{
+	char	*end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0' && *out <= CTL_TOTAL_MAX;
+}
+
+/* ---- init ------------------------------------------------------------- */
+
+/* Describe a stored field for messages: its value or "missing". */
+static const char *
+raw_or_missing(const char *raw)
+{
+	return raw[0] != '\0' ? raw : "missing";
+}
+
+static int
+cmd_init(struct ctl *c, char **args)
+{
+	struct ctl_redis	*cr;
+	struct ctl_reset	 res;
+	long long		 total;
+	enum spike_err		 rc;
+
+	if (!parse_total(args[0], &total))
+		return ctl_errx(CTL_USAGE, "init: TOTAL must be a whole number "
+		    "from 0 to %lld, not \"%s\"", CTL_TOTAL_MAX, args[0]);
+	if ((cr = open_redis(c)) == NULL)
+		return CTL_FAIL;
+	rc = ctl_redis_init(cr, total, c->force, &res);
+	if (rc != SPIKE_OK) {
+		ctl_errx(CTL_FAIL, "init: %s", ctl_redis_error(cr));
+		ctl_redis_free(cr);
+		return CTL_FAIL;
+	}
+	ctl_redis_free(cr);
+	if (res.refused)
+		return ctl_errx(CTL_FAIL, "init: %s has sold %s of %s tickets: "
+		    "not resetting a sale that has sold tickets without "
+		    "--force", c->conf.stock_key,
+		    raw_or_missing(res.before.sold_raw),
+		    raw_or_missing(res.before.total_raw));
+	printf("%s: sale of %lld tickets on (was: total %s, sold %s; "
+	    "%lld pending orders ended, %lld per-user keys removed)\n",
+	    c->conf.stock_key, total, raw_or_missing(res.before.total_raw),
+	    raw_or_missing(res.before.sold_raw), res.ended, res.removed);
+	return CTL_OK;
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+/* The liveness window of the instances, as sync.c uses it. */
+static long long
+live_window_ms(const struct conf *conf)
+{
+	long long	 ms = (long long)conf->sync_ms * 3;
+
+	return ms < 1000 ? 1000 : ms;
+}
+
+/* The heartbeat of addr, or NULL. */
+static const struct ctl_beat *
+find_beat(const struct ctl_status *st, const char *addr)
+{
+	size_t	 i;
+
+	for (i = 0; i < st->nbeats; i++)
+		if (strcmp(st->beats[i].addr, addr) == 0)
+			return &st->beats[i];
+	return NULL;
+}
+
+struct ctl_summary {
+	long long	 remaining;
+	long long	 paid;
+	unsigned int	 live;		/* configured instances alive */
+	unsigned int	 live_weight;
+};
+
+/* Derive what status shows beyond the raw counts. */
+static void
+summarize(const struct ctl *c, const struct ctl_status *st,
+    struct ctl_summary *sum)
+{
+	const struct ctl_beat	*b;
+	size_t			 i;
+
+	memset(sum, 0, sizeof(*sum));
+	if (st->sale.total_ok && st->sale.sold_ok &&
+	    st->sale.total > st->sale.sold)
+		sum->remaining = st->sale.total - st->sale.sold;
+	if (st->sale.sold_ok)
+		sum->paid = st->sale.sold - st->pending - st->anonymous;
+	for (i = 0; i < c->conf.ninstances; i++) {
+		b = find_beat(st, c->conf.instances[i].addr);
+		if (b != NULL && b->age_ms <= live_window_ms(&c->conf)) {
+			sum->live++;
+			sum->live_weight += c->conf.instances[i].weight;
+		}
+	}
+}
+
+/* Write s as a JSON string. */
+static void
+json_string(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/* Write a number that may be missing ("null"). */
+static void
+json_number(bool ok, long long v)
+{
+	if (ok)
+		printf("%lld", v);
+	else
+		fputs("null", stdout);
+}
+
+static void
+json_instance(const struct ctl *c, const char *addr, unsigned int weight,
+    const struct ctl_beat *b)
+{
+	fputs("{\"addr\":", stdout);
+	json_string(addr);
+	printf(",\"configured\":%s,\"weight\":", weight > 0 ? "true" :
+	    "false");
+	json_number(weight > 0, weight);
+	printf(",\"live\":%s,\"heartbeat_age_ms\":", b != NULL &&
+	    b->age_ms <= live_window_ms(&c->conf) ? "true" : "false");
+	json_number(b != NULL, b != NULL ? b->age_ms : 0);
+	putchar('}');
+}
+
+static void
+json_instances(const struct ctl *c, const struct ctl_status *st)
+{
+	const struct conf_instance *ci;
+	size_t		 i, n = 0;
+
+	fputs("\"instances\":[", stdout);
+	for (i = 0; i < c->conf.ninstances; i++, n++) {
+		ci = &c->conf.instances[i];
+		fputs(n > 0 ? "," : "", stdout);
+		json_instance(c, ci->addr, ci->weight, find_beat(st, ci->addr));
+	}
+	for (i = 0; i < st->nbeats; i++)
+		if (conf_find_instance(&c->conf, st->beats[i].addr) == NULL) {
+			fputs(n++ > 0 ? "," : "", stdout);
+			json_instance(c, st->beats[i].addr, 0, &st->beats[i]);
+		}
+	putchar(']');
+}
+
+static void
+status_json(const struct ctl *c, const struct ctl_status *st,
+    const struct ctl_summary *sum)
+{
+	const struct ctl_sale *s = &st->sale;
+	bool	 both = s->total_ok && s->sold_ok;
+
+	fputs("{\"conf\":", stdout);
+	json_string(c->conf_path);
+	fputs(",\"redis\":", stdout);
+	json_string(c->conf.redis);
+	fputs(",\"stock_key\":", stdout);
+	json_string(c->conf.stock_key);
+	printf(",\"sale\":{\"exists\":%s,\"total\":", s->exists ? "true" :
+	    "false");
+	json_number(s->total_ok, s->total);
+	fputs(",\"sold\":", stdout);
+	json_number(s->sold_ok, s->sold);
+	fputs(",\"remaining\":", stdout);
+	json_number(both, sum->remaining);
+	printf("},\"orders\":{\"pending\":%lld,\"paid\":", st->pending);
+	json_number(s->sold_ok, sum->paid);
+	printf(",\"anonymous\":%lld},", st->anonymous);
+	json_instances(c, st);
+	printf(",\"live_instances\":%u,\"live_weight\":%u,"
+	    "\"total_weight\":%u,\"live_window_ms\":%lld}\n", sum->live,
+	    sum->live_weight, conf_total_weight(&c->conf),
+	    live_window_ms(&c->conf));
+}
+
+/* Column widths of the instance lines of status. */
+struct ctl_columns {
+	int	 addr;
+	int	 weight;
+};
+
+static void
+text_instance(const struct ctl *c, const struct ctl_columns *col,
+    const char *addr, unsigned int weight, const struct ctl_beat *b)
+{
+	char	 w[32], beat[64];
+	bool	 live = b != NULL && b->age_ms <= live_window_ms(&c->conf);
+
+	if (weight > 0)
+		snprintf(w, sizeof(w), "weight %u", weight);
+	else
+		snprintf(w, sizeof(w), "not in spike.conf");
+	if (b != NULL)
+		snprintf(beat, sizeof(beat), "heartbeat %lld ms ago",
+		    b->age_ms);
+	else
+		snprintf(beat, sizeof(beat), "no heartbeat");
+	printf("  %-*s  %-*s  %-4s  %s\n", col->addr, addr, col->weight, w,
+	    live ? "live" : "down", beat);
+}
+
+/* Size the columns to the widest address and weight shown. */
+static void
+text_columns(const struct ctl *c, const struct ctl_status *st,
+    struct ctl_columns *col)
+{
+	char	 w[32];
+	size_t	 i;
+	int	 n;
+
+	col->addr = col->weight = 0;
+	for (i = 0; i < c->conf.ninstances; i++) {
+		if ((n = (int)strlen(c->conf.instances[i].addr)) > col->addr)
+			col->addr = n;
+		n = snprintf(w, sizeof(w), "weight %u",
+		    c->conf.instances[i].weight);
+		if (n > col->weight)
+			col->weight = n;
+	}
+	for (i = 0; i < st->nbeats; i++)
+		if (conf_find_instance(&c->conf, st->beats[i].addr) == NULL) {
+			if ((n = (int)strlen(st->beats[i].addr)) > col->addr)
+				col->addr = n;
+			col->weight = (int)strlen("not in spike.conf");
+		}
+}
+
+static void
+text_sale(const struct ctl *c, const struct ctl_status *st,
+    const struct ctl_summary *sum)
+{
+	const struct ctl_sale *s = &st->sale;
+
+	printf("sale %s on redis %s\n", c->conf.stock_key, c->conf.redis);
+	if (!s->exists) {
+		printf("  none: put one on with spikectl init TOTAL\n");
+		return;
+	}
+	printf("  total      %s\n  sold       %s\n",
+	    raw_or_missing(s->total_raw), raw_or_missing(s->sold_raw));
+	if (s->total_ok && s->sold_ok)
+		printf("  remaining  %lld\n", sum->remaining);
+	printf("orders\n  pending    %lld\n", st->pending);
+	if (s->sold_ok)
+		printf("  paid       %lld\n", sum->paid);
+	printf("  anonymous  %lld\n", st->anonymous);
+}
+
+static void
+status_text(const struct ctl *c, const struct ctl_status *st,
+    const struct ctl_summary *sum)
+{
+	const struct conf_instance *ci;
+	struct ctl_columns col;
+	size_t		 i;
+
+	text_sale(c, st, sum);
+	text_columns(c, st, &col);
+	printf("instances: %u of %zu live, weight %u of %u (heartbeat "
+	    "within %lld ms)\n", sum->live, c->conf.ninstances,
+	    sum->live_weight, conf_total_weight(&c->conf),
+	    live_window_ms(&c->conf));
+	for (i = 0; i < c->conf.ninstances; i++) {
+		ci = &c->conf.instances[i];
+		text_instance(c, &col, ci->addr, ci->weight,
+		    find_beat(st, ci->addr));
+	}
+	for (i = 0; i < st->nbeats; i++)
+		if (conf_find_instance(&c->conf, st->beats[i].addr) == NULL)
+			text_instance(c, &col, st->beats[i].addr, 0,
+			    &st->beats[i]);
+}
+
+static int
+cmd_status(struct ctl *c, char **args)
+{
+	struct ctl_redis	*cr;
+	struct ctl_status	*st;
+	struct ctl_summary	 sum;
+	int			 status = CTL_OK;
+
+	(void)args;
+	if ((st = malloc(sizeof(*st))) == NULL)
+		return ctl_errx(CTL_FAIL, "%s", spike_strerror(SPIKE_ENOMEM));
+	if ((cr = open_redis(c)) == NULL) {
+		free(st);
+		return CTL_FAIL;
+	}
+	if (ctl_redis_status(cr, st) != SPIKE_OK)
+		status = ctl_errx(CTL_FAIL, "status: %s", ctl_redis_error(cr));
+	else {
+		summarize(c, st, &sum);
+		if (c->json)
+			status_json(c, st, &sum);
+		else
+			status_text(c, st, &sum);
+	}
+	ctl_redis_free(cr);
+	free(st);
+	return status;
+}
+
+/* ---- check ------------------------------------------------------------ */
+
+/* Is the sale sane?  Returns CTL_OK, or CTL_FAIL having said why. */
+static int
+check_sale(const struct ctl *c, const struct ctl_sale *s)
+{
+	const char	*k = c->conf.stock_key;
+
+	if (!s->exists)
+		return ctl_errx(CTL_FAIL, "sale %s: no stock hash: put a sale "
+		    "on with spikectl init TOTAL", k);
+	if (!s->total_ok)
+		return ctl_errx(CTL_FAIL, "sale %s: field %s is %s%s%s, not a "
+		    "whole number", k, c->conf.total_field,
+		    s->total_raw[0] ? "\"" : "", raw_or_missing(s->total_raw),
+		    s->total_raw[0] ? "\"" : "");
+	if (!s->sold_ok)
+		return ctl_errx(CTL_FAIL, "sale %s: field %s is %s%s%s, not a "
+		    "whole number", k, c->conf.sold_field,
+		    s->sold_raw[0] ? "\"" : "", raw_or_missing(s->sold_raw),
+		    s->sold_raw[0] ? "\"" : "");
+	if (s->sold < 0 || s->sold > s->total)
+		return ctl_errx(CTL_FAIL, "sale %s: sold %lld is not between 0 "
+		    "and total %lld", k, s->sold, s->total);
+	printf("sale %s: total %lld, sold %lld, remaining %lld: ok\n", k,
+	    s->total, s->sold, s->total - s->sold);
+	return CTL_OK;
+}
+
+static int
+cmd_check(struct ctl *c, char **args)
+{
+	struct ctl_redis	*cr;
+	struct ctl_sale		 sale;
+	int			 status;
+
+	(void)args;
+	printf("%s: syntax is ok\n", c->conf_path);
+	if ((cr = open_redis(c)) == NULL)
+		return CTL_FAIL;
+	if (ctl_redis_ping(cr) != SPIKE_OK ||
+	    ctl_redis_sale(cr, &sale) != SPIKE_OK)
+		status = ctl_errx(CTL_FAIL, "%s", ctl_redis_error(cr));
+	else {
+		printf("redis %s: reachable\n", c->conf.redis);
+		status = check_sale(c, &sale);
+	}
+	ctl_redis_free(cr);
+	return status;
+}
+
+/* ---- nginx-conf, instances, spawn ------------------------------------- */
+
+/* A listen address nginx takes as one word: no blanks, ';', '{' or '}'. */
+static bool
+listen_valid(const char *s)
+{
+	return *s != '\0' && strpbrk(s, " \t\r\n;{}#'\"\\") == NULL;
+}
+
+static int
+cmd_nginx_conf(struct ctl *c, char **args)
+{
+	char		 header[CONF_PATH_MAX + 512], err[512], *out;
+	enum spike_err	 rc;
+
+	(void)args;
+	if (c->listen != NULL && !listen_valid(c->listen))
+		return ctl_errx(CTL_USAGE, "nginx-conf: --listen \"%s\": "
+		    "expected ADDR:PORT", c->listen);
+	snprintf(header, sizeof(header),
+	    "# Generated by spikectl nginx-conf from %s: do not edit;\n"
+	    "# change its instance lines and generate it again.  For nginx's\n"
+	    "# http context, e.g. http { include /etc/nginx/spike-fcgi.conf; }\n",
+	    c->conf_path);
+	rc = ctl_nginx_render(ctl_nginx_snippet, &c->conf, header, c->listen,
+	    &out, err, sizeof(err));
+	if (rc == SPIKE_ECONFIG)
+		return ctl_errx(CTL_FAIL, "nginx-conf: %s", err);
+	if (rc != SPIKE_OK)
+		return ctl_errx(CTL_FAIL, "nginx-conf: %s", spike_strerror(rc));
+	fputs(out, stdout);
+	free(out);
+	return CTL_OK;
+}
+
+static int
+cmd_instances(struct ctl *c, char **args)
+{
+	size_t	 i;
+
+	(void)args;
+	for (i = 0; i < c->conf.ninstances; i++)
+		printf("%s\n", c->conf.instances[i].addr);
+	return CTL_OK;
+}
+
+/*
+ * Become the instance ADDR: exec spawn-fcgi in the foreground (-n), which
+ * binds ADDR and execs spike-fcgi on it, so systemd's main process is the
+ * responder itself.  A unix socket is made mode 0666: as reachable as a
+ * loopback port, which nginx running as another user needs.
+ */
+static int
+cmd_spawn(struct ctl *c, char **args)
+{
+	char		 host[CONF_ADDR_MAX], *colon;
+	const char	*addr = args[0];
+	char		*argv[] = { SPAWN_FCGI_PATH, "-n", NULL, NULL, NULL,
+			    NULL, "--", CTL_SPIKE_FCGI, "-c",
+			    (char *)c->conf_path, NULL };
+
+	if (conf_find_instance(&c->conf, addr) == NULL)
+		return ctl_errx(CTL_FAIL, "spawn: %s: no \"instance = %s\" "
+		    "line in %s", addr, addr, c->conf_path);
+	snprintf(host, sizeof(host), "%s", addr);
+	if (strncmp(host, "unix:", 5) == 0) {
+		argv[2] = "-s";
+		argv[3] = host + 5;
+		argv[4] = "-M";
+		argv[5] = "0666";
+	} else {
+		colon = strrchr(host, ':');
+		*colon = '\0';
+		argv[2] = "-a";
+		argv[3] = host;
+		argv[4] = "-p";
+		argv[5] = colon + 1;
+	}
+	fflush(stdout);
+	execvp(argv[0], argv);
+	return ctl_errx(CTL_FAIL, "spawn: cannot execute %s: %s", argv[0],
+	    strerror(errno));
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static const struct ctl_command commands[] = {
+	{ "init",	1, 1, cmd_init },
+	{ "status",	0, 0, cmd_status },
+	{ "check",	0, 0, cmd_check },
+	{ "nginx-conf",	0, 0, cmd_nginx_conf },
+	{ "instances",	0, 0, cmd_instances },
+	{ "spawn",	1, 1, cmd_spawn },
+};
+#define CTL_NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+/*
+ * Take the command's --options out of args (anywhere after the command),
+ * leaving its operands in order.  Returns the number of operands, or -1
+ * for an option the command does not know.
+ */
+static int
+take_options(struct ctl *c, const char *cmd, int argc, char **args)
+{
+	const char	*a;
+	bool		 operands_only = false;
+	int		 i, n = 0;
+
+	for (i = 0; i < argc; i++) {
+		a = args[i];
+		if (!operands_only && strcmp(a, "--") == 0)
+			operands_only = true;
+		else if (operands_only || a[0] != '-' || a[1] == '\0')
+			args[n++] = args[i];
+		else if (strcmp(cmd, "status") == 0 && strcmp(a, "--json") == 0)
+			c->json = true;
+		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
+			c->force = true;
+		else if (strcmp(cmd, "nginx-conf") == 0 &&
+		    strcmp(a, "--listen") == 0 && i + 1 < argc)
+			c->listen = args[++i];
+		else if (strcmp(cmd, "nginx-conf") == 0 &&
+		    strncmp(a, "--listen=", 9) == 0)
+			c->listen = a + 9;
+		else
+			return -1;
+	}
+	return n;
+}
+
+/* Find and run a command; returns the exit status. */
+static int
+run_command(struct ctl *c, int argc, char **argv)
+{
+	const struct ctl_command *cmd = NULL;
+	size_t			 i;
+	int			 n;
+
+	for (i = 0; i < CTL_NCOMMANDS; i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		ctl_errx(CTL_USAGE, "unknown command \"%s\"", argv[0]);
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	n = take_options(c, cmd->name, argc - 1, argv + 1);
+	if (n < cmd->min_args || n > cmd->max_args) {
+		ctl_errx(CTL_USAGE, "%s: %s", cmd->name, n < 0 ?
+		    "unknown option" : "wrong number of arguments");
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	if (load_conf(c) != CTL_OK)
+		return CTL_FAIL;
+	return cmd->run(c, argv + 1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct ctl	 c;
+	int			 ch;
+
+	c.conf_path = SYSCONFDIR "/spike/spike.conf";
+	while ((ch = getopt(argc, argv, "+c:hV")) != -1) {
+		switch (ch) {
+		case 'c':
+			c.conf_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_OK;
+		case 'V':
+			printf("spikectl %s\n", SPIKE_VERSION);
+			return CTL_OK;
+		default:
+			usage(stderr);
+			return CTL_USAGE;
+		}
+	}
+	if (optind == argc) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	return run_command(&c, argc - optind, argv + optind);
+}

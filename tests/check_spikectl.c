@@ -1,0 +1,1049 @@
+/*
+ * spikectl: its nginx transform on made-up templates (unit), then the
+ * real binary against a real Redis, four real spike-fcgi instances and a
+ * real nginx run on its own output: init refuses a live sale without
+ * --force, status matches what was sold, nginx-conf passes nginx -t and
+ * spreads the sale by the weights, check catches a bad stock hash and an
+ * unreachable Redis, a bad config says FILE:LINE, exit codes hold.
+ */
+#include "config.h"
+
+#include <check.h>
+
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "rig.h"
+#include "spike.h"
+
+#define K		RIG_STOCK_KEY
+#define OUT_MAX		65536
+#define SPREAD_STOCK	100000
+#define SPREAD_REQUESTS	4000
+#define SPREAD_PERCENT	5
+#define LOAD_CONNS	32
+#define LOAD_DEADLINE_MS 60000
+
+/* The nginx this file starts itself (the rig's runs the shipped snippet). */
+static pid_t	 ctl_nginx_pid;
+
+static void	 ctl_cleanup(void);
+
+/* A failed assertion kills our nginx by pid too, then the rig's processes. */
+#undef _ck_assert_failed
+#define _ck_assert_failed(...) \
+	(ctl_cleanup(), rig_cleanup(), _ck_assert_failed(__VA_ARGS__))
+
+/* What one spikectl run printed, and its exit status. */
+struct ctl_run {
+	int	 status;	/* exit status, or -1 when it did not exit */
+	char	 out[OUT_MAX];
+	char	 err[OUT_MAX];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+nap_ms(unsigned int ms)
+{
+	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Read a whole small file into buf; "" when it cannot. */
+static void
+slurp(const char *path, char *buf, size_t bufsz)
+{
+	FILE	*f;
+	size_t	 n = 0;
+
+	buf[0] = '\0';
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	n = fread(buf, 1, bufsz - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+static void
+spit(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static const char *
+spikectl_path(void)
+{
+	const char	*p = getenv("SPIKECTL");
+
+	ck_assert_msg(p != NULL && access(p, X_OK) == 0,
+	    "SPIKECTL is not set to an executable (run through make check)");
+	return p;
+}
+
+/*
+ * Run argv (NULL-terminated) with stdout and stderr into files of dir;
+ * fills run.  The child dies with us.
+ */
+static void
+run_argv(const char *dir, char *const argv[], struct ctl_run *run)
+{
+	char	 out[RIG_PATH_MAX + 16], err[RIG_PATH_MAX + 16];
+	pid_t	 pid;
+	int	 st, fd;
+
+	snprintf(out, sizeof(out), "%s/run.out", dir);
+	snprintf(err, sizeof(err), "%s/run.err", dir);
+	ck_assert_msg((pid = fork()) != -1, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		unsetenv("NGINX");	/* nginx reads it as inherited sockets */
+		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
+			dup2(fd, 1);
+		if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
+			dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	run->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	slurp(out, run->out, sizeof(run->out));
+	slurp(err, run->err, sizeof(run->err));
+}
+
+/* spikectl -c conf ARGS...; the argument list ends with NULL. */
+static void
+ctl(const char *dir, const char *conf, struct ctl_run *run, ...)
+{
+	char	*argv[16];
+	va_list	 ap;
+	int	 n = 0;
+
+	argv[n++] = (char *)spikectl_path();
+	if (conf != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)conf;
+	}
+	va_start(ap, run);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	run_argv(dir, argv, run);
+}
+
+/* One Redis command on the rig's Redis; the reply (caller frees). */
+static redisReply *
+rcmd(struct rig *r, const char *fmt, ...)
+{
+	struct timeval	 tv = { 3, 0 };
+	redisContext	*c;
+	redisReply	*rep;
+	va_list		 ap;
+
+	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
+	ck_assert_msg(c != NULL && c->err == 0, "redis connect");
+	va_start(ap, fmt);
+	rep = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(rep != NULL, "redis %s: %s", fmt, c->errstr);
+	redisFree(c);
+	return rep;
+}
+
+/* Run a Redis command whose reply does not matter but must not fail. */
+static void
+rdo(struct rig *r, const char *fmt, ...)
+{
+	struct timeval	 tv = { 3, 0 };
+	redisContext	*c;
+	redisReply	*rep;
+	va_list		 ap;
+
+	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
+	ck_assert_msg(c != NULL && c->err == 0, "redis connect");
+	va_start(ap, fmt);
+	rep = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(rep != NULL && rep->type != REDIS_REPLY_ERROR,
+	    "redis %s: %s", fmt, rep ? rep->str : c->errstr);
+	freeReplyObject(rep);
+	redisFree(c);
+}
+
+/* A string or integer reply as text ("(nil)" for nil). */
+static void
+rget(struct rig *r, char *buf, size_t bufsz, const char *fmt, const char *a,
+    const char *b)
+{
+	redisReply	*rep = rcmd(r, fmt, a, b);
+
+	if (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS)
+		snprintf(buf, bufsz, "%s", rep->str);
+	else if (rep->type == REDIS_REPLY_INTEGER)
+		snprintf(buf, bufsz, "%lld", rep->integer);
+	else
+		snprintf(buf, bufsz, "(nil)");
+	freeReplyObject(rep);
+}
+
+static void
+start_redis(struct rig *r)
+{
+	ck_assert_msg(rig_init(r, NULL), "rig: %s", r->err);
+	ck_assert_msg(rig_redis_start(r), "rig: %s", r->err);
+}
+
+/* ---- a small JSON reader ------------------------------------------------ */
+
+static const char *json_skip(const char *);
+
+static const char *
+json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* Skip a JSON string at p (at its quote); NULL when malformed. */
+static const char *
+json_skip_string(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	for (; *p != '"'; p++) {
+		if (*p == '\0' || (unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\' && *++p == '\0')
+			return NULL;
+	}
+	return p + 1;
+}
+
+static const char *
+json_skip_number(const char *p)
+{
+	const char	*start;
+
+	if (*p == '-')
+		p++;
+	start = p;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (p == start || (start[0] == '0' && p - start > 1))
+		return NULL;
+	return p;
+}
+
+/* Skip an object or array at p; NULL when malformed. */
+static const char *
+json_skip_container(const char *p)
+{
+	char	 close = *p == '{' ? '}' : ']';
+	bool	 object = *p == '{';
+
+	p = json_ws(p + 1);
+	if (*p == close)
+		return p + 1;
+	for (;;) {
+		if (object) {
+			if ((p = json_skip_string(json_ws(p))) == NULL)
+				return NULL;
+			if (*(p = json_ws(p)) != ':')
+				return NULL;
+			p++;
+		}
+		if ((p = json_skip(p)) == NULL)
+			return NULL;
+		p = json_ws(p);
+		if (*p == close)
+			return p + 1;
+		if (*p++ != ',')
+			return NULL;
+	}
+}
+
+/* Skip one JSON value at p (after blanks); NULL when malformed. */
+static const char *
+json_skip(const char *p)
+{
+	p = json_ws(p);
+	if (*p == '{' || *p == '[')
+		return json_skip_container(p);
+	if (*p == '"')
+		return json_skip_string(p);
+	if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
+		return p + 4;
+	if (strncmp(p, "false", 5) == 0)
+		return p + 5;
+	return json_skip_number(p);
+}
+
+static bool
+json_valid(const char *doc)
+{
+	const char	*end = json_skip(doc);
+
+	return end != NULL && *json_ws(end) == '\0';
+}
+
+/* Step into member key of the object at p, or element key (a number). */
+static const char *
+json_step(const char *p, const char *key, size_t keylen)
+{
+	long	 index = isdigit((unsigned char)key[0]) ? atol(key) : -1;
+	bool	 object = *(p = json_ws(p)) == '{';
+	const char *k;
+
+	if (*p != '{' && *p != '[')
+		return NULL;
+	p = json_ws(p + 1);
+	for (long i = 0; *p != '}' && *p != ']'; i++) {
+		if (object) {
+			k = p + 1;
+			p = json_ws(json_skip_string(p)) + 1;
+			if ((size_t)(strchr(k, '"') - k) == keylen &&
+			    strncmp(k, key, keylen) == 0)
+				return json_ws(p);
+		} else if (i == index)
+			return json_ws(p);
+		p = json_ws(json_skip(p));
+		if (*p == ',')
+			p = json_ws(p + 1);
+	}
+	return NULL;
+}
+
+/* The value at a dotted path ("sale.sold", "instances.0.weight"), or NULL. */
+static const char *
+json_at(const char *doc, const char *path)
+{
+	const char	*p = doc, *dot;
+	size_t		 len;
+
+	while (p != NULL && *path != '\0') {
+		dot = strchr(path, '.');
+		len = dot != NULL ? (size_t)(dot - path) : strlen(path);
+		p = json_step(p, path, len);
+		path += len + (dot != NULL);
+	}
+	return p;
+}
+
+/* The number at path; fails the test when there is none. */
+static long long
+json_ll(const char *doc, const char *path)
+{
+	const char	*p = json_at(doc, path);
+
+	ck_assert_msg(p != NULL && (isdigit((unsigned char)*p) || *p == '-'),
+	    "no number at %s in %s", path, doc);
+	return atoll(p);
+}
+
+static bool
+json_is(const char *doc, const char *path, const char *literal)
+{
+	const char	*p = json_at(doc, path);
+
+	return p != NULL && strncmp(p, literal, strlen(literal)) == 0;
+}
+
+/* ---- our own nginx, on spikectl's output ------------------------------- */
+
+/* SIGKILL every child of ppid (nginx's workers), found through /proc. */
+static void
+kill_children(pid_t ppid)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		 path[300], buf[512], *p;
+	FILE		*f;
+	long		 parent;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		p = fgets(buf, sizeof(buf), f);
+		fclose(f);
+		if (p != NULL && (p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 1, " %*c %ld", &parent) == 1 && parent == ppid)
+			kill((pid_t)atol(e->d_name), SIGKILL);
+	}
+	closedir(d);
+}
+
+/* Kill our nginx by pid: master stopped first, its workers, then it. */
+static void
+ctl_cleanup(void)
+{
+	if (ctl_nginx_pid <= 0)
+		return;
+	kill(ctl_nginx_pid, SIGSTOP);
+	nap_ms(20);
+	kill_children(ctl_nginx_pid);
+	kill(ctl_nginx_pid, SIGKILL);
+	waitpid(ctl_nginx_pid, NULL, 0);
+	ctl_nginx_pid = 0;
+}
+
+/* Write nginx.conf in dir around snippet; returns its path in conf. */
+static void
+write_nginx_conf(const char *dir, const char *snippet, char *conf,
+    size_t confsz)
+{
+	char	 text[8192];
+
+	snprintf(text, sizeof(text),
+	    "%sdaemon off;\nmaster_process on;\nworker_processes 2;\n"
+	    "pid %s/nginx.pid;\nerror_log %s/error.log info;\n"
+	    "events { worker_connections 1024; }\n"
+	    "http {\n\taccess_log off;\n"
+	    "\tclient_body_temp_path %s/client_body_temp;\n"
+	    "\tfastcgi_temp_path %s/fastcgi_temp;\n"
+	    "\tproxy_temp_path %s/proxy_temp;\n"
+	    "\tuwsgi_temp_path %s/uwsgi_temp;\n"
+	    "\tscgi_temp_path %s/scgi_temp;\n"
+	    "\tinclude %s;\n}\n",
+	    geteuid() == 0 ? "user root;\n" : "", dir, dir, dir, dir, dir, dir,
+	    dir, snippet);
+	snprintf(conf, confsz, "%s/nginx.conf", dir);
+	spit(conf, text);
+}
+
+/* nginx -t on conf; returns the run. */
+static void
+nginx_test(struct rig *r, const char *dir, const char *conf,
+    struct ctl_run *run)
+{
+	char	 prefix[RIG_PATH_MAX + 2], err[RIG_PATH_MAX + 16];
+	char	*argv[] = { (char *)r->nginx, "-t", "-p", prefix, "-c",
+	    (char *)conf, "-e", err, NULL };
+
+	snprintf(prefix, sizeof(prefix), "%s/", dir);
+	snprintf(err, sizeof(err), "%s/error.log", dir);
+	run_argv(dir, argv, run);
+}
+
+/* Start nginx on conf and wait until it accepts on port. */
+static void
+nginx_start(struct rig *r, const char *dir, const char *conf, int port)
+{
+	char	 prefix[RIG_PATH_MAX + 2], err[RIG_PATH_MAX + 16], log[OUT_MAX];
+	char	*argv[] = { (char *)r->nginx, "-p", prefix, "-c", (char *)conf,
+	    "-e", err, NULL };
+	struct rig_http h;
+	struct rig_reply rep;
+	char	 why[256];
+	int	 i;
+
+	snprintf(prefix, sizeof(prefix), "%s/", dir);
+	snprintf(err, sizeof(err), "%s/error.log", dir);
+	ck_assert_msg((ctl_nginx_pid = fork()) != -1, "fork");
+	if (ctl_nginx_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		unsetenv("NGINX");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		rig_http_init(&h, port);
+		if (rig_http_request(&h, "GET", "/stock", NULL, NULL, 0, &rep,
+		    why, sizeof(why))) {
+			rig_http_close(&h);
+			return;
+		}
+		rig_http_close(&h);
+		nap_ms(20);
+	}
+	slurp(err, log, sizeof(log));
+	ck_abort_msg("nginx did not come up on %d: %s", port, log);
+}
+
+/* Stop our nginx: SIGQUIT, then by force. */
+static void
+nginx_stop(void)
+{
+	int	 i;
+
+	if (ctl_nginx_pid <= 0)
+		return;
+	kill(ctl_nginx_pid, SIGQUIT);
+	for (i = 0; i < 250; i++) {
+		if (waitpid(ctl_nginx_pid, NULL, WNOHANG) == ctl_nginx_pid) {
+			ctl_nginx_pid = 0;
+			return;
+		}
+		nap_ms(20);
+	}
+	ctl_cleanup();
+}
+
+/* ---- unit: the nginx transform ---------------------------------------- */
+
+static const char tmpl_small[] =
+    "# The seed: 10.0.0.1:1 and 10.0.0.1:2.\n"
+    "upstream u {\n"
+    "\tserver 10.0.0.1:1 weight=1 max_fails=1;\n"
+    "\tserver 10.0.0.1:2 weight=2 max_fails=1;\n"
+    "\tkeepalive 2;\n"
+    "}\n"
+    "map $n $a {\n"
+    "\t1 10.0.0.1:1;\n"
+    "\t2 10.0.0.1:2;\n"
+    "}\n"
+    "server {\n"
+    "\tlisten 127.0.0.1:8080;\n"
+    "\t# instance 10.0.0.1:1 is the first\n"
+    "\tlocation = /m/1 { fastcgi_pass 10.0.0.1:1; }\n"
+    "\tlocation = /m/2 { fastcgi_pass 10.0.0.1:2; }\n"
+    "\tlocation ~ ^/x/([1-2])$ { return 200 '{\"n\":1..2}'; }\n"
+    "\tlocation /h/1 {\n"
+    "\t\tallow 127.0.0.1;\n"
+    "\t\tfastcgi_pass 10.0.0.1:1;\n"
+    "\t}\n"
+    "\tlocation /h/2 {\n"
+    "\t\tallow 127.0.0.1;\n"
+    "\t\tfastcgi_pass 10.0.0.1:2;\n"
+    "\t}\n"
+    "}\n";
+
+static const char want_small[] =
+    "# HEADER\n"
+    "upstream u {\n"
+    "\tserver 127.0.0.1:5001 weight=7 max_fails=1;\n"
+    "\tserver unix:/run/s-b.sock weight=2 max_fails=1;\n"
+    "\tserver 127.0.0.1:5003 weight=1 max_fails=1;\n"
+    "\tkeepalive 2;\n"
+    "}\n"
+    "map $n $a {\n"
+    "\t1 127.0.0.1:5001;\n"
+    "\t2 unix:/run/s-b.sock;\n"
+    "\t3 127.0.0.1:5003;\n"
+    "}\n"
+    "server {\n"
+    "\tlisten [::1]:9999;\n"
+    "\tlocation = /m/1 { fastcgi_pass 127.0.0.1:5001; }\n"
+    "\tlocation = /m/2 { fastcgi_pass unix:/run/s-b.sock; }\n"
+    "\tlocation = /m/3 { fastcgi_pass 127.0.0.1:5003; }\n"
+    "\tlocation ~ ^/x/([1-3])$ { return 200 '{\"n\":1..3}'; }\n"
+    "\tlocation /h/1 {\n"
+    "\t\tallow 127.0.0.1;\n"
+    "\t\tfastcgi_pass 127.0.0.1:5001;\n"
+    "\t}\n"
+    "\tlocation /h/2 {\n"
+    "\t\tallow 127.0.0.1;\n"
+    "\t\tfastcgi_pass unix:/run/s-b.sock;\n"
+    "\t}\n"
+    "\tlocation /h/3 {\n"
+    "\t\tallow 127.0.0.1;\n"
+    "\t\tfastcgi_pass 127.0.0.1:5003;\n"
+    "\t}\n"
+    "}\n";
+
+static void
+parse_conf(struct conf *c, const char *text)
+{
+	char	 err[CONF_ERR_MAX];
+
+	conf_defaults(c);
+	ck_assert_msg(conf_parse(c, "test.conf", text, err, sizeof(err)) ==
+	    SPIKE_OK, "%s", err);
+}
+
+START_TEST(test_render_exact)
+{
+	struct conf	 c;
+	char		*out, err[256];
+
+	parse_conf(&c, "instance = 127.0.0.1:5001 weight=7\n"
+	    "instance = unix:/run/s-b.sock weight=2\n"
+	    "instance = 127.0.0.1:5003\n");
+	ck_assert_int_eq(ctl_nginx_render(tmpl_small, &c, "# HEADER\n",
+	    "[::1]:9999", &out, err, sizeof(err)), SPIKE_OK);
+	ck_assert_str_eq(out, want_small);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_render_keeps_listen_and_adds_weight)
+{
+	static const char tmpl[] =
+	    "upstream u {\n\tserver 10.0.0.1:1;\n\tserver 10.0.0.1:2;\n}\n"
+	    "server {\n\tlisten 127.0.0.1:8080;\n}\n";
+	struct conf	 c;
+	char		*out, err[256];
+
+	parse_conf(&c, "instance = 127.0.0.1:5001 weight=3\n");
+	ck_assert_int_eq(ctl_nginx_render(tmpl, &c, "", NULL, &out, err,
+	    sizeof(err)), SPIKE_OK);
+	ck_assert_str_eq(out, "upstream u {\n"
+	    "\tserver 127.0.0.1:5001 weight=3;\n}\n"
+	    "server {\n\tlisten 127.0.0.1:8080;\n}\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_render_many_instances)
+{
+	struct conf	 c;
+	char		 text[4096], *out, err[256];
+	size_t		 n = 0;
+	int		 i;
+
+	for (i = 1; i <= 23; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "instance = 127.0.0.1:%d weight=%d\n", 6000 + i, i);
+	parse_conf(&c, text);
+	ck_assert_int_eq(ctl_nginx_render(tmpl_small, &c, "", NULL, &out, err,
+	    sizeof(err)), SPIKE_OK);
+	ck_assert_msg(strstr(out, "^/x/((?:[1-9]|1[0-9]|2[0-3]))$") != NULL,
+	    "no class for 1..23 in:\n%s", out);
+	ck_assert_msg(strstr(out, "\tserver 127.0.0.1:6023 weight=23 "
+	    "max_fails=1;\n") != NULL, "no 23rd server in:\n%s", out);
+	ck_assert_msg(strstr(out, "location /h/23 {") != NULL &&
+	    strstr(out, "\t23 127.0.0.1:6023;\n") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "10.0.0.1") == NULL, "a seed is left:\n%s",
+	    out);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_render_errors)
+{
+	struct conf	 c;
+	char		*out, err[256];
+
+	parse_conf(&c, "instance = 127.0.0.1:5001\n");
+	ck_assert_int_eq(ctl_nginx_render("server {\n}\n", &c, "", NULL, &out,
+	    err, sizeof(err)), SPIKE_ECONFIG);
+	ck_assert_ptr_null(out);
+	ck_assert_msg(strstr(err, "no upstream") != NULL, "%s", err);
+	ck_assert_int_eq(ctl_nginx_render("upstream u {\n\tserver 10.0.0.1:1;\n"
+	    "\tserver 10.0.0.1:2;\n}\nset $x \"10.0.0.1:1 10.0.0.1:2\";\n", &c,
+	    "", NULL, &out, err, sizeof(err)), SPIKE_ECONFIG);
+	ck_assert_msg(strstr(err, "line 5") != NULL, "%s", err);
+	ck_assert_int_eq(ctl_nginx_render("upstream u {\n\tserver 10.0.0.1:1;\n"
+	    "}\n", &c, "", "127.0.0.1:1", &out, err, sizeof(err)),
+	    SPIKE_ECONFIG);
+	ck_assert_msg(strstr(err, "listen") != NULL, "%s", err);
+	ck_assert_int_eq(ctl_nginx_render("upstream u {\n\tserver 10.0.0.1:1;\n",
+	    &c, "", NULL, &out, err, sizeof(err)), SPIKE_ECONFIG);
+	ck_assert_msg(strstr(err, "unbalanced") != NULL, "%s", err);
+}
+END_TEST
+
+/* ---- init ------------------------------------------------------------- */
+
+START_TEST(test_init_refuses_live_sale)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+	long long	 total, sold;
+
+	start_redis(&r);
+	ctl(r.dir, r.conf, &run, "init", "100", NULL);
+	ck_assert_msg(run.status == 0, "init on an empty Redis: %d %s",
+	    run.status, run.err);
+	ck_assert(rig_sale_get(&r, &total, &sold));
+	ck_assert(total == 100 && sold == 0);
+
+	ctl(r.dir, r.conf, &run, "init", "200", NULL);
+	ck_assert_msg(run.status == 0, "init with nothing sold: %s", run.err);
+
+	rdo(&r, "HSET %s %s 200 %s 7", K, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
+	ctl(r.dir, r.conf, &run, "init", "50", NULL);
+	ck_assert_int_eq(run.status, 1);
+	ck_assert_msg(strstr(run.err, "sold 7 of 200") != NULL &&
+	    strstr(run.err, "--force") != NULL, "message: %s", run.err);
+	ck_assert(rig_sale_get(&r, &total, &sold));
+	ck_assert_msg(total == 200 && sold == 7, "a refused init changed "
+	    "the sale: %lld/%lld", total, sold);
+
+	rdo(&r, "HSET %s %s abc", K, RIG_SOLD_FIELD);
+	ctl(r.dir, r.conf, &run, "init", "50", NULL);
+	ck_assert_msg(run.status == 1, "init over a non-number sold: %d",
+	    run.status);
+
+	ctl(r.dir, r.conf, &run, "init", "50", "--force", NULL);
+	ck_assert_msg(run.status == 0, "init --force: %s", run.err);
+	ck_assert(rig_sale_get(&r, &total, &sold));
+	ck_assert(total == 50 && sold == 0);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_init_force_clears_orders)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+	char		 v[64];
+	redisReply	*rep;
+
+	start_redis(&r);
+	rdo(&r, "HSET %s %s 10 %s 3", K, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
+	rdo(&r, "HSET %s:order:1 user alice status pending pay_by 1", K);
+	rdo(&r, "HSET %s:order:2 user bob status paid pay_by 1", K);
+	rdo(&r, "ZADD %s:pending 1 1", K);
+	rdo(&r, "ZADD %s:user:alice 1 1", K);
+	rdo(&r, "ZADD %s:user:bob 1 2", K);
+	rdo(&r, "SET %s:last:alice 1", K);
+	rdo(&r, "SET %s:last:bob 2", K);
+	rdo(&r, "SET %s:anonymous 1", K);
+	rdo(&r, "SET %s:order_seq 2", K);
+	rdo(&r, "SET other:user:carol 1");
+
+	ctl(r.dir, r.conf, &run, "init", "500", "--force", NULL);
+	ck_assert_msg(run.status == 0, "init --force: %s", run.err);
+	ck_assert_msg(strstr(run.out, "1 pending orders ended, 4 per-user "
+	    "keys removed") != NULL, "output: %s", run.out);
+	rget(&r, v, sizeof(v), "HGET %s:order:%s status", K, "1");
+	ck_assert_str_eq(v, "expired");
+	rget(&r, v, sizeof(v), "HGET %s:order:%s status", K, "2");
+	ck_assert_str_eq(v, "paid");
+	rget(&r, v, sizeof(v), "EXISTS %s:%s", K, "pending");
+	ck_assert_str_eq(v, "0");
+	rget(&r, v, sizeof(v), "EXISTS %s:%s", K, "anonymous");
+	ck_assert_str_eq(v, "0");
+	rget(&r, v, sizeof(v), "EXISTS %s:%s", K, "user:alice");
+	ck_assert_str_eq(v, "0");
+	rget(&r, v, sizeof(v), "EXISTS %s:%s", K, "last:bob");
+	ck_assert_str_eq(v, "0");
+	rget(&r, v, sizeof(v), "GET %s:%s", K, "order_seq");
+	ck_assert_str_eq(v, "2");
+	rget(&r, v, sizeof(v), "EXISTS %s%s", "other:user:", "carol");
+	ck_assert_str_eq(v, "1");
+	rep = rcmd(&r, "XRANGE %s:events - +", K);
+	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 1,
+	    "want one expired event");
+	freeReplyObject(rep);
+	rget(&r, v, sizeof(v), "HGET %s %s", K, RIG_TOTAL_FIELD);
+	ck_assert_str_eq(v, "500");
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- status ------------------------------------------------------------ */
+
+/* Buy n tickets through nginx: with users u<k> when unique, else anonymous. */
+static void
+buy(struct rig *r, unsigned int n, bool unique)
+{
+	struct rig_load	 l;
+	struct rig_load_spec spec = rig_load_plan(r, 8, n, unique, 30000);
+	char		 sum[1024];
+
+	ck_assert(rig_load_start(&l, &spec));
+	rig_load_wait(&l);
+	ck_assert_msg(rig_load_code(&l, 1) == n, "not all bought: %s",
+	    rig_load_summary(&l, sum, sizeof(sum)));
+}
+
+/* POST /pay for user's latest order, found with GET /order. */
+static void
+pay_one(struct rig *r, const char *user)
+{
+	struct rig_http	 h;
+	struct rig_reply rep;
+	char		 target[128], form[160], err[256], order[32];
+	const char	*p;
+
+	rig_http_init(&h, r->http_port);
+	snprintf(target, sizeof(target), "/order?user=%s", user);
+	ck_assert_msg(rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep,
+	    err, sizeof(err)) && rep.status == 200, "GET %s: %s %s", target,
+	    err, rep.body);
+	ck_assert((p = strstr(rep.body, "\"order\":\"")) != NULL);
+	snprintf(order, sizeof(order), "%.*s", (int)strcspn(p + 9, "\""),
+	    p + 9);
+	snprintf(form, sizeof(form), "user=%s&order=%s", user, order);
+	ck_assert_msg(rig_http_request(&h, "POST", "/pay",
+	    "application/x-www-form-urlencoded", form, strlen(form), &rep, err,
+	    sizeof(err)) && rep.status == 200, "POST /pay %s: %s %s", form, err,
+	    rep.body);
+	rig_http_close(&h);
+}
+
+START_TEST(test_status_matches_sales)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+	long long	 total, sold;
+	int		 i;
+	char		 path[64];
+
+	ck_assert_msg(rig_start(&r, NULL, 1000), "rig: %s", r.err);
+	buy(&r, 200, true);
+	buy(&r, 100, false);
+	pay_one(&r, "user7");
+	ck_assert(rig_sale_get(&r, &total, &sold));
+	ck_assert_int_eq(sold, 300);
+
+	ctl(r.dir, r.conf, &run, "status", "--json", NULL);
+	ck_assert_msg(run.status == 0, "status --json: %s", run.err);
+	ck_assert_msg(json_valid(run.out), "not JSON: %s", run.out);
+	fprintf(stderr, "spikectl status --json after the sale:\n%s", run.out);
+	ck_assert(json_is(run.out, "sale.exists", "true"));
+	ck_assert_int_eq(json_ll(run.out, "sale.total"), 1000);
+	ck_assert_int_eq(json_ll(run.out, "sale.sold"), sold);
+	ck_assert_int_eq(json_ll(run.out, "sale.remaining"), 1000 - sold);
+	ck_assert_int_eq(json_ll(run.out, "orders.pending"), 199);
+	ck_assert_int_eq(json_ll(run.out, "orders.paid"), 1);
+	ck_assert_int_eq(json_ll(run.out, "orders.anonymous"), 100);
+	ck_assert_int_eq(json_ll(run.out, "live_instances"), RIG_INSTANCES);
+	ck_assert_int_eq(json_ll(run.out, "live_weight"), 10);
+	for (i = 0; i < RIG_INSTANCES; i++) {
+		snprintf(path, sizeof(path), "instances.%d.weight", i);
+		ck_assert_int_eq(json_ll(run.out, path), r.inst[i].weight);
+		snprintf(path, sizeof(path), "instances.%d.live", i);
+		ck_assert_msg(json_is(run.out, path, "true"), "%s", run.out);
+		snprintf(path, sizeof(path), "instances.%d.heartbeat_age_ms",
+		    i);
+		ck_assert_msg(json_ll(run.out, path) >= 0 &&
+		    json_ll(run.out, path) < 1000, "%s", run.out);
+	}
+
+	ctl(r.dir, r.conf, &run, "status", NULL);
+	ck_assert_msg(run.status == 0, "status: %s", run.err);
+	ck_assert_msg(strstr(run.out, "  sold       300\n") != NULL &&
+	    strstr(run.out, "  remaining  700\n") != NULL &&
+	    strstr(run.out, "  paid       1\n") != NULL &&
+	    strstr(run.out, "instances: 4 of 4 live, weight 10 of 10") != NULL,
+	    "status:\n%s", run.out);
+	fprintf(stderr, "spikectl status after the sale:\n%s", run.out);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- nginx-conf -------------------------------------------------------- */
+
+START_TEST(test_nginx_conf_serves_by_weight)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+	struct rig_load	 l;
+	struct rig_load_spec spec;
+	char		 dir[RIG_PATH_MAX], snippet[RIG_PATH_MAX + 16];
+	char		 conf[RIG_PATH_MAX + 16], listen[64], sum[1024], msg[512];
+	long		 want, got;
+	size_t		 n = 0;
+	bool		 ok = true;
+	int		 i;
+
+	ck_assert_msg(rig_init(&r, NULL) && rig_redis_start(&r) &&
+	    rig_sale_set(&r, SPREAD_STOCK) && rig_instances_start(&r) &&
+	    rig_heartbeats_wait(&r, 10000), "rig: %s", r.err);
+	snprintf(dir, sizeof(dir), "%s/ctl-nginx", r.dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", r.http_port);
+	ctl(r.dir, r.conf, &run, "nginx-conf", "--listen", listen, NULL);
+	ck_assert_msg(run.status == 0, "nginx-conf: %s", run.err);
+	ck_assert_msg(strstr(run.out, "127.0.0.1:3001") == NULL,
+	    "a seed address is left:\n%s", run.out);
+	snprintf(snippet, sizeof(snippet), "%s/spike-fcgi.conf", dir);
+	spit(snippet, run.out);
+	write_nginx_conf(dir, snippet, conf, sizeof(conf));
+	nginx_test(&r, dir, conf, &run);
+	ck_assert_msg(run.status == 0, "nginx -t: %s", run.err);
+
+	nginx_start(&r, dir, conf, r.http_port);
+	spec = rig_load_plan(&r, LOAD_CONNS, SPREAD_REQUESTS, false,
+	    LOAD_DEADLINE_MS);
+	ck_assert(rig_load_start(&l, &spec));
+	rig_load_wait(&l);
+	ck_assert_msg(rig_load_code(&l, 1) == SPREAD_REQUESTS,
+	    "every request must buy: %s", rig_load_summary(&l, sum,
+	    sizeof(sum)));
+	nginx_stop();
+	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
+	for (i = 0; i < RIG_INSTANCES; i++) {
+		want = (long)SPREAD_REQUESTS * r.inst[i].weight / 10;
+		got = rig_stat_port_lines(&r, i);
+		ok = ok && labs(got - want) * 100 <= want * SPREAD_PERCENT;
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n, " port %d "
+		    "weight %u: %ld, want %ld;", r.inst[i].port,
+		    r.inst[i].weight, got, want);
+	}
+	ck_assert_msg(ok, "spread not within %d %%:%s", SPREAD_PERCENT, msg);
+	fprintf(stderr, "nginx-conf: spread by weight:%s\n", msg);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- check -------------------------------------------------------------- */
+
+/* spikectl check: want its exit status, and needle in what it said. */
+static void
+expect_check(struct rig *r, int want, const char *needle)
+{
+	struct ctl_run	 run;
+
+	ctl(r->dir, r->conf, &run, "check", NULL);
+	ck_assert_msg(run.status == want, "check: exit %d, want %d: %s%s",
+	    run.status, want, run.out, run.err);
+	ck_assert_msg(strstr(run.out, needle) != NULL ||
+	    strstr(run.err, needle) != NULL, "check: no \"%s\" in: %s%s",
+	    needle, run.out, run.err);
+}
+
+START_TEST(test_check)
+{
+	struct rig	 r;
+
+	start_redis(&r);
+	expect_check(&r, 1, "no stock hash");
+	rdo(&r, "HSET %s %s 10 %s 4", K, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
+	expect_check(&r, 0, "total 10, sold 4, remaining 6: ok");
+	expect_check(&r, 0, "syntax is ok");
+	rdo(&r, "HSET %s %s 11", K, RIG_SOLD_FIELD);
+	expect_check(&r, 1, "sold 11 is not between 0 and total 10");
+	rdo(&r, "HSET %s %s -1", K, RIG_SOLD_FIELD);
+	expect_check(&r, 1, "sold -1 is not between");
+	rdo(&r, "HSET %s %s 1.5", K, RIG_SOLD_FIELD);
+	expect_check(&r, 1, "ticket_sold_nums is \"1.5\", not a whole number");
+	rdo(&r, "HSET %s %s 3 %s ten", K, RIG_SOLD_FIELD, RIG_TOTAL_FIELD);
+	expect_check(&r, 1, "ticket_total_nums is \"ten\"");
+	rdo(&r, "HDEL %s %s", K, RIG_SOLD_FIELD);
+	rdo(&r, "HSET %s %s 10", K, RIG_TOTAL_FIELD);
+	expect_check(&r, 1, "ticket_sold_nums is missing");
+	rdo(&r, "HSET %s %s 0", K, RIG_SOLD_FIELD);
+	expect_check(&r, 0, "ok");
+	ck_assert(rig_redis_stop(&r));
+	expect_check(&r, 1, "redis 127.0.0.1:");
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_unreachable_redis)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+
+	ck_assert_msg(rig_init(&r, NULL), "rig: %s", r.err);
+	ctl(r.dir, r.conf, &run, "status", NULL);
+	ck_assert_int_eq(run.status, 1);
+	ck_assert_msg(strstr(run.err, "redis 127.0.0.1:") != NULL, "%s",
+	    run.err);
+	ctl(r.dir, r.conf, &run, "init", "5", NULL);
+	ck_assert_int_eq(run.status, 1);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- config and usage errors -------------------------------------------- */
+
+START_TEST(test_bad_config_and_usage)
+{
+	static const char *const cmds[][3] = {
+		{ "status", NULL, NULL }, { "check", NULL, NULL },
+		{ "init", "5", NULL }, { "nginx-conf", NULL, NULL },
+		{ "instances", NULL, NULL }, { "spawn", "127.0.0.1:3001", NULL },
+	};
+	struct rig	 r;
+	struct ctl_run	 run;
+	char		 bad[RIG_PATH_MAX + 16], where[RIG_PATH_MAX + 32];
+	size_t		 i;
+
+	ck_assert_msg(rig_init(&r, NULL), "rig: %s", r.err);
+	snprintf(bad, sizeof(bad), "%s/bad.conf", r.dir);
+	spit(bad, "# bad\ninstance = 127.0.0.1:3001\nthreads = many\n");
+	snprintf(where, sizeof(where), "%s:3:", bad);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		ctl(r.dir, bad, &run, cmds[i][0], cmds[i][1], NULL);
+		ck_assert_msg(run.status == 1 && strstr(run.err, where) != NULL,
+		    "%s: exit %d, want 1 naming %s: %s", cmds[i][0], run.status,
+		    where, run.err);
+	}
+	ctl(r.dir, "/nonexistent/spike.conf", &run, "status", NULL);
+	ck_assert_int_eq(run.status, 1);
+
+	ctl(r.dir, r.conf, &run, "instances", NULL);
+	ck_assert_int_eq(run.status, 0);
+	ck_assert_int_eq(strncmp(run.out, "127.0.0.1:", 10), 0);
+	ctl(r.dir, r.conf, &run, "spawn", "127.0.0.1:1", NULL);
+	ck_assert_msg(run.status == 1 && strstr(run.err, "no \"instance = "
+	    "127.0.0.1:1\" line") != NULL, "spawn: %d %s", run.status, run.err);
+
+	ctl(r.dir, NULL, &run, NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "frobnicate", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "status", "--yaml", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "init", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "init", "ten", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "init", "5", "6", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "nginx-conf", "--listen", "a b", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "-h", NULL);
+	ck_assert_int_eq(run.status, 0);
+	rig_stop(&r);
+}
+END_TEST
+
+static Suite *
+spikectl_suite(void)
+{
+	Suite	*s = suite_create("spikectl");
+	TCase	*unit = tcase_create("render");
+	TCase	*live = tcase_create("live");
+
+	tcase_add_test(unit, test_render_exact);
+	tcase_add_test(unit, test_render_keeps_listen_and_adds_weight);
+	tcase_add_test(unit, test_render_many_instances);
+	tcase_add_test(unit, test_render_errors);
+	suite_add_tcase(s, unit);
+	tcase_set_timeout(live, 90);
+	tcase_add_test(live, test_init_refuses_live_sale);
+	tcase_add_test(live, test_init_force_clears_orders);
+	tcase_add_test(live, test_status_matches_sales);
+	tcase_add_test(live, test_nginx_conf_serves_by_weight);
+	tcase_add_test(live, test_check);
+	tcase_add_test(live, test_unreachable_redis);
+	tcase_add_test(live, test_bad_config_and_usage);
+	suite_add_tcase(s, live);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(spikectl_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
