@@ -50,6 +50,7 @@ struct conf {
 	char		 total_field[CONF_KEY_MAX];
 	char		 sold_field[CONF_KEY_MAX];
 	char		 stat_log[CONF_PATH_MAX];
+	char		 sold_out_flag[CONF_PATH_MAX];	/* "" for none */
 	unsigned int	 threads;
 	unsigned int	 buffer_percent;
 	unsigned int	 sync_ms;
