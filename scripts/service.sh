@@ -235,6 +235,7 @@ EOF
 		echo "# Written by scripts/$svc_name; see spike.conf(5)."
 		echo "redis = 127.0.0.1:$redis_port"
 		echo "stat_log = $stat_log"
+		echo "sold_out_flag = $run/sold-out"
 		for i in "${!ports[@]}"; do
 			echo "instance = 127.0.0.1:${ports[i]} weight=${weights[i]}"
 		done
@@ -249,6 +250,8 @@ EOF
 		-e 's/127\.0\.0\.1:3003\([^0-9]\)/127.0.0.1:@P3@\1/' \
 		-e 's/127\.0\.0\.1:3004\([^0-9]\)/127.0.0.1:@P4@\1/' \
 		-e 's/listen 127\.0\.0\.1:8080\([^0-9]\)/listen 127.0.0.1:@HTTP@\1/' \
+		-e "s|/var/log/spike-fcgi/stat\.log|$stat_log|" \
+		-e "s|/run/spike-fcgi/sold-out|$run/sold-out|" \
 		"$root/nginx/spike-fcgi.conf" |
 		sed -e "s/@P1@/${ports[0]}/" -e "s/@P2@/${ports[1]}/" \
 			-e "s/@P3@/${ports[2]}/" -e "s/@P4@/${ports[3]}/" \

@@ -178,6 +178,7 @@ CONF_STRING_SETTER(set_stock_key, stock_key)
 CONF_STRING_SETTER(set_total_field, total_field)
 CONF_STRING_SETTER(set_sold_field, sold_field)
 CONF_STRING_SETTER(set_stat_log, stat_log)
+CONF_STRING_SETTER(set_sold_out_flag, sold_out_flag)
 CONF_STRING_SETTER(set_events_key, events_key)
 
 static enum spike_err
@@ -234,6 +235,7 @@ static const struct conf_key conf_keys[] = {
 	{ "total_field",	set_total_field },
 	{ "sold_field",		set_sold_field },
 	{ "stat_log",		set_stat_log },
+	{ "sold_out_flag",	set_sold_out_flag },
 	{ "threads",		set_threads },
 	{ "buffer_percent",	set_buffer_percent },
 	{ "sync_ms",		set_sync_ms },

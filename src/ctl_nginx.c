@@ -320,6 +320,32 @@ put_listen(struct ngx_render *nr, const struct ngx_line *l)
 }
 
 /*
+ * The template's file paths, to be replaced by spike.conf's own: the stat
+ * log nginx appends its own answers to, and the sold-out flag it tests.
+ */
+#define NGX_STAT_LOG	"/var/log/spike-fcgi/stat.log"
+#define NGX_SOLD_OUT	"/run/spike-fcgi/sold-out"
+
+/* Write the path of spike.conf that replaces a template path at s, if any;
+ * returns the length of the template path replaced, or 0. */
+static size_t
+put_path(struct ngx_render *nr, const char *s, size_t len)
+{
+	const char	*from[] = { NGX_STAT_LOG, NGX_SOLD_OUT };
+	const char	*to[] = { nr->conf->stat_log, nr->conf->sold_out_flag };
+	size_t		 k, n;
+
+	for (k = 0; k < 2; k++) {
+		n = strlen(from[k]);
+		if (n <= len && strncmp(s, from[k], n) == 0 && *to[k] != '\0') {
+			fputs(to[k], nr->out);
+			return n;
+		}
+	}
+	return 0;
+}
+
+/*
  * Write a line: a seed's address and place replaced by an instance's
  * (seed 0: none), "[1-S]" by the instances' places, and the template's
  * listen address by the one asked for.
@@ -329,7 +355,7 @@ put_line(struct ngx_render *nr, const struct ngx_line *l, size_t seed,
     const struct conf_instance *inst, unsigned int place)
 {
 	char	 cls[16], to[CONF_INSTANCES_MAX * 8], dots[16], dots_to[16];
-	size_t	 i;
+	size_t	 i, n;
 
 	snprintf(cls, sizeof(cls), "[1-%zu]", nr->nseeds);
 	index_class(to, sizeof(to), (unsigned int)nr->conf->ninstances);
@@ -338,7 +364,9 @@ put_line(struct ngx_render *nr, const struct ngx_line *l, size_t seed,
 	if (put_listen(nr, l))
 		return;
 	for (i = 0; i < l->len; i++) {
-		if (seed > 0 && addr_at(l->text, l->len, i,
+		if ((n = put_path(nr, l->text + i, l->len - i)) > 0) {
+			i += n - 1;
+		} else if (seed > 0 && addr_at(l->text, l->len, i,
 		    nr->seeds[seed - 1])) {
 			fputs(inst->addr, nr->out);
 			i += strlen(nr->seeds[seed - 1]) - 1;

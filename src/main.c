@@ -36,6 +36,7 @@ struct instance {
 	struct stock		 stock;
 	struct statlog		*statlog;
 	struct sync_state	*sync;
+	struct batcher		*batcher;
 	struct route_ctx	*ctxs;
 	struct worker		**workers;
 	unsigned int		 nworkers;
@@ -150,6 +151,7 @@ start_workers(struct instance *in)
 		ctx->conf = &in->conf;
 		ctx->stock = &in->stock;
 		ctx->sync = in->sync;
+		ctx->batcher = in->batcher;
 		ctx->statlog = statlog_writer(in->statlog, i);
 		ctx->where = in->where;
 		ctx->self_id = in->self_id;
@@ -217,6 +219,8 @@ serve_until_signalled(struct instance *in, const sigset_t *waited)
 	if ((stuck = stop_workers(in)) > 0)
 		log_warnx("%u workers still busy after %d ms; exiting anyway",
 		    stuck, SHUTDOWN_GRACE_MS);
+	else
+		batcher_stop(in->batcher);
 	sync_stop(in->sync);
 	statlog_close(in->statlog);
 	log_info("stopped after %lld sales", (long long)atomic_load(
@@ -290,6 +294,11 @@ main(int argc, char *argv[])
 	if ((in.sync = sync_start(&in.conf, in.self_id, in.weight,
 	    &in.stock)) == NULL) {
 		log_warn("starting the sync thread");
+		return 1;
+	}
+	if ((in.batcher = batcher_start(&in.conf, in.self_id,
+	    in.sync)) == NULL) {
+		log_warn("starting the committer thread");
 		return 1;
 	}
 	start_workers(&in);

@@ -109,8 +109,7 @@ static void
 handle_buy(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
 {
-	struct store_order	 order;
-	enum store_buy_result	 result;
+	struct store_purchase	 p;
 	char			 id[160];
 
 	if (q->user[0] == '\0' && !ctx->conf->allow_anonymous) {
@@ -120,8 +119,7 @@ handle_buy(struct route_ctx *ctx, const struct route_request *req,
 	if (!store_usable(ctx, r))
 		return;
 	if (!atomic_load_explicit(&ctx->stock->synced, memory_order_acquire)) {
-		refuse(r, REPLY_UNAVAILABLE,
-		    "stock not read from redis yet");
+		refuse(r, REPLY_UNAVAILABLE, "stock not read from redis yet");
 		return;
 	}
 	if (atomic_load_explicit(&ctx->stock->sold_out, memory_order_acquire) ||
@@ -134,12 +132,14 @@ handle_buy(struct route_ctx *ctx, const struct route_request *req,
 	else
 		snprintf(id, sizeof(id), "%s/%ld/%u/%llu", ctx->self_id,
 		    (long)getpid(), ctx->thread, ++ctx->purchases);
-	if (store_buy(ctx->store, id, q->user, &result, &order) != SPIKE_OK) {
+	p.request_id = id;
+	p.user = q->user;
+	if (batcher_buy(ctx->batcher, &p) != SPIKE_OK) {
 		stock_give_back(ctx->stock);
-		store_failed(ctx, r);
+		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
 		return;
 	}
-	settle(ctx, result, &order, r);
+	settle(ctx, p.result, &p.order, r);
 }
 
 static void

@@ -50,6 +50,7 @@ struct conf {
 	char		 total_field[CONF_KEY_MAX];
 	char		 sold_field[CONF_KEY_MAX];
 	char		 stat_log[CONF_PATH_MAX];
+	char		 sold_out_flag[CONF_PATH_MAX];	/* "" for none */
 	unsigned int	 threads;
 	unsigned int	 buffer_percent;
 	unsigned int	 sync_ms;
@@ -197,13 +198,22 @@ struct store_view {
 	unsigned int	 live_weight;	/* weights of instances seen alive */
 };
 
+/* One purchase as Redis is asked to make it. */
+struct store_purchase {
+	const char		*request_id;
+	const char		*user;		/* "" when anonymous */
+	enum store_buy_result	 result;
+	struct store_order	 order;
+};
+
+#define STORE_BATCH_MAX		64
+
 struct store;
 
 struct store	*store_new(const struct conf *, const char *self_id);
 void		 store_free(struct store *);
-enum spike_err	 store_buy(struct store *, const char *request_id,
-		    const char *user, enum store_buy_result *,
-		    struct store_order *);
+enum spike_err	 store_buy(struct store *, struct store_purchase *const *,
+		    size_t n);
 enum spike_err	 store_pay(struct store *, const char *user,
 		    const char *order, enum store_pay_result *,
 		    struct store_order *);
@@ -214,6 +224,16 @@ enum spike_err	 store_sync(struct store *, struct store_view *);
 void		 store_leave(struct store *);
 const char	*store_error(const struct store *);
 const char	*store_script_name(enum store_script);
+
+/* ---- batch.c: purchases sent to Redis together (group commit) -------- */
+
+struct batcher;
+struct sync_state;
+
+struct batcher	*batcher_start(const struct conf *, const char *self_id,
+		    struct sync_state *);
+void		 batcher_stop(struct batcher *);
+enum spike_err	 batcher_buy(struct batcher *, struct store_purchase *);
 
 /* ---- statlog.c: stat.log, one line per request ------------------------- */
 
@@ -247,6 +267,7 @@ struct route_ctx {
 	const struct conf	*conf;
 	struct stock		*stock;
 	struct store		*store;		/* this thread's Redis link */
+	struct batcher		*batcher;	/* sells purchases in groups */
 	struct sync_state	*sync;
 	struct statlog_buf	*statlog;	/* this thread's stat buffer */
 	const char		*where;		/* port or socket, for stat.log */

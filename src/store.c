@@ -51,6 +51,8 @@ struct store {
 	char			 pay_timeout_ms[16];
 	char			 per_user_limit[16];
 	char			 sha[STORE_SCRIPTS][STORE_SHA_LEN + 1];
+	char			 nkeys[8];
+	char			 req_keys[STORE_BATCH_MAX][CONF_KEY_MAX + 80];
 	char			 error[160];
 };
 
@@ -275,38 +277,68 @@ copy_order_id(char *dst, const redisReply *e)
 		dst[0] = '\0';
 }
 
-/*
- * Sell one ticket in Redis for request_id, and with a user, create its
- * order (see src/lua/buy.lua).  Returns SPIKE_OK with the outcome in
- * *result and the order in *order, or SPIKE_EREDIS.
- */
-enum spike_err
-store_buy(struct store *st, const char *request_id, const char *user,
-    enum store_buy_result *result, struct store_order *order)
+/* Fill one purchase from its {status, order, pay_by} in reply r at i. */
+static bool
+read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 {
 	static const enum store_buy_result outcome[] = { STORE_NO_SALE,
 	    STORE_SOLD_OUT, STORE_SOLD, STORE_SOLD_BEFORE };
-	char		 req_key[CONF_KEY_MAX + 80];
-	const char	*argv[] = { "EVALSHA", NULL, "3", st->stock_key,
-			    req_key, st->conf->events_key,
-			    st->conf->total_field, st->conf->sold_field,
-			    STORE_REQUEST_TTL_S, st->stock_key, user,
-			    st->self_id, st->pay_timeout_ms,
-			    st->per_user_limit };
-	redisReply	*r;
 	long long	 status;
 
-	snprintf(req_key, sizeof(req_key), "%s:req:%s", st->stock_key,
-	    request_id);
-	if ((r = store_eval(st, STORE_SCRIPT_BUY, 14, argv)) == NULL)
+	if (r->element[i]->type != REDIS_REPLY_INTEGER ||
+	    r->element[i + 2]->type != REDIS_REPLY_INTEGER)
+		return false;
+	status = r->element[i]->integer;
+	if (status < -1 || status > 2)
+		return false;
+	p->result = outcome[status + 1];
+	copy_order_id(p->order.id, r->element[i + 1]);
+	p->order.pay_by = r->element[i + 2]->integer;
+	strcpy(p->order.status, "pending");
+	return true;
+}
+
+/*
+ * Sell tickets to n purchases in one call, each as if alone (see
+ * src/lua/buy.lua).  Returns SPIKE_OK with each purchase's outcome
+ * filled in, or SPIKE_EREDIS for them all.
+ */
+enum spike_err
+store_buy(struct store *st, struct store_purchase *const *p, size_t n)
+{
+	const char	*argv[12 + 2 * STORE_BATCH_MAX];
+	size_t		 i, argc = 0;
+	redisReply	*r;
+
+	if (n == 0 || n > STORE_BATCH_MAX)
+		return SPIKE_EINPUT;
+	argv[argc++] = "EVALSHA";
+	argv[argc++] = NULL;
+	snprintf(st->nkeys, sizeof(st->nkeys), "%zu", n + 2);
+	argv[argc++] = st->nkeys;
+	argv[argc++] = st->stock_key;
+	argv[argc++] = st->conf->events_key;
+	for (i = 0; i < n; i++) {
+		snprintf(st->req_keys[i], sizeof(st->req_keys[i]), "%s:req:%s",
+		    st->stock_key, p[i]->request_id);
+		argv[argc++] = st->req_keys[i];
+	}
+	argv[argc++] = st->conf->total_field;
+	argv[argc++] = st->conf->sold_field;
+	argv[argc++] = STORE_REQUEST_TTL_S;
+	argv[argc++] = st->stock_key;
+	argv[argc++] = st->self_id;
+	argv[argc++] = st->pay_timeout_ms;
+	argv[argc++] = st->per_user_limit;
+	for (i = 0; i < n; i++)
+		argv[argc++] = p[i]->user;
+	if ((r = store_eval(st, STORE_SCRIPT_BUY, (int)argc, argv)) == NULL)
 		return SPIKE_EREDIS;
-	if (!is_int_array(r, 3) || r->elements != 5 ||
-	    (status = reply_int(r, 0)) < -1 || status > 2)
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * n)
 		return store_bad_reply(st, r, "buy");
-	*result = outcome[status + 1];
-	copy_order_id(order->id, r->element[3]);
-	order->pay_by = reply_int(r, 4);
-	strcpy(order->status, "pending");
+	for (i = 0; i < n; i++)
+		if (!read_purchase(r, 3 * i, p[i]))
+			return store_bad_reply(st, r, "buy");
 	freeReplyObject(r);
 	return SPIKE_OK;
 }

@@ -9,10 +9,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "spike.h"
 
@@ -30,6 +32,7 @@ struct sync_state {
 	struct store		*store;
 	unsigned int		 weight;
 	bool			 filled;	/* first quota granted */
+	bool			 flag_failed;	/* reported, quiet until it works */
 	unsigned int		 since_expiry;	/* ms since orders expired */
 	atomic_int		 state;		/* enum store_state */
 	pthread_t		 thread;
@@ -65,6 +68,38 @@ report_up(struct sync_state *ss)
 }
 
 /*
+ * Keep the sold-out flag file in step with Redis, so that nginx answers
+ * sold out itself while it exists.  Every instance does it; each acts on
+ * the stock it just read, so they agree within sync_ms.
+ */
+static void
+mark_sold_out_flag(struct sync_state *ss, bool sold_out)
+{
+	const char	*path = ss->conf->sold_out_flag;
+	int		 fd;
+
+	if (*path == '\0')
+		return;
+	if (!sold_out) {
+		if (unlink(path) == -1 && errno != ENOENT && !ss->flag_failed) {
+			log_warn("%s", path);
+			ss->flag_failed = true;
+		}
+		return;
+	}
+	if (access(path, F_OK) == 0)
+		return;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		if (!ss->flag_failed)
+			log_warn("%s", path);
+		ss->flag_failed = true;
+		return;
+	}
+	close(fd);
+	ss->flag_failed = false;
+}
+
+/*
  * One sync.  The first quota is the weight's share among all configured
  * instances, since the others may not have announced themselves yet;
  * later refills share what remains among those alive.
@@ -83,6 +118,7 @@ sync_once(struct sync_state *ss)
 	report_up(ss);
 	stock_set_view(ss->stock, view.total, view.sold);
 	remaining = view.exists ? view.total - view.sold : 0;
+	mark_sold_out_flag(ss, remaining <= 0);
 	weights = ss->filled ? view.live_weight : conf_total_weight(ss->conf);
 	if (weights < ss->weight)
 		weights = ss->weight;

@@ -145,6 +145,21 @@ nap_ms(unsigned int ms)
 
 /* ---- the scripts, called as store.c calls them ------------------------ */
 
+/* The stock as the buy script leaves it, for struct buy. */
+static void
+read_stock(redisContext *c, struct buy *b)
+{
+	redisReply	*rep;
+
+	rep = CMD(c, "HMGET", K, TOTAL, SOLD);
+	b->total = rep->element[0]->type == REDIS_REPLY_NIL ? 0 :
+	    as_int(rep->element[0]);
+	b->sold = rep->element[1]->type == REDIS_REPLY_NIL ? 0 :
+	    as_int(rep->element[1]);
+	freeReplyObject(rep);
+}
+
+/* One purchase, as a group of one (buy.lua takes a group). */
 static struct buy
 buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
     unsigned int limit)
@@ -156,18 +171,17 @@ buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
 	snprintf(req_key, sizeof(req_key), K ":req:%s", req);
 	snprintf(pay, sizeof(pay), "%lld", pay_ms);
 	snprintf(lim, sizeof(lim), "%u", limit);
-	rep = CMD(c, "EVAL", lua_buy, "3", K, req_key, EVENTS, TOTAL, SOLD,
-	    REQ_TTL, K, user, SELF, pay, lim);
-	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 5,
+	rep = CMD(c, "EVAL", lua_buy, "3", K, EVENTS, req_key, TOTAL, SOLD,
+	    REQ_TTL, K, SELF, pay, lim, user);
+	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 3,
 	    "buy: reply type %d with %zu elements", rep->type,
 	    rep->elements);
 	b.status = as_int(rep->element[0]);
-	b.total = as_int(rep->element[1]);
-	b.sold = as_int(rep->element[2]);
-	ck_assert_int_eq(rep->element[3]->type, REDIS_REPLY_STRING);
-	snprintf(b.order, sizeof(b.order), "%s", rep->element[3]->str);
-	b.pay_by = as_int(rep->element[4]);
+	ck_assert_int_eq(rep->element[1]->type, REDIS_REPLY_STRING);
+	snprintf(b.order, sizeof(b.order), "%s", rep->element[1]->str);
+	b.pay_by = as_int(rep->element[2]);
 	freeReplyObject(rep);
+	read_stock(c, &b);
 	return b;
 }
 
@@ -317,6 +331,33 @@ stop(redisContext *c)
 	redisFree(c);
 	rig_stop(&rig);
 }
+
+/*
+ * A group of purchases in one call is sold in order, each as if alone:
+ * the same user twice gets one order, and the stock is never passed.
+ */
+START_TEST(test_buy_group)
+{
+	redisContext	*c = start();
+	redisReply	*rep;
+
+	sale(c, "2", "0");
+	rep = CMD(c, "EVAL", lua_buy, "6", K, EVENTS, K ":req:g1",
+	    K ":req:g2", K ":req:g3", K ":req:g4", TOTAL, SOLD, REQ_TTL, K,
+	    SELF, "60000", "1", "ann", "ann", "bob", "cat");
+	ck_assert_uint_eq(rep->elements, 12);
+	ck_assert_int_eq(as_int(rep->element[0]), 1);	/* ann buys */
+	ck_assert_int_eq(as_int(rep->element[3]), 2);	/* ann again: hers */
+	ck_assert_str_eq(rep->element[4]->str, rep->element[1]->str);
+	ck_assert_int_eq(as_int(rep->element[6]), 1);	/* bob: the last */
+	ck_assert_int_eq(as_int(rep->element[9]), 0);	/* cat: sold out */
+	freeReplyObject(rep);
+	rep = CMD(c, "HGET", K, SOLD);
+	ck_assert_int_eq(as_int(rep), 2);
+	freeReplyObject(rep);
+	stop(c);
+}
+END_TEST
 
 /* ---- buy.lua ----------------------------------------------------------- */
 
@@ -1048,6 +1089,7 @@ lua_suite(void)
 	tc = tcase_create("buy");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_buy_sells_exactly_the_stock);
+	tcase_add_test(tc, test_buy_group);
 	tcase_add_test(tc, test_buy_refuses_bad_hash);
 	tcase_add_test(tc, test_buy_request_dedup);
 	tcase_add_test(tc, test_buy_user_limit_1);

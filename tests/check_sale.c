@@ -70,6 +70,8 @@ START_TEST(test_exact_sale)
 	ck_assert_msg(rig_load_code(&l, -1) == SALE_REQUESTS - SALE_TOTAL,
 	    "the rest must be sold out (code -1): %s", sum);
 	term_instances(&r);
+	/* Sold-out answers nginx gave itself reach stat.log within 1 s. */
+	rig_stat_wait(&r, NULL, SALE_REQUESTS, 3000);
 	ck_assert_int_eq(rig_stat_lines(&r, NULL), SALE_REQUESTS);
 	ck_assert_int_eq(rig_stat_lines(&r, "result:1,"), SALE_TOTAL);
 	ck_assert_int_eq(rig_stat_lines(&r, "result:-1,"),

@@ -664,7 +664,8 @@ rig_write_conf(struct rig *r)
 
 	n = (size_t)snprintf(text, sizeof(text),
 	    "# written by the integration test rig\nredis = 127.0.0.1:%d\n"
-	    "stat_log = %s\n", r->redis.port, r->stat_log);
+	    "stat_log = %s\nsold_out_flag = %s\n", r->redis.port, r->stat_log,
+	    r->sold_out_flag);
 	if (r->opt.threads)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "threads = %u\n", r->opt.threads);
@@ -720,6 +721,8 @@ rig_init(struct rig *r, const struct rig_options *opt)
 	register_cleanup(r);
 	snprintf(r->conf, sizeof(r->conf), "%s/spike.conf", r->dir);
 	snprintf(r->stat_log, sizeof(r->stat_log), "%s/stat.log", r->dir);
+	snprintf(r->sold_out_flag, sizeof(r->sold_out_flag), "%s/sold-out",
+	    r->dir);
 	snprintf(r->nginx_dir, sizeof(r->nginx_dir), "%s/nginx", r->dir);
 	return pick_ports(r) && read_snippet(r) && write_redis_conf(r) &&
 	    rig_write_conf(r);
@@ -1077,16 +1080,21 @@ rig_instances_term(struct rig *r, unsigned int timeout_ms)
 static char *
 rewrite_snippet(struct rig *r, const char *text)
 {
-	char	 from[RIG_INSTANCES + 1][48], to[RIG_INSTANCES + 1][48], *out;
-	int	 hits[RIG_INSTANCES + 1] = { 0 }, k, n = RIG_INSTANCES + 1;
-	size_t	 len = 0, cap = strlen(text) * 2 + 1024;
+	enum { NPAT = RIG_INSTANCES + 3 };
+	char	 from[NPAT][RIG_PATH_MAX], to[NPAT][RIG_PATH_MAX], *out;
+	int	 hits[NPAT] = { 0 }, k, n = NPAT;
+	size_t	 len = 0, cap = strlen(text) * 4 + 4096;
 
 	for (k = 0; k < RIG_INSTANCES; k++) {
 		seed_addr(k, from[k], sizeof(from[k]));
 		snprintf(to[k], sizeof(to[k]), "127.0.0.1:%d", r->inst[k].port);
 	}
 	snprintf(from[k], sizeof(from[k]), "listen 127.0.0.1:8080");
-	snprintf(to[k], sizeof(to[k]), "listen 127.0.0.1:%d", r->http_port);
+	snprintf(to[k++], sizeof(to[0]), "listen 127.0.0.1:%d", r->http_port);
+	snprintf(from[k], sizeof(from[k]), "/var/log/spike-fcgi/stat.log");
+	snprintf(to[k++], sizeof(to[0]), "%s", r->stat_log);
+	snprintf(from[k], sizeof(from[k]), "/run/spike-fcgi/sold-out");
+	snprintf(to[k], sizeof(to[0]), "%s", r->sold_out_flag);
 	if ((out = malloc(cap)) == NULL)
 		return NULL;
 	while (*text != '\0') {

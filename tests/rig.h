@@ -54,6 +54,7 @@ struct rig {
 	char		 dir[RIG_DIR_MAX];	/* private, mode 0700 */
 	char		 conf[RIG_PATH_MAX];	/* spike.conf */
 	char		 stat_log[RIG_PATH_MAX];
+	char		 sold_out_flag[RIG_PATH_MAX];
 	char		 redis_conf[RIG_PATH_MAX];
 	char		 nginx_dir[RIG_PATH_MAX];
 	const char	*spike_fcgi;

@@ -92,17 +92,22 @@ store_call(struct store *st, struct store_order *o)
 	return SPIKE_OK;
 }
 
+/* The committer of batch.c, reduced to the store it sells through. */
+struct batcher {
+	struct store	*store;
+};
+
 enum spike_err
-store_buy(struct store *st, const char *request_id, const char *user,
-    enum store_buy_result *result, struct store_order *o)
+batcher_buy(struct batcher *b, struct store_purchase *p)
 {
 	static const enum store_buy_result results[] = { STORE_SOLD,
 	    STORE_SOLD_BEFORE, STORE_SOLD_OUT, STORE_NO_SALE };
 
-	FUZZ_ASSERT(request_id != NULL && request_id[0] != '\0');
-	FUZZ_ASSERT(user[0] == '\0' || query_user_valid(user, strlen(user)));
-	*result = results[st->result];
-	return store_call(st, o);
+	FUZZ_ASSERT(p->request_id != NULL && p->request_id[0] != '\0');
+	FUZZ_ASSERT(p->user[0] == '\0' ||
+	    query_user_valid(p->user, strlen(p->user)));
+	p->result = results[b->store->result];
+	return store_call(b->store, &p->order);
 }
 
 enum spike_err
@@ -286,6 +291,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct stock		 stock;
 	struct sync_state	 ss;
 	struct store		 st;
+	struct batcher		 batcher;
 	struct route_ctx	 ctx;
 	struct route_request	 rr;
 	struct route_answer	 ans;
@@ -310,6 +316,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.conf = &conf;
 	ctx.stock = &stock;
 	ctx.store = &st;
+	batcher.store = &st;
+	ctx.batcher = &batcher;
 	ctx.sync = &ss;
 	ctx.where = "3001";
 	ctx.self_id = "127.0.0.1:3001";

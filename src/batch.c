@@ -1,0 +1,162 @@
+/*
+ * Group commit: purchases that reach an instance at the same moment go
+ * to Redis in one script call.  Workers push their purchase onto a
+ * lock-free stack and wait on their own semaphore; one committer thread
+ * takes the whole stack, sells it in calls of up to STORE_BATCH_MAX, and
+ * wakes each worker.  While a call is in flight the next group gathers,
+ * so the group grows with the load and an idle instance still sends a
+ * lone purchase at once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+
+#include "spike.h"
+
+struct batch_item {
+	struct batch_item	*next;
+	struct store_purchase	*purchase;
+	enum spike_err		 rc;
+	sem_t			 done;
+};
+
+struct batcher {
+	_Atomic(struct batch_item *) head;	/* pushed, not yet taken */
+	sem_t			 wake;		/* the committer's */
+	atomic_bool		 stopping;
+	struct store		*store;		/* the committer's link */
+	struct sync_state	*sync;
+	pthread_t		 thread;
+};
+
+/* Sell n items in one call and wake their workers. */
+static void
+commit_group(struct batcher *b, struct batch_item **items, size_t n)
+{
+	struct store_purchase	*purchases[STORE_BATCH_MAX];
+	enum spike_err		 rc;
+	size_t			 i;
+
+	if (!sync_store_up(b->sync))
+		rc = SPIKE_EREDIS;
+	else {
+		for (i = 0; i < n; i++)
+			purchases[i] = items[i]->purchase;
+		if ((rc = store_buy(b->store, purchases, n)) != SPIKE_OK)
+			sync_report_down(b->sync, store_error(b->store));
+	}
+	for (i = 0; i < n; i++) {
+		items[i]->rc = rc;
+		sem_post(&items[i]->done);
+	}
+}
+
+/*
+ * Take everything pushed so far and commit it oldest first, in groups
+ * of at most STORE_BATCH_MAX.
+ */
+static void
+commit_pending(struct batcher *b)
+{
+	struct batch_item	*top, *oldest = NULL, *next;
+	struct batch_item	*group[STORE_BATCH_MAX];
+	size_t			 n = 0;
+
+	top = atomic_exchange_explicit(&b->head, NULL, memory_order_acquire);
+	for (; top != NULL; top = next) {
+		next = top->next;
+		top->next = oldest;
+		oldest = top;
+	}
+	for (; oldest != NULL; oldest = next) {
+		next = oldest->next;
+		group[n++] = oldest;
+		if (n == STORE_BATCH_MAX || next == NULL) {
+			commit_group(b, group, n);
+			n = 0;
+		}
+	}
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct batcher	*b = arg;
+
+	for (;;) {
+		while (sem_wait(&b->wake) == -1 && errno == EINTR)
+			;
+		commit_pending(b);
+		if (atomic_load(&b->stopping) &&
+		    atomic_load(&b->head) == NULL)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Sell one purchase through the committer.  Returns SPIKE_OK with its
+ * outcome filled in, or SPIKE_EREDIS.
+ */
+enum spike_err
+batcher_buy(struct batcher *b, struct store_purchase *p)
+{
+	struct batch_item	 item;
+
+	item.purchase = p;
+	item.rc = SPIKE_EREDIS;
+	sem_init(&item.done, 0, 0);
+	item.next = atomic_load_explicit(&b->head, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&b->head, &item.next,
+	    &item, memory_order_release, memory_order_relaxed))
+		;
+	if (item.next == NULL)
+		sem_post(&b->wake);
+	while (sem_wait(&item.done) == -1 && errno == EINTR)
+		;
+	sem_destroy(&item.done);
+	return item.rc;
+}
+
+/* Start the committer with its own Redis link; NULL on failure. */
+struct batcher *
+batcher_start(const struct conf *conf, const char *self_id,
+    struct sync_state *sync)
+{
+	struct batcher	*b;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	atomic_init(&b->head, NULL);
+	atomic_init(&b->stopping, false);
+	b->sync = sync;
+	sem_init(&b->wake, 0, 0);
+	if ((b->store = store_new(conf, self_id)) == NULL)
+		goto fail;
+	if ((errno = pthread_create(&b->thread, NULL, committer_main,
+	    b)) != 0)
+		goto fail;
+	return b;
+fail:
+	store_free(b->store);
+	sem_destroy(&b->wake);
+	free(b);
+	return NULL;
+}
+
+/* Commit what is still pushed, then stop; call after the workers end. */
+void
+batcher_stop(struct batcher *b)
+{
+	if (b == NULL)
+		return;
+	atomic_store(&b->stopping, true);
+	sem_post(&b->wake);
+	pthread_join(b->thread, NULL);
+	store_free(b->store);
+	sem_destroy(&b->wake);
+	free(b);
+}
