@@ -64,7 +64,8 @@ conf_defaults(struct conf *conf)
 	strcpy(conf->total_field, "ticket_total_nums");
 	strcpy(conf->sold_field, "ticket_sold_nums");
 	strcpy(conf->stat_log, "/var/log/spike-fcgi/stat.log");
-	conf->threads = 16;
+	conf->threads = 64;
+	conf->read_timeout_ms = 200;
 	conf->buffer_percent = 10;
 	conf->sync_ms = 200;
 	conf->per_user_limit = 1;
@@ -161,6 +162,7 @@ name(struct conf *conf, const struct conf_line *at, const char *value)	\
 
 CONF_UINT_SETTER(set_redis_timeout_ms, redis_timeout_ms, 1, 60000)
 CONF_UINT_SETTER(set_threads, threads, 1, 256)
+CONF_UINT_SETTER(set_read_timeout_ms, read_timeout_ms, 10, 60000)
 CONF_UINT_SETTER(set_buffer_percent, buffer_percent, 0, 1000)
 CONF_UINT_SETTER(set_sync_ms, sync_ms, 10, 10000)
 CONF_UINT_SETTER(set_per_user_limit, per_user_limit, 1, 1000)
@@ -237,6 +239,7 @@ static const struct conf_key conf_keys[] = {
 	{ "stat_log",		set_stat_log },
 	{ "sold_out_flag",	set_sold_out_flag },
 	{ "threads",		set_threads },
+	{ "read_timeout_ms",	set_read_timeout_ms },
 	{ "buffer_percent",	set_buffer_percent },
 	{ "sync_ms",		set_sync_ms },
 	{ "per_user_limit",	set_per_user_limit },

@@ -133,6 +133,29 @@ setup_signals(sigset_t *waited)
 	pthread_sigmask(SIG_BLOCK, waited, NULL);
 }
 
+/*
+ * libfcgi gives a connection its worker until the peer closes it, and
+ * reads without a time limit, so silent or idle peers could hold every
+ * worker.  A receive timeout on the listening socket, which accepted
+ * sockets inherit, frees a worker whose peer is silent for
+ * read_timeout_ms; libfcgi's wait for the peer's close after answering
+ * (2 s by default, read by FCGX_Init) is cut to a twentieth of a second.
+ * nginx closes its idle kept connections sooner (keepalive_timeout in
+ * nginx/spike-fcgi.conf), so a request never meets a closing connection.
+ */
+static void
+limit_connections(const struct conf *conf)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = conf->read_timeout_ms / 1000;
+	tv.tv_usec = (conf->read_timeout_ms % 1000) * 1000;
+	if (setsockopt(FCGI_LISTENSOCK_FILENO, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)) == -1)
+		log_warn("setting a receive timeout on the listening socket");
+	setenv("LIBFCGI_OS_CLOSE_POLL_TIMEOUT", "50", 0);
+}
+
 static void
 start_workers(struct instance *in)
 {
@@ -281,6 +304,7 @@ main(int argc, char *argv[])
 	}
 	find_self(&in);
 	setup_signals(&waited);
+	limit_connections(&in.conf);
 	if (FCGX_Init() != 0) {
 		log_warnx("FCGX_Init failed");
 		return 1;

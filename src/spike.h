@@ -52,6 +52,7 @@ struct conf {
 	char		 stat_log[CONF_PATH_MAX];
 	char		 sold_out_flag[CONF_PATH_MAX];	/* "" for none */
 	unsigned int	 threads;
+	unsigned int	 read_timeout_ms;
 	unsigned int	 buffer_percent;
 	unsigned int	 sync_ms;
 	unsigned int	 per_user_limit;

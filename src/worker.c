@@ -12,7 +12,10 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,6 +27,9 @@
 
 #include "spike.h"
 
+#define DROP_DRAIN_MS	100
+#define DROP_DRAIN_MAX	(256 * 1024)
+
 struct worker {
 	pthread_t		 thread;
 	struct route_ctx	*ctx;
@@ -31,6 +37,7 @@ struct worker {
 	int			 listen_fd;
 	atomic_bool		 waiting;	/* in FCGX_Accept_r */
 	atomic_bool		 done;
+	bool			 drop_after_answer;	/* body left unread */
 };
 
 static atomic_bool	worker_stopping;
@@ -119,8 +126,7 @@ serve(struct worker *w)
 	    !read_body(&w->req, body, &rr.body_len)) {
 		memset(&ans, 0, sizeof(ans));
 		ans.reply.kind = REPLY_TOO_LARGE;
-		/* The rest of the body is still on the wire: drop the link. */
-		w->req.keepConnection = 0;
+		w->drop_after_answer = true;
 	} else
 		route_handle(w->ctx, &rr, &ans);
 	send_answer(w, &ans);
@@ -128,6 +134,37 @@ serve(struct worker *w)
 	write_stat(w, &ans, us);
 	if (!ans.ops)
 		metrics_count_request(reply_code(ans.reply.kind), us);
+}
+
+/*
+ * End a connection whose request body was left unread: send the end of
+ * the answer, then read what the peer still sends for at most
+ * DROP_DRAIN_MS, so that closing does not reset the connection before the
+ * peer has the answer, yet a peer that never stops sending cannot hold
+ * the worker.  libfcgi's own close would drain until the peer is quiet.
+ */
+static void
+drop_connection(struct worker *w)
+{
+	char		 trash[4096];
+	struct pollfd	 pfd = { w->req.ipcFd, POLLIN, 0 };
+	long long	 deadline = now_us() + DROP_DRAIN_MS * 1000;
+	size_t		 drained = 0;
+
+	w->drop_after_answer = false;
+	FCGX_FClose(w->req.err);
+	FCGX_FClose(w->req.out);
+	shutdown(w->req.ipcFd, SHUT_WR);
+	while (now_us() < deadline && drained < DROP_DRAIN_MAX &&
+	    poll(&pfd, 1, DROP_DRAIN_MS) == 1) {
+		ssize_t n = read(w->req.ipcFd, trash, sizeof(trash));
+
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+	w->req.keepConnection = 0;
+	w->req.detached = 1;		/* close(2) it without draining */
 }
 
 static void *
@@ -152,6 +189,8 @@ worker_main(void *arg)
 			continue;
 		}
 		serve(w);
+		if (w->drop_after_answer)
+			drop_connection(w);
 		FCGX_Finish_r(&w->req);
 	}
 	FCGX_Free(&w->req, 1);

@@ -104,7 +104,8 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.total_field, "ticket_total_nums");
 	ck_assert_str_eq(conf.sold_field, "ticket_sold_nums");
 	ck_assert_str_eq(conf.stat_log, "/var/log/spike-fcgi/stat.log");
-	ck_assert_uint_eq(conf.threads, 16);
+	ck_assert_uint_eq(conf.threads, 64);
+	ck_assert_uint_eq(conf.read_timeout_ms, 200);
 	ck_assert_uint_eq(conf.buffer_percent, 10);
 	ck_assert_uint_eq(conf.sync_ms, 200);
 	ck_assert_uint_eq(conf.ninstances, 0);
@@ -116,7 +117,7 @@ START_TEST(test_minimal_file_keeps_defaults)
 {
 	ck_assert_int_eq(parse_text("instance = 127.0.0.1:3001\n"), SPIKE_OK);
 	ck_assert_str_eq(conf.redis, "127.0.0.1:6379");
-	ck_assert_uint_eq(conf.threads, 16);
+	ck_assert_uint_eq(conf.threads, 64);
 	ck_assert_uint_eq(conf.sync_ms, 200);
 	ck_assert_uint_eq(conf.ninstances, 1);
 	ck_assert_str_eq(conf.instances[0].addr, "127.0.0.1:3001");
@@ -444,7 +445,7 @@ START_TEST(test_load_resets_to_defaults)
 	conf.threads = 99;
 	conf.ninstances = 5;
 	ck_assert_int_eq(conf_load(&conf, path, err, sizeof(err)), SPIKE_OK);
-	ck_assert_uint_eq(conf.threads, 16);
+	ck_assert_uint_eq(conf.threads, 64);
 	ck_assert_uint_eq(conf.ninstances, 1);
 }
 END_TEST
