@@ -65,7 +65,7 @@ conf_defaults(struct conf *conf)
 	strcpy(conf->sold_field, "ticket_sold_nums");
 	strcpy(conf->stat_log, "/var/log/spike-fcgi/stat.log");
 	conf->threads = 64;
-	conf->read_timeout_ms = 200;
+	conf->read_timeout_ms = 500;
 	conf->buffer_percent = 10;
 	conf->sync_ms = 200;
 	conf->per_user_limit = 1;

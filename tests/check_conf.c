@@ -105,7 +105,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.sold_field, "ticket_sold_nums");
 	ck_assert_str_eq(conf.stat_log, "/var/log/spike-fcgi/stat.log");
 	ck_assert_uint_eq(conf.threads, 64);
-	ck_assert_uint_eq(conf.read_timeout_ms, 200);
+	ck_assert_uint_eq(conf.read_timeout_ms, 500);
 	ck_assert_uint_eq(conf.buffer_percent, 10);
 	ck_assert_uint_eq(conf.sync_ms, 200);
 	ck_assert_uint_eq(conf.ninstances, 0);

@@ -1,0 +1,535 @@
+/*
+ * Integration: chaos.  Faults injected mid-sale through the shipped nginx
+ * snippet, four real spike-fcgi instances and a real Redis: SCRIPT FLUSH,
+ * an instance SIGKILLed and restarted on its port, nginx reloaded
+ * (SIGHUP to its master) and stat.log's disk full.  Each test sells with
+ * a user never seen before on every request and checks, at the end, that
+ * nothing was oversold (Redis sold <= total) and that every code-1 answer
+ * is backed by a sale: it names an order, the order exists in Redis with
+ * that user, no order is named twice, and the code-1 answers number
+ * Redis's sold count (when every request got an answer).
+ */
+#define _GNU_SOURCE	/* unshare(2) */
+#include "config.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "rig.h"
+
+#define K		RIG_STOCK_KEY
+#define CONNS		16
+#define RELOAD_5XX_MAX	5	/* nginx reload: the reload instant only */
+#define STATFS_SIZE	"size=64k"
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+nap_ms(unsigned int ms)
+{
+	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+start(struct rig *r, const struct rig_options *opt, long long total)
+{
+	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
+}
+
+static long long
+sold_now(struct rig *r)
+{
+	long long	 total, sold;
+
+	ck_assert_msg(rig_sale_get(r, &total, &sold), "%s", r->err);
+	return sold;
+}
+
+/* Poll Redis until sold >= want or timeout_ms; returns the last sold. */
+static long long
+wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
+{
+	double		 end = rig_now_ms() + timeout_ms;
+	long long	 sold;
+
+	while ((sold = sold_now(r)) < want && rig_now_ms() < end)
+		nap_ms(10);
+	return sold;
+}
+
+static redisContext *
+connect_redis(struct rig *r)
+{
+	struct timeval	 tv = { 5, 0 };
+	redisContext	*c;
+
+	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
+	ck_assert_msg(c != NULL && c->err == 0, "redis connect: %s",
+	    c ? c->errstr : "out of memory");
+	redisSetTimeout(c, tv);
+	return c;
+}
+
+/* ---- a load that remembers every answer --------------------------------- */
+
+/* One request's answer: HTTP status (-1: no answer), code, order id. */
+struct ans {
+	short		 status;
+	int		 code;
+	long long	 order;		/* 0: none named */
+	bool		 repeat;
+};
+
+struct chaos {
+	int		 port;
+	const char	*nginx_503;
+	const char	*prefix;	/* users are <prefix><k> */
+	unsigned int	 total;		/* requests at most */
+	unsigned int	 deadline_ms;
+	double		 start_ms;
+	atomic_uint	 next;
+	atomic_bool	 stop;
+	atomic_uint	 answered;
+	atomic_uint	 failed;	/* transport errors */
+	atomic_uint	 code1;
+	atomic_uint	 status5xx;
+	atomic_uint	 nginx_own;
+	struct ans	*ans;
+	pthread_t	 threads[CONNS];
+	char		 first_error[256];
+	atomic_flag	 error_taken;
+};
+
+static long long
+order_of(const char *body)
+{
+	const char	*p = strstr(body, "\"order\":\"");
+
+	return p == NULL ? 0 : atoll(p + 9);
+}
+
+static void *
+chaos_thread(void *arg)
+{
+	struct chaos	*l = arg;
+	struct rig_http	 h;
+	struct rig_reply rep;
+	struct ans	*a;
+	char		 target[96], err[256];
+	unsigned int	 k;
+	double		 end = l->start_ms + l->deadline_ms;
+
+	rig_http_init(&h, l->port);
+	while (!atomic_load(&l->stop) && rig_now_ms() < end) {
+		if ((k = atomic_fetch_add(&l->next, 1)) >= l->total)
+			break;
+		a = &l->ans[k];
+		snprintf(target, sizeof(target), "/buy/ticket?user=%s%u",
+		    l->prefix, k);
+		if (!rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep,
+		    err, sizeof(err))) {
+			a->status = -1;
+			atomic_fetch_add(&l->failed, 1);
+			if (!atomic_flag_test_and_set(&l->error_taken))
+				snprintf(l->first_error,
+				    sizeof(l->first_error), "%s", err);
+			continue;
+		}
+		a->status = (short)rep.status;
+		a->code = rep.code;
+		a->order = order_of(rep.body);
+		a->repeat = strstr(rep.body, "\"repeat\":true") != NULL;
+		atomic_fetch_add(&l->answered, 1);
+		if (rep.status == 200 && rep.code == 1)
+			atomic_fetch_add(&l->code1, 1);
+		if (rep.status >= 500) {
+			atomic_fetch_add(&l->status5xx, 1);
+			if (strcmp(rep.body, l->nginx_503) == 0)
+				atomic_fetch_add(&l->nginx_own, 1);
+		}
+	}
+	rig_http_close(&h);
+	return NULL;
+}
+
+static void
+chaos_start(struct chaos *l, struct rig *r, const char *prefix,
+    unsigned int total, unsigned int deadline_ms)
+{
+	memset(l, 0, sizeof(*l));
+	atomic_flag_clear(&l->error_taken);
+	l->port = r->http_port;
+	l->nginx_503 = r->nginx_503;
+	l->prefix = prefix;
+	l->total = total;
+	l->deadline_ms = deadline_ms;
+	ck_assert((l->ans = calloc(total, sizeof(*l->ans))) != NULL);
+	l->start_ms = rig_now_ms();
+	for (int i = 0; i < CONNS; i++)
+		ck_assert(pthread_create(&l->threads[i], NULL, chaos_thread,
+		    l) == 0);
+}
+
+static void
+chaos_stop(struct chaos *l)
+{
+	atomic_store(&l->stop, true);
+	for (int i = 0; i < CONNS; i++)
+		pthread_join(l->threads[i], NULL);
+}
+
+static const char *
+chaos_summary(struct chaos *l, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "sent %u answered %u failed %u code-1 %u 5xx %u "
+	    "(nginx's own 503 %u)%s%s", atomic_load(&l->next) < l->total ?
+	    atomic_load(&l->next) : l->total, atomic_load(&l->answered),
+	    atomic_load(&l->failed), atomic_load(&l->code1),
+	    atomic_load(&l->status5xx), atomic_load(&l->nginx_own),
+	    l->first_error[0] ? "; first error: " : "", l->first_error);
+	return buf;
+}
+
+static int
+cmp_ll(const void *a, const void *b)
+{
+	long long	 x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The books: nothing oversold, every code-1 answer names an order of its
+ * own user in Redis, no order named twice; returns Redis's sold count.
+ * When exact, every request was answered and code-1 answers == sold.
+ */
+static long long
+assert_books(struct rig *r, struct chaos *l, long long total, bool exact)
+{
+	redisContext	*c = connect_redis(r);
+	redisReply	*rep;
+	long long	*orders, sold;
+	unsigned int	 n = atomic_load(&l->next), k, m = 0;
+	char		 key[64], user[96], sum[512];
+
+	if (n > l->total)
+		n = l->total;
+	chaos_summary(l, sum, sizeof(sum));
+	sold = sold_now(r);
+	ck_assert_msg(sold <= total, "oversold: Redis sold %lld of %lld: %s",
+	    sold, total, sum);
+	ck_assert((orders = calloc(n + 1, sizeof(*orders))) != NULL);
+	for (k = 0; k < n; k++) {
+		if (l->ans[k].status != 200 || l->ans[k].code != 1)
+			continue;
+		ck_assert_msg(l->ans[k].order > 0, "code 1 for %s%u names no "
+		    "order", l->prefix, k);
+		/* "repeat":true is fine: nginx retried a request on another
+		 * instance after the first bought and died (same REQUEST_ID). */
+		orders[m++] = l->ans[k].order;
+		snprintf(key, sizeof(key), K ":order:%lld", l->ans[k].order);
+		redisAppendCommand(c, "HGET %s user", key);
+	}
+	for (k = 0; k < n; k++) {
+		if (l->ans[k].status != 200 || l->ans[k].code != 1)
+			continue;
+		ck_assert_msg(redisGetReply(c, (void **)&rep) == REDIS_OK,
+		    "redis: %s", c->errstr);
+		snprintf(user, sizeof(user), "%s%u", l->prefix, k);
+		ck_assert_msg(rep->type == REDIS_REPLY_STRING &&
+		    strcmp(rep->str, user) == 0, "order %lld (code 1 for %s) "
+		    "in Redis has user %s", l->ans[k].order, user,
+		    rep->type == REDIS_REPLY_STRING ? rep->str : "(none)");
+		freeReplyObject(rep);
+	}
+	redisFree(c);
+	qsort(orders, m, sizeof(*orders), cmp_ll);
+	for (k = 1; k < m; k++)
+		ck_assert_msg(orders[k] != orders[k - 1], "order %lld named "
+		    "by two code-1 answers", orders[k]);
+	free(orders);
+	ck_assert_msg(m == atomic_load(&l->code1), "%u code-1 records, %u "
+	    "counted", m, atomic_load(&l->code1));
+	if (exact) {
+		ck_assert_msg(l->failed == 0, "requests unanswered: %s", sum);
+		ck_assert_msg(sold == (long long)m, "Redis sold %lld, code-1 "
+		    "answers %u: %s", sold, m, sum);
+	} else
+		ck_assert_msg((long long)m <= sold && sold <= (long long)m +
+		    atomic_load(&l->failed), "Redis sold %lld, code-1 answers "
+		    "%u, unanswered %u: %s", sold, m, atomic_load(&l->failed),
+		    sum);
+	return sold;
+}
+
+/* Lines of stat.log holding both a and b. */
+static long
+stat_lines2(const char *path, const char *a, const char *b)
+{
+	FILE	*f;
+	char	*line = NULL;
+	size_t	 cap = 0;
+	long	 n = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (getline(&line, &cap, f) != -1)
+		if (strstr(line, a) != NULL && strstr(line, b) != NULL)
+			n++;
+	free(line);
+	fclose(f);
+	return n;
+}
+
+/* Occurrences of needle in instance i's stdout/stderr log. */
+static long
+instance_log_count(struct rig *r, int i, const char *needle)
+{
+	char	 path[RIG_PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/instance-%d.log", r->dir,
+	    r->inst[i].port);
+	return stat_lines2(path, needle, "");
+}
+
+/* ---- 1. SCRIPT FLUSH mid-sale ------------------------------------------- */
+
+#define FLUSH_TOTAL	20000
+#define FLUSHES		5
+
+START_TEST(test_script_flush)
+{
+	struct rig_options opt = { .sync_ms = 100 };
+	struct rig	 r;
+	struct chaos	 l;
+	redisContext	*c;
+	redisReply	*rep;
+	long long	 sold, at_last_flush = 0;
+	char		 sum[512];
+
+	start(&r, &opt, FLUSH_TOTAL);
+	chaos_start(&l, &r, "sf", FLUSH_TOTAL * 4, 40000);
+	c = connect_redis(&r);
+	for (int f = 0; f < FLUSHES; f++) {
+		sold = wait_sold(&r, (long long)FLUSH_TOTAL * (f + 1) /
+		    (FLUSHES + 2), 20000);
+		rep = redisCommand(c, "SCRIPT FLUSH");
+		ck_assert_msg(rep != NULL && rep->type == REDIS_REPLY_STATUS,
+		    "SCRIPT FLUSH: %s", rep ? rep->str : c->errstr);
+		freeReplyObject(rep);
+		at_last_flush = sold_now(&r);
+	}
+	redisFree(c);
+	ck_assert_msg(at_last_flush < FLUSH_TOTAL, "the sale ended (%lld) "
+	    "before the last SCRIPT FLUSH", at_last_flush);
+	sold = wait_sold(&r, FLUSH_TOTAL, 20000);
+	chaos_stop(&l);
+	chaos_summary(&l, sum, sizeof(sum));
+	ck_assert_msg(l.status5xx == 0, "5xx after SCRIPT FLUSH: %s", sum);
+	sold = assert_books(&r, &l, FLUSH_TOTAL, true);
+	ck_assert_msg(sold == FLUSH_TOTAL, "sold %lld of %d: %s", sold,
+	    FLUSH_TOTAL, sum);
+	free(l.ans);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- 2. an instance SIGKILLed and restarted ----------------------------- */
+
+#define KILL_TOTAL	40000
+#define KILL_AT		5000
+#define KILLED		3	/* weight 4: the biggest quota */
+
+START_TEST(test_kill_restart)
+{
+	struct rig_options opt = { .sync_ms = 100 };
+	struct rig	 r;
+	struct chaos	 l;
+	long long	 sold, at_restart;
+	long		 before, after;
+	char		 sum[512], port[32];
+
+	start(&r, &opt, KILL_TOTAL);
+	snprintf(port, sizeof(port), ",port:%d,", r.inst[KILLED].port);
+	chaos_start(&l, &r, "kr", KILL_TOTAL * 4, 50000);
+	sold = wait_sold(&r, KILL_AT, 20000);
+	ck_assert_msg(sold >= KILL_AT && sold < KILL_TOTAL, "sold %lld "
+	    "before the kill", sold);
+	ck_assert_msg(rig_instance_kill(&r, KILLED, SIGKILL), "%s", r.err);
+	ck_assert_msg(rig_instance_wait(&r, KILLED, 5000, NULL, NULL), "%s",
+	    r.err);
+	nap_ms(300);	/* the others sell on without it meanwhile */
+	before = stat_lines2(r.stat_log, "result:1,", port);
+	ck_assert_msg(rig_instance_start(&r, KILLED), "restart: %s", r.err);
+	at_restart = sold_now(&r);
+	ck_assert_msg(at_restart < KILL_TOTAL, "the sale ended (%lld) before "
+	    "the restart", at_restart);
+	sold = wait_sold(&r, KILL_TOTAL, 30000);
+	chaos_stop(&l);
+	chaos_summary(&l, sum, sizeof(sum));
+	sold = assert_books(&r, &l, KILL_TOTAL, true);
+	ck_assert_msg(sold == KILL_TOTAL, "sold %lld of %d: %s", sold,
+	    KILL_TOTAL, sum);
+	ck_assert_msg(rig_instance_alive(&r, KILLED), "%s", r.err);
+	ck_assert_msg(rig_stat_wait(&r, NULL, 1, 1000), "%s", r.err);
+	nap_ms(300);	/* stat.log flushes every 100 ms */
+	after = stat_lines2(r.stat_log, "result:1,", port);
+	ck_assert_msg(after > before, "the restarted instance sold nothing "
+	    "(%ld code-1 lines before its restart, %ld after): %s", before,
+	    after, sum);
+	free(l.ans);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- 3. nginx reloaded mid-sale ----------------------------------------- */
+
+#define RELOAD_TOTAL	40000
+#define RELOADS		2
+
+START_TEST(test_nginx_reload)
+{
+	struct rig_options opt = { .sync_ms = 100 };
+	struct rig	 r;
+	struct chaos	 l;
+	long long	 sold, at_last = 0;
+	char		 sum[512];
+
+	start(&r, &opt, RELOAD_TOTAL);
+	chaos_start(&l, &r, "nr", RELOAD_TOTAL * 4, 50000);
+	for (int k = 0; k < RELOADS; k++) {
+		wait_sold(&r, (long long)RELOAD_TOTAL * (k + 1) / (RELOADS + 3),
+		    20000);
+		ck_assert_msg(kill(r.nginx_master.pid, SIGHUP) == 0,
+		    "SIGHUP nginx: %s", strerror(errno));
+		at_last = sold_now(&r);
+		nap_ms(300);
+	}
+	ck_assert_msg(at_last < RELOAD_TOTAL, "the sale ended (%lld) before "
+	    "the last reload", at_last);
+	sold = wait_sold(&r, RELOAD_TOTAL, 30000);
+	chaos_stop(&l);
+	chaos_summary(&l, sum, sizeof(sum));
+	fprintf(stderr, "nginx reload x%d mid-sale: %s\n", RELOADS, sum);
+	ck_assert_msg(l.status5xx <= RELOAD_5XX_MAX, "more than %d 5xx "
+	    "around %d reloads: %s", RELOAD_5XX_MAX, RELOADS, sum);
+	ck_assert_msg(l.failed <= RELOAD_5XX_MAX, "more than %d requests "
+	    "unanswered around %d reloads: %s", RELOAD_5XX_MAX, RELOADS, sum);
+	sold = assert_books(&r, &l, RELOAD_TOTAL, l.failed == 0);
+	ck_assert_msg(sold == RELOAD_TOTAL, "sold %lld of %d: %s", sold,
+	    RELOAD_TOTAL, sum);
+	ck_assert_msg(rig_get(&r, "/stock", &(struct rig_reply){ 0 }), "%s",
+	    r.err);
+	free(l.ans);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- 4. stat.log's disk full -------------------------------------------- */
+
+#define FULL_TOTAL	20000
+
+START_TEST(test_statlog_disk_full)
+{
+	struct rig_options opt = { .sync_ms = 100 };
+	struct rig	 r;
+	struct chaos	 l;
+	struct stat	 st;
+	char		 mnt[RIG_PATH_MAX - 16], sum[512];
+	long long	 sold;
+
+	/*
+	 * A tiny tmpfs in a mount namespace of this test process alone, so
+	 * that it vanishes with the test whatever happens.  Without the
+	 * privilege (not root, no user namespaces) there is no disk to fill:
+	 * say so and end the test.
+	 */
+	if (unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
+		fprintf(stderr, "stat.log disk full: SKIPPED, no private mount "
+		    "namespace here: %s\n", strerror(errno));
+		return;
+	}
+	ck_assert_msg(rig_init(&r, &opt), "rig: %s", r.err);
+	ck_assert((size_t)snprintf(mnt, sizeof(mnt), "%s/full", r.dir) <
+	    sizeof(mnt));
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, STATFS_SIZE) == -1) {
+		fprintf(stderr, "stat.log disk full: SKIPPED, cannot mount a "
+		    "tmpfs: %s\n", strerror(errno));
+		rig_stop(&r);
+		return;
+	}
+	snprintf(r.stat_log, sizeof(r.stat_log), "%s/stat.log", mnt);
+	ck_assert_msg(rig_write_conf(&r) && rig_redis_start(&r) &&
+	    rig_sale_set(&r, FULL_TOTAL) && rig_instances_start(&r) &&
+	    rig_heartbeats_wait(&r, 10000) && rig_nginx_start(&r), "rig: %s",
+	    r.err);
+	chaos_start(&l, &r, "df", FULL_TOTAL * 4, 40000);
+	sold = wait_sold(&r, FULL_TOTAL, 30000);
+	chaos_stop(&l);
+	chaos_summary(&l, sum, sizeof(sum));
+	ck_assert_msg(stat(r.stat_log, &st) == 0 && st.st_size > 0 &&
+	    st.st_size <= 64 * 1024, "stat.log on the full disk: %s",
+	    strerror(errno));
+	ck_assert_msg(l.status5xx == 0, "5xx with stat.log's disk full: %s",
+	    sum);
+	sold = assert_books(&r, &l, FULL_TOTAL, true);
+	ck_assert_msg(sold == FULL_TOTAL, "sold %lld of %d with stat.log's "
+	    "disk full: %s", sold, FULL_TOTAL, sum);
+	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
+	for (int i = 0; i < RIG_INSTANCES; i++) {
+		long	 n = instance_log_count(&r, i, "stat.log: lines lost");
+
+		ck_assert_msg(n == 1, "instance %d reported the full disk %ld "
+		    "times, want once", i, n);
+	}
+	rig_stop(&r);	/* the mount point itself stays, removed below */
+	umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
+	rmdir(r.dir);
+	free(l.ans);
+}
+END_TEST
+
+static Suite *
+chaos_suite(void)
+{
+	Suite	*s = suite_create("chaos");
+	TCase	*tc = tcase_create("chaos");
+
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_script_flush);
+	tcase_add_test(tc, test_kill_restart);
+	tcase_add_test(tc, test_nginx_reload);
+	tcase_add_test(tc, test_statlog_disk_full);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(chaos_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
