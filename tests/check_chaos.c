@@ -309,6 +309,29 @@ instance_log_count(struct rig *r, int i, const char *needle)
 
 /* ---- 1. SCRIPT FLUSH mid-sale ------------------------------------------- */
 
+/*
+ * SCRIPT LOAD calls Redis has served (INFO commandstats; "script|load"
+ * in Redis 7, "script" with all its subcommands before), to show that
+ * the instances loaded their scripts again after each flush.
+ */
+static long long
+script_loads(redisContext *c)
+{
+	redisReply	*rep = redisCommand(c, "INFO commandstats");
+	const char	*p;
+	long long	 n = -1;
+
+	ck_assert_msg(rep != NULL && rep->type == REDIS_REPLY_STRING,
+	    "INFO commandstats: %s", rep ? rep->str : c->errstr);
+	if ((p = strstr(rep->str, "cmdstat_script|load:calls=")) != NULL)
+		n = atoll(p + strlen("cmdstat_script|load:calls="));
+	else if ((p = strstr(rep->str, "cmdstat_script:calls=")) != NULL)
+		n = atoll(p + strlen("cmdstat_script:calls="));
+	freeReplyObject(rep);
+	ck_assert_msg(n >= 0, "INFO commandstats names no SCRIPT LOAD");
+	return n;
+}
+
 #define FLUSH_TOTAL	20000
 #define FLUSHES		5
 
@@ -319,12 +342,13 @@ START_TEST(test_script_flush)
 	struct chaos	 l;
 	redisContext	*c;
 	redisReply	*rep;
-	long long	 sold, at_last_flush = 0;
+	long long	 sold, at_last_flush = 0, loads0, loads1;
 	char		 sum[512];
 
 	start(&r, &opt, FLUSH_TOTAL);
-	chaos_start(&l, &r, "sf", FLUSH_TOTAL * 4, 40000);
 	c = connect_redis(&r);
+	loads0 = script_loads(c);
+	chaos_start(&l, &r, "sf", FLUSH_TOTAL * 4, 40000);
 	for (int f = 0; f < FLUSHES; f++) {
 		sold = wait_sold(&r, (long long)FLUSH_TOTAL * (f + 1) /
 		    (FLUSHES + 2), 20000);
@@ -334,12 +358,17 @@ START_TEST(test_script_flush)
 		freeReplyObject(rep);
 		at_last_flush = sold_now(&r);
 	}
-	redisFree(c);
 	ck_assert_msg(at_last_flush < FLUSH_TOTAL, "the sale ended (%lld) "
 	    "before the last SCRIPT FLUSH", at_last_flush);
 	sold = wait_sold(&r, FLUSH_TOTAL, 20000);
 	chaos_stop(&l);
 	chaos_summary(&l, sum, sizeof(sum));
+	loads1 = script_loads(c);
+	redisFree(c);
+	fprintf(stderr, "SCRIPT FLUSH x%d mid-sale: SCRIPT LOAD calls %lld "
+	    "before the sale, %lld after; %s\n", FLUSHES, loads0, loads1, sum);
+	ck_assert_msg(loads1 > loads0, "no SCRIPT LOAD after %d flushes "
+	    "(%lld before, %lld after)", FLUSHES, loads0, loads1);
 	ck_assert_msg(l.status5xx == 0, "5xx after SCRIPT FLUSH: %s", sum);
 	sold = assert_books(&r, &l, FLUSH_TOTAL, true);
 	ck_assert_msg(sold == FLUSH_TOTAL, "sold %lld of %d: %s", sold,
@@ -389,6 +418,9 @@ START_TEST(test_kill_restart)
 	ck_assert_msg(rig_stat_wait(&r, NULL, 1, 1000), "%s", r.err);
 	nap_ms(300);	/* stat.log flushes every 100 ms */
 	after = stat_lines2(r.stat_log, "result:1,", port);
+	fprintf(stderr, "SIGKILL + restart of instance %d: sold %lld at the end; it "
+	    "logged %ld sales after its restart at %lld; %s\n", KILLED, sold,
+	    after - before, at_restart, sum);
 	ck_assert_msg(after > before, "the restarted instance sold nothing "
 	    "(%ld code-1 lines before its restart, %ld after): %s", before,
 	    after, sum);
@@ -428,8 +460,15 @@ START_TEST(test_nginx_reload)
 	fprintf(stderr, "nginx reload x%d mid-sale: %s\n", RELOADS, sum);
 	ck_assert_msg(l.status5xx <= RELOAD_5XX_MAX, "more than %d 5xx "
 	    "around %d reloads: %s", RELOAD_5XX_MAX, RELOADS, sum);
-	ck_assert_msg(l.failed <= RELOAD_5XX_MAX, "more than %d requests "
-	    "unanswered around %d reloads: %s", RELOAD_5XX_MAX, RELOADS, sum);
+	/*
+	 * An old worker closes its idle keep-alive client connections as it
+	 * leaves: a request sent on one at that instant sees a reset or EOF
+	 * (HTTP's keep-alive race, nginx's, not the service's), at most once
+	 * per client connection and reload.  Such a request may have bought:
+	 * the books then allow sold up to code-1 answers + unanswered.
+	 */
+	ck_assert_msg(l.failed <= CONNS * RELOADS, "more than %d requests "
+	    "unanswered around %d reloads: %s", CONNS * RELOADS, RELOADS, sum);
 	sold = assert_books(&r, &l, RELOAD_TOTAL, l.failed == 0);
 	ck_assert_msg(sold == RELOAD_TOTAL, "sold %lld of %d: %s", sold,
 	    RELOAD_TOTAL, sum);
@@ -492,6 +531,8 @@ START_TEST(test_statlog_disk_full)
 	sold = assert_books(&r, &l, FULL_TOTAL, true);
 	ck_assert_msg(sold == FULL_TOTAL, "sold %lld of %d with stat.log's "
 	    "disk full: %s", sold, FULL_TOTAL, sum);
+	fprintf(stderr, "stat.log disk full (tmpfs %s): stat.log %lld bytes, "
+	    "sold %lld; %s\n", STATFS_SIZE, (long long)st.st_size, sold, sum);
 	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
 	for (int i = 0; i < RIG_INSTANCES; i++) {
 		long	 n = instance_log_count(&r, i, "stat.log: lines lost");
