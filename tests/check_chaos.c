@@ -418,9 +418,9 @@ START_TEST(test_kill_restart)
 	ck_assert_msg(rig_stat_wait(&r, NULL, 1, 1000), "%s", r.err);
 	nap_ms(300);	/* stat.log flushes every 100 ms */
 	after = stat_lines2(r.stat_log, "result:1,", port);
-	fprintf(stderr, "SIGKILL + restart of instance %d: sold %lld at the end; it "
-	    "logged %ld sales after its restart at %lld; %s\n", KILLED, sold,
-	    after - before, at_restart, sum);
+	fprintf(stderr, "SIGKILL + restart of instance %d: sold %lld at the "
+	    "end; it logged %ld sales after its restart at %lld; %s\n",
+	    KILLED, sold, after - before, at_restart, sum);
 	ck_assert_msg(after > before, "the restarted instance sold nothing "
 	    "(%ld code-1 lines before its restart, %ld after): %s", before,
 	    after, sum);
