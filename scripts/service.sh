@@ -344,14 +344,17 @@ svc_start_front() {
 	done
 }
 
-# svc_wait_stat_log: stat.log is flushed every 100 ms: wait (up to 5 s)
-# until it stops growing; fail when there is none.
+# svc_wait_stat_log [LINES]: the instances flush stat.log every 100 ms,
+# nginx its own sold-out lines every second: wait (up to 5 s) until it has
+# LINES lines, or without LINES until it stops growing for 1.2 s; fail
+# when there is none.
 svc_wait_stat_log() {
-	local last=-1 same=0 i n
-	for ((i = 0; i < 50 && same < 3; i++)); do
+	local want=${1:-} last=-1 same=0 i n
+	for ((i = 0; i < 50 && same < 12; i++)); do
 		sleep 0.1
 		n=0
 		[ -f "$stat_log" ] && n=$(wc -l <"$stat_log")
+		if [ -n "$want" ] && [ "$n" -ge "$want" ]; then break; fi
 		if [ "$n" -eq "$last" ]; then same=$((same + 1)); else same=0; fi
 		last=$n
 	done
