@@ -38,14 +38,6 @@
 /* ---- small helpers ------------------------------------------------------ */
 
 static void
-nap_ms(unsigned int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static void
 start(struct rig *r, const struct rig_options *opt, long long total)
 {
 	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
@@ -68,21 +60,8 @@ wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
 	long long	 sold;
 
 	while ((sold = sold_now(r)) < want && rig_now_ms() < end)
-		nap_ms(10);
+		rig_sleep_ms(10);
 	return sold;
-}
-
-static redisContext *
-connect_redis(struct rig *r)
-{
-	struct timeval	 tv = { 5, 0 };
-	redisContext	*c;
-
-	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
-	ck_assert_msg(c != NULL && c->err == 0, "redis connect: %s",
-	    c ? c->errstr : "out of memory");
-	redisSetTimeout(c, tv);
-	return c;
 }
 
 /* ---- a load that remembers every answer --------------------------------- */
@@ -221,12 +200,13 @@ cmp_ll(const void *a, const void *b)
 static long long
 assert_books(struct rig *r, struct chaos *l, long long total, bool exact)
 {
-	redisContext	*c = connect_redis(r);
+	redisContext	*c = rig_redis_connect(r);
 	redisReply	*rep;
 	long long	*orders, sold;
 	unsigned int	 n = atomic_load(&l->next), k, m = 0;
 	char		 key[64], user[96], sum[512];
 
+	ck_assert_msg(c != NULL, "%s", r->err);
 	if (n > l->total)
 		n = l->total;
 	chaos_summary(l, sum, sizeof(sum));
@@ -346,7 +326,7 @@ START_TEST(test_script_flush)
 	char		 sum[512];
 
 	start(&r, &opt, FLUSH_TOTAL);
-	c = connect_redis(&r);
+	ck_assert_msg((c = rig_redis_connect(&r)) != NULL, "%s", r.err);
 	loads0 = script_loads(c);
 	chaos_start(&l, &r, "sf", FLUSH_TOTAL * 4, 40000);
 	for (int f = 0; f < FLUSHES; f++) {
@@ -402,7 +382,7 @@ START_TEST(test_kill_restart)
 	ck_assert_msg(rig_instance_kill(&r, KILLED, SIGKILL), "%s", r.err);
 	ck_assert_msg(rig_instance_wait(&r, KILLED, 5000, NULL, NULL), "%s",
 	    r.err);
-	nap_ms(300);	/* the others sell on without it meanwhile */
+	rig_sleep_ms(300);	/* the others sell on without it meanwhile */
 	before = stat_lines2(r.stat_log, "result:1,", port);
 	ck_assert_msg(rig_instance_start(&r, KILLED), "restart: %s", r.err);
 	at_restart = sold_now(&r);
@@ -416,7 +396,7 @@ START_TEST(test_kill_restart)
 	    KILL_TOTAL, sum);
 	ck_assert_msg(rig_instance_alive(&r, KILLED), "%s", r.err);
 	ck_assert_msg(rig_stat_wait(&r, NULL, 1, 1000), "%s", r.err);
-	nap_ms(300);	/* stat.log flushes every 100 ms */
+	rig_sleep_ms(300);	/* stat.log flushes every 100 ms */
 	after = stat_lines2(r.stat_log, "result:1,", port);
 	fprintf(stderr, "SIGKILL + restart of instance %d: sold %lld at the "
 	    "end; it logged %ld sales after its restart at %lld; %s\n",
@@ -450,7 +430,7 @@ START_TEST(test_nginx_reload)
 		ck_assert_msg(kill(r.nginx_master.pid, SIGHUP) == 0,
 		    "SIGHUP nginx: %s", strerror(errno));
 		at_last = sold_now(&r);
-		nap_ms(300);
+		rig_sleep_ms(300);
 	}
 	ck_assert_msg(at_last < RELOAD_TOTAL, "the sale ended (%lld) before "
 	    "the last reload", at_last);

@@ -26,14 +26,6 @@
 #define TERM_REQUESTS		8000
 #define TERM_AFTER		1500
 
-static void
-nap_ms(unsigned int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Start the whole rig, or fail the test saying why. */
 static void
 start(struct rig *r, const struct rig_options *opt, long long total)
@@ -125,7 +117,7 @@ assert_recovers(struct rig *r, unsigned int timeout_ms)
 			bought++;
 		} else {
 			streak = 0;
-			nap_ms(50);
+			rig_sleep_ms(50);
 		}
 	}
 	rig_http_close(&h);
@@ -205,7 +197,7 @@ wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
 	long long	 sold;
 
 	while ((sold = sold_now(r)) < want && rig_now_ms() < end)
-		nap_ms(20);
+		rig_sleep_ms(20);
 	return sold;
 }
 
@@ -259,7 +251,7 @@ START_TEST(test_sigterm_under_load)
 	ck_assert(rig_load_start(&l, &spec));
 	end = rig_now_ms() + 30000;
 	while (atomic_load(&l.answered) < TERM_AFTER && rig_now_ms() < end)
-		nap_ms(10);
+		rig_sleep_ms(10);
 	ck_assert_msg(atomic_load(&l.answered) >= TERM_AFTER, "load stalled: "
 	    "%s", rig_load_summary(&l, sum, sizeof(sum)));
 	ck_assert_msg(rig_instance_kill(&r, 3, SIGTERM), "%s", r.err);

@@ -41,73 +41,35 @@ struct buy {
 
 /* ---- Redis helpers --------------------------------------------------- */
 
-static redisContext *
-connect_redis(struct rig *r)
-{
-	struct timeval	 tv = { 5, 0 };
-	redisContext	*c;
-
-	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
-	ck_assert_msg(c != NULL && c->err == 0, "redis connect: %s",
-	    c ? c->errstr : "out of memory");
-	redisSetTimeout(c, tv);
-	return c;
-}
-
 /* One command; fails the test on a transport error or an error reply. */
 static redisReply *
 cmd_argv(redisContext *c, const char **argv, size_t argc)
 {
+	char		 err[RIG_ERR_MAX];
 	redisReply	*rep;
 
-	rep = redisCommandArgv(c, (int)argc, argv, NULL);
-	ck_assert_msg(rep != NULL, "redis %s: %s", argv[0], c->errstr);
-	ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "redis %s: %s",
-	    argv[0], rep->str);
+	rep = rig_redis_argv(c, argv, argc, err, sizeof(err));
+	ck_assert_msg(rep != NULL, "%s", err);
 	return rep;
 }
 
-#define ARGS(...)	((const char *[]){ __VA_ARGS__ })
-#define NARGS(...)	(sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
-#define CMD(c, ...)	cmd_argv((c), ARGS(__VA_ARGS__), NARGS(__VA_ARGS__))
+#define CMD(c, ...)	cmd_argv((c), RIG_ARGV(__VA_ARGS__), \
+			    RIG_ARGC(__VA_ARGS__))
 
 /* A command whose reply is not needed. */
 #define DO(c, ...)	freeReplyObject(CMD(c, __VA_ARGS__))
 
-/* A reply element or reply as an integer (integers or numeric strings). */
+/* What as_int() makes of a reply neither integer nor numeric string. */
+#define NOT_INT		(-999999)
+
 static long long
 as_int(const redisReply *e)
 {
-	if (e->type == REDIS_REPLY_INTEGER)
-		return e->integer;
-	if (e->type == REDIS_REPLY_STRING)
-		return atoll(e->str);
-	return -999999;
+	return rig_redis_int(e, NOT_INT);
 }
 
 /* A command answering an integer or a numeric string; -1 for nil. */
-static long long
-int_of(redisReply *rep)
-{
-	long long	 v = rep->type == REDIS_REPLY_NIL ? -1 : as_int(rep);
-
-	freeReplyObject(rep);
-	return v;
-}
-
-#define INT(c, ...)	int_of(CMD(c, __VA_ARGS__))
-
-/* A command answering a string into buf; "" with *nil for nil. */
-static char *
-str_of(redisReply *rep, char *buf, size_t bufsz)
-{
-	if (rep->type == REDIS_REPLY_STRING)
-		snprintf(buf, bufsz, "%s", rep->str);
-	else
-		snprintf(buf, bufsz, "(nil)");
-	freeReplyObject(rep);
-	return buf;
-}
+#define INT(c, ...)	rig_redis_int_free(CMD(c, __VA_ARGS__), NOT_INT)
 
 static long long
 sold_of(redisContext *c)
@@ -133,14 +95,6 @@ redis_ms(redisContext *c)
 	    atoll(rep->element[1]->str) / 1000;
 	freeReplyObject(rep);
 	return ms;
-}
-
-static void
-nap_ms(unsigned int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* ---- the scripts, called as store.c calls them ------------------------ */
@@ -221,7 +175,7 @@ expire_batch(redisContext *c, const char *batch)
 	rep = CMD(c, "EVAL", lua_expire, "3", K, PENDING, EVENTS, SOLD, K,
 	    batch);
 	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
-	return int_of(rep);
+	return rig_redis_int_free(rep, NOT_INT);
 }
 
 static long long
@@ -263,7 +217,7 @@ field(redisContext *c, const char *order, const char *name, char *buf,
 	char	 key[64];
 
 	snprintf(key, sizeof(key), K ":order:%s", order);
-	return str_of(CMD(c, "HGET", key, name), buf, bufsz);
+	return rig_redis_str_free(CMD(c, "HGET", key, name), buf, bufsz);
 }
 
 static long long
@@ -320,9 +274,12 @@ static struct rig	 rig;
 static redisContext *
 start(void)
 {
+	redisContext	*c;
+
 	ck_assert_msg(rig_init(&rig, NULL) && rig_redis_start(&rig), "rig: %s",
 	    rig.err);
-	return connect_redis(&rig);
+	ck_assert_msg((c = rig_redis_connect(&rig)) != NULL, "%s", rig.err);
+	return c;
 }
 
 static void
@@ -432,8 +389,8 @@ START_TEST(test_buy_refuses_bad_hash)
 		ck_assert_msg(b.status == -1, "total \"%s\" sold \"%s\": "
 		    "status %lld", bad[i][0], bad[i][1], b.status);
 		ck_assert_int_eq(INT(c, "DBSIZE"), 1);
-		ck_assert_str_eq(str_of(CMD(c, "HGET", K, SOLD), buf,
-		    sizeof(buf)), bad[i][1]);
+		ck_assert_str_eq(rig_redis_str_free(CMD(c, "HGET", K, SOLD),
+		    buf, sizeof(buf)), bad[i][1]);
 	}
 	/* Only the total field present. */
 	DO(c, "FLUSHALL");
@@ -538,7 +495,7 @@ START_TEST(test_buy_user_limit_2)
 	ck_assert_str_eq(x.order, b.order);	/* the latest */
 	ck_assert_int_eq(sold_of(c), 2);
 	ck_assert_int_eq(user_orders(c, "alice"), 2);
-	ck_assert_str_eq(str_of(CMD(c, "GET", K ":last:alice"), buf,
+	ck_assert_str_eq(rig_redis_str_free(CMD(c, "GET", K ":last:alice"), buf,
 	    sizeof(buf)), b.order);
 	ck_assert_int_eq(events(c, "created", NULL), 2);
 	assert_invariant(c);
@@ -604,7 +561,7 @@ START_TEST(test_buy_order_records)
 	ck_assert_int_eq(b.pay_by, created + 12345);
 	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, b.order), b.pay_by);
 	ck_assert_int_eq(INT(c, "ZSCORE", K ":user:alice", b.order), created);
-	ck_assert_str_eq(str_of(CMD(c, "GET", K ":last:alice"), buf,
+	ck_assert_str_eq(rig_redis_str_free(CMD(c, "GET", K ":last:alice"), buf,
 	    sizeof(buf)), b.order);
 	/* Exactly one event, "created", with the order's details. */
 	rep = CMD(c, "XRANGE", EVENTS, "-", "+");
@@ -685,7 +642,7 @@ START_TEST(test_pay_too_late)
 	b = buy(c, "alice", 50, 1);
 	snprintf(key, sizeof(key), K ":order:%s", b.order);
 	while (redis_ms(c) <= b.pay_by + 1)
-		nap_ms(10);
+		rig_sleep_ms(10);
 	before = CMD(c, "HGETALL", key);
 	ck_assert_int_eq(pay(c, "alice", b.order, &pay_by), -9);
 	ck_assert_int_eq(pay_by, b.pay_by);
@@ -731,7 +688,7 @@ START_TEST(test_expire_only_overdue)
 	ck_assert_int_eq(expire(c), 0);		/* nothing due yet */
 	ck_assert_int_eq(sold_of(c), 3);
 	while (redis_ms(c) <= due.pay_by || redis_ms(c) <= paid.pay_by)
-		nap_ms(20);
+		rig_sleep_ms(20);
 	ck_assert_int_eq(expire(c), 1);
 	ck_assert_str_eq(field(c, due.order, "status", buf, sizeof(buf)),
 	    "expired");
@@ -786,7 +743,7 @@ START_TEST(test_expire_batch)
 		ck_assert_int_eq(b.status, 1);
 	}
 	while (redis_ms(c) <= b.pay_by)
-		nap_ms(5);
+		rig_sleep_ms(5);
 	ck_assert_int_eq(expire_batch(c, "4"), 4);
 	ck_assert_int_eq(sold_of(c), 6);
 	ck_assert_int_eq(expire_batch(c, "4"), 4);
@@ -872,7 +829,7 @@ START_TEST(test_expire_concurrent)
 		ck_assert_int_eq(buy(c, user, LONG_PAY_MS, 1).status, 1);
 	}
 	while (redis_ms(c) <= b.pay_by)
-		nap_ms(5);
+		rig_sleep_ms(5);
 	pthread_barrier_init(&go, NULL, EXPIRE_THREADS);
 	for (int i = 0; i < EXPIRE_THREADS; i++) {
 		memset(&ex[i], 0, sizeof(ex[i]));
@@ -932,13 +889,13 @@ START_TEST(test_expire_then_buy_again)
 	ck_assert_int_eq(buy(c, "alice", 100, 1).status, 2);
 	ck_assert_int_eq(buy(c, "bob", 100, 1).status, 0);	/* sold out */
 	while (redis_ms(c) <= a.pay_by)
-		nap_ms(20);
+		rig_sleep_ms(20);
 	ck_assert_int_eq(expire(c), 1);
 	ck_assert_int_eq(sold_of(c), 0);
 	b = buy(c, "alice", LONG_PAY_MS, 1);
 	ck_assert_int_eq(b.status, 1);
 	ck_assert_str_ne(b.order, a.order);
-	ck_assert_str_eq(str_of(CMD(c, "GET", K ":last:alice"), buf,
+	ck_assert_str_eq(rig_redis_str_free(CMD(c, "GET", K ":last:alice"), buf,
 	    sizeof(buf)), b.order);
 	ck_assert_int_eq(user_orders(c, "alice"), 1);
 	ck_assert_int_eq(sold_of(c), 1);
@@ -990,7 +947,7 @@ START_TEST(test_order)
 	ck_assert_int_eq(pay(c, "alice", a.order, NULL), 1);
 	expect_order(c, "alice", b.order, "pending", b.pay_by);
 	while (redis_ms(c) <= b.pay_by)
-		nap_ms(20);
+		rig_sleep_ms(20);
 	ck_assert_int_eq(expire(c), 1);
 	expect_order(c, "alice", b.order, "expired", b.pay_by);
 	/* Others see only their own. */

@@ -37,14 +37,6 @@
 static const struct rig_options patient = { .redis_timeout_ms = 3000 };
 
 static void
-nap_ms(unsigned int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static void
 start(struct rig *r, const struct rig_options *opt, long long total)
 {
 	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
@@ -236,7 +228,7 @@ health_wait(struct rig *r, int i, int status, struct rig_reply *rep)
 		ck_assert_msg(rig_now_ms() < end, "%s: still %d %s after %d "
 		    "ms, want %d", target, rep->status, rep->body, HEALTH_MS,
 		    status);
-		nap_ms(50);
+		rig_sleep_ms(50);
 	}
 	ck_assert_str_eq(rep->content_type, JSON_TYPE);
 }
@@ -332,13 +324,13 @@ START_TEST(test_sighup_under_load)
 	ck_assert(rig_load_start(&l, &spec));
 	end = rig_now_ms() + 20000;
 	while (atomic_load(&l.answered) < 500 && rig_now_ms() < end)
-		nap_ms(10);
+		rig_sleep_ms(10);
 	for (k = 1; k <= ROTATIONS; k++) {
 		snprintf(path, sizeof(path), "%s.%d", r.stat_log, k);
 		ck_assert_msg(rename(r.stat_log, path) == 0, "rotation %d: "
 		    "no new stat.log after the last SIGHUP", k);
 		hup_all(&r);
-		nap_ms(ROTATE_EVERY_MS);
+		rig_sleep_ms(ROTATE_EVERY_MS);
 	}
 	rig_load_stop(&l);
 	rig_load_wait(&l);
@@ -389,7 +381,7 @@ instance_logs_wait(struct rig *r, const char *needle, long want)
 		while (instance_log_count(r, i, needle) < want) {
 			ck_assert_msg(rig_now_ms() < end, "instance %d: not "
 			    "%ld lines with \"%s\"", i, want, needle);
-			nap_ms(20);
+			rig_sleep_ms(20);
 		}
 }
 
@@ -406,7 +398,7 @@ START_TEST(test_sighup_reopen_fails)
 	hup_all(&r);
 	instance_logs_wait(&r, "cannot reopen", 1);
 	hup_all(&r);
-	nap_ms(300);
+	rig_sleep_ms(300);
 	send_n(&r, "/buy/ticket?user=a", REOPEN_BUYS, 200);
 	ck_assert_int_eq(rmdir(r.stat_log), 0);
 	hup_all(&r);

@@ -35,14 +35,6 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void
-nap_ms(unsigned int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Wall clock in unix ms: the same clock as Redis TIME on this host. */
 static long long
 wall_ms(void)
@@ -119,72 +111,35 @@ start(struct rig *r, unsigned int sync_ms, long long total, const char *extra)
 /* ---- Redis --------------------------------------------------------------- */
 
 static redisContext *
-redis_open(int port)
-{
-	struct timeval	 tv = { 5, 0 };
-	redisContext	*c;
-
-	c = redisConnectWithTimeout("127.0.0.1", port, tv);
-	if (c != NULL && c->err == 0)
-		redisSetTimeout(c, tv);
-	return c;
-}
-
-static redisContext *
 connect_redis(struct rig *r)
 {
-	redisContext	*c = redis_open(r->redis.port);
+	redisContext	*c = rig_redis_connect(r);
 
-	ck_assert_msg(c != NULL && c->err == 0, "redis connect: %s",
-	    c ? c->errstr : "out of memory");
+	ck_assert_msg(c != NULL, "%s", r->err);
 	return c;
 }
 
 static redisReply *
 cmd_argv(redisContext *c, const char **argv, size_t argc)
 {
+	char		 err[RIG_ERR_MAX];
 	redisReply	*rep;
 
-	rep = redisCommandArgv(c, (int)argc, argv, NULL);
-	ck_assert_msg(rep != NULL, "redis %s: %s", argv[0], c->errstr);
-	ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "redis %s: %s",
-	    argv[0], rep->str);
+	rep = rig_redis_argv(c, argv, argc, err, sizeof(err));
+	ck_assert_msg(rep != NULL, "%s", err);
 	return rep;
 }
 
-#define ARGS(...)	((const char *[]){ __VA_ARGS__ })
-#define NARGS(...)	(sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
-#define CMD(c, ...)	cmd_argv((c), ARGS(__VA_ARGS__), NARGS(__VA_ARGS__))
+#define CMD(c, ...)	cmd_argv((c), RIG_ARGV(__VA_ARGS__), \
+			    RIG_ARGC(__VA_ARGS__))
 
 static long long
 as_int(const redisReply *e)
 {
-	if (e->type == REDIS_REPLY_INTEGER)
-		return e->integer;
-	if (e->type == REDIS_REPLY_STRING)
-		return atoll(e->str);
-	return -1;
+	return rig_redis_int(e, -1);
 }
 
-static long long
-int_of(redisReply *rep)
-{
-	long long	 v = as_int(rep);
-
-	freeReplyObject(rep);
-	return v;
-}
-
-#define INT(c, ...)	int_of(CMD(c, __VA_ARGS__))
-
-static char *
-str_of(redisReply *rep, char *buf, size_t bufsz)
-{
-	snprintf(buf, bufsz, "%s", rep->type == REDIS_REPLY_STRING ?
-	    rep->str : "(nil)");
-	freeReplyObject(rep);
-	return buf;
-}
+#define INT(c, ...)	rig_redis_int_free(CMD(c, __VA_ARGS__), -1)
 
 static char *
 order_field(redisContext *c, const char *order, const char *name, char *buf,
@@ -192,8 +147,10 @@ order_field(redisContext *c, const char *order, const char *name, char *buf,
 {
 	char	 key[64];
 
-	snprintf(key, sizeof(key), K ":order:%s", order);
-	return str_of(CMD(c, "HGET", key, name), buf, bufsz);
+	/* As much of order as fits, said so that gcc sees it fits. */
+	snprintf(key, sizeof(key), K ":order:%.*s",
+	    (int)(sizeof(key) - sizeof(K ":order:")), order);
+	return rig_redis_str_free(CMD(c, "HGET", key, name), buf, bufsz);
 }
 
 static long long
@@ -212,7 +169,7 @@ wait_no_pending(redisContext *c, unsigned int timeout_ms)
 	while ((n = INT(c, "ZCARD", PENDING)) > 0) {
 		ck_assert_msg(rig_now_ms() < end, "%lld orders still pending "
 		    "%u ms later: expiry does not run", n, timeout_ms);
-		nap_ms(50);
+		rig_sleep_ms(50);
 	}
 }
 
@@ -748,12 +705,12 @@ storm_buyer(void *arg)
 		atomic_fetch_add(&s->requests, 1);
 		if (!call(&h, "GET", target, NULL, &a, err, sizeof(err))) {
 			note_error(&s->err, "buy: %s", err);
-			nap_ms(10);
+			rig_sleep_ms(10);
 			continue;
 		}
 		if (a.status == 200 && a.code == -1) {
 			atomic_fetch_add(&s->sold_out, 1);
-			nap_ms(ST_SOLD_OUT_NAP_MS);
+			rig_sleep_ms(ST_SOLD_OUT_NAP_MS);
 			continue;
 		}
 		if (a.status != 200 || a.code != 1) {
@@ -811,7 +768,7 @@ storm_late_payer(void *arg)
 		l = s->queue[s->head++ % ST_LATE_MAX];
 		pthread_mutex_unlock(&s->lock);
 		if ((now = rig_now_ms()) < l.due)
-			nap_ms((unsigned int)(l.due - now) + 1);
+			rig_sleep_ms((unsigned int)(l.due - now) + 1);
 		if (!pay(&h, l.user, l.order, &a, err, sizeof(err)))
 			note_error(&s->err, "late pay: %s", err);
 		else if (a.status == 409 && a.code == -8 &&
@@ -832,7 +789,7 @@ static void *
 storm_sampler(void *arg)
 {
 	struct storm	*s = arg;
-	redisContext	*c = redis_open(s->redis_port);
+	redisContext	*c = rig_redis_open(s->redis_port);
 	struct inv	 v;
 	char		 why[512];
 
@@ -852,7 +809,7 @@ storm_sampler(void *arg)
 		if (!inv_holds(&v, why, sizeof(why)) && s->violations++ == 0)
 			snprintf(s->violation, sizeof(s->violation), "%s",
 			    why);
-		nap_ms(ST_SAMPLE_MS);
+		rig_sleep_ms(ST_SAMPLE_MS);
 	}
 	redisFree(c);
 	return NULL;
@@ -885,7 +842,7 @@ START_TEST(test_storm)
 		    0);
 	t0 = rig_now_ms();
 	while (rig_now_ms() - t0 < ST_MS && s.err.count == 0)
-		nap_ms(50);
+		rig_sleep_ms(50);
 	atomic_store(&s.stop_buying, true);
 	for (int i = 0; i < ST_CONNS; i++)
 		pthread_join(buyers[i], NULL);
@@ -898,7 +855,7 @@ START_TEST(test_storm)
 	/* Let every unpaid order expire, sampling all along. */
 	c = connect_redis(&r);
 	wait_no_pending(c, EXPIRY_WAIT_MS);
-	nap_ms(2 * ST_SAMPLE_MS);
+	rig_sleep_ms(2 * ST_SAMPLE_MS);
 	atomic_store(&s.stop_sampling, true);
 	pthread_join(sampler, NULL);
 	ck_assert_msg(s.err.count == 0, "%u errors, first: %s", s.err.count,
@@ -1013,7 +970,7 @@ race_payer(void *arg)
 		struct race_order *o = &rc->orders[i];
 
 		if ((now = wall_ms()) < o->at)
-			nap_ms((unsigned int)(o->at - now));
+			rig_sleep_ms((unsigned int)(o->at - now));
 		o->sent = wall_ms();
 		if (!pay(&h, o->user, o->order, &a, err, sizeof(err))) {
 			note_error(rc->err, "pay: %s", err);
@@ -1297,7 +1254,7 @@ buy_until_sold(struct rig *r, redisContext *c, const char *prefix,
 		ck_assert_msg(a.status == 200 && (a.code == 1 ||
 		    a.code == -1), "%s: %d %s", user, a.status, a.body);
 		if (a.code == -1) {
-			nap_ms(20);
+			rig_sleep_ms(20);
 			continue;
 		}
 		ck_assert_msg(!a.repeat && a.order[0] != '\0', "%s: %s", user,
@@ -1407,7 +1364,7 @@ kill_buyer(void *arg)
 		snprintf(l->res[k].order, ORDER_MAX, "%s", a.order);
 		atomic_fetch_add(&l->answered, 1);
 		if (a.code == -1)
-			nap_ms(5);
+			rig_sleep_ms(5);
 	}
 	rig_http_close(&h);
 	return NULL;
@@ -1434,12 +1391,12 @@ START_TEST(test_kill_loses_no_order)
 		ck_assert(pthread_create(&th[i], NULL, kill_buyer, &l) == 0);
 	end = rig_now_ms() + KILL_MS;
 	while (sold_of(c) < KILL_AFTER && rig_now_ms() < end)
-		nap_ms(10);
+		rig_sleep_ms(10);
 	ck_assert_msg(rig_instance_kill(&r, 3, SIGKILL) &&
 	    rig_instance_wait(&r, 3, 5000, NULL, NULL), "%s", r.err);
 	while (sold_of(c) < KILL_STOCK && rig_now_ms() < end &&
 	    atomic_load(&l.next) < KILL_USERS)
-		nap_ms(20);
+		rig_sleep_ms(20);
 	atomic_store(&l.stop, true);
 	for (int i = 0; i < KILL_CONNS; i++)
 		pthread_join(th[i], NULL);
@@ -1578,7 +1535,7 @@ START_TEST(test_resources)
 	 * /stock: quiet now; within sync_ms (and a margin for the sync
 	 * itself) every instance shows what Redis holds.
 	 */
-	nap_ms(STOCK_SYNC_MS + 200);
+	rig_sleep_ms(STOCK_SYNC_MS + 200);
 	ck_assert_msg(rig_sale_get(&r, &total, &sold), "%s", r.err);
 	ck_assert_int_eq(sold, 7);
 	for (int i = 0; i < 20; i++) {
@@ -1656,7 +1613,7 @@ START_TEST(test_repeat_when_sold_out)
 	ck_assert_msg(a.status == 200 && a.code == 1 && !a.repeat, "%s",
 	    a.body);
 	snprintf(order, sizeof(order), "%s", a.order);
-	nap_ms(300);		/* every instance has synced: sold out */
+	rig_sleep_ms(300);	/* every instance has synced: sold out */
 	must_buy(&h, "latecomer", &a);
 	ck_assert_msg(a.code == -1, "%s", a.body);
 	for (int i = 0; i < 10; i++) {	/* over all four instances */

@@ -59,14 +59,6 @@ struct ctl_run {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void
-nap_ms(unsigned int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Read a whole small file into buf; "" when it cannot. */
 static void
 slurp(const char *path, char *buf, size_t bufsz)
@@ -408,7 +400,7 @@ ctl_cleanup(void)
 	if (ctl_nginx_pid <= 0)
 		return;
 	kill(ctl_nginx_pid, SIGSTOP);
-	nap_ms(20);
+	rig_sleep_ms(20);
 	kill_children(ctl_nginx_pid);
 	kill(ctl_nginx_pid, SIGKILL);
 	waitpid(ctl_nginx_pid, NULL, 0);
@@ -482,7 +474,7 @@ nginx_start(struct rig *r, const char *dir, const char *conf, int port)
 			return;
 		}
 		rig_http_close(&h);
-		nap_ms(20);
+		rig_sleep_ms(20);
 	}
 	slurp(err, log, sizeof(log));
 	ck_abort_msg("nginx did not come up on %d: %s", port, log);
@@ -502,7 +494,7 @@ nginx_stop(void)
 			ctl_nginx_pid = 0;
 			return;
 		}
-		nap_ms(20);
+		rig_sleep_ms(20);
 	}
 	ctl_cleanup();
 }

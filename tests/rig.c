@@ -95,8 +95,8 @@ rig_now_ms(void)
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-static void
-sleep_ms(unsigned int ms)
+void
+rig_sleep_ms(unsigned int ms)
 {
 	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
@@ -223,7 +223,7 @@ nginx_kill(pid_t master)
 	kill(master, SIGSTOP);
 	while ((state = proc_state(master)) != 0 && state != 'T' &&
 	    state != 't' && state != 'Z' && rig_now_ms() < end)
-		sleep_ms(1);
+		rig_sleep_ms(1);
 	kill_children(master);
 	kill(master, SIGKILL);
 }
@@ -260,7 +260,7 @@ reap_orphans(void)
 
 	while ((pid = waitpid(-1, NULL, WNOHANG)) != -1 && rig_now_ms() < end)
 		if (pid == 0)
-			sleep_ms(POLL_MS);
+			rig_sleep_ms(POLL_MS);
 }
 
 /*
@@ -366,7 +366,7 @@ proc_wait(struct rig_proc *p, unsigned int timeout_ms)
 	while (!proc_exited(p)) {
 		if (rig_now_ms() > end)
 			return false;
-		sleep_ms(POLL_MS);
+		rig_sleep_ms(POLL_MS);
 	}
 	return true;
 }
@@ -505,7 +505,7 @@ wait_port(struct rig *r, struct rig_proc *p, const char *what,
 			append_tail(r, log_path);
 			return false;
 		}
-		sleep_ms(POLL_MS);
+		rig_sleep_ms(POLL_MS);
 	}
 }
 
@@ -783,6 +783,85 @@ redis_argv(struct rig *r, int argc, const char **argv)
 	return reply;
 }
 
+/* A connection to 127.0.0.1:port with 5 s timeouts, as hiredis gave it. */
+redisContext *
+rig_redis_open(int port)
+{
+	struct timeval	 tv = { 5, 0 };
+	redisContext	*c;
+
+	c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	if (c != NULL && c->err == 0)
+		redisSetTimeout(c, tv);
+	return c;
+}
+
+/* A connection to the rig's Redis, or NULL (r->err set). */
+redisContext *
+rig_redis_connect(struct rig *r)
+{
+	redisContext	*c = rig_redis_open(r->redis.port);
+
+	if (c == NULL || c->err) {
+		fail(r, "redis connect: %s", c ? c->errstr : "out of memory");
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* One command on c; the reply, or NULL (err set) on any error. */
+redisReply *
+rig_redis_argv(redisContext *c, const char **argv, size_t argc, char *err,
+    size_t errsz)
+{
+	redisReply	*rep;
+
+	rep = redisCommandArgv(c, (int)argc, argv, NULL);
+	if (rep == NULL) {
+		snprintf(err, errsz, "redis %s: %s", argv[0], c->errstr);
+		return NULL;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsz, "redis %s: %s", argv[0], rep->str);
+		freeReplyObject(rep);
+		return NULL;
+	}
+	return rep;
+}
+
+/* A reply or element as an integer (integer or numeric string), or other. */
+long long
+rig_redis_int(const redisReply *e, long long other)
+{
+	if (e->type == REDIS_REPLY_INTEGER)
+		return e->integer;
+	if (e->type == REDIS_REPLY_STRING)
+		return atoll(e->str);
+	return other;
+}
+
+/* rig_redis_int() of a reply, -1 for nil; frees the reply. */
+long long
+rig_redis_int_free(redisReply *rep, long long other)
+{
+	long long	 v;
+
+	v = rep->type == REDIS_REPLY_NIL ? -1 : rig_redis_int(rep, other);
+	freeReplyObject(rep);
+	return v;
+}
+
+/* A string reply into buf, "(nil)" for anything else; frees the reply. */
+char *
+rig_redis_str_free(redisReply *rep, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "%s", rep->type == REDIS_REPLY_STRING ?
+	    rep->str : "(nil)");
+	freeReplyObject(rep);
+	return buf;
+}
+
 /* True when Redis answers PING with PONG (not LOADING). */
 bool
 rig_redis_ping(struct rig *r)
@@ -822,7 +901,7 @@ rig_redis_start(struct rig *r)
 			append_tail(r, log);
 			return false;
 		}
-		sleep_ms(20);
+		rig_sleep_ms(20);
 	}
 	return true;
 }
@@ -946,7 +1025,7 @@ rig_heartbeats_wait(struct rig *r, unsigned int timeout_ms)
 				    "heartbeat in %s:instances after %u ms",
 				    r->inst[i].port, RIG_STOCK_KEY,
 				    timeout_ms);
-			sleep_ms(20);
+			rig_sleep_ms(20);
 		}
 	return true;
 }
@@ -1215,7 +1294,7 @@ rig_nginx_start(struct rig *r)
 			append_tail(r, err);
 			return false;
 		}
-		sleep_ms(20);
+		rig_sleep_ms(20);
 	}
 	return true;
 }
@@ -1708,7 +1787,7 @@ rig_stat_wait(struct rig *r, const char *needle, long want,
 			return fail(r, "stat.log: %ld lines with \"%s\" after "
 			    "%u ms, want %ld", n, needle ? needle : "",
 			    timeout_ms, want);
-		sleep_ms(20);
+		rig_sleep_ms(20);
 	}
 	return true;
 }

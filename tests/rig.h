@@ -20,6 +20,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct redisContext;
+struct redisReply;
+
 #define RIG_INSTANCES		4	/* the shipped snippet names four */
 #define RIG_DIR_MAX		256
 #define RIG_PATH_MAX		512
@@ -130,6 +133,7 @@ bool		 rig_start(struct rig *, const struct rig_options *,
 		    long long total);
 void		 rig_stop(struct rig *);
 double		 rig_now_ms(void);
+void		 rig_sleep_ms(unsigned int ms);
 int		 rig_free_port(void);
 
 /* Redis. */
@@ -141,6 +145,25 @@ bool		 rig_redis_ping(struct rig *);
 bool		 rig_sale_set(struct rig *, long long total);
 bool		 rig_sale_get(struct rig *, long long *total, long long *sold);
 bool		 rig_heartbeats_wait(struct rig *, unsigned int timeout_ms);
+
+/*
+ * A test's own Redis connection (5 s connect and I/O timeouts) and
+ * commands on it.  rig_redis_open() returns what hiredis gave (NULL or
+ * c->err set on failure); rig_redis_connect() returns NULL on failure with
+ * r->err saying why.  rig_redis_argv() returns NULL on a transport error
+ * or an error reply, err then saying "redis <command>: <why>".
+ * RIG_ARGV(...) and RIG_ARGC(...) make its argv and argc from literals.
+ */
+#define RIG_ARGV(...)	((const char *[]){ __VA_ARGS__ })
+#define RIG_ARGC(...)	(sizeof(RIG_ARGV(__VA_ARGS__)) / sizeof(const char *))
+struct redisContext *rig_redis_open(int port);
+struct redisContext *rig_redis_connect(struct rig *);
+struct redisReply *rig_redis_argv(struct redisContext *, const char **argv,
+		    size_t argc, char *err, size_t errsz);
+long long	 rig_redis_int(const struct redisReply *, long long other);
+long long	 rig_redis_int_free(struct redisReply *, long long other);
+char		*rig_redis_str_free(struct redisReply *, char *buf,
+		    size_t bufsz);
 
 /* Instances. */
 bool		 rig_write_conf(struct rig *);
