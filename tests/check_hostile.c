@@ -62,49 +62,6 @@ struct answer {
 
 /* ---- a FastCGI client --------------------------------------------------- */
 
-/* Connect to 127.0.0.1:port with every send and recv bounded; -1 on error. */
-static int
-fcgi_connect(int port, unsigned int io_ms)
-{
-	struct sockaddr_in sin;
-	struct timeval	 tv = { io_ms / 1000, (long)(io_ms % 1000) * 1000 };
-	int		 fd, one = 1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Send all of len bytes; false when the peer is gone or on timeout. */
-static bool
-send_bytes(int fd, const void *data, size_t len)
-{
-	const uint8_t	*p = data;
-	ssize_t		 n;
-
-	while (len > 0) {
-		if ((n = send(fd, p, len, MSG_NOSIGNAL)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* Append a record header (section 3.3) to buf at *off. */
 static void
 put_header(uint8_t *buf, size_t *off, int type, int id, size_t clen,
@@ -273,9 +230,9 @@ exchange(int port, const uint8_t *req, size_t len, unsigned int timeout_ms,
 
 	memset(a, 0, sizeof(*a));
 	a->code = RIG_CODE_NONE;
-	if ((fd = fcgi_connect(port, timeout_ms)) == -1)
+	if ((fd = rig_tcp_connect(port, timeout_ms)) == -1)
 		return false;
-	if (send_bytes(fd, req, len))
+	if (rig_send_all(fd, req, len))
 		read_answer(fd, a);
 	close(fd);
 	a->ms = rig_now_ms() - t0;
@@ -413,9 +370,9 @@ send_and_close(struct rig *r, const uint8_t *data, size_t len,
 {
 	int	 fd;
 
-	ck_assert_msg((fd = fcgi_connect(r->inst[TARGET].port, 2000)) != -1,
+	ck_assert_msg((fd = rig_tcp_connect(r->inst[TARGET].port, 2000)) != -1,
 	    "connect: %s", strerror(errno));
-	(void)send_bytes(fd, data, len);
+	(void)rig_send_all(fd, data, len);
 	if (hold_ms > 0)
 		sleep_ms(hold_ms);
 	close(fd);
@@ -650,7 +607,7 @@ endless(struct rig *r, int type, unsigned int ms, struct stream_run *run)
 	memset(run, 0, sizeof(*run));
 	run->answer_ms = -1;
 	ck_assert((buf = malloc(REQ_MAX)) != NULL);
-	ck_assert_msg((fd = fcgi_connect(r->inst[TARGET].port, 1000)) != -1,
+	ck_assert_msg((fd = rig_tcp_connect(r->inst[TARGET].port, 1000)) != -1,
 	    "connect: %s", strerror(errno));
 	put_begin(buf, &off, false);
 	if (type == FCGI_STDIN) {
@@ -663,13 +620,13 @@ endless(struct rig *r, int type, unsigned int ms, struct stream_run *run)
 	}
 	memset(value, 'v', sizeof(value) - 1);
 	value[sizeof(value) - 1] = '\0';
-	run->cut_off = !send_bytes(fd, buf, off);
+	run->cut_off = !rig_send_all(fd, buf, off);
 	while (!run->cut_off && rig_now_ms() < t0 + ms) {
 		off = p = 0;
 		snprintf(name, sizeof(name), "HTTP_X_%u", k++);
 		put_pair(params, &p, name, value);
 		put_record(buf, &off, type, params, p);
-		if (!(run->cut_off = !send_bytes(fd, buf, off)))
+		if (!(run->cut_off = !rig_send_all(fd, buf, off)))
 			run->sent += off;
 		if (k % 64 == 0) {
 			stream_peek(fd, run, t0);
@@ -742,10 +699,10 @@ slow_main(void *arg)
 	memset(&c->a, 0, sizeof(c->a));
 	snprintf(body, sizeof(body), "user=slow%d", c->index);
 	len = build_request(req, "POST", "/buy/ticket", "", body);
-	if ((fd = fcgi_connect(c->rig->inst[TARGET].port, 10000)) == -1)
+	if ((fd = rig_tcp_connect(c->rig->inst[TARGET].port, 10000)) == -1)
 		return NULL;
 	for (i = 0; i < len; i++) {
-		if (!send_bytes(fd, req + i, 1))
+		if (!rig_send_all(fd, req + i, 1))
 			break;
 		sleep_ms(SLOW_BYTE_MS);
 	}
@@ -823,7 +780,7 @@ START_TEST(test_idle_connections)
 
 	start(&r, IDLE_THREADS);
 	for (i = 0; i < IDLE_CONNS; i++)
-		if ((fds[i] = fcgi_connect(r.inst[TARGET].port, 1000)) != -1)
+		if ((fds[i] = rig_tcp_connect(r.inst[TARGET].port, 1000)) != -1)
 			opened++;
 	ck_assert_msg(opened == IDLE_CONNS, "opened %d of %d connections",
 	    opened, IDLE_CONNS);

@@ -366,33 +366,6 @@ json_is(const char *doc, const char *path, const char *literal)
 
 /* ---- our own nginx, on spikectl's output ------------------------------- */
 
-/* SIGKILL every child of ppid (nginx's workers), found through /proc. */
-static void
-kill_children(pid_t ppid)
-{
-	DIR		*d;
-	struct dirent	*e;
-	char		 path[300], buf[512], *p;
-	FILE		*f;
-	long		 parent;
-
-	if ((d = opendir("/proc")) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		p = fgets(buf, sizeof(buf), f);
-		fclose(f);
-		if (p != NULL && (p = strrchr(buf, ')')) != NULL &&
-		    sscanf(p + 1, " %*c %ld", &parent) == 1 && parent == ppid)
-			kill((pid_t)atol(e->d_name), SIGKILL);
-	}
-	closedir(d);
-}
-
 /* Kill our nginx by pid: master stopped first, its workers, then it. */
 static void
 ctl_cleanup(void)
@@ -401,7 +374,7 @@ ctl_cleanup(void)
 		return;
 	kill(ctl_nginx_pid, SIGSTOP);
 	rig_sleep_ms(20);
-	kill_children(ctl_nginx_pid);
+	rig_kill_children(ctl_nginx_pid);
 	kill(ctl_nginx_pid, SIGKILL);
 	waitpid(ctl_nginx_pid, NULL, 0);
 	ctl_nginx_pid = 0;

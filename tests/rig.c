@@ -166,8 +166,8 @@ track_del(pid_t pid)
  * Kill by pid every child of ppid (nginx's workers, which do not die with
  * a SIGKILLed master).  Children are found through /proc/N/stat.
  */
-static void
-kill_children(pid_t ppid)
+void
+rig_kill_children(pid_t ppid)
 {
 	DIR		*d;
 	struct dirent	*e;
@@ -224,7 +224,7 @@ nginx_kill(pid_t master)
 	while ((state = proc_state(master)) != 0 && state != 'T' &&
 	    state != 't' && state != 'Z' && rig_now_ms() < end)
 		rig_sleep_ms(1);
-	kill_children(master);
+	rig_kill_children(master);
 	kill(master, SIGKILL);
 }
 
@@ -441,8 +441,8 @@ set_timeouts(int fd, unsigned int ms)
 }
 
 /* Connect to 127.0.0.1:port; returns the fd or -1 (errno set). */
-static int
-tcp_connect(int port, unsigned int io_timeout_ms)
+int
+rig_tcp_connect(int port, unsigned int io_timeout_ms)
 {
 	struct sockaddr_in sin;
 	int		 fd, saved;
@@ -461,8 +461,8 @@ tcp_connect(int port, unsigned int io_timeout_ms)
 }
 
 /* Send all of data; MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE. */
-static bool
-send_all(int fd, const void *data, size_t len)
+bool
+rig_send_all(int fd, const void *data, size_t len)
 {
 	const char	*p = data;
 	ssize_t		 n;
@@ -495,7 +495,7 @@ wait_port(struct rig *r, struct rig_proc *p, const char *what,
 			append_tail(r, log_path);
 			return false;
 		}
-		if ((fd = tcp_connect(p->port, 1000)) != -1) {
+		if ((fd = rig_tcp_connect(p->port, 1000)) != -1) {
 			close(fd);
 			return true;
 		}
@@ -1257,9 +1257,9 @@ nginx_answers(int port)
 	int	 fd;
 	ssize_t	 n;
 
-	if ((fd = tcp_connect(port, 1000)) == -1)
+	if ((fd = rig_tcp_connect(port, 1000)) == -1)
 		return false;
-	n = send_all(fd, probe, sizeof(probe) - 1) ?
+	n = rig_send_all(fd, probe, sizeof(probe) - 1) ?
 	    recv(fd, buf, sizeof(buf), 0) : -1;
 	close(fd);
 	return n >= 9 && memcmp(buf, "HTTP/1.1 ", 9) == 0;
@@ -1527,7 +1527,7 @@ rig_http_request(struct rig_http *h, const char *method, const char *target,
 
 	reply_reset(rep);
 	errno = 0;
-	if (h->fd == -1 && (h->fd = tcp_connect(h->port, IO_TIMEOUT_MS)) == -1) {
+	if (h->fd == -1 && (h->fd = rig_tcp_connect(h->port, IO_TIMEOUT_MS)) == -1) {
 		snprintf(err, errsz, "connect 127.0.0.1:%d: %s", h->port,
 		    strerror(errno));
 		return false;
@@ -1539,8 +1539,8 @@ rig_http_request(struct rig_http *h, const char *method, const char *target,
 		n += snprintf(head + n, sizeof(head) - (size_t)n,
 		    "Content-Length: %zu\r\n", body ? body_len : 0);
 	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
-	if (!send_all(h->fd, head, (size_t)n) ||
-	    (body != NULL && !send_all(h->fd, body, body_len)) ||
+	if (!rig_send_all(h->fd, head, (size_t)n) ||
+	    (body != NULL && !rig_send_all(h->fd, body, body_len)) ||
 	    !http_read(h, method, rep, &close_after)) {
 		snprintf(err, errsz, "%s %.80s: %s", method, target,
 		    errno ? strerror(errno) : "bad or truncated answer");
@@ -1574,10 +1574,10 @@ rig_send_raw(struct rig *r, int port, const void *data, size_t len)
 {
 	int	 fd;
 
-	if ((fd = tcp_connect(port, 5000)) == -1)
+	if ((fd = rig_tcp_connect(port, 5000)) == -1)
 		return fail(r, "connect 127.0.0.1:%d: %s", port,
 		    strerror(errno));
-	if (!send_all(fd, data, len) && errno != ECONNRESET &&
+	if (!rig_send_all(fd, data, len) && errno != ECONNRESET &&
 	    errno != EPIPE) {
 		close(fd);
 		return fail(r, "send to 127.0.0.1:%d: %s", port,

@@ -126,6 +126,11 @@ struct rig_load {
 	atomic_flag	 error_taken;
 };
 
+/* Sockets and processes, for tests that need them raw. */
+int		 rig_tcp_connect(int port, unsigned int io_timeout_ms);
+bool		 rig_send_all(int fd, const void *data, size_t len);
+void		 rig_kill_children(pid_t ppid);
+
 /* Set-up and tear-down. */
 void		 rig_cleanup(void);
 bool		 rig_init(struct rig *, const struct rig_options *);
