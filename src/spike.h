@@ -298,6 +298,28 @@ bool		 route_body_too_large(const char *content_length);
 void		 route_handle(struct route_ctx *, const struct route_request *,
 		    struct route_answer *);
 
+/* ---- fcgi_scan.c: a FastCGI request checked before libfcgi reads it ---- */
+
+#define FCGI_SCAN_PARAMS_MAX	65535	/* nginx sends at most one full record */
+#define FCGI_SCAN_WINDOW	(80 * 1024)	/* bytes of a request looked at */
+
+enum fcgi_scan_verdict {
+	FCGI_SCAN_MORE,		/* fine so far: scan again with more bytes */
+	FCGI_SCAN_READY,	/* libfcgi may read the request */
+	FCGI_SCAN_BAD,		/* broken or hostile: close the connection */
+	FCGI_SCAN_TOO_LARGE,	/* parameters over the limit: answer 431 */
+};
+
+struct fcgi_scan {
+	enum fcgi_scan_verdict verdict;
+	size_t		 need;		/* MORE: bytes needed in all */
+	unsigned int	 request_id;	/* 0 until BEGIN_REQUEST is seen */
+	const char	*why;		/* BAD, TOO_LARGE: for the log */
+};
+
+void		 fcgi_scan_request(const unsigned char *buf, size_t len,
+		    size_t body_max, struct fcgi_scan *);
+
 /* ---- worker.c: the FastCGI accept loop --------------------------------- */
 
 struct worker;

@@ -15,6 +15,7 @@ static Suite *(*const suite_makers[])(void) = {
 	make_reply_suite,
 	make_statlog_suite,
 	make_metrics_suite,
+	make_fcgi_scan_suite,
 };
 
 int
