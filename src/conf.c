@@ -66,6 +66,7 @@ conf_defaults(struct conf *conf)
 	strcpy(conf->stat_log, "/var/log/spike-fcgi/stat.log");
 	conf->threads = 64;
 	conf->read_timeout_ms = 500;
+	conf->request_timeout_ms = 5000;
 	conf->buffer_percent = 10;
 	conf->sync_ms = 200;
 	conf->per_user_limit = 1;
@@ -163,6 +164,7 @@ name(struct conf *conf, const struct conf_line *at, const char *value)	\
 CONF_UINT_SETTER(set_redis_timeout_ms, redis_timeout_ms, 1, 60000)
 CONF_UINT_SETTER(set_threads, threads, 1, 256)
 CONF_UINT_SETTER(set_read_timeout_ms, read_timeout_ms, 10, 60000)
+CONF_UINT_SETTER(set_request_timeout_ms, request_timeout_ms, 10, 600000)
 CONF_UINT_SETTER(set_buffer_percent, buffer_percent, 0, 1000)
 CONF_UINT_SETTER(set_sync_ms, sync_ms, 10, 10000)
 CONF_UINT_SETTER(set_per_user_limit, per_user_limit, 1, 1000)
@@ -240,6 +242,7 @@ static const struct conf_key conf_keys[] = {
 	{ "sold_out_flag",	set_sold_out_flag },
 	{ "threads",		set_threads },
 	{ "read_timeout_ms",	set_read_timeout_ms },
+	{ "request_timeout_ms",	set_request_timeout_ms },
 	{ "buffer_percent",	set_buffer_percent },
 	{ "sync_ms",		set_sync_ms },
 	{ "per_user_limit",	set_per_user_limit },

@@ -134,26 +134,36 @@ setup_signals(sigset_t *waited)
 }
 
 /*
- * libfcgi gives a connection its worker until the peer closes it, and
- * reads without a time limit, so silent or idle peers could hold every
- * worker.  A receive timeout on the listening socket, which accepted
- * sockets inherit, frees a worker whose peer is silent for
- * read_timeout_ms; libfcgi's wait for the peer's close after answering
- * (2 s by default, read by FCGX_Init) is cut to a twentieth of a second.
- * nginx closes its idle kept connections sooner (keepalive_timeout in
+ * Connections are accepted by the workers (conn.c), which inherit two
+ * settings from the listening socket.  A receive timeout of
+ * read_timeout_ms frees a worker whose peer stays idle; nginx closes its
+ * idle kept connections sooner (keepalive_timeout in
  * nginx/spike-fcgi.conf), so a request never meets a closing connection.
+ * A receive buffer that holds FCGI_SCAN_WINDOW unread bytes with room to
+ * spare lets a worker peek at the largest request it accepts.
+ * libfcgi's wait for the peer's close after answering (2 s by default,
+ * read by FCGX_Init) is cut to a twentieth of a second.
  */
 static void
 limit_connections(const struct conf *conf)
 {
 	struct timeval	 tv;
+	int		 rcvbuf = 4 * FCGI_SCAN_WINDOW;
+	char		 err[256];
 
 	tv.tv_sec = conf->read_timeout_ms / 1000;
 	tv.tv_usec = (conf->read_timeout_ms % 1000) * 1000;
 	if (setsockopt(FCGI_LISTENSOCK_FILENO, SOL_SOCKET, SO_RCVTIMEO, &tv,
 	    sizeof(tv)) == -1)
 		log_warn("setting a receive timeout on the listening socket");
+	if (setsockopt(FCGI_LISTENSOCK_FILENO, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof(rcvbuf)) == -1)
+		log_warn("setting a receive buffer on the listening socket");
 	setenv("LIBFCGI_OS_CLOSE_POLL_TIMEOUT", "50", 0);
+	if (!conn_init(err, sizeof(err))) {
+		log_warnx("%s", err);
+		exit(1);
+	}
 }
 
 static void

@@ -35,6 +35,7 @@ struct metrics_shard {
 	atomic_ullong	 redis_calls[STORE_SCRIPTS];
 	atomic_ullong	 redis_errors;
 	atomic_ullong	 redis_reconnects;
+	atomic_ullong	 fastcgi_refused;
 };
 
 /* The shards, summed over. */
@@ -45,6 +46,7 @@ struct metrics_sum {
 	unsigned long long redis_calls[STORE_SCRIPTS];
 	unsigned long long redis_errors;
 	unsigned long long redis_reconnects;
+	unsigned long long fastcgi_refused;
 };
 
 /* A response being written into a fixed buffer. */
@@ -117,6 +119,12 @@ metrics_redis_reconnect(void)
 	bump(&shard()->redis_reconnects, 1);
 }
 
+void
+metrics_fastcgi_refused(void)
+{
+	bump(&shard()->fastcgi_refused, 1);
+}
+
 static unsigned long long
 load(atomic_ullong *counter)
 {
@@ -141,6 +149,7 @@ sum_shards(struct metrics_sum *t)
 			t->redis_calls[k] += load(&s->redis_calls[k]);
 		t->redis_errors += load(&s->redis_errors);
 		t->redis_reconnects += load(&s->redis_reconnects);
+		t->fastcgi_refused += load(&s->fastcgi_refused);
 	}
 }
 
@@ -253,6 +262,16 @@ write_redis(struct metrics_out *o, const struct metrics_sum *t)
 	    t->redis_reconnects);
 }
 
+static void
+write_fastcgi(struct metrics_out *o, const struct metrics_sum *t)
+{
+	family(o, "spike_fastcgi_refused_total", "counter", "Connections "
+	    "closed unread: a FastCGI stream that was malformed, too large "
+	    "or too slow.");
+	out_printf(o, "spike_fastcgi_refused_total %llu\n",
+	    t->fastcgi_refused);
+}
+
 /*
  * Write the whole response to GET /metrics into buf: a CGI response
  * (RFC 3875, 6.2) with the exposition as its body.  Returns the length,
@@ -271,5 +290,6 @@ metrics_format(char *buf, size_t bufsz, struct stock *stock, bool redis_up)
 	write_latency(&o, &t);
 	write_stock(&o, stock, redis_up);
 	write_redis(&o, &t);
+	write_fastcgi(&o, &t);
 	return o.full ? 0 : o.len;
 }

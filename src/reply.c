@@ -30,6 +30,8 @@ static const struct reply_spec reply_specs[REPLY_KINDS] = {
 				  "request body too large", "" },
 	[REPLY_NO_ORDER] =	{ 404, "Not Found", -7, "no such order", "" },
 	[REPLY_CONFLICT] =	{ 409, "Conflict", -8, "refused", "" },
+	[REPLY_HEADERS_TOO_LARGE] = { 431, "Request Header Fields Too Large", -9,
+				  "request header fields too large", "" },
 	[REPLY_PAID] =		{ 200, "OK", 1, "支付成功", "" },
 	[REPLY_OK] =		{ 200, "OK", 1, "ok", "" },
 };

@@ -53,6 +53,7 @@ struct conf {
 	char		 sold_out_flag[CONF_PATH_MAX];	/* "" for none */
 	unsigned int	 threads;
 	unsigned int	 read_timeout_ms;
+	unsigned int	 request_timeout_ms;
 	unsigned int	 buffer_percent;
 	unsigned int	 sync_ms;
 	unsigned int	 per_user_limit;
@@ -115,6 +116,7 @@ enum reply_kind {
 	REPLY_TOO_LARGE,	/* 413, code -6 */
 	REPLY_NO_ORDER,		/* 404, code -7 */
 	REPLY_CONFLICT,		/* 409, code -8 */
+	REPLY_HEADERS_TOO_LARGE, /* 431, code -9 */
 	REPLY_PAID,		/* 200, code 1 */
 	REPLY_OK,		/* 200, code 1 */
 	REPLY_KINDS
@@ -320,6 +322,29 @@ struct fcgi_scan {
 void		 fcgi_scan_request(const unsigned char *buf, size_t len,
 		    size_t body_max, struct fcgi_scan *);
 
+/* ---- conn.c: FastCGI connections, each request peeked at first -------- */
+
+struct conn_limits {
+	unsigned int	 idle_ms;	/* silence allowed: read_timeout_ms */
+	unsigned int	 request_ms;	/* a request's arrival: request_timeout_ms */
+};
+
+enum conn_next {
+	CONN_REQUEST,		/* a whole, safe request: libfcgi may read */
+	CONN_TOO_LARGE,		/* its parameters are over the limit */
+	CONN_REFUSED,		/* malformed, hostile or too slow */
+	CONN_GONE,		/* the peer closed, or stayed idle */
+	CONN_INTERRUPTED,	/* a signal came while idle */
+};
+
+bool		 conn_init(char *err, size_t errsz);
+int		 conn_accept(int listen_fd);
+enum conn_next	 conn_await_request(int fd, unsigned char *buf,
+		    const struct conn_limits *, struct fcgi_scan *);
+bool		 conn_answer(int fd, unsigned int request_id,
+		    const char *resp, size_t len);
+void		 conn_linger(int fd);
+
 /* ---- worker.c: the FastCGI accept loop --------------------------------- */
 
 struct worker;
@@ -338,6 +363,7 @@ void		 metrics_count_request(int code, long long us);
 void		 metrics_redis_call(enum store_script);
 void		 metrics_redis_error(void);
 void		 metrics_redis_reconnect(void);
+void		 metrics_fastcgi_refused(void);
 size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,
 		    bool redis_up);
 

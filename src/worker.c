@@ -1,14 +1,18 @@
 /*
  * The FastCGI accept loop: one thread per worker, each with its own
- * FCGX_Request on the shared listening socket (libfcgi takes no accept
- * lock on Linux) and its own Redis link.
+ * FCGX_Request and its own Redis link.
  *
- * Shutdown: a worker blocked in accept(2), or in read(2) on a connection
- * nginx keeps alive, does not wake up by itself.  worker_kick() sends it
- * SIGUSR1, whose handler is installed without SA_RESTART, so the call
- * fails with EINTR; with FCGX_ShutdownPending() set, FCGX_Accept_r then
- * returns instead of accepting again.  A request already accepted is
- * always answered.
+ * The worker accepts connections itself and hands libfcgi a request only
+ * once conn.c has seen all of it and found it safe; libfcgi's request has
+ * no listening socket (-1), so libfcgi can neither accept nor read a
+ * connection behind the worker's back.
+ *
+ * Shutdown: a worker blocked in accept(2), or waiting for the next
+ * request on a connection nginx keeps alive, does not wake up by itself.
+ * worker_kick() sends it SIGUSR1, whose handler is installed without
+ * SA_RESTART, so the call fails with EINTR and the worker sees
+ * worker_stopping.  A request that has begun to arrive is always
+ * answered.
  */
 #include "config.h"
 
@@ -27,15 +31,14 @@
 
 #include "spike.h"
 
-#define DROP_DRAIN_MS	100
-#define DROP_DRAIN_MAX	(256 * 1024)
-
 struct worker {
 	pthread_t		 thread;
 	struct route_ctx	*ctx;
 	FCGX_Request		 req;
 	int			 listen_fd;
-	atomic_bool		 waiting;	/* in FCGX_Accept_r */
+	struct conn_limits	 limits;
+	unsigned char		*peeked;	/* FCGI_SCAN_WINDOW bytes */
+	atomic_bool		 waiting;	/* idle: accepting or waiting */
 	atomic_bool		 done;
 	bool			 drop_after_answer;	/* body left unread */
 };
@@ -138,62 +141,168 @@ serve(struct worker *w)
 
 /*
  * End a connection whose request body was left unread: send the end of
- * the answer, then read what the peer still sends for at most
- * DROP_DRAIN_MS, so that closing does not reset the connection before the
- * peer has the answer, yet a peer that never stops sending cannot hold
- * the worker.  libfcgi's own close would drain until the peer is quiet.
+ * the answer, then linger (conn_linger), then close without libfcgi's
+ * own lingering read, which lasts until the peer is quiet.
  */
 static void
 drop_connection(struct worker *w)
 {
-	char		 trash[4096];
-	struct pollfd	 pfd = { w->req.ipcFd, POLLIN, 0 };
-	long long	 deadline = now_us() + DROP_DRAIN_MS * 1000;
-	size_t		 drained = 0;
-
 	w->drop_after_answer = false;
 	FCGX_FClose(w->req.err);
 	FCGX_FClose(w->req.out);
-	shutdown(w->req.ipcFd, SHUT_WR);
-	while (now_us() < deadline && drained < DROP_DRAIN_MAX &&
-	    poll(&pfd, 1, DROP_DRAIN_MS) == 1) {
-		ssize_t n = read(w->req.ipcFd, trash, sizeof(trash));
-
-		if (n <= 0)
-			break;
-		drained += (size_t)n;
-	}
+	conn_linger(w->req.ipcFd);
 	w->req.keepConnection = 0;
-	w->req.detached = 1;		/* close(2) it without draining */
+	w->req.detached = 1;
+}
+
+/* Close the connection libfcgi has not read from. */
+static void
+close_connection(struct worker *w)
+{
+	close(w->req.ipcFd);
+	w->req.ipcFd = -1;
+}
+
+/*
+ * A request whose parameters are over the limit: answered 431 without
+ * libfcgi, recorded like any other, then the connection is closed.
+ */
+static void
+refuse_too_large(struct worker *w, unsigned int request_id)
+{
+	struct route_answer	 ans;
+	char			 buf[512];
+	size_t			 len;
+	long long		 start = now_us(), us;
+
+	memset(&ans, 0, sizeof(ans));
+	ans.reply.kind = REPLY_HEADERS_TOO_LARGE;
+	len = reply_format(buf, sizeof(buf), &ans.reply);
+	if (conn_answer(w->req.ipcFd, request_id, buf, len))
+		conn_linger(w->req.ipcFd);
+	close_connection(w);
+	us = now_us() - start;
+	write_stat(w, &ans, us);
+	metrics_count_request(reply_code(ans.reply.kind), us);
+}
+
+/*
+ * Log a refused stream, at most once a second: a peer that sends
+ * garbage in a loop must not flood the log.
+ */
+static void
+log_refusal(const char *why)
+{
+	static atomic_llong	 next_ms;
+	static atomic_ullong	 unlogged;
+	long long		 now = now_us() / 1000;
+	long long		 due = atomic_load(&next_ms);
+
+	if (now < due || !atomic_compare_exchange_strong(&next_ms, &due,
+	    now + 1000)) {
+		atomic_fetch_add(&unlogged, 1);
+		return;
+	}
+	log_warnx("closed a FastCGI connection unread: %s (%llu more not "
+	    "logged since the last such line)", why,
+	    atomic_exchange(&unlogged, 0));
+}
+
+/* A stream that is no request: closed unread, counted, logged. */
+static void
+refuse_stream(struct worker *w, const char *why)
+{
+	close_connection(w);
+	metrics_fastcgi_refused();
+	log_refusal(why);
+}
+
+/*
+ * Accept a connection if the worker has none.  Returns false when there
+ * is none to serve now (a signal, a refused peer, out of descriptors).
+ */
+static bool
+have_connection(struct worker *w)
+{
+	if (w->req.ipcFd >= 0)
+		return true;
+	if ((w->req.ipcFd = conn_accept(w->listen_fd)) >= 0)
+		return true;
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM)
+		usleep(10000);		/* do not spin */
+	return false;
+}
+
+/*
+ * Wait for the next request on the worker's connection until it has all
+ * come.  Returns true when libfcgi may read it; otherwise the connection
+ * has been dealt with (closed, or answered and closed).
+ */
+static bool
+next_request(struct worker *w)
+{
+	struct fcgi_scan	 scan;
+
+	switch (conn_await_request(w->req.ipcFd, w->peeked, &w->limits,
+	    &scan)) {
+	case CONN_REQUEST:
+		return true;
+	case CONN_TOO_LARGE:
+		refuse_too_large(w, scan.request_id);
+		break;
+	case CONN_REFUSED:
+		refuse_stream(w, scan.why);
+		break;
+	case CONN_GONE:
+		close_connection(w);
+		break;
+	case CONN_INTERRUPTED:
+		if (atomic_load(&worker_stopping))
+			close_connection(w);
+		break;
+	}
+	return false;
+}
+
+/*
+ * Let libfcgi read the request conn.c has checked.  keepConnection keeps
+ * FCGX_Accept_r's own FCGX_Finish_r from closing the connection before
+ * it reads BEGIN_REQUEST, which sets the flag again.
+ */
+static bool
+accept_request(struct worker *w)
+{
+	w->req.keepConnection = 1;
+	return FCGX_Accept_r(&w->req) == 0;
 }
 
 static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
-	int		 rc;
 
-	FCGX_InitRequest(&w->req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	FCGX_InitRequest(&w->req, -1, FCGI_FAIL_ACCEPT_ON_INTR);
 	metrics_bind(w->ctx->thread);
 	for (;;) {
 		atomic_store(&w->waiting, true);
 		if (atomic_load(&worker_stopping))
 			break;
-		rc = FCGX_Accept_r(&w->req);
-		atomic_store(&w->waiting, false);
-		if (rc < 0) {
-			if (atomic_load(&worker_stopping))
-				break;
-			if (rc != -EINTR)
-				usleep(10000);	/* e.g. EMFILE: do not spin */
+		if (!have_connection(w) || !next_request(w)) {
+			atomic_store(&w->waiting, false);
 			continue;
 		}
+		atomic_store(&w->waiting, false);
+		if (!accept_request(w))
+			continue;
 		serve(w);
 		if (w->drop_after_answer)
 			drop_connection(w);
 		FCGX_Finish_r(&w->req);
 	}
-	FCGX_Free(&w->req, 1);
+	if (w->req.ipcFd >= 0)
+		close_connection(w);
+	FCGX_Free(&w->req, 0);
 	atomic_store(&w->done, true);
 	return NULL;
 }
@@ -206,23 +315,29 @@ worker_start(struct route_ctx *ctx, int listen_fd)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
+	if ((w->peeked = malloc(FCGI_SCAN_WINDOW)) == NULL) {
+		free(w);
+		return NULL;
+	}
 	w->ctx = ctx;
 	w->listen_fd = listen_fd;
+	w->limits.idle_ms = ctx->conf->read_timeout_ms;
+	w->limits.request_ms = ctx->conf->request_timeout_ms;
 	atomic_init(&w->waiting, false);
 	atomic_init(&w->done, false);
 	if ((errno = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
+		free(w->peeked);
 		free(w);
 		return NULL;
 	}
 	return w;
 }
 
-/* From now on, no worker accepts another request. */
+/* From now on, no worker waits for another request. */
 void
 worker_stop_all(void)
 {
 	atomic_store(&worker_stopping, true);
-	FCGX_ShutdownPending();
 }
 
 /*
@@ -244,5 +359,6 @@ void
 worker_join(struct worker *w)
 {
 	pthread_join(w->thread, NULL);
+	free(w->peeked);
 	free(w);
 }

@@ -67,9 +67,10 @@ START_TEST(test_families)
 		{ "spike_redis_calls_total", "counter" },
 		{ "spike_redis_errors_total", "counter" },
 		{ "spike_redis_reconnects_total", "counter" },
+		{ "spike_fastcgi_refused_total", "counter" },
 	};
 	static const char *const codes[] = { "1", "-1", "-2", "-3", "-4",
-	    "-5", "-6", "-7", "-8" };
+	    "-5", "-6", "-7", "-8", "-9" };
 	struct stock	 s;
 	struct prom	 p;
 	char		 labels[64];
@@ -147,6 +148,7 @@ START_TEST(test_redis)
 	metrics_redis_call(STORE_SCRIPT_SYNC);
 	metrics_redis_error();
 	metrics_redis_reconnect();
+	metrics_fastcgi_refused();
 	scrape(&b, &s, true);
 	ck_assert(delta(&a, &b, "spike_redis_calls_total",
 	    "script=\"buy\"") == 2);
@@ -156,6 +158,7 @@ START_TEST(test_redis)
 	    "script=\"pay\"") == 0);
 	ck_assert(delta(&a, &b, "spike_redis_errors_total", "") == 1);
 	ck_assert(delta(&a, &b, "spike_redis_reconnects_total", "") == 1);
+	ck_assert(delta(&a, &b, "spike_fastcgi_refused_total", "") == 1);
 	prom_free(&a);
 	prom_free(&b);
 }

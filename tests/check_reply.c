@@ -56,6 +56,9 @@ static const char *const want_replies[REPLY_KINDS] = {
 	    "{\"code\":-7,\"msg\":\"no such order\"}\n",
 	[REPLY_CONFLICT] = "Status: 409 Conflict\r\n" CONTENT_TYPE "\r\n"
 	    "{\"code\":-8,\"msg\":\"refused\"}\n",
+	[REPLY_HEADERS_TOO_LARGE] = "Status: 431 Request Header Fields Too "
+	    "Large\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-9,\"msg\":\"request header fields too large\"}\n",
 	[REPLY_PAID] = "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
 	    "{\"code\":1,\"msg\":\"支付成功\"}\n",
 	[REPLY_OK] = "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
@@ -63,10 +66,10 @@ static const char *const want_replies[REPLY_KINDS] = {
 };
 
 static const int want_codes[REPLY_KINDS] = {
-	1, -1, -2, -3, -4, -5, -6, -7, -8, 1, 1
+	1, -1, -2, -3, -4, -5, -6, -7, -8, -9, 1, 1
 };
 static const int want_statuses[REPLY_KINDS] = {
-	200, 200, 503, 400, 404, 405, 413, 404, 409, 200, 200
+	200, 200, 503, 400, 404, 405, 413, 404, 409, 431, 200, 200
 };
 
 /* reply_format for a kind with an optional detail and nothing else. */

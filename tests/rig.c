@@ -678,6 +678,9 @@ rig_write_conf(struct rig *r)
 	if (r->opt.buffer_percent)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "buffer_percent = %u\n", r->opt.buffer_percent);
+	if (r->opt.request_timeout_ms)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "request_timeout_ms = %u\n", r->opt.request_timeout_ms);
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "instance = 127.0.0.1:%d weight=%u\n", r->inst[i].port,

@@ -51,6 +51,7 @@ struct rig_options {
 	unsigned int	 sync_ms;
 	unsigned int	 redis_timeout_ms;
 	unsigned int	 buffer_percent;
+	unsigned int	 request_timeout_ms;
 };
 
 struct rig {

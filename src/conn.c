@@ -1,0 +1,311 @@
+/*
+ * FastCGI connections before libfcgi sees them: accepting one, and
+ * waiting until the next request on it has arrived whole and
+ * fcgi_scan_request() has found it safe.
+ *
+ * The bytes are only peeked (MSG_PEEK), so libfcgi reads them as if
+ * nobody had looked.  A request from nginx comes in one write, so the
+ * first peek usually sees all of it: one more system call per request.
+ * Waiting for the rest of a request that comes in pieces is bounded
+ * twice: by idle_ms of silence and by request_ms in all.
+ */
+#include "config.h"
+
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fastcgi.h>
+
+#include "spike.h"
+
+#define CONN_ADDRS_MAX		64
+#define LINGER_MS		100
+#define LINGER_MAX		(256 * 1024)
+#define TRICKLE_PAUSE_US	1000
+
+/* How waiting for more of a request ended. */
+enum wait_end {
+	WAIT_CAME,
+	WAIT_TIMED_OUT,
+	WAIT_PEER_LEFT,
+};
+
+/* FCGI_WEB_SERVER_ADDRS, as libfcgi's own accept honours it. */
+static in_addr_t	allowed_addrs[CONN_ADDRS_MAX];
+static size_t		nallowed_addrs;
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Read FCGI_WEB_SERVER_ADDRS, a comma-separated list of IPv4 addresses
+ * that alone may connect over TCP.  Returns false, with the bad entry in
+ * err, when the list cannot be used.
+ */
+bool
+conn_init(char *err, size_t errsz)
+{
+	const char	*list = getenv("FCGI_WEB_SERVER_ADDRS");
+	char		 copy[1024], *entry, *next;
+	struct in_addr	 a;
+
+	nallowed_addrs = 0;
+	if (list == NULL || *list == '\0')
+		return true;
+	if (strlen(list) >= sizeof(copy)) {
+		snprintf(err, errsz, "FCGI_WEB_SERVER_ADDRS is too long");
+		return false;
+	}
+	strcpy(copy, list);
+	for (entry = copy; entry != NULL; entry = next) {
+		if ((next = strchr(entry, ',')) != NULL)
+			*next++ = '\0';
+		if (inet_pton(AF_INET, entry, &a) != 1 ||
+		    nallowed_addrs == CONN_ADDRS_MAX) {
+			snprintf(err, errsz, "FCGI_WEB_SERVER_ADDRS: %.64s: "
+			    "not an IPv4 address, or past the %d allowed",
+			    entry, CONN_ADDRS_MAX);
+			return false;
+		}
+		allowed_addrs[nallowed_addrs++] = a.s_addr;
+	}
+	return true;
+}
+
+static bool
+peer_allowed(const struct sockaddr_in *sin)
+{
+	size_t	 i;
+
+	if (nallowed_addrs == 0)
+		return true;
+	for (i = 0; i < nallowed_addrs; i++)
+		if (allowed_addrs[i] == sin->sin_addr.s_addr)
+			return true;
+	return false;
+}
+
+/*
+ * Accept a connection on listen_fd.  Returns its descriptor, or -1 with
+ * errno set (EINTR when a signal came; ECONNREFUSED for a peer not in
+ * FCGI_WEB_SERVER_ADDRS, whose connection is closed).
+ */
+int
+conn_accept(int listen_fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd, on = 1;
+
+	if ((fd = accept4(listen_fd, (struct sockaddr *)&ss, &len,
+	    SOCK_CLOEXEC)) == -1)
+		return -1;
+	if (ss.ss_family != AF_INET)
+		return fd;
+	/* An answer is never followed by more data to wait for. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (!peer_allowed((const struct sockaddr_in *)&ss)) {
+		close(fd);
+		errno = ECONNREFUSED;
+		return -1;
+	}
+	return fd;
+}
+
+/* How many bytes wait unread on fd; -1 on error. */
+static ssize_t
+bytes_waiting(int fd)
+{
+	int	 n;
+
+	return ioctl(fd, FIONREAD, &n) == -1 ? -1 : n;
+}
+
+/*
+ * Wait until at least want bytes (of which have_now came already) wait
+ * on fd, as long as the peer has not been
+ * silent for idle_ms and request_deadline has not passed.  SO_RCVLOWAT
+ * makes poll(2) on a TCP socket wake only then; a Unix socket ignores
+ * it, so a peer that sends in small pieces is looked at once a
+ * millisecond.
+ */
+static enum wait_end
+wait_for_bytes(int fd, size_t have_now, size_t want,
+    const struct conn_limits *lim, long long request_deadline)
+{
+	struct pollfd	 pfd = { fd, POLLIN | POLLRDHUP, 0 };
+	long long	 quiet_since = now_ms(), left;
+	ssize_t		 have = (ssize_t)have_now, had;
+	int		 lowat = (int)want, one = 1;
+	enum wait_end	 end = WAIT_TIMED_OUT;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+	for (;;) {
+		left = quiet_since + lim->idle_ms;
+		if (left > request_deadline)
+			left = request_deadline;
+		if ((left -= now_ms()) <= 0)
+			break;
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
+			break;
+		had = have;
+		if ((have = bytes_waiting(fd)) < 0)
+			break;
+		if ((size_t)have >= want) {
+			end = WAIT_CAME;
+			break;
+		}
+		if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			end = WAIT_PEER_LEFT;
+			break;
+		}
+		if (have > had)
+			quiet_since = now_ms();
+		if (pfd.revents & POLLIN)
+			usleep(TRICKLE_PAUSE_US);
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	return end;
+}
+
+/*
+ * Wait for the first byte of the next request: blocks for as long as
+ * the socket's receive timeout, read_timeout_ms, which accepted sockets
+ * inherit from the listening one (main.c).  Returns the bytes peeked
+ * into buf, 0 when the peer closed or stayed idle, -1 on EINTR.
+ */
+static ssize_t
+peek_first(int fd, unsigned char *buf)
+{
+	ssize_t	 n;
+
+	n = recv(fd, buf, FCGI_SCAN_WINDOW, MSG_PEEK);
+	if (n == -1 && errno == EINTR)
+		return -1;
+	return n > 0 ? n : 0;
+}
+
+/*
+ * Wait until the next request on fd has arrived and scan it, peeking
+ * into buf (FCGI_SCAN_WINDOW bytes).  scan says what was found.
+ */
+enum conn_next
+conn_await_request(int fd, unsigned char *buf, const struct conn_limits *lim,
+    struct fcgi_scan *scan)
+{
+	long long	 deadline;
+	ssize_t		 n;
+
+	if ((n = peek_first(fd, buf)) <= 0)
+		return n < 0 ? CONN_INTERRUPTED : CONN_GONE;
+	deadline = now_ms() + lim->request_ms;
+	for (;;) {
+		fcgi_scan_request(buf, (size_t)n, QUERY_BODY_MAX, scan);
+		switch (scan->verdict) {
+		case FCGI_SCAN_READY:
+			return CONN_REQUEST;
+		case FCGI_SCAN_TOO_LARGE:
+			return CONN_TOO_LARGE;
+		case FCGI_SCAN_BAD:
+			return CONN_REFUSED;
+		case FCGI_SCAN_MORE:
+			break;
+		}
+		switch (wait_for_bytes(fd, (size_t)n, scan->need, lim,
+		    deadline)) {
+		case WAIT_CAME:
+			break;
+		case WAIT_TIMED_OUT:
+			scan->why = "request did not come in time";
+			return CONN_REFUSED;
+		case WAIT_PEER_LEFT:
+			return CONN_GONE;
+		}
+		if ((n = recv(fd, buf, FCGI_SCAN_WINDOW, MSG_PEEK |
+		    MSG_DONTWAIT)) <= 0)
+			return CONN_GONE;
+	}
+}
+
+static void
+put_header(unsigned char *h, int type, unsigned int id, size_t clen)
+{
+	h[0] = FCGI_VERSION_1;
+	h[1] = (unsigned char)type;
+	h[2] = (unsigned char)(id >> 8);
+	h[3] = (unsigned char)id;
+	h[4] = (unsigned char)(clen >> 8);
+	h[5] = (unsigned char)clen;
+	h[6] = 0;
+	h[7] = 0;
+}
+
+/*
+ * Answer request id with the CGI response in resp (at most 65535 bytes)
+ * without libfcgi: STDOUT, its end, and END_REQUEST (sections 5.3, 5.5).
+ * Returns false if the peer could not take it.
+ */
+bool
+conn_answer(int fd, unsigned int id, const char *resp, size_t len)
+{
+	unsigned char	 out_h[FCGI_HEADER_LEN], tail[3 * FCGI_HEADER_LEN];
+	struct iovec	 iov[3];
+	struct msghdr	 msg;
+	size_t		 total = sizeof(out_h) + len + sizeof(tail);
+
+	put_header(out_h, FCGI_STDOUT, id, len);
+	put_header(tail, FCGI_STDOUT, id, 0);
+	put_header(tail + FCGI_HEADER_LEN, FCGI_END_REQUEST, id,
+	    sizeof(FCGI_EndRequestBody));
+	memset(tail + 2 * FCGI_HEADER_LEN, 0, FCGI_HEADER_LEN);	/* complete */
+	iov[0] = (struct iovec){ out_h, sizeof(out_h) };
+	iov[1] = (struct iovec){ (void *)(uintptr_t)resp, len };
+	iov[2] = (struct iovec){ tail, sizeof(tail) };
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 3;
+	return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)total;
+}
+
+/*
+ * End fd after an answer: stop sending, then read what the peer still
+ * sends for at most LINGER_MS, so that closing does not reset the
+ * connection before the peer has the answer, yet a peer that never
+ * stops sending cannot hold the worker.
+ */
+void
+conn_linger(int fd)
+{
+	char		 trash[4096];
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	long long	 deadline = now_ms() + LINGER_MS;
+	size_t		 drained = 0;
+	ssize_t		 n;
+
+	shutdown(fd, SHUT_WR);
+	while (now_ms() < deadline && drained < LINGER_MAX &&
+	    poll(&pfd, 1, LINGER_MS) == 1) {
+		if ((n = read(fd, trash, sizeof(trash))) <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
