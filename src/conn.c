@@ -131,6 +131,25 @@ conn_accept(int listen_fd)
 	return fd;
 }
 
+/* The peer of fd as "ADDRESS:PORT", or what else it is, for the log. */
+void
+conn_peer_name(int fd, char *buf, size_t bufsz)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	socklen_t		 len = sizeof(ss);
+	char			 addr[INET_ADDRSTRLEN];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		snprintf(buf, bufsz, "a peer gone");
+	else if (ss.ss_family != AF_INET)
+		snprintf(buf, bufsz, "a local socket");
+	else if (inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr)))
+		snprintf(buf, bufsz, "%s:%u", addr, ntohs(sin->sin_port));
+	else
+		snprintf(buf, bufsz, "an IPv4 peer");
+}
+
 /* How many bytes wait unread on fd; -1 on error. */
 static ssize_t
 bytes_waiting(int fd)

@@ -191,7 +191,7 @@ refuse_too_large(struct worker *w, unsigned int request_id)
  * garbage in a loop must not flood the log.
  */
 static void
-log_refusal(const char *why)
+log_refusal(const char *peer, const char *why)
 {
 	static atomic_llong	 next_ms;
 	static atomic_ullong	 unlogged;
@@ -203,8 +203,8 @@ log_refusal(const char *why)
 		atomic_fetch_add(&unlogged, 1);
 		return;
 	}
-	log_warnx("closed a FastCGI connection unread: %s (%llu more not "
-	    "logged since the last such line)", why,
+	log_warnx("closed the FastCGI connection of %s unread: %s (%llu more "
+	    "not logged since the last such line)", peer, why,
 	    atomic_exchange(&unlogged, 0));
 }
 
@@ -212,9 +212,12 @@ log_refusal(const char *why)
 static void
 refuse_stream(struct worker *w, const char *why)
 {
+	char	 peer[64];
+
+	conn_peer_name(w->req.ipcFd, peer, sizeof(peer));
 	close_connection(w);
 	metrics_fastcgi_refused();
-	log_refusal(why);
+	log_refusal(peer, why);
 }
 
 /*

@@ -276,17 +276,6 @@ stat_lines2(const char *path, const char *a, const char *b)
 	return n;
 }
 
-/* Occurrences of needle in instance i's stdout/stderr log. */
-static long
-instance_log_count(struct rig *r, int i, const char *needle)
-{
-	char	 path[RIG_PATH_MAX + 32];
-
-	snprintf(path, sizeof(path), "%s/instance-%d.log", r->dir,
-	    r->inst[i].port);
-	return stat_lines2(path, needle, "");
-}
-
 /* ---- 1. SCRIPT FLUSH mid-sale ------------------------------------------- */
 
 /*
@@ -515,7 +504,7 @@ START_TEST(test_statlog_disk_full)
 	    "sold %lld; %s\n", STATFS_SIZE, (long long)st.st_size, sold, sum);
 	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
 	for (int i = 0; i < RIG_INSTANCES; i++) {
-		long	 n = instance_log_count(&r, i, "stat.log: lines lost");
+		long	 n = rig_instance_log_lines(&r, i, "stat.log: lines lost");
 
 		ck_assert_msg(n == 1, "instance %d reported the full disk %ld "
 		    "times, want once", i, n);

@@ -50,6 +50,8 @@
 #define TERM_MS		5000		/* DESIGN: 3 s, plus a loaded machine */
 #define TRICKLE_LIMIT_MS	1000	/* request_timeout_ms of that test */
 #define TRICKLE_BYTE_MS	50
+#define REFUSED_MORE	20		/* bad streams sent in a row */
+#define REFUSED_LOGGED	"closed the FastCGI connection of 127.0.0.1:"
 
 /* A direct FastCGI answer. */
 struct answer {
@@ -917,6 +919,9 @@ START_TEST(test_libfcgi_overflow)
 	uint8_t		*req, params[256];
 	size_t		 off, p;
 	long long	 before, after;
+	double		 t0, secs;
+	long		 logged;
+	int		 k;
 
 	start(&r, 0);
 	ck_assert((req = malloc(REQ_MAX)) != NULL);
@@ -930,6 +935,7 @@ START_TEST(test_libfcgi_overflow)
 	off = 0;
 	put_get_values(req, &off, 0x40000000, 0x40000000);
 	put_begin(req, &off, false);
+	t0 = rig_now_ms();
 	refused_unanswered(&r, req, off, "GET_VALUES before BEGIN_REQUEST");
 	off = p = 0;
 	put_begin(req, &off, false);
@@ -950,10 +956,18 @@ START_TEST(test_libfcgi_overflow)
 	memcpy(req + off, "\x84\x00\x00\x00\x84\x00\x00\x00", 8);
 	off += 8;
 	put_begin(req, &off, false);
-	refused_unanswered(&r, req, off, "unknown management record");
+	for (k = 0; k <= REFUSED_MORE; k++)
+		refused_unanswered(&r, req, off, "unknown management record");
+	secs = (rig_now_ms() - t0) / 1000;
 	after = refused_total(&r);
-	ck_assert_msg(after - before == 3, "spike_fastcgi_refused_total went "
-	    "from %lld to %lld, not by 3", before, after);
+	ck_assert_msg(after - before == 3 + REFUSED_MORE, "spike_fastcgi_"
+	    "refused_total went from %lld to %lld, not by %d", before, after,
+	    3 + REFUSED_MORE);
+	/* Logged at most once a second, naming the peer. */
+	logged = rig_instance_log_lines(&r, TARGET, REFUSED_LOGGED);
+	ck_assert_msg(logged >= 1 && logged <= (long)secs + 2, "%d refused "
+	    "streams in %.1f s logged %ld times", 3 + REFUSED_MORE, secs,
+	    logged);
 	crowd_check(&l, "streams libfcgi cannot take");
 	target_serves(&r, "streams libfcgi cannot take");
 	free(req);

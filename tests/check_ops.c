@@ -350,27 +350,6 @@ START_TEST(test_sighup_under_load)
 }
 END_TEST
 
-/* Lines of the instance's stderr log containing needle. */
-static long
-instance_log_count(struct rig *r, int i, const char *needle)
-{
-	char	 path[RIG_PATH_MAX + 32], *line = NULL;
-	size_t	 cap = 0;
-	long	 n = 0;
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "%s/instance-%d.log", r->dir,
-	    r->inst[i].port);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (getline(&line, &cap, f) != -1)
-		if (strstr(line, needle) != NULL)
-			n++;
-	free(line);
-	fclose(f);
-	return n;
-}
-
 /* Wait until every instance logged needle want times. */
 static void
 instance_logs_wait(struct rig *r, const char *needle, long want)
@@ -378,7 +357,7 @@ instance_logs_wait(struct rig *r, const char *needle, long want)
 	double	 end = rig_now_ms() + 5000;
 
 	for (int i = 0; i < RIG_INSTANCES; i++)
-		while (instance_log_count(r, i, needle) < want) {
+		while (rig_instance_log_lines(r, i, needle) < want) {
 			ck_assert_msg(rig_now_ms() < end, "instance %d: not "
 			    "%ld lines with \"%s\"", i, want, needle);
 			rig_sleep_ms(20);
@@ -406,7 +385,7 @@ START_TEST(test_sighup_reopen_fails)
 	send_n(&r, "/buy/ticket?user=b", REOPEN_BUYS, 200);
 	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
 	for (int i = 0; i < RIG_INSTANCES; i++)
-		ck_assert_int_eq(instance_log_count(&r, i, "cannot reopen"), 1);
+		ck_assert_int_eq(rig_instance_log_lines(&r, i, "cannot reopen"), 1);
 	ck_assert_int_eq(stat_file_lines(old), REOPEN_BUYS);
 	ck_assert_int_eq(stat_file_lines(r.stat_log), REOPEN_BUYS);
 	rig_stop(&r);

@@ -1748,16 +1748,16 @@ rig_load_summary(struct rig_load *l, char *buf, size_t bufsz)
 
 /* ---- stat.log ----------------------------------------------------------- */
 
-/* Lines of stat.log containing needle (all lines when NULL); 0 if none. */
-long
-rig_stat_lines(struct rig *r, const char *needle)
+/* Lines of the file at path containing needle (all if NULL); 0 if none. */
+static long
+file_lines(const char *path, const char *needle)
 {
 	FILE	*f;
 	char	*line = NULL;
 	size_t	 cap = 0;
 	long	 n = 0;
 
-	if ((f = fopen(r->stat_log, "r")) == NULL)
+	if ((f = fopen(path, "r")) == NULL)
 		return 0;
 	while (getline(&line, &cap, f) != -1)
 		if (needle == NULL || strstr(line, needle) != NULL)
@@ -1765,6 +1765,23 @@ rig_stat_lines(struct rig *r, const char *needle)
 	free(line);
 	fclose(f);
 	return n;
+}
+
+/* Lines of instance i's stdout and stderr log containing needle. */
+long
+rig_instance_log_lines(struct rig *r, int i, const char *needle)
+{
+	char	 log[RIG_PATH_MAX + 32];
+
+	instance_log(r, i, log, sizeof(log));
+	return file_lines(log, needle);
+}
+
+/* Lines of stat.log containing needle (all lines when NULL); 0 if none. */
+long
+rig_stat_lines(struct rig *r, const char *needle)
+{
+	return file_lines(r->stat_log, needle);
 }
 
 /* Lines written by instance i ("port:P" field). */

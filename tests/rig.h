@@ -210,6 +210,7 @@ const char	*rig_load_summary(struct rig_load *, char *buf, size_t bufsz);
 
 /* stat.log. */
 long		 rig_stat_lines(struct rig *, const char *needle);
+long		 rig_instance_log_lines(struct rig *, int i, const char *needle);
 long		 rig_stat_port_lines(struct rig *, int i);
 bool		 rig_stat_wait(struct rig *, const char *needle, long want,
 		    unsigned int timeout_ms);
