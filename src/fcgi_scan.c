@@ -18,8 +18,6 @@
  * looks as far as libfcgi will read: the end of STDIN, or body_max + 1
  * bytes of body, which must all have come.
  */
-
-#define GET_VALUES_MAX	3	/* names libfcgi's answer has room for */
 #include "config.h"
 
 #include <string.h>
@@ -27,6 +25,9 @@
 #include <fastcgi.h>
 
 #include "spike.h"
+
+#define GET_VALUES_NAMES_MAX	3	/* names libfcgi's answer has room for */
+#define GET_VALUES_MAX		1	/* records in a request */
 
 /* Where the request is, as far as it was scanned. */
 enum scan_phase {
@@ -41,11 +42,12 @@ struct pairs {
 	unsigned int	 nlen;		/* lengths complete in len[] */
 	unsigned int	 len_bytes;	/* bytes still to come of a long one */
 	uint64_t	 body_left;	/* name and value bytes to skip */
-	uint32_t	 partial;
-	unsigned int	 count;		/* pairs begun */
+	uint32_t	 partial;	/* a four-byte length so far */
+	unsigned int	 count;		/* pairs whose lengths are read */
 };
 
-struct scan {
+/* One scan's progress; what it finds goes to out. */
+struct scanner {
 	const unsigned char	*buf;
 	size_t			 len;
 	size_t			 body_max;
@@ -54,19 +56,29 @@ struct scan {
 	struct pairs		 params;
 	size_t			 params_len;
 	size_t			 stdin_len;
+	unsigned int		 get_values;
 };
 
 /* Ends the scan with verdict v; returns false so callers can stop. */
 static bool
-conclude(struct scan *s, enum fcgi_scan_verdict v, const char *why)
+conclude(struct scanner *s, enum fcgi_scan_verdict v, const char *why)
 {
 	s->out->verdict = v;
 	s->out->why = why;
 	return false;
 }
 
+/* READY: libfcgi will need no byte past end. */
 static bool
-need_bytes(struct scan *s, size_t need)
+ready(struct scanner *s, size_t end)
+{
+	s->out->end = end;
+	s->out->params = s->params.count;
+	return conclude(s, FCGI_SCAN_READY, NULL);
+}
+
+static bool
+need_bytes(struct scanner *s, size_t need)
 {
 	if (need > FCGI_SCAN_WINDOW)
 		return conclude(s, FCGI_SCAN_BAD, "request is larger than the "
@@ -127,7 +139,7 @@ pairs_feed(struct pairs *p, const unsigned char *c, size_t n, size_t budget)
 
 /* BEGIN_REQUEST: one per request, a Responder's (sections 5.1, 6.2). */
 static bool
-scan_begin(struct scan *s, const FCGI_Header *h, size_t pos)
+scan_begin(struct scanner *s, const FCGI_Header *h, size_t pos)
 {
 	const FCGI_BeginRequestBody	*b;
 	unsigned int			 id, clen;
@@ -149,9 +161,13 @@ scan_begin(struct scan *s, const FCGI_Header *h, size_t pos)
 	return true;
 }
 
-/* A management record (section 4): GET_VALUES alone, of few pairs. */
+/*
+ * A management record (section 4): GET_VALUES alone, once, of few
+ * pairs, since libfcgi answers each at once and a peer that does not
+ * read the answers could fill the connection.
+ */
 static bool
-scan_management(struct scan *s, const FCGI_Header *h, size_t pos)
+scan_management(struct scanner *s, const FCGI_Header *h, size_t pos)
 {
 	struct pairs	 p;
 	size_t		 clen;
@@ -159,17 +175,19 @@ scan_management(struct scan *s, const FCGI_Header *h, size_t pos)
 	clen = (size_t)h->contentLengthB1 << 8 | h->contentLengthB0;
 	if (h->type != FCGI_GET_VALUES)
 		return conclude(s, FCGI_SCAN_BAD, "management record");
+	if (++s->get_values > GET_VALUES_MAX)
+		return conclude(s, FCGI_SCAN_BAD, "GET_VALUES repeated");
 	if (pos + FCGI_HEADER_LEN + clen > s->len)
 		return need_bytes(s, pos + FCGI_HEADER_LEN + clen);
 	memset(&p, 0, sizeof(p));
 	if (!pairs_feed(&p, s->buf + pos + FCGI_HEADER_LEN, clen, clen) ||
-	    !pairs_idle(&p) || p.count > GET_VALUES_MAX)
+	    !pairs_idle(&p) || p.count > GET_VALUES_NAMES_MAX)
 		return conclude(s, FCGI_SCAN_BAD, "malformed GET_VALUES");
 	return true;
 }
 
 static bool
-scan_params(struct scan *s, const FCGI_Header *h, size_t pos)
+scan_params(struct scanner *s, const FCGI_Header *h, size_t pos)
 {
 	size_t	 clen;
 
@@ -202,7 +220,7 @@ scan_params(struct scan *s, const FCGI_Header *h, size_t pos)
  * come, or a peer that stops sending would hold the worker in read(2).
  */
 static bool
-scan_stdin(struct scan *s, const FCGI_Header *h, size_t pos)
+scan_stdin(struct scanner *s, const FCGI_Header *h, size_t pos)
 {
 	size_t	 clen, read_here;
 
@@ -210,7 +228,7 @@ scan_stdin(struct scan *s, const FCGI_Header *h, size_t pos)
 	if (h->type != FCGI_STDIN)
 		return conclude(s, FCGI_SCAN_BAD, "record out of order");
 	if (clen == 0)
-		return conclude(s, FCGI_SCAN_READY, NULL);
+		return ready(s, pos + FCGI_HEADER_LEN);
 	if (s->stdin_len + clen <= s->body_max) {
 		s->stdin_len += clen;
 		return true;
@@ -218,12 +236,12 @@ scan_stdin(struct scan *s, const FCGI_Header *h, size_t pos)
 	read_here = s->body_max + 1 - s->stdin_len;
 	if (pos + FCGI_HEADER_LEN + read_here > s->len)
 		return need_bytes(s, pos + FCGI_HEADER_LEN + read_here);
-	return conclude(s, FCGI_SCAN_READY, NULL);
+	return ready(s, pos + FCGI_HEADER_LEN + read_here);
 }
 
 /* One record at pos, whose header is in the buffer. */
 static bool
-scan_record(struct scan *s, size_t pos)
+scan_record(struct scanner *s, size_t pos)
 {
 	FCGI_Header	 h;
 	unsigned int	 id;
@@ -252,7 +270,7 @@ void
 fcgi_scan_request(const unsigned char *buf, size_t len, size_t body_max,
     struct fcgi_scan *out)
 {
-	struct scan	 s;
+	struct scanner	 s;
 	size_t		 pos = 0;
 	const unsigned char *h;
 

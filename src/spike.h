@@ -317,6 +317,8 @@ struct fcgi_scan {
 	size_t		 need;		/* MORE: bytes needed in all */
 	unsigned int	 request_id;	/* 0 until BEGIN_REQUEST is seen */
 	const char	*why;		/* BAD, TOO_LARGE: for the log */
+	size_t		 end;		/* READY: libfcgi needs no byte past */
+	unsigned int	 params;	/* READY: name-value pairs in PARAMS */
 };
 
 void		 fcgi_scan_request(const unsigned char *buf, size_t len,

@@ -1,12 +1,13 @@
 /*
  * libFuzzer target: fcgi_scan.c against the real libfcgi.  The input is
  * the bytes of one FastCGI connection, at most FCGI_SCAN_WINDOW of them.
- * Whenever fcgi_scan_request() says READY, libfcgi is given the same
- * bytes on a socket: FCGX_Accept_r must return 0 without aborting, and
- * the body is then read as worker.c reads it (QUERY_BODY_MAX + 1 bytes
- * at most) without running out of bytes: READY means that libfcgi will
- * not wait for more.  A prefix of the input must scan as MORE, or as the
- * whole.
+ * Whenever fcgi_scan_request() says READY, libfcgi is given the bytes
+ * up to the scan's end on a socket: FCGX_Accept_r must return 0 without
+ * aborting, with one parameter more (FCGI_ROLE) than the scan counted,
+ * and the body is then read as worker.c reads it (QUERY_BODY_MAX + 1
+ * bytes at most) without running out of bytes: libfcgi needs nothing
+ * the scan has not seen.  A prefix of the input must scan as MORE, or as
+ * the whole.
  *
  * The socket is a socketpair whose far end is written at once and shut
  * for writing, so libfcgi never waits for bytes that are not there; a
@@ -121,8 +122,9 @@ socket_pair(int sv[2])
 
 /* libfcgi reads the bytes the scan found READY: it must accept them. */
 static void
-run_libfcgi(const uint8_t *data, size_t size)
+run_libfcgi(const uint8_t *data, const struct fcgi_scan *scan)
 {
+	size_t		 size = scan->end;
 	static char	 body[QUERY_BODY_MAX + 1];
 	FCGX_Request	 req;
 	pthread_t	 drainer;
@@ -147,7 +149,7 @@ run_libfcgi(const uint8_t *data, size_t size)
 	/* libfcgi is not instrumented: this loop's count tells inputs apart. */
 	for (n = 0; req.envp[n] != NULL; n++)
 		;
-	FUZZ_ASSERT(n >= 1);
+	FUZZ_ASSERT(n == scan->params + 1);
 	(void)FCGX_GetStr(body, (int)sizeof(body), req.in);
 	FUZZ_ASSERT(FCGX_GetError(req.in) == 0);
 	FCGX_Free(&req, 1);
@@ -178,7 +180,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < 4 && size > 0; i++)
 		check_prefix(data, size * i / 4, size, &all);
 	check_prefix(data, size - (size > 0), size, &all);
-	if (all.verdict == FCGI_SCAN_READY)
-		run_libfcgi(data, size);
+	if (all.verdict == FCGI_SCAN_READY) {
+		FUZZ_ASSERT(all.end > 0 && all.end <= size);
+		run_libfcgi(data, &all);
+	}
 	return 0;
 }
