@@ -7,7 +7,8 @@
  * nobody had looked.  A request from nginx comes in one write, so the
  * first peek usually sees all of it: one more system call per request.
  * Waiting for the rest of a request that comes in pieces is bounded
- * twice: by idle_ms of silence and by request_ms in all.
+ * twice: by idle_ms of silence and by request_ms in all.  A peer that
+ * takes no part of an answer for idle_ms fails the write.
  */
 #include "config.h"
 
@@ -34,13 +35,16 @@
 #define CONN_ADDRS_MAX		64
 #define LINGER_MS		100
 #define LINGER_MAX		(256 * 1024)
-#define TRICKLE_PAUSE_US	1000
+#define TRICKLE_PAUSE_MS	1	/* first pause for a Unix socket, */
+#define TRICKLE_PAUSE_MAX_MS	16	/* doubled up to this */
+#define ANSWER_MAX		1024
 
 /* How waiting for more of a request ended. */
 enum wait_end {
 	WAIT_CAME,
 	WAIT_TIMED_OUT,
 	WAIT_PEER_LEFT,
+	WAIT_STOPPED,
 };
 
 /* FCGI_WEB_SERVER_ADDRS, as libfcgi's own accept honours it. */
@@ -105,12 +109,28 @@ peer_allowed(const struct sockaddr_in *sin)
 }
 
 /*
+ * Bound every blocking read and write on fd by idle_ms.  A Unix socket
+ * does not inherit these from the listening socket, so each accepted
+ * one is set.
+ */
+static void
+set_io_timeouts(int fd, unsigned int idle_ms)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = idle_ms / 1000;
+	tv.tv_usec = (suseconds_t)(idle_ms % 1000) * 1000;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/*
  * Accept a connection on listen_fd.  Returns its descriptor, or -1 with
  * errno set (EINTR when a signal came; ECONNREFUSED for a peer not in
  * FCGI_WEB_SERVER_ADDRS, whose connection is closed).
  */
 int
-conn_accept(int listen_fd)
+conn_accept(int listen_fd, const struct conn_limits *lim)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
@@ -119,6 +139,7 @@ conn_accept(int listen_fd)
 	if ((fd = accept4(listen_fd, (struct sockaddr *)&ss, &len,
 	    SOCK_CLOEXEC)) == -1)
 		return -1;
+	set_io_timeouts(fd, lim->idle_ms);
 	if (ss.ss_family != AF_INET)
 		return fd;
 	/* An answer is never followed by more data to wait for. */
@@ -161,11 +182,11 @@ bytes_waiting(int fd)
 
 /*
  * Wait until at least want bytes (of which have_now came already) wait
- * on fd, as long as the peer has not been
- * silent for idle_ms and request_deadline has not passed.  SO_RCVLOWAT
- * makes poll(2) on a TCP socket wake only then; a Unix socket ignores
- * it, so a peer that sends in small pieces is looked at once a
- * millisecond.
+ * on fd, as long as the peer sends something new every idle_ms,
+ * request_deadline has not passed and the instance is not stopping.
+ * SO_RCVLOWAT makes poll(2) on a TCP socket wake only then; a Unix
+ * socket ignores it, so a peer that sends in small pieces is looked at
+ * after pauses of 1, 2, 4 ... 16 ms.
  */
 static enum wait_end
 wait_for_bytes(int fd, size_t have_now, size_t want,
@@ -175,17 +196,25 @@ wait_for_bytes(int fd, size_t have_now, size_t want,
 	long long	 quiet_since = now_ms(), left;
 	ssize_t		 have = (ssize_t)have_now, had;
 	int		 lowat = (int)want, one = 1;
+	int		 pause_ms = TRICKLE_PAUSE_MS;
 	enum wait_end	 end = WAIT_TIMED_OUT;
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
 	for (;;) {
+		if (atomic_load(lim->stopping)) {
+			end = WAIT_STOPPED;
+			break;
+		}
 		left = quiet_since + lim->idle_ms;
 		if (left > request_deadline)
 			left = request_deadline;
 		if ((left -= now_ms()) <= 0)
 			break;
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
-			break;
+		if (poll(&pfd, 1, (int)left) == -1) {
+			if (errno != EINTR)
+				break;
+			continue;
+		}
 		had = have;
 		if ((have = bytes_waiting(fd)) < 0)
 			break;
@@ -199,8 +228,11 @@ wait_for_bytes(int fd, size_t have_now, size_t want,
 		}
 		if (have > had)
 			quiet_since = now_ms();
-		if (pfd.revents & POLLIN)
-			usleep(TRICKLE_PAUSE_US);
+		if (pfd.revents & POLLIN) {
+			poll(NULL, 0, pause_ms);
+			if (pause_ms < TRICKLE_PAUSE_MAX_MS)
+				pause_ms *= 2;
+		}
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 	return end;
@@ -208,9 +240,9 @@ wait_for_bytes(int fd, size_t have_now, size_t want,
 
 /*
  * Wait for the first byte of the next request: blocks for as long as
- * the socket's receive timeout, read_timeout_ms, which accepted sockets
- * inherit from the listening one (main.c).  Returns the bytes peeked
- * into buf, 0 when the peer closed or stayed idle, -1 on EINTR.
+ * the socket's receive timeout, idle_ms (set_io_timeouts).  Returns the
+ * bytes peeked into buf, 0 when the peer closed or stayed idle, -1 on
+ * EINTR.
  */
 static ssize_t
 peek_first(int fd, unsigned char *buf)
@@ -258,6 +290,8 @@ conn_await_request(int fd, unsigned char *buf, const struct conn_limits *lim,
 			return CONN_REFUSED;
 		case WAIT_PEER_LEFT:
 			return CONN_GONE;
+		case WAIT_STOPPED:
+			return CONN_INTERRUPTED;
 		}
 		if ((n = recv(fd, buf, FCGI_SCAN_WINDOW, MSG_PEEK |
 		    MSG_DONTWAIT)) <= 0)
@@ -279,30 +313,36 @@ put_header(unsigned char *h, int type, unsigned int id, size_t clen)
 }
 
 /*
- * Answer request id with the CGI response in resp (at most 65535 bytes)
- * without libfcgi: STDOUT, its end, and END_REQUEST (sections 5.3, 5.5).
- * Returns false if the peer could not take it.
+ * Answer request id with the CGI response in resp (1 to ANSWER_MAX
+ * bytes) without libfcgi: STDOUT, its end, and END_REQUEST (sections
+ * 5.3, 5.5).  Returns false if the peer could not take it.
  */
 bool
 conn_answer(int fd, unsigned int id, const char *resp, size_t len)
 {
-	unsigned char	 out_h[FCGI_HEADER_LEN], tail[3 * FCGI_HEADER_LEN];
-	struct iovec	 iov[3];
-	struct msghdr	 msg;
-	size_t		 total = sizeof(out_h) + len + sizeof(tail);
+	unsigned char	 out[ANSWER_MAX + 4 * FCGI_HEADER_LEN], *p = out;
+	size_t		 left;
+	ssize_t		 n;
 
-	put_header(out_h, FCGI_STDOUT, id, len);
-	put_header(tail, FCGI_STDOUT, id, 0);
-	put_header(tail + FCGI_HEADER_LEN, FCGI_END_REQUEST, id,
+	if (len == 0 || len > ANSWER_MAX)
+		return false;
+	put_header(p, FCGI_STDOUT, id, len);
+	memcpy(p += FCGI_HEADER_LEN, resp, len);
+	put_header(p += len, FCGI_STDOUT, id, 0);
+	put_header(p += FCGI_HEADER_LEN, FCGI_END_REQUEST, id,
 	    sizeof(FCGI_EndRequestBody));
-	memset(tail + 2 * FCGI_HEADER_LEN, 0, FCGI_HEADER_LEN);	/* complete */
-	iov[0] = (struct iovec){ out_h, sizeof(out_h) };
-	iov[1] = (struct iovec){ (void *)(uintptr_t)resp, len };
-	iov[2] = (struct iovec){ tail, sizeof(tail) };
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = 3;
-	return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)total;
+	memset(p += FCGI_HEADER_LEN, 0, FCGI_HEADER_LEN);	/* complete */
+	left = (size_t)(p + FCGI_HEADER_LEN - out);
+	for (p = out; left > 0; ) {
+		n = send(fd, p, left, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		left -= (size_t)n;
+	}
+	return true;
 }
 
 /*

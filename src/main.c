@@ -134,28 +134,18 @@ setup_signals(sigset_t *waited)
 }
 
 /*
- * Connections are accepted by the workers (conn.c), which inherit two
- * settings from the listening socket.  A receive timeout of
- * read_timeout_ms frees a worker whose peer stays idle; nginx closes its
- * idle kept connections sooner (keepalive_timeout in
- * nginx/spike-fcgi.conf), so a request never meets a closing connection.
- * A receive buffer that holds FCGI_SCAN_WINDOW unread bytes with room to
- * spare lets a worker peek at the largest request it accepts.
+ * A receive buffer on the listening socket, which accepted TCP sockets
+ * inherit, that holds FCGI_SCAN_WINDOW unread bytes with room to spare,
+ * so that a worker can peek at the largest request it takes (conn.c).
  * libfcgi's wait for the peer's close after answering (2 s by default,
  * read by FCGX_Init) is cut to a twentieth of a second.
  */
 static void
-limit_connections(const struct conf *conf)
+prepare_listening(void)
 {
-	struct timeval	 tv;
-	int		 rcvbuf = 4 * FCGI_SCAN_WINDOW;
-	char		 err[256];
+	int	 rcvbuf = 4 * FCGI_SCAN_WINDOW;
+	char	 err[256];
 
-	tv.tv_sec = conf->read_timeout_ms / 1000;
-	tv.tv_usec = (conf->read_timeout_ms % 1000) * 1000;
-	if (setsockopt(FCGI_LISTENSOCK_FILENO, SOL_SOCKET, SO_RCVTIMEO, &tv,
-	    sizeof(tv)) == -1)
-		log_warn("setting a receive timeout on the listening socket");
 	if (setsockopt(FCGI_LISTENSOCK_FILENO, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 	    sizeof(rcvbuf)) == -1)
 		log_warn("setting a receive buffer on the listening socket");
@@ -314,7 +304,7 @@ main(int argc, char *argv[])
 	}
 	find_self(&in);
 	setup_signals(&waited);
-	limit_connections(&in.conf);
+	prepare_listening();
 	if (FCGX_Init() != 0) {
 		log_warnx("FCGX_Init failed");
 		return 1;

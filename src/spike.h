@@ -329,6 +329,7 @@ void		 fcgi_scan_request(const unsigned char *buf, size_t len,
 struct conn_limits {
 	unsigned int	 idle_ms;	/* silence allowed: read_timeout_ms */
 	unsigned int	 request_ms;	/* a request's arrival: request_timeout_ms */
+	const atomic_bool *stopping;	/* give up a request still coming */
 };
 
 enum conn_next {
@@ -340,7 +341,7 @@ enum conn_next {
 };
 
 bool		 conn_init(char *err, size_t errsz);
-int		 conn_accept(int listen_fd);
+int		 conn_accept(int listen_fd, const struct conn_limits *);
 enum conn_next	 conn_await_request(int fd, unsigned char *buf,
 		    const struct conn_limits *, struct fcgi_scan *);
 bool		 conn_answer(int fd, unsigned int request_id,

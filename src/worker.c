@@ -11,15 +11,12 @@
  * request on a connection nginx keeps alive, does not wake up by itself.
  * worker_kick() sends it SIGUSR1, whose handler is installed without
  * SA_RESTART, so the call fails with EINTR and the worker sees
- * worker_stopping.  A request that has begun to arrive is always
- * answered.
+ * worker_stopping.  A request that has come whole is always answered;
+ * one still coming in pieces is given up.
  */
 #include "config.h"
 
-#include <sys/socket.h>
-
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -140,19 +137,19 @@ serve(struct worker *w)
 }
 
 /*
- * End a connection whose request body was left unread: send the end of
- * the answer, then linger (conn_linger), then close without libfcgi's
- * own lingering read, which lasts until the peer is quiet.
+ * End the connection after its answer: send the end of the answer, then
+ * linger for a bounded time (conn_linger).  libfcgi's own close, skipped
+ * since the request is detached, would read until the peer is quiet: a
+ * peer sending a byte every 40 ms would hold the worker for ever.
  */
 static void
-drop_connection(struct worker *w)
+end_connection(struct worker *w)
 {
 	w->drop_after_answer = false;
 	FCGX_FClose(w->req.err);
 	FCGX_FClose(w->req.out);
 	conn_linger(w->req.ipcFd);
 	w->req.keepConnection = 0;
-	w->req.detached = 1;
 }
 
 /* Close the connection libfcgi has not read from. */
@@ -229,7 +226,7 @@ have_connection(struct worker *w)
 {
 	if (w->req.ipcFd >= 0)
 		return true;
-	if ((w->req.ipcFd = conn_accept(w->listen_fd)) >= 0)
+	if ((w->req.ipcFd = conn_accept(w->listen_fd, &w->limits)) >= 0)
 		return true;
 	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 	    errno == ENOMEM)
@@ -271,13 +268,20 @@ next_request(struct worker *w)
 /*
  * Let libfcgi read the request conn.c has checked.  keepConnection keeps
  * FCGX_Accept_r's own FCGX_Finish_r from closing the connection before
- * it reads BEGIN_REQUEST, which sets the flag again.
+ * it reads BEGIN_REQUEST, which sets the flag again; detached makes
+ * every close of libfcgi's immediate (end_connection lingers instead).
+ * libfcgi refusing what the scan passed would be a bug of fcgi_scan.c.
  */
 static bool
 accept_request(struct worker *w)
 {
 	w->req.keepConnection = 1;
-	return FCGX_Accept_r(&w->req) == 0;
+	w->req.detached = 1;
+	if (FCGX_Accept_r(&w->req) == 0)
+		return true;
+	metrics_fastcgi_refused();
+	log_refusal("a peer", "libfcgi refused a request the scan passed");
+	return false;
 }
 
 static void *
@@ -299,8 +303,8 @@ worker_main(void *arg)
 		if (!accept_request(w))
 			continue;
 		serve(w);
-		if (w->drop_after_answer)
-			drop_connection(w);
+		if (w->drop_after_answer || !w->req.keepConnection)
+			end_connection(w);
 		FCGX_Finish_r(&w->req);
 	}
 	if (w->req.ipcFd >= 0)
@@ -326,6 +330,7 @@ worker_start(struct route_ctx *ctx, int listen_fd)
 	w->listen_fd = listen_fd;
 	w->limits.idle_ms = ctx->conf->read_timeout_ms;
 	w->limits.request_ms = ctx->conf->request_timeout_ms;
+	w->limits.stopping = &worker_stopping;
 	atomic_init(&w->waiting, false);
 	atomic_init(&w->done, false);
 	if ((errno = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {

@@ -1015,6 +1015,48 @@ START_TEST(test_trickle)
 }
 END_TEST
 
+/* ---- a peer that keeps sending after its answer -------------------------- */
+
+#define LINGER_SEND_MS	30
+#define LINGER_HOLD_MS	3000	/* how long the peer would go on */
+#define LINGER_MAX_MS	1000	/* the instance must let go sooner */
+
+/*
+ * A request without FCGI_KEEP_CONN, answered, then a byte every
+ * LINGER_SEND_MS: the instance lingers a moment for the peer to take the
+ * answer, then closes, so that sending fails.  libfcgi's own close reads
+ * for as long as bytes keep coming 50 ms apart, holding the worker.
+ */
+START_TEST(test_linger_bounded)
+{
+	struct rig	 r;
+	struct answer	 a;
+	uint8_t		 req[4096];
+	size_t		 len;
+	double		 t0, held_ms;
+	int		 fd;
+
+	start(&r, 0);
+	len = build_request(req, "GET", "/buy/ticket", "user=linger", NULL);
+	ck_assert((fd = rig_tcp_connect(r.inst[TARGET].port, 2000)) != -1);
+	ck_assert(rig_send_all(fd, req, len));
+	memset(&a, 0, sizeof(a));
+	read_answer(fd, &a);
+	ck_assert_msg(a.ended, "no answer");
+	t0 = rig_now_ms();
+	while (rig_now_ms() - t0 < LINGER_HOLD_MS && rig_send_all(fd, "x", 1))
+		sleep_ms(LINGER_SEND_MS);
+	held_ms = rig_now_ms() - t0;
+	close(fd);
+	fprintf(stderr, "hostile: a peer sending after its answer was let go "
+	    "after %.0f ms\n", held_ms);
+	ck_assert_msg(held_ms < LINGER_MAX_MS, "the instance read the "
+	    "connection for %.0f ms after answering", held_ms);
+	target_serves(&r, "a peer sending after its answer");
+	finish(&r);
+}
+END_TEST
+
 static Suite *
 hostile_suite(void)
 {
@@ -1028,6 +1070,7 @@ hostile_suite(void)
 	add_case(s, "idle_connections", test_idle_connections);
 	add_case(s, "libfcgi_overflow", test_libfcgi_overflow);
 	add_case(s, "trickle", test_trickle);
+	add_case(s, "linger_bounded", test_linger_bounded);
 	return s;
 }
 

@@ -16,6 +16,7 @@ static Suite *(*const suite_makers[])(void) = {
 	make_statlog_suite,
 	make_metrics_suite,
 	make_fcgi_scan_suite,
+	make_conn_suite,
 };
 
 int

@@ -13,5 +13,6 @@ Suite	*make_reply_suite(void);	/* tests/check_reply.c */
 Suite	*make_statlog_suite(void);	/* tests/check_reply.c */
 Suite	*make_metrics_suite(void);	/* tests/check_metrics.c */
 Suite	*make_fcgi_scan_suite(void);	/* tests/check_fcgi_scan.c */
+Suite	*make_conn_suite(void);		/* tests/check_conn.c */
 
 #endif /* UNIT_H */

@@ -1,0 +1,268 @@
+/*
+ * Unit tests of conn.c on real sockets: a Unix socket in a private
+ * directory and a socket pair.  Each test runs in its own process
+ * (Check's fork mode), so the sockets die with it.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fastcgi.h>
+
+#include "spike.h"
+#include "unit.h"
+
+#define IDLE_MS		100
+#define REQUEST_MS	300
+#define SLACK_MS	400	/* a loaded machine's scheduling */
+
+/* BEGIN_REQUEST, one PARAMS pair, empty PARAMS, empty STDIN (id 1). */
+static const unsigned char get_request[] = {
+	1, FCGI_BEGIN_REQUEST, 0, 1, 0, 8, 0, 0,
+	0, FCGI_RESPONDER, FCGI_KEEP_CONN, 0, 0, 0, 0, 0,
+	1, FCGI_PARAMS, 0, 1, 0, 16, 0, 0,
+	14, 0, 'R', 'E', 'Q', 'U', 'E', 'S', 'T', '_', 'M', 'E', 'T', 'H',
+	'O', 'D',
+	1, FCGI_PARAMS, 0, 1, 0, 0, 0, 0,
+	1, FCGI_STDIN, 0, 1, 0, 0, 0, 0,
+};
+
+static atomic_bool	 stopping;
+static struct conn_limits limits = { IDLE_MS, REQUEST_MS, &stopping };
+static unsigned char	 peeked[FCGI_SCAN_WINDOW];
+static char		 dir[64];
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A connection accepted by conn_accept() on a Unix socket; *client gets
+ * the other end.
+ */
+static int
+unix_connection(int *client)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	const char		*base = getenv("TMPDIR");
+	int			 lfd, fd;
+
+	if (base == NULL || strlen(base) > sizeof(dir) - 32)
+		base = "/tmp";		/* sun_path is short */
+	snprintf(dir, sizeof(dir), "%s/check_conn.XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/sock", dir);
+	ck_assert_int_ne(lfd = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	ck_assert_int_ne(*client = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(connect(*client, (struct sockaddr *)&sun,
+	    sizeof(sun)), 0);
+	ck_assert_int_ne(fd = conn_accept(lfd, &limits), -1);
+	close(lfd);
+	unlink(sun.sun_path);
+	rmdir(dir);
+	return fd;
+}
+
+/* A Unix socket does not inherit the receive timeout: it must be set. */
+START_TEST(test_unix_idle)
+{
+	struct fcgi_scan scan;
+	long long	 t0;
+	int		 client, fd = unix_connection(&client);
+
+	t0 = now_ms();
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	    CONN_GONE);
+	ck_assert_int_ge(now_ms() - t0, IDLE_MS - 10);
+	ck_assert_int_lt(now_ms() - t0, IDLE_MS + SLACK_MS);
+}
+END_TEST
+
+START_TEST(test_whole_request)
+{
+	struct fcgi_scan scan;
+	int		 client, fd = unix_connection(&client);
+
+	ck_assert_int_eq(write(client, get_request, sizeof(get_request)),
+	    (ssize_t)sizeof(get_request));
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	    CONN_REQUEST);
+	ck_assert_uint_eq(scan.request_id, 1);
+	ck_assert_uint_eq(scan.end, sizeof(get_request));
+}
+END_TEST
+
+/* What a trickling sender does: a byte every ms_per_byte, then stop. */
+struct trickle {
+	int		 fd;
+	unsigned int	 ms_per_byte;
+	size_t		 bytes;
+};
+
+static void *
+trickle_main(void *arg)
+{
+	struct trickle	*t = arg;
+	struct timespec	 ts = { 0, (long)t->ms_per_byte * 1000000L };
+	size_t		 i;
+
+	for (i = 0; i < t->bytes; i++) {
+		if (send(t->fd, get_request + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* Bytes keep coming, but the whole request not within request_ms. */
+START_TEST(test_trickle_cut)
+{
+	struct trickle	 t = { .ms_per_byte = 20,
+	    .bytes = sizeof(get_request) };
+	struct fcgi_scan scan;
+	pthread_t	 thread;
+	long long	 t0;
+	int		 fd = unix_connection(&t.fd);
+
+	ck_assert_int_eq(pthread_create(&thread, NULL, trickle_main, &t), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	    CONN_REFUSED);
+	ck_assert_int_ge(now_ms() - t0, REQUEST_MS - 30);
+	ck_assert_int_lt(now_ms() - t0, REQUEST_MS + SLACK_MS);
+	ck_assert_str_eq(scan.why, "request did not come in time");
+	close(fd);
+	pthread_join(thread, NULL);
+}
+END_TEST
+
+/* A peer that sends half a request and falls silent: idle_ms ends it. */
+START_TEST(test_silent_mid_request)
+{
+	struct fcgi_scan scan;
+	long long	 t0;
+	int		 client, fd = unix_connection(&client);
+
+	ck_assert_int_eq(write(client, get_request, 20), 20);
+	t0 = now_ms();
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	    CONN_REFUSED);
+	ck_assert_int_lt(now_ms() - t0, 2 * IDLE_MS + SLACK_MS);
+}
+END_TEST
+
+static void
+wake(int sig)
+{
+	(void)sig;
+}
+
+struct awaiting {
+	int		 fd;
+	enum conn_next	 next;
+	long long	 done_ms;
+};
+
+static void *
+await_main(void *arg)
+{
+	struct awaiting	*a = arg;
+	struct fcgi_scan scan;
+	struct conn_limits patient = { IDLE_MS * 50, REQUEST_MS * 50,
+	    &stopping };
+
+	a->next = conn_await_request(a->fd, peeked, &patient, &scan);
+	a->done_ms = now_ms();
+	return NULL;
+}
+
+/* A request still coming is given up once the instance stops. */
+START_TEST(test_stop_mid_request)
+{
+	struct sigaction sa;
+	struct awaiting	 a;
+	pthread_t	 thread;
+	long long	 kicked;
+	int		 client, k;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake;		/* no SA_RESTART, as main.c */
+	sigaction(SIGUSR1, &sa, NULL);
+	a.fd = unix_connection(&client);
+	ck_assert_int_eq(write(client, get_request, 20), 20);
+	ck_assert_int_eq(pthread_create(&thread, NULL, await_main, &a), 0);
+	usleep(50000);
+	atomic_store(&stopping, true);
+	kicked = now_ms();
+	for (k = 0; k < 10; k++) {	/* a kick may come before the poll */
+		pthread_kill(thread, SIGUSR1);
+		usleep(20000);
+	}
+	pthread_join(thread, NULL);
+	ck_assert_int_eq(a.next, CONN_INTERRUPTED);
+	ck_assert_int_lt(a.done_ms - kicked, 200);
+}
+END_TEST
+
+/* The 431 path's records, as a FastCGI client reads them. */
+START_TEST(test_answer_records)
+{
+	static const char resp[] = "Status: 431 X\r\n\r\n{}";
+	unsigned char	 got[256];
+	size_t		 rlen = sizeof(resp) - 1, off = 0;
+	ssize_t		 n;
+	int		 sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert(conn_answer(sv[0], 0x1234, resp, rlen));
+	close(sv[0]);
+	while ((n = read(sv[1], got + off, sizeof(got) - off)) > 0)
+		off += (size_t)n;
+	ck_assert_uint_eq(off, 8 + rlen + 8 + 16);
+	ck_assert_int_eq(got[0], FCGI_VERSION_1);
+	ck_assert_int_eq(got[1], FCGI_STDOUT);
+	ck_assert_int_eq(got[2] << 8 | got[3], 0x1234);
+	ck_assert_uint_eq((size_t)(got[4] << 8 | got[5]), rlen);
+	ck_assert_int_eq(memcmp(got + 8, resp, rlen), 0);
+	ck_assert_int_eq(got[8 + rlen + 1], FCGI_STDOUT);
+	ck_assert_int_eq(got[8 + rlen + 4] | got[8 + rlen + 5], 0);
+	ck_assert_int_eq(got[8 + rlen + 9], FCGI_END_REQUEST);
+	ck_assert_int_eq(got[8 + rlen + 13], 8);
+	ck_assert_int_eq(got[8 + rlen + 16 + 4], FCGI_REQUEST_COMPLETE);
+	ck_assert(!conn_answer(sv[1], 1, resp, 0));
+}
+END_TEST
+
+Suite *
+make_conn_suite(void)
+{
+	Suite	*s = suite_create("conn");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_test(tc, test_unix_idle);
+	tcase_add_test(tc, test_whole_request);
+	tcase_add_test(tc, test_trickle_cut);
+	tcase_add_test(tc, test_silent_mid_request);
+	tcase_add_test(tc, test_stop_mid_request);
+	tcase_add_test(tc, test_answer_records);
+	suite_add_tcase(s, tc);
+	return s;
+}
