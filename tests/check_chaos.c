@@ -28,7 +28,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 
 #define K		RIG_STOCK_KEY
 #define CONNS		16
@@ -37,21 +37,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void
-start(struct rig *r, const struct rig_options *opt, long long total)
-{
-	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
-}
-
-static long long
-sold_now(struct rig *r)
-{
-	long long	 total, sold;
-
-	ck_assert_msg(rig_sale_get(r, &total, &sold), "%s", r->err);
-	return sold;
-}
-
 /* Poll Redis until sold >= want or timeout_ms; returns the last sold. */
 static long long
 wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
@@ -59,7 +44,7 @@ wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
 	double		 end = rig_now_ms() + timeout_ms;
 	long long	 sold;
 
-	while ((sold = sold_now(r)) < want && rig_now_ms() < end)
+	while ((sold = rig_ck_sold(r)) < want && rig_now_ms() < end)
 		rig_sleep_ms(10);
 	return sold;
 }
@@ -200,17 +185,16 @@ cmp_ll(const void *a, const void *b)
 static long long
 assert_books(struct rig *r, struct chaos *l, long long total, bool exact)
 {
-	redisContext	*c = rig_redis_connect(r);
+	redisContext	*c = rig_ck_redis(r);
 	redisReply	*rep;
 	long long	*orders, sold;
 	unsigned int	 n = atomic_load(&l->next), k, m = 0;
 	char		 key[64], user[96], sum[512];
 
-	ck_assert_msg(c != NULL, "%s", r->err);
 	if (n > l->total)
 		n = l->total;
 	chaos_summary(l, sum, sizeof(sum));
-	sold = sold_now(r);
+	sold = rig_ck_sold(r);
 	ck_assert_msg(sold <= total, "oversold: Redis sold %lld of %lld: %s",
 	    sold, total, sum);
 	ck_assert((orders = calloc(n + 1, sizeof(*orders))) != NULL);
@@ -314,8 +298,8 @@ START_TEST(test_script_flush)
 	long long	 sold, at_last_flush = 0, loads0, loads1;
 	char		 sum[512];
 
-	start(&r, &opt, FLUSH_TOTAL);
-	ck_assert_msg((c = rig_redis_connect(&r)) != NULL, "%s", r.err);
+	rig_ck_start(&r, &opt, FLUSH_TOTAL);
+	c = rig_ck_redis(&r);
 	loads0 = script_loads(c);
 	chaos_start(&l, &r, "sf", FLUSH_TOTAL * 4, 40000);
 	for (int f = 0; f < FLUSHES; f++) {
@@ -325,7 +309,7 @@ START_TEST(test_script_flush)
 		ck_assert_msg(rep != NULL && rep->type == REDIS_REPLY_STATUS,
 		    "SCRIPT FLUSH: %s", rep ? rep->str : c->errstr);
 		freeReplyObject(rep);
-		at_last_flush = sold_now(&r);
+		at_last_flush = rig_ck_sold(&r);
 	}
 	ck_assert_msg(at_last_flush < FLUSH_TOTAL, "the sale ended (%lld) "
 	    "before the last SCRIPT FLUSH", at_last_flush);
@@ -362,7 +346,7 @@ START_TEST(test_kill_restart)
 	long		 before, after;
 	char		 sum[512], port[32];
 
-	start(&r, &opt, KILL_TOTAL);
+	rig_ck_start(&r, &opt, KILL_TOTAL);
 	snprintf(port, sizeof(port), ",port:%d,", r.inst[KILLED].port);
 	chaos_start(&l, &r, "kr", KILL_TOTAL * 4, 50000);
 	sold = wait_sold(&r, KILL_AT, 20000);
@@ -374,7 +358,7 @@ START_TEST(test_kill_restart)
 	rig_sleep_ms(300);	/* the others sell on without it meanwhile */
 	before = stat_lines2(r.stat_log, "result:1,", port);
 	ck_assert_msg(rig_instance_start(&r, KILLED), "restart: %s", r.err);
-	at_restart = sold_now(&r);
+	at_restart = rig_ck_sold(&r);
 	ck_assert_msg(at_restart < KILL_TOTAL, "the sale ended (%lld) before "
 	    "the restart", at_restart);
 	sold = wait_sold(&r, KILL_TOTAL, 30000);
@@ -411,14 +395,14 @@ START_TEST(test_nginx_reload)
 	long long	 sold, at_last = 0;
 	char		 sum[512];
 
-	start(&r, &opt, RELOAD_TOTAL);
+	rig_ck_start(&r, &opt, RELOAD_TOTAL);
 	chaos_start(&l, &r, "nr", RELOAD_TOTAL * 4, 50000);
 	for (int k = 0; k < RELOADS; k++) {
 		wait_sold(&r, (long long)RELOAD_TOTAL * (k + 1) / (RELOADS + 3),
 		    20000);
 		ck_assert_msg(kill(r.nginx_master.pid, SIGHUP) == 0,
 		    "SIGHUP nginx: %s", strerror(errno));
-		at_last = sold_now(&r);
+		at_last = rig_ck_sold(&r);
 		rig_sleep_ms(300);
 	}
 	ck_assert_msg(at_last < RELOAD_TOTAL, "the sale ended (%lld) before "

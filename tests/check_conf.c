@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,32 +49,13 @@ expect_refusal(const char *text, const char *message)
 static void
 make_tmpdir(void)
 {
-	const char	*base;
-
-	if ((base = getenv("TMPDIR")) == NULL || *base == '\0')
-		base = "/tmp";
-	snprintf(tmpdir, sizeof(tmpdir), "%s/check_conf.XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	unit_tmpdir_make(tmpdir, sizeof(tmpdir), "check_conf");
 }
 
 static void
 remove_tmpdir(void)
 {
-	struct dirent	*de;
-	DIR		*dir;
-	char		 path[PATH_MAX + 256];
-
-	if ((dir = opendir(tmpdir)) == NULL)
-		return;
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
-		unlink(path);
-	}
-	closedir(dir);
-	rmdir(tmpdir);
+	unit_tmpdir_remove(tmpdir);
 }
 
 /* Write len bytes to name in the fixture directory; path gets its path. */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 
 #define EDGE_STOCK	20
 #define EDGE_WITHIN_MS	1000
@@ -56,7 +56,7 @@ START_TEST(test_sold_out_at_the_edge)
 	double		 ms, start;
 	int		 i;
 
-	ck_assert_msg(rig_start(&r, NULL, EDGE_STOCK), "rig: %s", r.err);
+	rig_ck_start(&r, NULL, EDGE_STOCK);
 	for (i = 0; i < EDGE_STOCK * 3; i++)
 		buy(&r, &rep);
 	ck_assert(rig_sale_get(&r, &total, &sold));

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 
 #define REDIS_TIMEOUT_MS	300
 #define MARGIN_MS		700
@@ -25,31 +25,6 @@
 #define KILL_SETTLE_MS		15000
 #define TERM_REQUESTS		8000
 #define TERM_AFTER		1500
-
-/* Start the whole rig, or fail the test saying why. */
-static void
-start(struct rig *r, const struct rig_options *opt, long long total)
-{
-	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
-}
-
-/* Every instance must still run; fails the test naming the dead one. */
-static void
-assert_all_alive(struct rig *r)
-{
-	for (int i = 0; i < RIG_INSTANCES; i++)
-		ck_assert_msg(rig_instance_alive(r, i), "%s", r->err);
-}
-
-/* Redis's sold count; fails the test when Redis cannot say. */
-static long long
-sold_now(struct rig *r)
-{
-	long long	 total, sold;
-
-	ck_assert_msg(rig_sale_get(r, &total, &sold), "%s", r->err);
-	return sold;
-}
 
 /*
  * One buy on h by a user never seen before, so that a ticket per user
@@ -133,17 +108,17 @@ START_TEST(test_redis_stopped)
 	struct rig_reply rep;
 	long long	 bought;
 
-	start(&r, &opt, 100000);
+	rig_ck_start(&r, &opt, 100000);
 	rig_http_init(&h, r.http_port);
 	buy(&h, &rep);
 	rig_http_close(&h);
 	ck_assert_msg(rep.code == 1, "first buy: %d %s", rep.status, rep.body);
 	ck_assert_msg(rig_redis_stop(&r), "%s", r.err);
 	assert_unavailable(&r, 10);
-	assert_all_alive(&r);
+	rig_ck_all_alive(&r);
 	ck_assert_msg(rig_redis_start(&r), "Redis restart: %s", r.err);
 	bought = 1 + assert_recovers(&r, RECOVER_MS);
-	ck_assert_int_eq(sold_now(&r), bought);
+	ck_assert_int_eq(rig_ck_sold(&r), bought);
 	rig_stop(&r);
 }
 END_TEST
@@ -156,7 +131,7 @@ START_TEST(test_redis_frozen)
 	struct rig_http	 h;
 	struct rig_reply rep;
 
-	start(&r, &opt, 100000);
+	rig_ck_start(&r, &opt, 100000);
 	rig_http_init(&h, r.http_port);
 	buy(&h, &rep);
 	rig_http_close(&h);
@@ -165,7 +140,7 @@ START_TEST(test_redis_frozen)
 	assert_unavailable(&r, 6);
 	ck_assert_msg(rig_redis_thaw(&r), "%s", r.err);
 	assert_recovers(&r, RECOVER_MS);
-	assert_all_alive(&r);
+	rig_ck_all_alive(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -180,9 +155,9 @@ START_TEST(test_start_without_redis)
 	    rig_sale_set(&r, 1000) && rig_redis_stop(&r), "%s", r.err);
 	ck_assert_msg(rig_instances_start(&r), "%s", r.err);
 	ck_assert_msg(rig_nginx_start(&r), "%s", r.err);
-	assert_all_alive(&r);
+	rig_ck_all_alive(&r);
 	assert_unavailable(&r, 5);
-	assert_all_alive(&r);
+	rig_ck_all_alive(&r);
 	ck_assert_msg(rig_redis_start(&r), "Redis start: %s", r.err);
 	assert_recovers(&r, RECOVER_MS + 2000);
 	rig_stop(&r);
@@ -196,7 +171,7 @@ wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
 	double		 end = rig_now_ms() + timeout_ms;
 	long long	 sold;
 
-	while ((sold = sold_now(r)) < want && rig_now_ms() < end)
+	while ((sold = rig_ck_sold(r)) < want && rig_now_ms() < end)
 		rig_sleep_ms(20);
 	return sold;
 }
@@ -210,7 +185,7 @@ START_TEST(test_kill_two_mid_sale)
 	long long	 sold;
 	char		 sum[1024];
 
-	start(&r, &opt, KILL_TOTAL);
+	rig_ck_start(&r, &opt, KILL_TOTAL);
 	spec = rig_load_plan(&r, 16, 100000, true, 40000);
 	ck_assert(rig_load_start(&l, &spec));
 	sold = wait_sold(&r, KILL_AFTER_SOLD, 20000);
@@ -224,7 +199,7 @@ START_TEST(test_kill_two_mid_sale)
 	sold = wait_sold(&r, KILL_TOTAL, KILL_SETTLE_MS);
 	rig_load_stop(&l);
 	rig_load_wait(&l);
-	sold = sold_now(&r);
+	sold = rig_ck_sold(&r);
 	rig_load_summary(&l, sum, sizeof(sum));
 	ck_assert_msg(sold == KILL_TOTAL, "sold %lld of %d: %s", sold,
 	    KILL_TOTAL, sum);
@@ -246,7 +221,7 @@ START_TEST(test_sigterm_under_load)
 	long		 lines;
 	char		 sum[1024];
 
-	start(&r, NULL, 1000000);
+	rig_ck_start(&r, NULL, 1000000);
 	spec = rig_load_plan(&r, 16, TERM_REQUESTS, true, 60000);
 	ck_assert(rig_load_start(&l, &spec));
 	end = rig_now_ms() + 30000;
@@ -269,8 +244,8 @@ START_TEST(test_sigterm_under_load)
 	ck_assert_msg(lines == (long)(l.answered - l.nginx_own),
 	    "stat.log has %ld lines for %u answers from instances: %s", lines,
 	    l.answered - l.nginx_own, sum);
-	ck_assert_msg(sold_now(&r) == rig_load_code(&l, 1),
-	    "Redis sold %lld, code 1 answers %u: %s", sold_now(&r),
+	ck_assert_msg(rig_ck_sold(&r) == rig_load_code(&l, 1),
+	    "Redis sold %lld, code 1 answers %u: %s", rig_ck_sold(&r),
 	    rig_load_code(&l, 1), sum);
 	rig_stop(&r);
 }

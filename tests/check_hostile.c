@@ -28,12 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fastcgi.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 
 #define SALE_TOTAL	1000000		/* never sold out here */
 #define TARGET		3		/* the attacked instance: weight 4 */
@@ -258,15 +257,6 @@ direct_buy(struct rig *r, int i, const char *user, unsigned int timeout_ms,
 
 /* ---- the rig around each test ------------------------------------------- */
 
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* VmRSS of pid in KiB, or -1. */
 static long
 rss_kib(pid_t pid)
@@ -286,17 +276,11 @@ rss_kib(pid_t pid)
 }
 
 static void
-start_with(struct rig *r, const struct rig_options *opt)
-{
-	ck_assert_msg(rig_start(r, opt, SALE_TOTAL), "rig: %s", r->err);
-}
-
-static void
 start(struct rig *r, unsigned int threads)
 {
 	struct rig_options opt = { .threads = threads };
 
-	start_with(r, &opt);
+	rig_ck_start(r, &opt, SALE_TOTAL);
 }
 
 /* A crowd buying through nginx, one new user per request, until stopped. */
@@ -384,7 +368,7 @@ send_and_close(struct rig *r, const uint8_t *data, size_t len,
 	    "connect: %s", strerror(errno));
 	(void)rig_send_all(fd, data, len);
 	if (hold_ms > 0)
-		sleep_ms(hold_ms);
+		rig_sleep_ms(hold_ms);
 	close(fd);
 }
 
@@ -475,7 +459,7 @@ START_TEST(test_huge_lengths)
 	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		len = huge_pair_request(req, pairs[i].nlen, pairs[i].vlen, 8);
 		(void)exchange(r.inst[TARGET].port, req, len, 2000, &a);
-		sleep_ms(100);	/* time to die, if it does */
+		rig_sleep_ms(100);	/* time to die, if it does */
 		ck_assert_msg(rig_instance_alive(&r, TARGET),
 		    "pair lengths %#x/%#x: %s", pairs[i].nlen, pairs[i].vlen,
 		    r.err);
@@ -658,7 +642,7 @@ endless(struct rig *r, int type, unsigned int ms, struct stream_run *run)
 			run->sent += off;
 		if (k % 64 == 0) {
 			stream_peek(fd, run, t0);
-			sleep_ms(1);	/* a stream, not a flood */
+			rig_sleep_ms(1);	/* a stream, not a flood */
 		}
 	}
 	run->cut_ms = rig_now_ms() - t0;
@@ -732,7 +716,7 @@ slow_main(void *arg)
 	for (i = 0; i < len; i++) {
 		if (!rig_send_all(fd, req + i, 1))
 			break;
-		sleep_ms(SLOW_BYTE_MS);
+		rig_sleep_ms(SLOW_BYTE_MS);
 	}
 	if (i == len)
 		read_answer(fd, &c->a);
@@ -815,7 +799,7 @@ START_TEST(test_idle_connections)
 	crowd_start(&r, &l);
 	(void)direct_buy(&r, TARGET, "idle-newcomer", IDLE_HOLD_MS, &a);
 	if (a.ms < IDLE_HOLD_MS)
-		sleep_ms((unsigned int)(IDLE_HOLD_MS - a.ms));
+		rig_sleep_ms((unsigned int)(IDLE_HOLD_MS - a.ms));
 	closed = count_closed(fds, IDLE_CONNS);
 	crowd_ok = crowd_stop(&l, sum, sizeof(sum));
 	ck_assert(rig_instance_kill(&r, TARGET, SIGTERM));
@@ -992,12 +976,12 @@ START_TEST(test_trickle)
 	double		 t0, cut_ms;
 	int		 fd;
 
-	start_with(&r, &opt);
+	rig_ck_start(&r, &opt, SALE_TOTAL);
 	len = build_request(req, "POST", "/buy/ticket", "", "user=trickle");
 	ck_assert((fd = rig_tcp_connect(r.inst[TARGET].port, 1000)) != -1);
 	t0 = rig_now_ms();
 	for (i = 0; i < len && rig_send_all(fd, req + i, 1); i++)
-		sleep_ms(TRICKLE_BYTE_MS);
+		rig_sleep_ms(TRICKLE_BYTE_MS);
 	cut_ms = rig_now_ms() - t0;
 	memset(&a, 0, sizeof(a));
 	read_answer(fd, &a);
@@ -1045,7 +1029,7 @@ START_TEST(test_linger_bounded)
 	ck_assert_msg(a.ended, "no answer");
 	t0 = rig_now_ms();
 	while (rig_now_ms() - t0 < LINGER_HOLD_MS && rig_send_all(fd, "x", 1))
-		sleep_ms(LINGER_SEND_MS);
+		rig_sleep_ms(LINGER_SEND_MS);
 	held_ms = rig_now_ms() - t0;
 	close(fd);
 	fprintf(stderr, "hostile: a peer sending after its answer was let go "

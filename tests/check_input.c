@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 
 #define FORM		"application/x-www-form-urlencoded"
 #define CHARS_10	"Ab0_.-xyz9"
@@ -58,31 +58,6 @@ static const struct bad_row bad_rows[] = {
 	{ "POST body of 5000 bytes", "POST", "/buy/ticket", FORM, "", 413, -6 },
 };
 
-/* Start the whole rig, or fail the test saying why. */
-static void
-start(struct rig *r, long long total)
-{
-	ck_assert_msg(rig_start(r, NULL, total), "rig: %s", r->err);
-}
-
-/* Every instance must still run; fails the test naming the dead one. */
-static void
-assert_all_alive(struct rig *r)
-{
-	for (int i = 0; i < RIG_INSTANCES; i++)
-		ck_assert_msg(rig_instance_alive(r, i), "%s", r->err);
-}
-
-/* Redis's sold count; fails the test when Redis cannot say. */
-static long long
-sold_now(struct rig *r)
-{
-	long long	 total, sold;
-
-	ck_assert_msg(rig_sale_get(r, &total, &sold), "%s", r->err);
-	return sold;
-}
-
 /* Send one table row; describe any difference from the table into msg. */
 static bool
 check_row(struct rig_http *h, const struct bad_row *row, char *msg,
@@ -128,7 +103,7 @@ START_TEST(test_bad_input)
 	size_t		 n = 0, i;
 	bool		 ok = true;
 
-	start(&r, 100);
+	rig_ck_start(&r, NULL, 100);
 	rig_http_init(&h, r.http_port);
 	for (i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++)
 		if (!check_row(&h, &bad_rows[i], msg, sizeof(msg))) {
@@ -138,8 +113,8 @@ START_TEST(test_bad_input)
 		}
 	rig_http_close(&h);
 	ck_assert_msg(ok, "bad input answered wrongly:%s", all);
-	ck_assert_int_eq(sold_now(&r), 0);
-	assert_all_alive(&r);
+	ck_assert_int_eq(rig_ck_sold(&r), 0);
+	rig_ck_all_alive(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -152,7 +127,7 @@ START_TEST(test_good_input)
 	char		 err[256];
 	static const char form[] = "user=alice";
 
-	start(&r, 100);
+	rig_ck_start(&r, NULL, 100);
 	rig_http_init(&h, r.http_port);
 	ck_assert_msg(rig_http_request(&h, "POST", "/buy/ticket", FORM, form,
 	    sizeof(form) - 1, &rep, err, sizeof(err)), "%s", err);
@@ -169,7 +144,7 @@ START_TEST(test_good_input)
 	ck_assert_msg(strncmp(rep.content_type, "application/json", 16) == 0,
 	    "Content-Type %s", rep.content_type);
 	rig_http_close(&h);
-	ck_assert_int_eq(sold_now(&r), 3);
+	ck_assert_int_eq(rig_ck_sold(&r), 3);
 	rig_stop(&r);
 }
 END_TEST
@@ -214,10 +189,10 @@ START_TEST(test_raw_garbage)
 	char		 err[256], needle[64], target[64];
 	int		 i, k;
 
-	start(&r, 1000);
+	rig_ck_start(&r, NULL, 1000);
 	for (i = 0; i < RIG_INSTANCES; i++)
 		send_garbage(&r, r.inst[i].port);
-	assert_all_alive(&r);
+	rig_ck_all_alive(&r);
 	/* 20 buys through nginx reach every instance (weights 1:2:3:4). */
 	rig_http_init(&h, r.http_port);
 	for (k = 0; k < 20; k++) {
@@ -228,8 +203,8 @@ START_TEST(test_raw_garbage)
 		    "buy %d after garbage: %d %s", k, rep.status, rep.body);
 	}
 	rig_http_close(&h);
-	assert_all_alive(&r);
-	ck_assert_int_eq(sold_now(&r), 20);
+	rig_ck_all_alive(&r);
+	ck_assert_int_eq(rig_ck_sold(&r), 20);
 	for (i = 0; i < RIG_INSTANCES; i++) {
 		snprintf(needle, sizeof(needle), "port:%d,", r.inst[i].port);
 		ck_assert_msg(rig_stat_wait(&r, needle, 1, 5000),

@@ -17,7 +17,7 @@
 #include <hiredis/hiredis.h>
 
 #include "spike.h"
-#include "rig.h"
+#include "rig_ck.h"
 
 #define K		RIG_STOCK_KEY
 #define TOTAL		RIG_TOTAL_FIELD
@@ -41,20 +41,7 @@ struct buy {
 
 /* ---- Redis helpers --------------------------------------------------- */
 
-/* One command; fails the test on a transport error or an error reply. */
-static redisReply *
-cmd_argv(redisContext *c, const char **argv, size_t argc)
-{
-	char		 err[RIG_ERR_MAX];
-	redisReply	*rep;
-
-	rep = rig_redis_argv(c, argv, argc, err, sizeof(err));
-	ck_assert_msg(rep != NULL, "%s", err);
-	return rep;
-}
-
-#define CMD(c, ...)	cmd_argv((c), RIG_ARGV(__VA_ARGS__), \
-			    RIG_ARGC(__VA_ARGS__))
+#define CMD(c, ...)	RIG_CK_CMD(c, __VA_ARGS__)
 
 /* A command whose reply is not needed. */
 #define DO(c, ...)	freeReplyObject(CMD(c, __VA_ARGS__))
@@ -274,12 +261,9 @@ static struct rig	 rig;
 static redisContext *
 start(void)
 {
-	redisContext	*c;
-
 	ck_assert_msg(rig_init(&rig, NULL) && rig_redis_start(&rig), "rig: %s",
 	    rig.err);
-	ck_assert_msg((c = rig_redis_connect(&rig)) != NULL, "%s", rig.err);
-	return c;
+	return rig_ck_redis(&rig);
 }
 
 static void

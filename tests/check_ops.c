@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 #include "prom.h"
 
 #define METRICS_TYPE	"text/plain; version=0.0.4; charset=utf-8"
@@ -35,12 +35,6 @@
 
 /* Where every purchase must succeed, a loaded machine must not time out. */
 static const struct rig_options patient = { .redis_timeout_ms = 3000 };
-
-static void
-start(struct rig *r, const struct rig_options *opt, long long total)
-{
-	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
-}
 
 /* GET target through nginx; fails the test when nothing comes back. */
 static void
@@ -133,7 +127,7 @@ START_TEST(test_metrics_count)
 	long		 ops, want;
 	char		 code[32];
 
-	start(&r, &patient, 100000);
+	rig_ck_start(&r, &patient, 100000);
 	scrape_all(&r, a);
 	send_n(&r, "/buy/ticket?user=m", BUYS, 200);
 	send_n(&r, "/buy/ticket?user=%zz", BAD_REQUESTS, 400);
@@ -192,7 +186,7 @@ START_TEST(test_public_refused)
 	struct rig_reply rep;
 	size_t		 k;
 
-	start(&r, NULL, 1000);
+	rig_ck_start(&r, NULL, 1000);
 	for (k = 0; k < sizeof(guarded) / sizeof(guarded[0]); k++) {
 		get(&r, guarded[k], &rep);
 		ck_assert_msg(rep.status == 404 || rep.status == 403,
@@ -241,7 +235,7 @@ START_TEST(test_healthz_follows_redis)
 	struct rig_reply rep;
 	int		 i;
 
-	start(&r, &opt, 1000);
+	rig_ck_start(&r, &opt, 1000);
 	for (i = 0; i < RIG_INSTANCES; i++) {
 		health_wait(&r, i, 200, &rep);
 		ck_assert_str_eq(rep.body, "{\"code\":1,\"msg\":\"ok\"}\n");
@@ -319,7 +313,7 @@ START_TEST(test_sighup_under_load)
 	double		 end;
 	int		 k;
 
-	start(&r, NULL, 10000000);
+	rig_ck_start(&r, NULL, 10000000);
 	spec = rig_load_plan(&r, 16, 10000000, true, 60000);
 	ck_assert(rig_load_start(&l, &spec));
 	end = rig_now_ms() + 20000;
@@ -370,7 +364,7 @@ START_TEST(test_sighup_reopen_fails)
 	struct rig	 r;
 	char		 old[RIG_PATH_MAX + 16];
 
-	start(&r, &patient, 1000);
+	rig_ck_start(&r, &patient, 1000);
 	snprintf(old, sizeof(old), "%s.1", r.stat_log);
 	ck_assert_int_eq(rename(r.stat_log, old), 0);
 	ck_assert_int_eq(mkdir(r.stat_log, 0700), 0);

@@ -23,7 +23,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 
 #define K		RIG_STOCK_KEY
 #define EVENTS		K ":events"
@@ -110,28 +110,7 @@ start(struct rig *r, unsigned int sync_ms, long long total, const char *extra)
 
 /* ---- Redis --------------------------------------------------------------- */
 
-static redisContext *
-connect_redis(struct rig *r)
-{
-	redisContext	*c = rig_redis_connect(r);
-
-	ck_assert_msg(c != NULL, "%s", r->err);
-	return c;
-}
-
-static redisReply *
-cmd_argv(redisContext *c, const char **argv, size_t argc)
-{
-	char		 err[RIG_ERR_MAX];
-	redisReply	*rep;
-
-	rep = rig_redis_argv(c, argv, argc, err, sizeof(err));
-	ck_assert_msg(rep != NULL, "%s", err);
-	return rep;
-}
-
-#define CMD(c, ...)	cmd_argv((c), RIG_ARGV(__VA_ARGS__), \
-			    RIG_ARGC(__VA_ARGS__))
+#define CMD(c, ...)	RIG_CK_CMD(c, __VA_ARGS__)
 
 static long long
 as_int(const redisReply *e)
@@ -523,7 +502,7 @@ START_TEST(test_same_user_concurrent)
 	ck_assert_msg(sh.err.count == 0, "%u transport errors, first: %s",
 	    sh.err.count, sh.err.text);
 
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	for (int u = 0; u < CC_USERS; u++) {
 		const char	*order = NULL;
 		int		 fresh = 0, won = 0;
@@ -853,7 +832,7 @@ START_TEST(test_storm)
 	pthread_join(late_payer, NULL);
 
 	/* Let every unpaid order expire, sampling all along. */
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	wait_no_pending(c, EXPIRY_WAIT_MS);
 	rig_sleep_ms(2 * ST_SAMPLE_MS);
 	atomic_store(&s.stop_sampling, true);
@@ -1035,7 +1014,7 @@ START_TEST(test_pay_races_expiry)
 		pthread_join(th[i], NULL);
 	ck_assert_msg(err.count == 0, "%s", err.text);
 
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	wait_no_pending(c, EXPIRY_WAIT_MS);
 	for (int i = 0; i < RACE_ORDERS; i++) {
 		struct race_order *o = &orders[i];
@@ -1133,7 +1112,7 @@ START_TEST(test_event_stream)
 	must_pay(&h, "nobody", orders[EV_PAYING], &a);	/* refused: none */
 	ck_assert_int_eq(a.status, 409);
 	rig_http_close(&h);
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	wait_no_pending(c, EXPIRY_WAIT_MS);
 
 	/* XRANGE: one created per order, one paid or expired per order. */
@@ -1278,7 +1257,7 @@ START_TEST(test_returned_tickets_resold)
 	long long	 returned;
 
 	start(&r, 50, RS_STOCK, "pay_timeout_s = 1\n");
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	n = buy_until_sold(&r, c, "a", RS_STOCK, first, &users);
 	ck_assert_int_eq(n, RS_STOCK);
 	/* Pay for some; the others will expire. */
@@ -1383,7 +1362,7 @@ START_TEST(test_kill_loses_no_order)
 	unsigned char		*seen;
 
 	start(&r, 100, KILL_STOCK, NULL);
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	memset(&l, 0, sizeof(l));
 	pthread_mutex_init(&l.err.lock, NULL);
 	l.port = r.http_port;
@@ -1461,7 +1440,7 @@ START_TEST(test_resources)
 	long long	 pay_by, total, sold;
 
 	start(&r, STOCK_SYNC_MS, 50, NULL);
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	rig_http_init(&h, r.http_port);
 
 	/* /order: none yet, then pending, then paid. */
@@ -1566,7 +1545,7 @@ START_TEST(test_anonymous_refused)
 	redisContext	*c;
 
 	start(&r, 50, 10, "allow_anonymous = no\n");
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	rig_http_init(&h, r.http_port);
 	must(&h, "GET", "/buy/ticket", NULL, &a);
 	ck_assert_msg(a.status == 400 && a.code == -3 &&
@@ -1607,7 +1586,7 @@ START_TEST(test_repeat_when_sold_out)
 	redisContext	*c;
 
 	start(&r, 50, 1, NULL);
-	c = connect_redis(&r);
+	c = rig_ck_redis(&r);
 	rig_http_init(&h, r.http_port);
 	must_buy(&h, "holder", &a);
 	ck_assert_msg(a.status == 200 && a.code == 1 && !a.repeat, "%s",

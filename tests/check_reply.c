@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -243,32 +242,13 @@ END_TEST
 static void
 make_tmpdir(void)
 {
-	const char	*base;
-
-	if ((base = getenv("TMPDIR")) == NULL || *base == '\0')
-		base = "/tmp";
-	snprintf(tmpdir, sizeof(tmpdir), "%s/check_statlog.XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	unit_tmpdir_make(tmpdir, sizeof(tmpdir), "check_statlog");
 }
 
 static void
 remove_tmpdir(void)
 {
-	struct dirent	*de;
-	DIR		*dir;
-	char		 path[PATH_MAX + 256];
-
-	if ((dir = opendir(tmpdir)) == NULL)
-		return;
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
-		unlink(path);
-	}
-	closedir(dir);
-	rmdir(tmpdir);
+	unit_tmpdir_remove(tmpdir);
 }
 
 static void

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 
 #define SALE_TOTAL	2000
 #define SALE_REQUESTS	5000
@@ -30,7 +30,7 @@ start(struct rig *r, long long total)
 {
 	struct rig_options opt = { .redis_timeout_ms = 3000 };
 
-	ck_assert_msg(rig_start(r, &opt, total), "rig: %s", r->err);
+	rig_ck_start(r, &opt, total);
 }
 
 /* Send total GETs over LOAD_CONNS connections; every one must be answered. */

@@ -29,7 +29,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "rig.h"
+#include "rig_ck.h"
 #include "spike.h"
 
 #define K		RIG_STOCK_KEY
@@ -765,7 +765,7 @@ START_TEST(test_status_matches_sales)
 	int		 i;
 	char		 path[64];
 
-	ck_assert_msg(rig_start(&r, NULL, 1000), "rig: %s", r.err);
+	rig_ck_start(&r, NULL, 1000);
 	buy(&r, 200, true);
 	buy(&r, 100, false);
 	pay_one(&r, "user7");

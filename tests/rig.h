@@ -31,8 +31,8 @@ struct redisReply;
 #define RIG_TOTAL_FIELD		"ticket_total_nums"
 #define RIG_SOLD_FIELD		"ticket_sold_nums"
 #define RIG_CODE_NONE		INT_MIN	/* no "code" in the body */
-#define RIG_CODE_MIN		(-8)	/* load counters cover -8..7 */
-#define RIG_CODE_SLOTS		16
+#define RIG_CODE_MIN		(-16)	/* load counters cover -16..15 */
+#define RIG_CODE_SLOTS		32
 #define RIG_LOAD_THREADS_MAX	64
 #define RIG_BODY_MAX		8192
 

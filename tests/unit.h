@@ -4,6 +4,8 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <stddef.h>
+
 #include <check.h>
 
 Suite	*make_conf_suite(void);		/* tests/check_conf.c */
@@ -14,5 +16,8 @@ Suite	*make_statlog_suite(void);	/* tests/check_reply.c */
 Suite	*make_metrics_suite(void);	/* tests/check_metrics.c */
 Suite	*make_fcgi_scan_suite(void);	/* tests/check_fcgi_scan.c */
 Suite	*make_conn_suite(void);		/* tests/check_conn.c */
+
+void	 unit_tmpdir_make(char *dir, size_t dirsz, const char *name);
+void	 unit_tmpdir_remove(const char *dir);
 
 #endif /* UNIT_H */

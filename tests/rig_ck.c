@@ -1,0 +1,57 @@
+/*
+ * The rig's calls as Check assertions (rig_ck.h).
+ */
+#include "config.h"
+
+#include <check.h>
+
+#include <hiredis/hiredis.h>
+
+#include "rig_ck.h"
+
+/* Start the whole rig: Redis with a sale of total, instances, nginx. */
+void
+rig_ck_start(struct rig *r, const struct rig_options *opt, long long total)
+{
+	ck_assert_msg(rig_start(r, opt, total), "rig: %s", r->err);
+}
+
+/* Every instance must still run; fails naming the dead one. */
+void
+rig_ck_all_alive(struct rig *r)
+{
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		ck_assert_msg(rig_instance_alive(r, i), "%s", r->err);
+}
+
+/* Redis's sold count. */
+long long
+rig_ck_sold(struct rig *r)
+{
+	long long	 total, sold;
+
+	ck_assert_msg(rig_sale_get(r, &total, &sold), "%s", r->err);
+	return sold;
+}
+
+/* A connection of the test's own to the rig's Redis. */
+redisContext *
+rig_ck_redis(struct rig *r)
+{
+	redisContext	*c = rig_redis_connect(r);
+
+	ck_assert_msg(c != NULL, "%s", r->err);
+	return c;
+}
+
+/* One command; fails on a transport error or an error reply. */
+redisReply *
+rig_ck_cmd(redisContext *c, const char **argv, size_t argc)
+{
+	char		 err[RIG_ERR_MAX];
+	redisReply	*rep;
+
+	rep = rig_redis_argv(c, argv, argc, err, sizeof(err));
+	ck_assert_msg(rep != NULL, "%s", err);
+	return rep;
+}
