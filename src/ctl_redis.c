@@ -274,11 +274,14 @@ ctl_beats(struct ctl_redis *cr, struct ctl_status *st)
 	long long	 now = 0, score;
 	size_t		 i;
 
-	if (ctl_time_ms(cr, &now) != SPIKE_OK)
-		return SPIKE_EREDIS;
 	snprintf(last, sizeof(last), "%d", CTL_BEATS_MAX - 1);
 	if ((r = ctl_command(cr, 5, argv)) == NULL)
 		return SPIKE_EREDIS;
+	/* Read the clock after the beats, so that none is newer than it. */
+	if (ctl_time_ms(cr, &now) != SPIKE_OK) {
+		freeReplyObject(r);
+		return SPIKE_EREDIS;
+	}
 	st->nbeats = 0;
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 	    i += 2) {
