@@ -30,6 +30,7 @@ struct ctl {
 	bool		 json;		/* status --json */
 	bool		 force;		/* init --force */
 	const char	*listen;	/* nginx-conf --listen */
+	const char	*program;	/* spawn --program */
 };
 
 struct ctl_command {
@@ -52,7 +53,7 @@ usage(FILE *out)
 	    "  check                           config, Redis and the stock hash\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "  instances                       the instance addresses\n"
-	    "  spawn ADDR                      run instance ADDR under spawn-fcgi\n");
+	    "  spawn ADDR [--program PATH]     run instance ADDR under spawn-fcgi\n");
 }
 
 /* Say why on stderr, prefixed "spikectl: "; returns status. */
@@ -521,22 +522,27 @@ cmd_instances(struct ctl *c, char **args)
 
 /*
  * Become the instance ADDR: exec spawn-fcgi in the foreground (-n), which
- * binds ADDR and execs spike-fcgi on it, so systemd's main process is the
- * responder itself.  A unix socket is made mode 0666: as reachable as a
- * loopback port, which nginx running as another user needs.
+ * binds ADDR and execs spike-fcgi (the installed one, or --program) on it,
+ * so systemd's main process is the responder itself.  A unix socket is
+ * made mode 0666: as reachable as a loopback port, which nginx running as
+ * another user needs.
  */
 static int
 cmd_spawn(struct ctl *c, char **args)
 {
 	char		 host[CONF_ADDR_MAX], *colon;
 	const char	*addr = args[0];
+	const char	*program = c->program ? c->program : CTL_SPIKE_FCGI;
 	char		*argv[] = { SPAWN_FCGI_PATH, "-n", NULL, NULL, NULL,
-			    NULL, "--", CTL_SPIKE_FCGI, "-c",
+			    NULL, "--", (char *)program, "-c",
 			    (char *)c->conf_path, NULL };
 
 	if (conf_find_instance(&c->conf, addr) == NULL)
 		return ctl_errx(CTL_FAIL, "spawn: %s: no \"instance = %s\" "
 		    "line in %s", addr, addr, c->conf_path);
+	if (access(program, X_OK) == -1)
+		return ctl_errx(CTL_FAIL, "spawn: %s: %s", program,
+		    strerror(errno));
 	snprintf(host, sizeof(host), "%s", addr);
 	if (strncmp(host, "unix:", 5) == 0) {
 		argv[2] = "-s";
@@ -597,6 +603,12 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 		else if (strcmp(cmd, "nginx-conf") == 0 &&
 		    strncmp(a, "--listen=", 9) == 0)
 			c->listen = a + 9;
+		else if (strcmp(cmd, "spawn") == 0 &&
+		    strcmp(a, "--program") == 0 && i + 1 < argc)
+			c->program = args[++i];
+		else if (strcmp(cmd, "spawn") == 0 &&
+		    strncmp(a, "--program=", 10) == 0)
+			c->program = a + 10;
 		else
 			return -1;
 	}

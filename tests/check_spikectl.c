@@ -935,6 +935,7 @@ START_TEST(test_bad_config_and_usage)
 	struct rig	 r;
 	struct ctl_run	 run;
 	char		 bad[RIG_PATH_MAX + 16], where[RIG_PATH_MAX + 32];
+	char		 addr[32];
 	size_t		 i;
 
 	ck_assert_msg(rig_init(&r, NULL), "rig: %s", r.err);
@@ -956,6 +957,16 @@ START_TEST(test_bad_config_and_usage)
 	ctl(r.dir, r.conf, &run, "spawn", "127.0.0.1:1", NULL);
 	ck_assert_msg(run.status == 1 && strstr(run.err, "no \"instance = "
 	    "127.0.0.1:1\" line") != NULL, "spawn: %d %s", run.status, run.err);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", r.inst[0].port);
+	ctl(r.dir, r.conf, &run, "spawn", addr, "--program",
+	    "/nonexistent/spike-fcgi", NULL);
+	ck_assert_msg(run.status == 1 && strstr(run.err,
+	    "/nonexistent/spike-fcgi: No such file") != NULL,
+	    "spawn --program: %d %s", run.status, run.err);
+	ctl(r.dir, r.conf, &run, "spawn", addr, "--program", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "status", "--program", "x", NULL);
+	ck_assert_int_eq(run.status, 2);
 
 	ctl(r.dir, NULL, &run, NULL);
 	ck_assert_int_eq(run.status, 2);
