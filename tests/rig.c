@@ -293,9 +293,13 @@ rig_cleanup(void)
 
 /* ---- starting and stopping processes ------------------------------------ */
 
-/* In the child: die with the parent, clean signal state and fds, exec. */
+/*
+ * In the child: die with the parent, clean signal state and fds, stdout to
+ * out_path and stderr to err_path (appended), exec.
+ */
 static void __attribute__((noreturn))
-child_exec(char *const argv[], const char *log_path, pid_t parent)
+child_exec(char *const argv[], const char *out_path, const char *err_path,
+    pid_t parent)
 {
 	struct sigaction sa;
 	sigset_t	 none;
@@ -313,10 +317,10 @@ child_exec(char *const argv[], const char *log_path, pid_t parent)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if ((fd = open("/dev/null", O_RDONLY)) != -1 && fd != 0)
 		dup2(fd, 0);
-	if ((fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1) {
+	if ((fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1)
 		dup2(fd, 1);
+	if ((fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1)
 		dup2(fd, 2);
-	}
 	maxfd = sysconf(_SC_OPEN_MAX);
 	for (fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 4096); fd++)
 		close(fd);
@@ -325,9 +329,10 @@ child_exec(char *const argv[], const char *log_path, pid_t parent)
 	_exit(127);
 }
 
-/* fork + exec argv with output to log_path; returns the pid or -1. */
+/* fork + exec argv, stdout to out_path, stderr to err_path; the pid or -1. */
 static pid_t
-spawn(struct rig *r, char *const argv[], const char *log_path, bool nginx)
+spawn_io(struct rig *r, char *const argv[], const char *out_path,
+    const char *err_path, bool nginx)
 {
 	pid_t	 parent = getpid(), pid;
 
@@ -336,9 +341,16 @@ spawn(struct rig *r, char *const argv[], const char *log_path, bool nginx)
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(argv, log_path, parent);
+		child_exec(argv, out_path, err_path, parent);
 	track_add(pid, nginx);
 	return pid;
+}
+
+/* fork + exec argv with its output to log_path; returns the pid or -1. */
+static pid_t
+spawn(struct rig *r, char *const argv[], const char *log_path, bool nginx)
+{
+	return spawn_io(r, argv, log_path, log_path, nginx);
 }
 
 /* Has p exited?  Reaps it and records its status if so. */
@@ -397,6 +409,45 @@ status_str(int status, char *buf, size_t bufsz)
 	else
 		snprintf(buf, bufsz, "wait status 0x%x", status);
 	return buf;
+}
+
+/*
+ * Run spikectl -c spike.conf with the arguments that follow (a NULL ends
+ * them), its stdout to out_path, or with its stderr to spikectl.log in the
+ * rig's directory when out_path is NULL, and wait for it.  True when it
+ * exits 0; otherwise r->err says why, with the end of what it said.
+ */
+static bool __attribute__((sentinel))
+run_spikectl(struct rig *r, const char *out_path, ...)
+{
+	char		*argv[16], log[RIG_PATH_MAX + 16], st[64];
+	struct rig_proc	 p = { 0 };
+	va_list		 ap;
+	int		 n = 0;
+
+	argv[n++] = r->spikectl;
+	argv[n++] = "-c";
+	argv[n++] = r->conf;
+	va_start(ap, out_path);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	snprintf(log, sizeof(log), "%s/spikectl.log", r->dir);
+	if ((p.pid = spawn_io(r, argv, out_path ? out_path : log, log,
+	    false)) == -1)
+		return false;
+	if (!proc_wait(&p, START_TIMEOUT_MS)) {
+		proc_stop(&p, SIGKILL, STOP_TIMEOUT_MS);
+		fail(r, "spikectl %s: still running after %d ms", argv[3],
+		    START_TIMEOUT_MS);
+	} else if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0)
+		fail(r, "spikectl %s: %s", argv[3],
+		    status_str(p.status, st, sizeof(st)));
+	else
+		return true;
+	append_tail(r, log);
+	return false;
 }
 
 /* ---- sockets ------------------------------------------------------------ */
@@ -513,55 +564,49 @@ wait_port(struct rig *r, struct rig_proc *p, const char *what,
 
 /*
  * The program named by environment variable var, which must be set and
- * executable (a bare name is looked up in PATH).  NULL with r->err set.
+ * executable (a bare name is looked up in PATH), as a path into buf.
+ * False with r->err set.
  */
-static const char *
-find_program(struct rig *r, const char *var)
+static bool
+find_program(struct rig *r, const char *var, char *buf, size_t bufsz)
 {
 	const char	*v = getenv(var);
-	char		*path, *dir, *save = NULL, full[RIG_PATH_MAX];
+	char		*path, *dir, *save = NULL;
+	bool		 found = false;
 
-	if (v == NULL || *v == '\0') {
-		fail(r, "environment variable %s is not set (run through "
-		    "make check, which sets it)", var);
-		return NULL;
-	}
+	if (v == NULL || *v == '\0')
+		return fail(r, "environment variable %s is not set (run "
+		    "through make check, which sets it)", var);
 	if (strchr(v, '/') != NULL) {
-		if (access(v, X_OK) == 0)
-			return v;
-		fail(r, "%s=%s is not an executable file: %s", var, v,
+		if (access(v, X_OK) == 0 && strlen(v) < bufsz) {
+			snprintf(buf, bufsz, "%s", v);
+			return true;
+		}
+		return fail(r, "%s=%s is not an executable file: %s", var, v,
 		    strerror(errno));
-		return NULL;
 	}
 	path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	for (dir = strtok_r(path, ":", &save); dir != NULL;
-	    dir = strtok_r(NULL, ":", &save)) {
-		snprintf(full, sizeof(full), "%s/%s", dir, v);
-		if (access(full, X_OK) == 0) {
-			free(path);
-			return v;
-		}
-	}
+	for (dir = strtok_r(path, ":", &save); dir != NULL && !found;
+	    dir = strtok_r(NULL, ":", &save))
+		found = (size_t)snprintf(buf, bufsz, "%s/%s", dir, v) < bufsz &&
+		    access(buf, X_OK) == 0;
 	free(path);
-	fail(r, "%s=%s was not found in PATH: install it (see scripts/deps)",
-	    var, v);
-	return NULL;
+	if (!found)
+		return fail(r, "%s=%s was not found in PATH: install it (see "
+		    "scripts/deps)", var, v);
+	return true;
 }
 
-/* Find the four programs and the snippet named by make check's environment. */
+/* Find the programs named by make check's environment. */
 static bool
 find_programs(struct rig *r)
 {
-	if ((r->spike_fcgi = find_program(r, "SPIKE_FCGI")) == NULL ||
-	    (r->redis_server = find_program(r, "REDIS_SERVER")) == NULL ||
-	    (r->spawn_fcgi = find_program(r, "SPAWN_FCGI")) == NULL ||
-	    (r->nginx = find_program(r, "NGINX")) == NULL)
-		return false;
-	r->nginx_snippet = getenv("NGINX_SNIPPET");
-	if (r->nginx_snippet == NULL || access(r->nginx_snippet, R_OK) != 0)
-		return fail(r, "NGINX_SNIPPET=%s is not a readable file",
-		    r->nginx_snippet ? r->nginx_snippet : "(unset)");
-	return true;
+	return find_program(r, "SPIKE_FCGI", r->spike_fcgi,
+	    sizeof(r->spike_fcgi)) &&
+	    find_program(r, "SPIKECTL", r->spikectl, sizeof(r->spikectl)) &&
+	    find_program(r, "REDIS_SERVER", r->redis_server,
+	    sizeof(r->redis_server)) &&
+	    find_program(r, "NGINX", r->nginx, sizeof(r->nginx));
 }
 
 /* Pick distinct free ports for Redis, nginx and the instances. */
@@ -586,54 +631,6 @@ pick_ports(struct rig *r)
 	r->http_port = ports[1];
 	for (i = 0; i < RIG_INSTANCES; i++)
 		r->inst[i].port = ports[i + 2];
-	return true;
-}
-
-/* The address of instance i in the shipped snippet. */
-static void
-seed_addr(int i, char *buf, size_t bufsz)
-{
-	snprintf(buf, bufsz, "127.0.0.1:%d", 3001 + i);
-}
-
-/*
- * The body of nginx's own "return 503 '...'" in the snippet, which tells
- * nginx's answer apart from the instances' (empty when there is none).
- */
-static void
-read_nginx_503(struct rig *r, const char *text)
-{
-	const char	*p = strstr(text, "return 503 '"), *end;
-
-	r->nginx_503[0] = '\0';
-	if (p == NULL || (end = strchr(p + 12, '\'')) == NULL)
-		return;
-	snprintf(r->nginx_503, sizeof(r->nginx_503), "%.*s",
-	    (int)(end - p - 12), p + 12);
-}
-
-/* Take each instance's weight from its server line in the snippet. */
-static bool
-read_snippet(struct rig *r)
-{
-	char	*text = read_file(r->nginx_snippet), addr[32], *p, *eol, *w;
-
-	if (text == NULL)
-		return fail(r, "%s: cannot read", r->nginx_snippet);
-	read_nginx_503(r, text);
-	for (int i = 0; i < RIG_INSTANCES; i++) {
-		seed_addr(i, addr, sizeof(addr));
-		if ((p = strstr(text, addr)) == NULL) {
-			free(text);
-			return fail(r, "%s does not name %s", r->nginx_snippet,
-			    addr);
-		}
-		eol = strchr(p, '\n');
-		w = strstr(p, "weight=");
-		r->inst[i].weight = (w != NULL && (eol == NULL || w < eol)) ?
-		    (unsigned int)atoi(w + 7) : 1;
-	}
-	free(text);
 	return true;
 }
 
@@ -727,8 +724,9 @@ rig_init(struct rig *r, const struct rig_options *opt)
 	snprintf(r->sold_out_flag, sizeof(r->sold_out_flag), "%s/sold-out",
 	    r->dir);
 	snprintf(r->nginx_dir, sizeof(r->nginx_dir), "%s/nginx", r->dir);
-	return pick_ports(r) && read_snippet(r) && write_redis_conf(r) &&
-	    rig_write_conf(r);
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		r->inst[i].weight = RIG_WEIGHT(i);
+	return pick_ports(r) && write_redis_conf(r) && rig_write_conf(r);
 }
 
 /* rig_init, then Redis with a sale of total tickets (none if < 0), the
@@ -934,25 +932,18 @@ rig_redis_thaw(struct rig *r)
 	return true;
 }
 
-/* Put a sale of total tickets on, forgetting any earlier one. */
+/*
+ * Put a sale of total tickets on, forgetting any earlier one, as an
+ * operator does: spikectl init TOTAL --force, which also ends the pending
+ * orders and sweeps the per-user keys of the last sale.
+ */
 bool
 rig_sale_set(struct rig *r, long long total)
 {
-	char		 num[32];
-	const char	*del[] = { "DEL", RIG_STOCK_KEY,
-	    RIG_STOCK_KEY ":instances" };
-	const char	*set[] = { "HSET", RIG_STOCK_KEY, RIG_TOTAL_FIELD,
-	    num, RIG_SOLD_FIELD, "0" };
-	redisReply	*reply;
+	char	 num[32];
 
 	snprintf(num, sizeof(num), "%lld", total);
-	if ((reply = redis_argv(r, 3, del)) == NULL)
-		return false;
-	freeReplyObject(reply);
-	if ((reply = redis_argv(r, 6, set)) == NULL)
-		return false;
-	freeReplyObject(reply);
-	return true;
+	return run_spikectl(r, NULL, "init", num, "--force", NULL);
 }
 
 /* Parse a bulk-string number out of a reply element; false if not one. */
@@ -1042,25 +1033,61 @@ instance_log(struct rig *r, int i, char *buf, size_t bufsz)
 	snprintf(buf, bufsz, "%s/instance-%d.log", r->dir, r->inst[i].port);
 }
 
-/* spawn-fcgi -n execs spike-fcgi in place: the pid is the responder's. */
+/* Is pid running the program at path (the same file)? */
+static bool
+proc_runs(pid_t pid, const char *path)
+{
+	char		 exe[64];
+	struct stat	 a, b;
+
+	snprintf(exe, sizeof(exe), "/proc/%ld/exe", (long)pid);
+	return stat(exe, &a) == 0 && stat(path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * spikectl spawn execs spawn-fcgi -n, which binds the port and execs
+ * spike-fcgi in place: wait until the pid the rig tracks is the
+ * responder's, so that signals and exit statuses are spike-fcgi's own.
+ */
+static bool
+wait_responder(struct rig *r, int i, const char *log)
+{
+	struct rig_proc	*p = &r->inst[i];
+	double		 end = rig_now_ms() + START_TIMEOUT_MS;
+
+	while (!proc_runs(p->pid, r->spike_fcgi)) {
+		if (proc_exited(p) || rig_now_ms() > end) {
+			fail(r, "instance 127.0.0.1:%d: pid %ld is not %s: "
+			    "spikectl spawn did not exec it in place", p->port,
+			    (long)p->pid, r->spike_fcgi);
+			append_tail(r, log);
+			return false;
+		}
+		rig_sleep_ms(POLL_MS);
+	}
+	return true;
+}
+
+/* Start instance i as an operator's unit does: spikectl spawn ADDR. */
 bool
 rig_instance_start(struct rig *r, int i)
 {
-	char	 port[16], log[RIG_PATH_MAX + 32], what[64];
-	char	*argv[] = { (char *)r->spawn_fcgi, "-n", "-a", "127.0.0.1",
-	    "-p", port, "--", (char *)r->spike_fcgi, "-c", r->conf, NULL };
+	char	 addr[32], log[RIG_PATH_MAX + 32], what[64];
+	char	*argv[] = { r->spikectl, "-c", r->conf, "spawn", addr,
+	    "--program", r->spike_fcgi, NULL };
 
 	if (r->inst[i].pid != 0)
 		return fail(r, "instance %d is running already", i);
-	snprintf(port, sizeof(port), "%d", r->inst[i].port);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->inst[i].port);
 	instance_log(r, i, log, sizeof(log));
-	snprintf(what, sizeof(what), "spike-fcgi on 127.0.0.1:%d",
-	    r->inst[i].port);
+	snprintf(what, sizeof(what), "spike-fcgi on %s", addr);
 	if ((r->inst[i].pid = spawn(r, argv, log, false)) == -1) {
 		r->inst[i].pid = 0;
 		return false;
 	}
-	return wait_port(r, &r->inst[i], what, log);
+	return wait_port(r, &r->inst[i], what, log) &&
+	    wait_responder(r, i, log);
 }
 
 bool
@@ -1155,72 +1182,47 @@ rig_instances_term(struct rig *r, unsigned int timeout_ms)
 /* ---- nginx -------------------------------------------------------------- */
 
 /*
- * Copy the snippet, replacing in one pass each seed address by instance
- * i's and the seed listen address by the rig's HTTP port.  Every pattern
- * must occur: the test runs the shipped snippet, not a look-alike.
+ * The body of nginx's own "return 503 '...'" in the snippet, which tells
+ * nginx's answer apart from the instances'.
  */
-static char *
-rewrite_snippet(struct rig *r, const char *text)
+static bool
+read_nginx_503(struct rig *r, const char *path)
 {
-	enum { NPAT = RIG_INSTANCES + 3 };
-	char	 from[NPAT][RIG_PATH_MAX], to[NPAT][RIG_PATH_MAX], *out;
-	int	 hits[NPAT] = { 0 }, k, n = NPAT;
-	size_t	 len = 0, cap = strlen(text) * 4 + 4096;
+	char		*text = read_file(path);
+	const char	*p, *end;
 
-	for (k = 0; k < RIG_INSTANCES; k++) {
-		seed_addr(k, from[k], sizeof(from[k]));
-		snprintf(to[k], sizeof(to[k]), "127.0.0.1:%d", r->inst[k].port);
+	if (text == NULL)
+		return fail(r, "%s: cannot read", path);
+	if ((p = strstr(text, "return 503 '")) == NULL ||
+	    (end = strchr(p + 12, '\'')) == NULL) {
+		free(text);
+		return fail(r, "%s: no \"return 503 '...'\" of nginx's own",
+		    path);
 	}
-	snprintf(from[k], sizeof(from[k]), "listen 127.0.0.1:8080");
-	snprintf(to[k++], sizeof(to[0]), "listen 127.0.0.1:%d", r->http_port);
-	snprintf(from[k], sizeof(from[k]), "/var/log/spike-fcgi/stat.log");
-	snprintf(to[k++], sizeof(to[0]), "%s", r->stat_log);
-	snprintf(from[k], sizeof(from[k]), "/run/spike-fcgi/sold-out");
-	snprintf(to[k], sizeof(to[0]), "%s", r->sold_out_flag);
-	if ((out = malloc(cap)) == NULL)
-		return NULL;
-	while (*text != '\0') {
-		for (k = 0; k < n; k++)
-			if (strncmp(text, from[k], strlen(from[k])) == 0)
-				break;
-		if (k < n) {
-			len += (size_t)snprintf(out + len, cap - len, "%s",
-			    to[k]);
-			text += strlen(from[k]);
-			hits[k]++;
-		} else
-			out[len++] = *text++;
-	}
-	out[len] = '\0';
-	for (k = 0; k < n; k++)
-		if (hits[k] == 0) {
-			fail(r, "%s: \"%s\" not found", r->nginx_snippet,
-			    from[k]);
-			free(out);
-			return NULL;
-		}
-	return out;
+	snprintf(r->nginx_503, sizeof(r->nginx_503), "%.*s",
+	    (int)(end - p - 12), p + 12);
+	free(text);
+	return true;
 }
 
-/* Write the rewritten copy of the project's snippet to path. */
+/*
+ * Write nginx's snippet to path as an operator does: spikectl nginx-conf
+ * --listen on the rig's HTTP port, from spike.conf's instances, weights,
+ * stat_log and sold_out_flag.
+ */
 static bool
 write_snippet(struct rig *r, const char *path)
 {
-	char	*text, *copy;
-	bool	 ok;
+	char	 listen[32];
 
-	if ((text = read_file(r->nginx_snippet)) == NULL)
-		return fail(r, "%s: cannot read", r->nginx_snippet);
-	copy = rewrite_snippet(r, text);
-	free(text);
-	if (copy == NULL)
-		return false;
-	ok = write_file(r, path, copy);
-	free(copy);
-	return ok;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", r->http_port);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return fail(r, "unlink %s: %s", path, strerror(errno));
+	return run_spikectl(r, path, "nginx-conf", "--listen", listen, NULL) &&
+	    read_nginx_503(r, path);
 }
 
-/* Write nginx.conf (main context) around the project's snippet. */
+/* Write nginx.conf (main context) around the snippet spikectl writes. */
 static bool
 write_nginx_conf(struct rig *r)
 {

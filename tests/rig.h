@@ -1,7 +1,10 @@
 /*
  * The integration test rig: a real redis-server, four spike-fcgi instances
- * started by spawn-fcgi and a real nginx using the shipped snippet, all on
- * free loopback ports inside a private temporary directory.
+ * and a real nginx, all on free loopback ports inside a private temporary
+ * directory, set up the way an operator does it: spike.conf names the
+ * instances and their weights, `spikectl init` puts the sale on, `spikectl
+ * spawn` starts each instance under spawn-fcgi and `spikectl nginx-conf`
+ * writes nginx's snippet (spikectl(1)).
  *
  * Every process the rig starts is a child of the calling thread with
  * PR_SET_PDEATHSIG(SIGKILL), is remembered by pid, and is killed by pid in
@@ -23,7 +26,8 @@
 struct redisContext;
 struct redisReply;
 
-#define RIG_INSTANCES		4	/* the shipped snippet names four */
+#define RIG_INSTANCES		4	/* the reference layout: four, */
+#define RIG_WEIGHT(i)		((unsigned int)(i) + 1)	/* weights 1:2:3:4 */
 #define RIG_DIR_MAX		256
 #define RIG_PATH_MAX		512
 #define RIG_ERR_MAX		4096
@@ -40,7 +44,7 @@ struct redisReply;
 struct rig_proc {
 	pid_t		 pid;		/* 0 when not running */
 	int		 port;
-	unsigned int	 weight;	/* instances: from the nginx snippet */
+	unsigned int	 weight;	/* instances: RIG_WEIGHT, in spike.conf */
 	int		 status;	/* wait status once it exited */
 	double		 signal_ms;	/* when the rig last signalled it */
 };
@@ -61,17 +65,17 @@ struct rig {
 	char		 sold_out_flag[RIG_PATH_MAX];
 	char		 redis_conf[RIG_PATH_MAX];
 	char		 nginx_dir[RIG_PATH_MAX];
-	const char	*spike_fcgi;
-	const char	*redis_server;
-	const char	*spawn_fcgi;
-	const char	*nginx;
-	const char	*nginx_snippet;
+	char		 spike_fcgi[RIG_PATH_MAX];	/* the programs, from */
+	char		 spikectl[RIG_PATH_MAX];	/* make check's */
+	char		 redis_server[RIG_PATH_MAX];	/* environment */
+	char		 nginx[RIG_PATH_MAX];
 	struct rig_options opt;
 	struct rig_proc	 redis;
 	struct rig_proc	 nginx_master;
 	struct rig_proc	 inst[RIG_INSTANCES];
 	int		 http_port;
-	char		 nginx_503[256];	/* the snippet's own 503 body */
+	char		 nginx_503[256];	/* nginx's own 503 body, read from
+						 * the snippet spikectl wrote */
 	char		 err[RIG_ERR_MAX];
 };
 
@@ -148,7 +152,7 @@ bool		 rig_redis_stop(struct rig *);
 bool		 rig_redis_freeze(struct rig *);
 bool		 rig_redis_thaw(struct rig *);
 bool		 rig_redis_ping(struct rig *);
-bool		 rig_sale_set(struct rig *, long long total);
+bool		 rig_sale_set(struct rig *, long long total);	/* init --force */
 bool		 rig_sale_get(struct rig *, long long *total, long long *sold);
 bool		 rig_heartbeats_wait(struct rig *, unsigned int timeout_ms);
 
