@@ -131,14 +131,15 @@ struct rig_load {
 	atomic_flag	 error_taken;
 };
 
-/* Sockets and processes, for tests that need them raw. */
+/* Sockets (rig_http.c) and processes (rig.c), for tests that need them raw. */
 int		 rig_tcp_connect(int port, unsigned int io_timeout_ms);
 bool		 rig_send_all(int fd, const void *data, size_t len);
 void		 rig_kill_children(pid_t ppid);
 
-/* Set-up and tear-down. */
+/* Set-up and tear-down (rig.c). */
 void		 rig_cleanup(void);
 bool		 rig_init(struct rig *, const struct rig_options *);
+bool		 rig_write_conf(struct rig *);	/* again, after a change */
 bool		 rig_start(struct rig *, const struct rig_options *,
 		    long long total);
 void		 rig_stop(struct rig *);
@@ -146,7 +147,7 @@ double		 rig_now_ms(void);
 void		 rig_sleep_ms(unsigned int ms);
 int		 rig_free_port(void);
 
-/* Redis. */
+/* Redis (rig_redis.c). */
 bool		 rig_redis_start(struct rig *);
 bool		 rig_redis_stop(struct rig *);
 bool		 rig_redis_freeze(struct rig *);
@@ -175,8 +176,7 @@ long long	 rig_redis_int_free(struct redisReply *, long long other);
 char		*rig_redis_str_free(struct redisReply *, char *buf,
 		    size_t bufsz);
 
-/* Instances. */
-bool		 rig_write_conf(struct rig *);
+/* Instances (rig_instance.c). */
 bool		 rig_instance_start(struct rig *, int i);
 bool		 rig_instances_start(struct rig *);
 bool		 rig_instance_kill(struct rig *, int i, int sig);
@@ -185,11 +185,11 @@ bool		 rig_instance_wait(struct rig *, int i, unsigned int timeout_ms,
 bool		 rig_instance_alive(struct rig *, int i);
 bool		 rig_instances_term(struct rig *, unsigned int timeout_ms);
 
-/* nginx. */
+/* nginx (rig_nginx.c). */
 bool		 rig_nginx_start(struct rig *);
 bool		 rig_nginx_stop(struct rig *);
 
-/* HTTP. */
+/* HTTP (rig_http.c). */
 void		 rig_http_init(struct rig_http *, int port);
 void		 rig_http_close(struct rig_http *);
 bool		 rig_http_request(struct rig_http *, const char *method,
@@ -200,7 +200,7 @@ bool		 rig_get(struct rig *, const char *target, struct rig_reply *);
 bool		 rig_send_raw(struct rig *, int port, const void *data,
 		    size_t len);
 
-/* Load. */
+/* Load (rig_load.c). */
 struct rig_load_spec rig_load_plan(const struct rig *, unsigned int conns,
 		    unsigned int total, bool unique_users,
 		    unsigned int deadline_ms);
@@ -212,7 +212,7 @@ unsigned int	 rig_load_status(struct rig_load *, int status);
 unsigned int	 rig_load_5xx(struct rig_load *);
 const char	*rig_load_summary(struct rig_load *, char *buf, size_t bufsz);
 
-/* stat.log. */
+/* stat.log and the instances' logs (rig_stat.c). */
 long		 rig_stat_lines(struct rig *, const char *needle);
 long		 rig_instance_log_lines(struct rig *, int i, const char *needle);
 long		 rig_stat_port_lines(struct rig *, int i);
