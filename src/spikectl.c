@@ -576,6 +576,28 @@ static const struct ctl_command commands[] = {
 #define CTL_NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
 /*
+ * Is args[*i] option name of command want, which takes a value ("--name
+ * VALUE" or "--name=VALUE")?  Then sets *value and steps *i past it.
+ */
+static bool
+take_value(const char *cmd, const char *want, const char *name, int argc,
+    char **args, int *i, const char **value)
+{
+	const char	*a = args[*i];
+	size_t		 n = strlen(name);
+
+	if (strcmp(cmd, want) != 0 || strncmp(a, name, n) != 0)
+		return false;
+	if (a[n] == '=')
+		*value = a + n + 1;
+	else if (a[n] == '\0' && *i + 1 < argc)
+		*value = args[++*i];
+	else
+		return false;
+	return true;
+}
+
+/*
  * Take the command's --options out of args (anywhere after the command),
  * leaving its operands in order.  Returns the number of operands, or -1
  * for an option the command does not know.
@@ -597,19 +619,9 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 			c->json = true;
 		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
 			c->force = true;
-		else if (strcmp(cmd, "nginx-conf") == 0 &&
-		    strcmp(a, "--listen") == 0 && i + 1 < argc)
-			c->listen = args[++i];
-		else if (strcmp(cmd, "nginx-conf") == 0 &&
-		    strncmp(a, "--listen=", 9) == 0)
-			c->listen = a + 9;
-		else if (strcmp(cmd, "spawn") == 0 &&
-		    strcmp(a, "--program") == 0 && i + 1 < argc)
-			c->program = args[++i];
-		else if (strcmp(cmd, "spawn") == 0 &&
-		    strncmp(a, "--program=", 10) == 0)
-			c->program = a + 10;
-		else
+		else if (!take_value(cmd, "nginx-conf", "--listen", argc, args,
+		    &i, &c->listen) && !take_value(cmd, "spawn", "--program",
+		    argc, args, &i, &c->program))
 			return -1;
 	}
 	return n;
