@@ -402,6 +402,38 @@ rig_status_str(int status, char *buf, size_t bufsz)
 }
 
 /*
+ * Wait until ready(r, p) says that p, just started, serves; false, with
+ * r->err saying "WHAT (pid N): ..." and the end of log_path, when it exits
+ * first or is still not ready after RIG_START_TIMEOUT_MS ("AWAITED after
+ * N ms").
+ */
+bool
+rig_wait_ready(struct rig *r, struct rig_proc *p, rig_ready_fn ready,
+    const char *what, const char *awaited, const char *log_path)
+{
+	double	 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
+	pid_t	 pid = p->pid;
+	char	 st[64];
+
+	while (!ready(r, p)) {
+		if (rig_proc_exited(p))
+			rig_fail(r, "%s (pid %ld): exited at start-up (%s)", what,
+			    (long)pid, rig_status_str(p->status, st,
+			    sizeof(st)));
+		else if (rig_now_ms() > end)
+			rig_fail(r, "%s (pid %ld): %s after %d ms", what,
+			    (long)pid, awaited, RIG_START_TIMEOUT_MS);
+		else {
+			rig_sleep_ms(RIG_POLL_MS);
+			continue;
+		}
+		rig_append_tail(r, log_path);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Run spikectl -c spike.conf with the arguments that follow (a NULL ends
  * them), its stdout to out_path, or with its stderr to spikectl.log in the
  * rig's directory when out_path is NULL, and wait for it.  True when it

@@ -15,34 +15,17 @@
 
 #include "rig_private.h"
 
-/* Wait until p accepts connections on its port, or exits. */
+/* Does p accept connections on its port?  A rig_ready_fn. */
 static bool
-wait_port(struct rig *r, struct rig_proc *p, const char *what,
-    const char *log_path)
+port_open(struct rig *r, const struct rig_proc *p)
 {
-	double	 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
-	char	 st[64];
 	int	 fd;
 
-	for (;;) {
-		if (rig_proc_exited(p)) {
-			rig_fail(r, "%s exited at start-up (%s)", what,
-			    rig_status_str(p->status, st, sizeof(st)));
-			rig_append_tail(r, log_path);
-			return false;
-		}
-		if ((fd = rig_tcp_connect(p->port, 1000)) != -1) {
-			close(fd);
-			return true;
-		}
-		if (rig_now_ms() > end) {
-			rig_fail(r, "%s: port %d not accepting after %d ms", what,
-			    p->port, RIG_START_TIMEOUT_MS);
-			rig_append_tail(r, log_path);
-			return false;
-		}
-		rig_sleep_ms(RIG_POLL_MS);
-	}
+	(void)r;
+	if ((fd = rig_tcp_connect(p->port, 1000)) == -1)
+		return false;
+	close(fd);
+	return true;
 }
 
 /* Where instance i's stdout and stderr go. */
@@ -52,43 +35,24 @@ rig_instance_log(struct rig *r, int i, char *buf, size_t bufsz)
 	snprintf(buf, bufsz, "%s/instance-%d.log", r->dir, r->inst[i].port);
 }
 
-/* Is pid running the program at path (the same file)? */
+/*
+ * Is p spike-fcgi itself (the same file as SPIKE_FCGI)?  spikectl spawn
+ * execs spawn-fcgi -n, which binds the port and execs spike-fcgi in
+ * place, so the pid the rig tracks, signals and reaps must become the
+ * responder's.  A rig_ready_fn.
+ */
 static bool
-proc_runs(pid_t pid, const char *path)
+runs_responder(struct rig *r, const struct rig_proc *p)
 {
 	char		 exe[64];
 	struct stat	 a, b;
 
-	snprintf(exe, sizeof(exe), "/proc/%ld/exe", (long)pid);
-	return stat(exe, &a) == 0 && stat(path, &b) == 0 &&
+	snprintf(exe, sizeof(exe), "/proc/%ld/exe", (long)p->pid);
+	return stat(exe, &a) == 0 && stat(r->spike_fcgi, &b) == 0 &&
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/*
- * spikectl rig_spawn execs rig_spawn-fcgi -n, which binds the port and execs
- * spike-fcgi in place: wait until the pid the rig tracks is the
- * responder's, so that signals and exit statuses are spike-fcgi's own.
- */
-static bool
-wait_responder(struct rig *r, int i, const char *log)
-{
-	struct rig_proc	*p = &r->inst[i];
-	double		 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
-
-	while (!proc_runs(p->pid, r->spike_fcgi)) {
-		if (rig_proc_exited(p) || rig_now_ms() > end) {
-			rig_fail(r, "instance 127.0.0.1:%d: pid %ld is not %s: "
-			    "spikectl rig_spawn did not exec it in place", p->port,
-			    (long)p->pid, r->spike_fcgi);
-			rig_append_tail(r, log);
-			return false;
-		}
-		rig_sleep_ms(RIG_POLL_MS);
-	}
-	return true;
-}
-
-/* Start instance i as an operator's unit does: spikectl rig_spawn ADDR. */
+/* Start instance i as an operator's unit does: spikectl spawn ADDR. */
 bool
 rig_instance_start(struct rig *r, int i)
 {
@@ -105,8 +69,11 @@ rig_instance_start(struct rig *r, int i)
 		r->inst[i].pid = 0;
 		return false;
 	}
-	return wait_port(r, &r->inst[i], what, log) &&
-	    wait_responder(r, i, log);
+	return rig_wait_ready(r, &r->inst[i], port_open, what,
+	    "port not accepting", log) &&
+	    rig_wait_ready(r, &r->inst[i], runs_responder, what,
+	    "not running SPIKE_FCGI (spikectl spawn must exec it in place)",
+	    log);
 }
 
 bool

@@ -89,16 +89,17 @@ write_nginx_conf(struct rig *r)
 }
 
 /* Does nginx answer HTTP?  A request without Host gets nginx's own 400,
- * so no instance sees the probe. */
+ * so no instance sees the probe.  A rig_ready_fn. */
 static bool
-nginx_answers(int port)
+nginx_answers(struct rig *r, const struct rig_proc *p)
 {
 	static const char probe[] = "GET / HTTP/1.1\r\n\r\n";
 	char	 buf[16];
 	int	 fd;
 	ssize_t	 n;
 
-	if ((fd = rig_tcp_connect(port, 1000)) == -1)
+	(void)r;
+	if ((fd = rig_tcp_connect(p->port, 1000)) == -1)
 		return false;
 	n = rig_send_all(fd, probe, sizeof(probe) - 1) ?
 	    recv(fd, buf, sizeof(buf), 0) : -1;
@@ -111,10 +112,9 @@ bool
 rig_nginx_start(struct rig *r)
 {
 	char	 conf[RIG_PATH_MAX + 32], err[RIG_PATH_MAX + 32];
-	char	 prefix[RIG_PATH_MAX + 2], log[RIG_PATH_MAX + 32], st[64];
+	char	 prefix[RIG_PATH_MAX + 2], log[RIG_PATH_MAX + 32], what[64];
 	char	*argv[] = { (char *)r->nginx, "-p", prefix, "-c", conf, "-e",
 	    err, NULL };
-	double	 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
 
 	if (!write_nginx_conf(r))
 		return false;
@@ -127,17 +127,9 @@ rig_nginx_start(struct rig *r)
 		return false;
 	}
 	r->nginx_master.port = r->http_port;
-	while (!nginx_answers(r->http_port)) {
-		if (rig_proc_exited(&r->nginx_master) || rig_now_ms() > end) {
-			rig_fail(r, "nginx did not come up on 127.0.0.1:%d (%s)",
-			    r->http_port, r->nginx_master.pid ? "timeout" :
-			    rig_status_str(r->nginx_master.status, st, sizeof(st)));
-			rig_append_tail(r, err);
-			return false;
-		}
-		rig_sleep_ms(20);
-	}
-	return true;
+	snprintf(what, sizeof(what), "nginx on 127.0.0.1:%d", r->http_port);
+	return rig_wait_ready(r, &r->nginx_master, nginx_answers, what,
+	    "no HTTP answer", err);
 }
 
 /* SIGQUIT, then SIGTERM, then SIGKILL (workers by pid too). */

@@ -34,6 +34,10 @@ bool		 rig_proc_stop(struct rig_proc *, int sig,
 		    unsigned int timeout_ms);
 void		 rig_kill_nginx(pid_t master);
 const char	*rig_status_str(int status, char *buf, size_t bufsz);
+typedef bool	(*rig_ready_fn)(struct rig *, const struct rig_proc *);
+bool		 rig_wait_ready(struct rig *, struct rig_proc *, rig_ready_fn,
+		    const char *what, const char *awaited,
+		    const char *log_path);
 bool		 rig_spikectl(struct rig *, const char *out_path, ...)
 		    __attribute__((sentinel));
 

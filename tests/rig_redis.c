@@ -140,33 +140,28 @@ rig_redis_ping(struct rig *r)
 	return ok;
 }
 
+/* Does the rig's Redis answer PING?  A rig_ready_fn. */
+static bool
+redis_up(struct rig *r, const struct rig_proc *p)
+{
+	(void)p;
+	return rig_redis_ping(r);
+}
+
 /* Start redis-server on the rig's port and dir; wait until PING answers. */
 bool
 rig_redis_start(struct rig *r)
 {
 	char	*argv[] = { (char *)r->redis_server, r->redis_conf, NULL };
-	char	 log[RIG_PATH_MAX + 16], st[64];
-	double	 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
+	char	 log[RIG_PATH_MAX + 16];
 
 	snprintf(log, sizeof(log), "%s/redis/redis.log", r->dir);
 	if ((r->redis.pid = rig_spawn(r, argv, log, false)) == -1) {
 		r->redis.pid = 0;
 		return false;
 	}
-	while (!rig_redis_ping(r)) {
-		if (rig_proc_exited(&r->redis)) {
-			rig_fail(r, "redis-server exited at start-up (%s)",
-			    rig_status_str(r->redis.status, st, sizeof(st)));
-			rig_append_tail(r, log);
-			return false;
-		}
-		if (rig_now_ms() > end) {
-			rig_append_tail(r, log);
-			return false;
-		}
-		rig_sleep_ms(20);
-	}
-	return true;
+	return rig_wait_ready(r, &r->redis, redis_up, "redis-server",
+	    "no PONG", log);
 }
 
 /* SIGTERM Redis and wait (SIGKILL after 5 s); true if it exited cleanly. */
