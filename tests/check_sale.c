@@ -1,8 +1,8 @@
 /*
- * Integration: a sale through the nginx snippet spikectl nginx-conf writes
- * and four real spike-fcgi instances (weights 1:2:3:4) on a real Redis.  Exactly the
- * stock is sold, requests spread by weight, and stat.log has one line per
- * answered request.
+ * Integration: a sale through the nginx snippet spikectl nginx-conf
+ * writes and four real spike-fcgi instances (weights 1:2:3:4) on a real
+ * Redis.  Exactly the stock is sold, requests spread by weight, and
+ * stat.log has one line per answered request.
  */
 #include "config.h"
 

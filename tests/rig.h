@@ -132,6 +132,7 @@ struct rig_load {
 };
 
 /* Sockets (rig_http.c) and processes (rig.c), for tests that need them raw. */
+int		 rig_free_port(void);
 int		 rig_tcp_connect(int port, unsigned int io_timeout_ms);
 bool		 rig_send_all(int fd, const void *data, size_t len);
 void		 rig_kill_children(pid_t ppid);
@@ -145,7 +146,6 @@ bool		 rig_start(struct rig *, const struct rig_options *,
 void		 rig_stop(struct rig *);
 double		 rig_now_ms(void);
 void		 rig_sleep_ms(unsigned int ms);
-int		 rig_free_port(void);
 
 /* Redis (rig_redis.c). */
 bool		 rig_redis_start(struct rig *);
