@@ -13,13 +13,19 @@
 # Then, in this order:
 #   svc_traps               stop everything by pid at exit, also on error
 #   svc_lock                one script per run directory
-#   svc_build               scripts/deps, build, install; sets spike
+#   svc_build               scripts/deps, build, install; sets spike and
+#                           spikectl (or svc_use_built VAR: a built binary)
 #   svc_ports               free loopback ports: redis_port, ports[], http_port
-#   svc_configs             redis.conf, spike.conf, nginx.conf (with
-#                           nginx_extra in its http block), spike-fcgi -t
+#   svc_configs             redis.conf, spike.conf, spike-fcgi -t, nginx's
+#                           snippet (spikectl nginx-conf) and nginx.conf
+#                           (with nginx_extra in its http block)
 #   svc_start_redis         start Redis and wait for PONG
-#   svc_start_front         the four instances and nginx, wait until ready
+#   svc_sale TOTAL          put a sale on (spikectl init TOTAL --force)
+#   svc_start_front         the four instances (spikectl spawn) and nginx,
+#                           wait until ready
 # and at any time svc_check_alive, svc_wait_stat_log, rcli, free_port.
+# The service is set up as an operator sets it up (spikectl(1)): spike.conf
+# names the instances and weights, and spikectl does the rest.
 
 : "${svc_name:?}" "${root:?}" "${run:?}" "${prefix:?}"
 
@@ -157,7 +163,7 @@ do_autoreconf() { cd "$root" && autoreconf -fi; }
 do_configure() { mkdir -p "$run/build" && cd "$run/build" && "$root/configure" --prefix="$prefix"; }
 
 # svc_build: install what is missing, build in $run/build, install into
-# $prefix; sets spike to the installed binary.
+# $prefix; sets spike and spikectl to the installed binaries.
 svc_build() {
 	"$root/scripts/deps"
 	: >"$build_log"
@@ -169,7 +175,21 @@ svc_build() {
 	step "make" make -C "$run/build" -j2
 	step "make install" make -C "$run/build" install
 	spike=$prefix/sbin/spike-fcgi
+	spikectl=$prefix/bin/spikectl
 	[ -x "$spike" ] || die "$spike was not installed"
+	[ -x "$spikectl" ] || die "$spikectl was not installed"
+}
+
+# svc_use_built VAR: instead of svc_build, take the spike-fcgi already
+# built that the environment variable VAR names (no scripts/deps, no
+# build), and spikectl from SPIKECTL, or else beside it (a build tree's
+# src/ holds both).
+svc_use_built() {
+	spike=${!1}
+	[ -x "$spike" ] || die "$1=$spike is not an executable"
+	spikectl=${SPIKECTL:-$(dirname "$spike")/spikectl}
+	[ -x "$spikectl" ] || die "no spikectl at $spikectl: build it (make) or set SPIKECTL"
+	say "using $spike and $spikectl ($1: no build)"
 }
 
 # ---- ports ---------------------------------------------------------------
@@ -211,10 +231,10 @@ stat_log=$run/stat.log
 
 # svc_configs: write the configs of Redis, the instances and nginx for the
 # chosen ports; nginx_extra (nginx config text, empty unless set) goes into
-# nginx's http block after the shipped snippet.
+# nginx's http block after the snippet spikectl nginx-conf writes.
 nginx_extra=
 svc_configs() {
-	local extra=$nginx_extra snippet p m nginx_v temp_paths user_line i
+	local extra=$nginx_extra snippet=$run/nginx/spike-fcgi.conf m nginx_v temp_paths user_line i
 	rm -rf "$run/redis" "$run/nginx" "$run"/instance-*.log
 	rm -f "$stat_log" "$run/spike.conf"
 	mkdir -p "$run/redis" "$run/nginx/logs" "$run/nginx/tmp"
@@ -240,28 +260,13 @@ EOF
 			echo "instance = 127.0.0.1:${ports[i]} weight=${weights[i]}"
 		done
 	} >"$run/spike.conf"
+	"$spike" -t -c "$run/spike.conf" >"$run/spike-t.log" 2>&1 ||
+		die "spike-fcgi -t rejects $run/spike.conf: $(cat "$run/spike-t.log")"
 
-	# The shipped snippet with the chosen ports: the seed's ports go to
-	# placeholders first, so a chosen port equal to a seed port is not
-	# replaced twice.
-	snippet=$run/nginx/spike-fcgi.conf
-	sed -e 's/127\.0\.0\.1:3001\([^0-9]\)/127.0.0.1:@P1@\1/' \
-		-e 's/127\.0\.0\.1:3002\([^0-9]\)/127.0.0.1:@P2@\1/' \
-		-e 's/127\.0\.0\.1:3003\([^0-9]\)/127.0.0.1:@P3@\1/' \
-		-e 's/127\.0\.0\.1:3004\([^0-9]\)/127.0.0.1:@P4@\1/' \
-		-e 's/listen 127\.0\.0\.1:8080\([^0-9]\)/listen 127.0.0.1:@HTTP@\1/' \
-		-e "s|/var/log/spike-fcgi/stat\.log|$stat_log|" \
-		-e "s|/run/spike-fcgi/sold-out|$run/sold-out|" \
-		"$root/nginx/spike-fcgi.conf" |
-		sed -e "s/@P1@/${ports[0]}/" -e "s/@P2@/${ports[1]}/" \
-			-e "s/@P3@/${ports[2]}/" -e "s/@P4@/${ports[3]}/" \
-			-e "s/@HTTP@/$http_port/" >"$snippet"
-	for p in "${ports[@]}"; do
-		grep -q "server 127\.0\.0\.1:$p " "$snippet" ||
-			die "nginx/spike-fcgi.conf has no 'server 127.0.0.1:300N' line to point at port $p"
-	done
-	grep -q "listen 127\.0\.0\.1:$http_port;" "$snippet" ||
-		die "nginx/spike-fcgi.conf has no 'listen 127.0.0.1:8080;' line"
+	# nginx's snippet for these instances, as an operator makes it.
+	"$spikectl" -c "$run/spike.conf" nginx-conf --listen "127.0.0.1:$http_port" \
+		>"$snippet" 2>"$run/nginx/spikectl.log" ||
+		die "spikectl nginx-conf failed: $(cat "$run/nginx/spikectl.log")"
 
 	nginx_v=$(nginx -V 2>&1 || true)
 	temp_paths=""
@@ -293,12 +298,19 @@ ${extra:+$extra
 }}
 EOF
 
-	"$spike" -t -c "$run/spike.conf" >"$run/spike-t.log" 2>&1 ||
-		die "spike-fcgi -t rejects $run/spike.conf: $(cat "$run/spike-t.log")"
 }
 
 # ---- start ---------------------------------------------------------------
 rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+
+# svc_sale TOTAL: put a sale of TOTAL tickets on, forgetting any earlier
+# one (its pending orders end, every user may buy again).
+svc_sale() {
+	local out
+	out=$("$spikectl" -c "$run/spike.conf" init "$1" --force 2>&1) ||
+		die "spikectl init $1 --force: $out"
+	say "$out"
+}
 
 svc_start_redis() {
 	local i
@@ -313,15 +325,18 @@ svc_start_redis() {
 	done
 }
 
-# svc_start_front: the instances under spawn-fcgi, then nginx. Ready when
-# nginx takes connections and all four instances have announced themselves
-# in Redis (their heartbeat in ticket_hash_key:instances).
+# svc_start_front: the instances, each as its systemd unit starts it
+# (spikectl spawn, which execs spawn-fcgi -n, which execs spike-fcgi in
+# place), then nginx. Ready when nginx takes connections and all four
+# instances have announced themselves in Redis (their heartbeat in
+# ticket_hash_key:instances); then every recorded instance pid must be
+# spike-fcgi itself, which is what the scripts signal and sample.
 svc_start_front() {
 	local i p live
 	for i in "${!ports[@]}"; do
 		p=${ports[i]}
 		say "spike-fcgi on 127.0.0.1:$p (weight ${weights[i]})"
-		spawn-fcgi -n -a 127.0.0.1 -p "$p" -- "$spike" -c "$run/spike.conf" \
+		"$spikectl" -c "$run/spike.conf" spawn "127.0.0.1:$p" --program "$spike" \
 			</dev/null >"$run/instance-$p.log" 2>&1 &
 		started "spike-fcgi:$p" $!
 	done
@@ -341,6 +356,18 @@ svc_start_front() {
 		[ "$i" -lt 100 ] ||
 			die "not ready after 10 s (instances in Redis: $live of ${#ports[@]}); see the logs in $run"
 		sleep 0.1
+	done
+	svc_check_responders
+}
+
+# svc_check_responders: each instance's recorded pid runs $spike.
+svc_check_responders() {
+	local j want
+	want=$(stat -L -c %d:%i "$spike")
+	for j in "${!pids[@]}"; do
+		case ${names[j]} in spike-fcgi:*) ;; *) continue ;; esac
+		[ "$(stat -L -c %d:%i "/proc/${pids[j]}/exe" 2>/dev/null)" = "$want" ] ||
+			die "${names[j]}: pid ${pids[j]} is not $spike (spikectl spawn did not exec it in place)"
 	done
 }
 

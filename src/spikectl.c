@@ -30,6 +30,7 @@ struct ctl {
 	bool		 json;		/* status --json */
 	bool		 force;		/* init --force */
 	const char	*listen;	/* nginx-conf --listen */
+	const char	*program;	/* spawn --program */
 };
 
 struct ctl_command {
@@ -52,7 +53,7 @@ usage(FILE *out)
 	    "  check                           config, Redis and the stock hash\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "  instances                       the instance addresses\n"
-	    "  spawn ADDR                      run instance ADDR under spawn-fcgi\n");
+	    "  spawn ADDR [--program PATH]     run instance ADDR under spawn-fcgi\n");
 }
 
 /* Say why on stderr, prefixed "spikectl: "; returns status. */
@@ -521,22 +522,27 @@ cmd_instances(struct ctl *c, char **args)
 
 /*
  * Become the instance ADDR: exec spawn-fcgi in the foreground (-n), which
- * binds ADDR and execs spike-fcgi on it, so systemd's main process is the
- * responder itself.  A unix socket is made mode 0666: as reachable as a
- * loopback port, which nginx running as another user needs.
+ * binds ADDR and execs spike-fcgi (the installed one, or --program) on it,
+ * so systemd's main process is the responder itself.  A unix socket is
+ * made mode 0666: as reachable as a loopback port, which nginx running as
+ * another user needs.
  */
 static int
 cmd_spawn(struct ctl *c, char **args)
 {
 	char		 host[CONF_ADDR_MAX], *colon;
 	const char	*addr = args[0];
+	const char	*program = c->program ? c->program : CTL_SPIKE_FCGI;
 	char		*argv[] = { SPAWN_FCGI_PATH, "-n", NULL, NULL, NULL,
-			    NULL, "--", CTL_SPIKE_FCGI, "-c",
+			    NULL, "--", (char *)program, "-c",
 			    (char *)c->conf_path, NULL };
 
 	if (conf_find_instance(&c->conf, addr) == NULL)
 		return ctl_errx(CTL_FAIL, "spawn: %s: no \"instance = %s\" "
 		    "line in %s", addr, addr, c->conf_path);
+	if (access(program, X_OK) == -1)
+		return ctl_errx(CTL_FAIL, "spawn: %s: %s", program,
+		    strerror(errno));
 	snprintf(host, sizeof(host), "%s", addr);
 	if (strncmp(host, "unix:", 5) == 0) {
 		argv[2] = "-s";
@@ -570,6 +576,28 @@ static const struct ctl_command commands[] = {
 #define CTL_NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
 /*
+ * Is args[*i] option name of command want, which takes a value ("--name
+ * VALUE" or "--name=VALUE")?  Then sets *value and steps *i past it.
+ */
+static bool
+take_value(const char *cmd, const char *want, const char *name, int argc,
+    char **args, int *i, const char **value)
+{
+	const char	*a = args[*i];
+	size_t		 n = strlen(name);
+
+	if (strcmp(cmd, want) != 0 || strncmp(a, name, n) != 0)
+		return false;
+	if (a[n] == '=')
+		*value = a + n + 1;
+	else if (a[n] == '\0' && *i + 1 < argc)
+		*value = args[++*i];
+	else
+		return false;
+	return true;
+}
+
+/*
  * Take the command's --options out of args (anywhere after the command),
  * leaving its operands in order.  Returns the number of operands, or -1
  * for an option the command does not know.
@@ -591,13 +619,9 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 			c->json = true;
 		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
 			c->force = true;
-		else if (strcmp(cmd, "nginx-conf") == 0 &&
-		    strcmp(a, "--listen") == 0 && i + 1 < argc)
-			c->listen = args[++i];
-		else if (strcmp(cmd, "nginx-conf") == 0 &&
-		    strncmp(a, "--listen=", 9) == 0)
-			c->listen = a + 9;
-		else
+		else if (!take_value(cmd, "nginx-conf", "--listen", argc, args,
+		    &i, &c->listen) && !take_value(cmd, "spawn", "--program",
+		    argc, args, &i, &c->program))
 			return -1;
 	}
 	return n;

@@ -1,8 +1,8 @@
 /*
- * Integration: a sale through the shipped nginx snippet and four real
- * spike-fcgi instances (weights 1:2:3:4) on a real Redis.  Exactly the
- * stock is sold, requests spread by weight, and stat.log has one line per
- * answered request.
+ * Integration: a sale through the nginx snippet spikectl nginx-conf
+ * writes and four real spike-fcgi instances (weights 1:2:3:4) on a real
+ * Redis.  Exactly the stock is sold, requests spread by weight, and
+ * stat.log has one line per answered request.
  */
 #include "config.h"
 
@@ -101,7 +101,7 @@ START_TEST(test_weight_spread)
 	for (i = 0; i < RIG_INSTANCES; i++)
 		wsum += r.inst[i].weight;
 	ck_assert_msg(wsum == 10 && r.inst[0].weight == 1 &&
-	    r.inst[3].weight == 4, "the snippet's weights are not 1:2:3:4");
+	    r.inst[3].weight == 4, "the rig's weights are not 1:2:3:4");
 	run_load(&r, &l, SPREAD_REQUESTS, false);
 	ck_assert_msg(rig_load_code(&l, 1) == SPREAD_REQUESTS,
 	    "every request must buy: %s", rig_load_summary(&l, sum,

@@ -1,20 +1,16 @@
 /*
- * The integration test rig: starts and stops the real parts (redis-server,
- * spawn-fcgi + spike-fcgi, nginx), talks HTTP and Redis to them, runs
- * bounded load and reads stat.log.  See rig.h.
+ * The integration test rig, its core: set-up and tear-down, the processes
+ * it starts (tracked by pid, killed by pid at exit and before a failed
+ * Check assertion), running spikectl, and small file helpers.  The parts
+ * are in rig_redis.c, rig_instance.c, rig_nginx.c, rig_http.c, rig_load.c
+ * and rig_stat.c.  See rig.h.
  */
 #include "config.h"
 
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -26,20 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
-#include "rig.h"
+#include "rig_private.h"
 
 #define TRACK_MAX		64
-#define START_TIMEOUT_MS	15000
-#define STOP_TIMEOUT_MS		5000
-#define IO_TIMEOUT_MS		20000
-#define REDIS_IO_TIMEOUT_MS	3000
-#define POLL_MS			10
 
 /* Every pid the rig started, killed by pid at exit. */
 static struct {
@@ -51,9 +39,10 @@ static char	 cleanup_dir[RIG_DIR_MAX];
 
 /* ---- errors and small utilities ---------------------------------------- */
 
-/* Record why something failed in r->err; returns false for "return fail()". */
-static bool __attribute__((format(printf, 2, 3)))
-fail(struct rig *r, const char *fmt, ...)
+/* Record why something failed in r->err; returns false, for "return
+ * rig_fail(...)". */
+bool
+rig_fail(struct rig *r, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -64,8 +53,8 @@ fail(struct rig *r, const char *fmt, ...)
 }
 
 /* Append the last bytes of a log file to r->err, to show why a part died. */
-static void
-append_tail(struct rig *r, const char *path)
+void
+rig_append_tail(struct rig *r, const char *path)
 {
 	char	 buf[1200];
 	size_t	 used = strlen(r->err), n;
@@ -105,23 +94,23 @@ rig_sleep_ms(unsigned int ms)
 }
 
 /* Write a whole file; returns false with r->err set on failure. */
-static bool
-write_file(struct rig *r, const char *path, const char *text)
+bool
+rig_write_file(struct rig *r, const char *path, const char *text)
 {
 	FILE	*f;
 	bool	 ok;
 
 	if ((f = fopen(path, "w")) == NULL)
-		return fail(r, "%s: %s", path, strerror(errno));
+		return rig_fail(r, "%s: %s", path, strerror(errno));
 	ok = fputs(text, f) >= 0;
 	if (fclose(f) != 0 || !ok)
-		return fail(r, "%s: write failed", path);
+		return rig_fail(r, "%s: write failed", path);
 	return true;
 }
 
 /* Read a whole file into a malloc'd string, or NULL. */
-static char *
-read_file(const char *path)
+char *
+rig_read_file(const char *path)
 {
 	FILE	*f;
 	char	*buf;
@@ -141,7 +130,7 @@ read_file(const char *path)
 	return buf;
 }
 
-/* ---- process tracking --------------------------------------------------- */
+/* ---- process tracking -------------------------------------------------- */
 
 static void
 track_add(pid_t pid, bool nginx)
@@ -214,8 +203,8 @@ proc_state(pid_t pid)
  * SIGKILL nginx's master and its workers by pid.  The master is stopped
  * first, so it cannot fork a replacement for a killed worker meanwhile.
  */
-static void
-nginx_kill(pid_t master)
+void
+rig_kill_nginx(pid_t master)
 {
 	double	 end = rig_now_ms() + 2000;
 	char	 state;
@@ -260,7 +249,7 @@ reap_orphans(void)
 
 	while ((pid = waitpid(-1, NULL, WNOHANG)) != -1 && rig_now_ms() < end)
 		if (pid == 0)
-			rig_sleep_ms(POLL_MS);
+			rig_sleep_ms(RIG_POLL_MS);
 }
 
 /*
@@ -279,7 +268,7 @@ rig_cleanup(void)
 		if (pid == 0)
 			continue;
 		if (tracked[i].nginx)
-			nginx_kill(pid);
+			rig_kill_nginx(pid);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		tracked[i].pid = 0;
@@ -291,11 +280,15 @@ rig_cleanup(void)
 	cleanup_dir[0] = '\0';
 }
 
-/* ---- starting and stopping processes ------------------------------------ */
+/* ---- starting and stopping processes ----------------------------------- */
 
-/* In the child: die with the parent, clean signal state and fds, exec. */
+/*
+ * In the child: die with the parent, clean signal state and fds, stdout to
+ * out_path and stderr to err_path (appended), exec.
+ */
 static void __attribute__((noreturn))
-child_exec(char *const argv[], const char *log_path, pid_t parent)
+child_exec(char *const argv[], const char *out_path, const char *err_path,
+    pid_t parent)
 {
 	struct sigaction sa;
 	sigset_t	 none;
@@ -313,10 +306,10 @@ child_exec(char *const argv[], const char *log_path, pid_t parent)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if ((fd = open("/dev/null", O_RDONLY)) != -1 && fd != 0)
 		dup2(fd, 0);
-	if ((fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1) {
+	if ((fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1)
 		dup2(fd, 1);
+	if ((fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1)
 		dup2(fd, 2);
-	}
 	maxfd = sysconf(_SC_OPEN_MAX);
 	for (fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 4096); fd++)
 		close(fd);
@@ -325,25 +318,34 @@ child_exec(char *const argv[], const char *log_path, pid_t parent)
 	_exit(127);
 }
 
-/* fork + exec argv with output to log_path; returns the pid or -1. */
+/* fork + exec argv, stdout to out_path, stderr to err_path; the pid or -1. */
 static pid_t
-spawn(struct rig *r, char *const argv[], const char *log_path, bool nginx)
+spawn_io(struct rig *r, char *const argv[], const char *out_path,
+    const char *err_path, bool nginx)
 {
 	pid_t	 parent = getpid(), pid;
 
 	if ((pid = fork()) == -1) {
-		fail(r, "fork: %s", strerror(errno));
+		rig_fail(r, "fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(argv, log_path, parent);
+		child_exec(argv, out_path, err_path, parent);
 	track_add(pid, nginx);
 	return pid;
 }
 
+/* fork + exec argv with its output to log_path; returns the pid or -1. */
+pid_t
+rig_spawn(struct rig *r, char *const argv[], const char *log_path,
+    bool nginx)
+{
+	return spawn_io(r, argv, log_path, log_path, nginx);
+}
+
 /* Has p exited?  Reaps it and records its status if so. */
-static bool
-proc_exited(struct rig_proc *p)
+bool
+rig_proc_exited(struct rig_proc *p)
 {
 	int	 status;
 
@@ -358,37 +360,37 @@ proc_exited(struct rig_proc *p)
 }
 
 /* Wait until p exits, up to timeout_ms; true when it did. */
-static bool
-proc_wait(struct rig_proc *p, unsigned int timeout_ms)
+bool
+rig_proc_wait(struct rig_proc *p, unsigned int timeout_ms)
 {
 	double	 end = rig_now_ms() + timeout_ms;
 
-	while (!proc_exited(p)) {
+	while (!rig_proc_exited(p)) {
 		if (rig_now_ms() > end)
 			return false;
-		rig_sleep_ms(POLL_MS);
+		rig_sleep_ms(RIG_POLL_MS);
 	}
 	return true;
 }
 
 /* Signal p, wait up to timeout_ms, then SIGKILL it; true if it left by sig. */
-static bool
-proc_stop(struct rig_proc *p, int sig, unsigned int timeout_ms)
+bool
+rig_proc_stop(struct rig_proc *p, int sig, unsigned int timeout_ms)
 {
 	if (p->pid == 0)
 		return true;
 	kill(p->pid, sig);
 	kill(p->pid, SIGCONT);
-	if (proc_wait(p, timeout_ms))
+	if (rig_proc_wait(p, timeout_ms))
 		return true;
 	kill(p->pid, SIGKILL);
-	proc_wait(p, STOP_TIMEOUT_MS);
+	rig_proc_wait(p, RIG_STOP_TIMEOUT_MS);
 	return false;
 }
 
 /* Describe a wait status for messages. */
-static const char *
-status_str(int status, char *buf, size_t bufsz)
+const char *
+rig_status_str(int status, char *buf, size_t bufsz)
 {
 	if (WIFEXITED(status))
 		snprintf(buf, bufsz, "exit status %d", WEXITSTATUS(status));
@@ -399,169 +401,124 @@ status_str(int status, char *buf, size_t bufsz)
 	return buf;
 }
 
-/* ---- sockets ------------------------------------------------------------ */
-
-static void
-loopback(struct sockaddr_in *sin, int port)
-{
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)port);
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-}
-
-/* A free loopback port: bind 127.0.0.1:0, read it back, close. */
-int
-rig_free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t	 len = sizeof(sin);
-	int		 fd, port = -1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	loopback(&sin, 0);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-/* Bound every send and recv on fd; no Nagle delay for small requests. */
-static void
-set_timeouts(int fd, unsigned int ms)
-{
-	struct timeval	 tv = { ms / 1000, (long)(ms % 1000) * 1000 };
-	int		 one = 1;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-/* Connect to 127.0.0.1:port; returns the fd or -1 (errno set). */
-int
-rig_tcp_connect(int port, unsigned int io_timeout_ms)
-{
-	struct sockaddr_in sin;
-	int		 fd, saved;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	set_timeouts(fd, io_timeout_ms);
-	loopback(&sin, port);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* Send all of data; MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE. */
+/*
+ * Wait until ready(r, p) says that p, just started, serves; false, with
+ * r->err saying "WHAT (pid N): ..." and the end of log_path, when it exits
+ * first or is still not ready after RIG_START_TIMEOUT_MS ("AWAITED after
+ * N ms").
+ */
 bool
-rig_send_all(int fd, const void *data, size_t len)
+rig_wait_ready(struct rig *r, struct rig_proc *p, rig_ready_fn ready,
+    const char *what, const char *awaited, const char *log_path)
 {
-	const char	*p = data;
-	ssize_t		 n;
+	double	 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
+	pid_t	 pid = p->pid;
+	char	 st[64];
 
-	while (len > 0) {
-		if ((n = send(fd, p, len, MSG_NOSIGNAL)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return false;
+	while (!ready(r, p)) {
+		if (rig_proc_exited(p))
+			rig_fail(r, "%s (pid %ld): exited at start-up (%s)", what,
+			    (long)pid, rig_status_str(p->status, st,
+			    sizeof(st)));
+		else if (rig_now_ms() > end)
+			rig_fail(r, "%s (pid %ld): %s after %d ms", what,
+			    (long)pid, awaited, RIG_START_TIMEOUT_MS);
+		else {
+			rig_sleep_ms(RIG_POLL_MS);
+			continue;
 		}
-		p += n;
-		len -= (size_t)n;
+		rig_append_tail(r, log_path);
+		return false;
 	}
 	return true;
 }
 
-/* Wait until p accepts connections on its port, or exits. */
-static bool
-wait_port(struct rig *r, struct rig_proc *p, const char *what,
-    const char *log_path)
+/*
+ * Run spikectl -c spike.conf with the arguments that follow (a NULL ends
+ * them), its stdout to out_path, or with its stderr to spikectl.log in the
+ * rig's directory when out_path is NULL, and wait for it.  True when it
+ * exits 0; otherwise r->err says why, with the end of what it said.
+ */
+bool
+rig_spikectl(struct rig *r, const char *out_path, ...)
 {
-	double	 end = rig_now_ms() + START_TIMEOUT_MS;
-	char	 st[64];
-	int	 fd;
+	char		*argv[16], log[RIG_PATH_MAX + 16], st[64];
+	struct rig_proc	 p = { 0 };
+	va_list		 ap;
+	int		 n = 0;
 
-	for (;;) {
-		if (proc_exited(p)) {
-			fail(r, "%s exited at start-up (%s)", what,
-			    status_str(p->status, st, sizeof(st)));
-			append_tail(r, log_path);
-			return false;
-		}
-		if ((fd = rig_tcp_connect(p->port, 1000)) != -1) {
-			close(fd);
-			return true;
-		}
-		if (rig_now_ms() > end) {
-			fail(r, "%s: port %d not accepting after %d ms", what,
-			    p->port, START_TIMEOUT_MS);
-			append_tail(r, log_path);
-			return false;
-		}
-		rig_sleep_ms(POLL_MS);
-	}
+	argv[n++] = r->spikectl;
+	argv[n++] = "-c";
+	argv[n++] = r->conf;
+	va_start(ap, out_path);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	snprintf(log, sizeof(log), "%s/spikectl.log", r->dir);
+	if ((p.pid = spawn_io(r, argv, out_path ? out_path : log, log,
+	    false)) == -1)
+		return false;
+	if (!rig_proc_wait(&p, RIG_START_TIMEOUT_MS)) {
+		rig_proc_stop(&p, SIGKILL, RIG_STOP_TIMEOUT_MS);
+		rig_fail(r, "spikectl %s: still running after %d ms", argv[3],
+		    RIG_START_TIMEOUT_MS);
+	} else if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0)
+		rig_fail(r, "spikectl %s: %s", argv[3],
+		    rig_status_str(p.status, st, sizeof(st)));
+	else
+		return true;
+	rig_append_tail(r, log);
+	return false;
 }
 
-/* ---- set-up ------------------------------------------------------------- */
+/* ---- set-up ------------------------------------------------------------ */
 
 /*
  * The program named by environment variable var, which must be set and
- * executable (a bare name is looked up in PATH).  NULL with r->err set.
+ * executable (a bare name is looked up in PATH), as a path into buf.
+ * False with r->err set.
  */
-static const char *
-find_program(struct rig *r, const char *var)
+static bool
+find_program(struct rig *r, const char *var, char *buf, size_t bufsz)
 {
 	const char	*v = getenv(var);
-	char		*path, *dir, *save = NULL, full[RIG_PATH_MAX];
+	char		*path, *dir, *save = NULL;
+	bool		 found = false;
 
-	if (v == NULL || *v == '\0') {
-		fail(r, "environment variable %s is not set (run through "
-		    "make check, which sets it)", var);
-		return NULL;
-	}
+	if (v == NULL || *v == '\0')
+		return rig_fail(r, "environment variable %s is not set (run "
+		    "through make check, which sets it)", var);
 	if (strchr(v, '/') != NULL) {
-		if (access(v, X_OK) == 0)
-			return v;
-		fail(r, "%s=%s is not an executable file: %s", var, v,
+		if (access(v, X_OK) == 0 && strlen(v) < bufsz) {
+			snprintf(buf, bufsz, "%s", v);
+			return true;
+		}
+		return rig_fail(r, "%s=%s is not an executable file: %s", var, v,
 		    strerror(errno));
-		return NULL;
 	}
 	path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	for (dir = strtok_r(path, ":", &save); dir != NULL;
-	    dir = strtok_r(NULL, ":", &save)) {
-		snprintf(full, sizeof(full), "%s/%s", dir, v);
-		if (access(full, X_OK) == 0) {
-			free(path);
-			return v;
-		}
-	}
+	for (dir = strtok_r(path, ":", &save); dir != NULL && !found;
+	    dir = strtok_r(NULL, ":", &save))
+		found = (size_t)snprintf(buf, bufsz, "%s/%s", dir, v) < bufsz &&
+		    access(buf, X_OK) == 0;
 	free(path);
-	fail(r, "%s=%s was not found in PATH: install it (see scripts/deps)",
-	    var, v);
-	return NULL;
+	if (!found)
+		return rig_fail(r, "%s=%s was not found in PATH: install it (see "
+		    "scripts/deps)", var, v);
+	return true;
 }
 
-/* Find the four programs and the snippet named by make check's environment. */
+/* Find the programs named by make check's environment. */
 static bool
 find_programs(struct rig *r)
 {
-	if ((r->spike_fcgi = find_program(r, "SPIKE_FCGI")) == NULL ||
-	    (r->redis_server = find_program(r, "REDIS_SERVER")) == NULL ||
-	    (r->spawn_fcgi = find_program(r, "SPAWN_FCGI")) == NULL ||
-	    (r->nginx = find_program(r, "NGINX")) == NULL)
-		return false;
-	r->nginx_snippet = getenv("NGINX_SNIPPET");
-	if (r->nginx_snippet == NULL || access(r->nginx_snippet, R_OK) != 0)
-		return fail(r, "NGINX_SNIPPET=%s is not a readable file",
-		    r->nginx_snippet ? r->nginx_snippet : "(unset)");
-	return true;
+	return find_program(r, "SPIKE_FCGI", r->spike_fcgi,
+	    sizeof(r->spike_fcgi)) &&
+	    find_program(r, "SPIKECTL", r->spikectl, sizeof(r->spikectl)) &&
+	    find_program(r, "REDIS_SERVER", r->redis_server,
+	    sizeof(r->redis_server)) &&
+	    find_program(r, "NGINX", r->nginx, sizeof(r->nginx));
 }
 
 /* Pick distinct free ports for Redis, nginx and the instances. */
@@ -575,7 +532,7 @@ pick_ports(struct rig *r)
 		int	 p = rig_free_port();
 
 		if (p <= 0)
-			return fail(r, "no free loopback port: %s",
+			return rig_fail(r, "no free loopback port: %s",
 			    strerror(errno));
 		for (i = 0; i < n && ports[i] != p; i++)
 			;
@@ -589,54 +546,6 @@ pick_ports(struct rig *r)
 	return true;
 }
 
-/* The address of instance i in the shipped snippet. */
-static void
-seed_addr(int i, char *buf, size_t bufsz)
-{
-	snprintf(buf, bufsz, "127.0.0.1:%d", 3001 + i);
-}
-
-/*
- * The body of nginx's own "return 503 '...'" in the snippet, which tells
- * nginx's answer apart from the instances' (empty when there is none).
- */
-static void
-read_nginx_503(struct rig *r, const char *text)
-{
-	const char	*p = strstr(text, "return 503 '"), *end;
-
-	r->nginx_503[0] = '\0';
-	if (p == NULL || (end = strchr(p + 12, '\'')) == NULL)
-		return;
-	snprintf(r->nginx_503, sizeof(r->nginx_503), "%.*s",
-	    (int)(end - p - 12), p + 12);
-}
-
-/* Take each instance's weight from its server line in the snippet. */
-static bool
-read_snippet(struct rig *r)
-{
-	char	*text = read_file(r->nginx_snippet), addr[32], *p, *eol, *w;
-
-	if (text == NULL)
-		return fail(r, "%s: cannot read", r->nginx_snippet);
-	read_nginx_503(r, text);
-	for (int i = 0; i < RIG_INSTANCES; i++) {
-		seed_addr(i, addr, sizeof(addr));
-		if ((p = strstr(text, addr)) == NULL) {
-			free(text);
-			return fail(r, "%s does not name %s", r->nginx_snippet,
-			    addr);
-		}
-		eol = strchr(p, '\n');
-		w = strstr(p, "weight=");
-		r->inst[i].weight = (w != NULL && (eol == NULL || w < eol)) ?
-		    (unsigned int)atoi(w + 7) : 1;
-	}
-	free(text);
-	return true;
-}
-
 /* redis.conf: no RDB, but AOF, so a restart on the same dir keeps the sale. */
 static bool
 write_redis_conf(struct rig *r)
@@ -645,14 +554,14 @@ write_redis_conf(struct rig *r)
 
 	snprintf(dir, sizeof(dir), "%s/redis", r->dir);
 	if (mkdir(dir, 0700) == -1)
-		return fail(r, "mkdir %s: %s", dir, strerror(errno));
+		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
 	snprintf(r->redis_conf, sizeof(r->redis_conf), "%s/redis.conf",
 	    r->dir);
 	snprintf(text, sizeof(text),
 	    "port %d\nbind 127.0.0.1\ndir %s\ndaemonize no\nsave \"\"\n"
 	    "appendonly yes\nlogfile %s/redis.log\nprotected-mode yes\n",
 	    r->redis.port, dir, dir);
-	return write_file(r, r->redis_conf, text);
+	return rig_write_file(r, r->redis_conf, text);
 }
 
 /* Write spike.conf for the rig's Redis, stat.log and instances. */
@@ -685,7 +594,7 @@ rig_write_conf(struct rig *r)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "instance = 127.0.0.1:%d weight=%u\n", r->inst[i].port,
 		    r->inst[i].weight);
-	return write_file(r, r->conf, text);
+	return rig_write_file(r, r->conf, text);
 }
 
 /*
@@ -720,15 +629,16 @@ rig_init(struct rig *r, const struct rig_options *opt)
 	snprintf(r->dir, sizeof(r->dir), "%s/spike-rig.XXXXXX",
 	    tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(r->dir) == NULL)
-		return fail(r, "mkdtemp %s: %s", r->dir, strerror(errno));
+		return rig_fail(r, "mkdtemp %s: %s", r->dir, strerror(errno));
 	register_cleanup(r);
 	snprintf(r->conf, sizeof(r->conf), "%s/spike.conf", r->dir);
 	snprintf(r->stat_log, sizeof(r->stat_log), "%s/stat.log", r->dir);
 	snprintf(r->sold_out_flag, sizeof(r->sold_out_flag), "%s/sold-out",
 	    r->dir);
 	snprintf(r->nginx_dir, sizeof(r->nginx_dir), "%s/nginx", r->dir);
-	return pick_ports(r) && read_snippet(r) && write_redis_conf(r) &&
-	    rig_write_conf(r);
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		r->inst[i].weight = RIG_WEIGHT(i);
+	return pick_ports(r) && write_redis_conf(r) && rig_write_conf(r);
 }
 
 /* rig_init, then Redis with a sale of total tickets (none if < 0), the
@@ -750,1064 +660,8 @@ rig_stop(struct rig *r)
 {
 	rig_nginx_stop(r);
 	for (int i = 0; i < RIG_INSTANCES; i++)
-		proc_stop(&r->inst[i], SIGTERM, STOP_TIMEOUT_MS);
-	proc_stop(&r->redis, SIGTERM, STOP_TIMEOUT_MS);
+		rig_proc_stop(&r->inst[i], SIGTERM, RIG_STOP_TIMEOUT_MS);
+	rig_proc_stop(&r->redis, SIGTERM, RIG_STOP_TIMEOUT_MS);
 	remove_tree(r->dir);
 	cleanup_dir[0] = '\0';
-}
-
-/* ---- Redis -------------------------------------------------------------- */
-
-/* Run one command on a fresh connection; the reply or NULL (r->err set). */
-static redisReply *
-redis_argv(struct rig *r, int argc, const char **argv)
-{
-	struct timeval	 tv = { REDIS_IO_TIMEOUT_MS / 1000, 0 };
-	redisContext	*c;
-	redisReply	*reply;
-
-	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
-	if (c == NULL || c->err) {
-		fail(r, "redis connect 127.0.0.1:%d: %s", r->redis.port,
-		    c ? c->errstr : "out of memory");
-		redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, tv);
-	reply = redisCommandArgv(c, argc, argv, NULL);
-	if (reply == NULL)
-		fail(r, "redis %s: %s", argv[0], c->errstr);
-	else if (reply->type == REDIS_REPLY_ERROR) {
-		fail(r, "redis %s: %s", argv[0], reply->str);
-		freeReplyObject(reply);
-		reply = NULL;
-	}
-	redisFree(c);
-	return reply;
-}
-
-/* A connection to 127.0.0.1:port with 5 s timeouts, as hiredis gave it. */
-redisContext *
-rig_redis_open(int port)
-{
-	struct timeval	 tv = { 5, 0 };
-	redisContext	*c;
-
-	c = redisConnectWithTimeout("127.0.0.1", port, tv);
-	if (c != NULL && c->err == 0)
-		redisSetTimeout(c, tv);
-	return c;
-}
-
-/* A connection to the rig's Redis, or NULL (r->err set). */
-redisContext *
-rig_redis_connect(struct rig *r)
-{
-	redisContext	*c = rig_redis_open(r->redis.port);
-
-	if (c == NULL || c->err) {
-		fail(r, "redis connect: %s", c ? c->errstr : "out of memory");
-		redisFree(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* One command on c; the reply, or NULL (err set) on any error. */
-redisReply *
-rig_redis_argv(redisContext *c, const char **argv, size_t argc, char *err,
-    size_t errsz)
-{
-	redisReply	*rep;
-
-	rep = redisCommandArgv(c, (int)argc, argv, NULL);
-	if (rep == NULL) {
-		snprintf(err, errsz, "redis %s: %s", argv[0], c->errstr);
-		return NULL;
-	}
-	if (rep->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, "redis %s: %s", argv[0], rep->str);
-		freeReplyObject(rep);
-		return NULL;
-	}
-	return rep;
-}
-
-/* A reply or element as an integer (integer or numeric string), or other. */
-long long
-rig_redis_int(const redisReply *e, long long other)
-{
-	if (e->type == REDIS_REPLY_INTEGER)
-		return e->integer;
-	if (e->type == REDIS_REPLY_STRING)
-		return atoll(e->str);
-	return other;
-}
-
-/* rig_redis_int() of a reply, -1 for nil; frees the reply. */
-long long
-rig_redis_int_free(redisReply *rep, long long other)
-{
-	long long	 v;
-
-	v = rep->type == REDIS_REPLY_NIL ? -1 : rig_redis_int(rep, other);
-	freeReplyObject(rep);
-	return v;
-}
-
-/* A string reply into buf, "(nil)" for anything else; frees the reply. */
-char *
-rig_redis_str_free(redisReply *rep, char *buf, size_t bufsz)
-{
-	snprintf(buf, bufsz, "%s", rep->type == REDIS_REPLY_STRING ?
-	    rep->str : "(nil)");
-	freeReplyObject(rep);
-	return buf;
-}
-
-/* True when Redis answers PING with PONG (not LOADING). */
-bool
-rig_redis_ping(struct rig *r)
-{
-	const char	*argv[] = { "PING" };
-	redisReply	*reply = redis_argv(r, 1, argv);
-	bool		 ok;
-
-	ok = reply != NULL && reply->type == REDIS_REPLY_STATUS &&
-	    strcmp(reply->str, "PONG") == 0;
-	if (reply != NULL)
-		freeReplyObject(reply);
-	return ok;
-}
-
-/* Start redis-server on the rig's port and dir; wait until PING answers. */
-bool
-rig_redis_start(struct rig *r)
-{
-	char	*argv[] = { (char *)r->redis_server, r->redis_conf, NULL };
-	char	 log[RIG_PATH_MAX + 16], st[64];
-	double	 end = rig_now_ms() + START_TIMEOUT_MS;
-
-	snprintf(log, sizeof(log), "%s/redis/redis.log", r->dir);
-	if ((r->redis.pid = spawn(r, argv, log, false)) == -1) {
-		r->redis.pid = 0;
-		return false;
-	}
-	while (!rig_redis_ping(r)) {
-		if (proc_exited(&r->redis)) {
-			fail(r, "redis-server exited at start-up (%s)",
-			    status_str(r->redis.status, st, sizeof(st)));
-			append_tail(r, log);
-			return false;
-		}
-		if (rig_now_ms() > end) {
-			append_tail(r, log);
-			return false;
-		}
-		rig_sleep_ms(20);
-	}
-	return true;
-}
-
-/* SIGTERM Redis and wait (SIGKILL after 5 s); true if it exited cleanly. */
-bool
-rig_redis_stop(struct rig *r)
-{
-	if (!proc_stop(&r->redis, SIGTERM, STOP_TIMEOUT_MS))
-		return fail(r, "redis-server did not stop on SIGTERM");
-	return true;
-}
-
-bool
-rig_redis_freeze(struct rig *r)
-{
-	if (r->redis.pid == 0 || kill(r->redis.pid, SIGSTOP) == -1)
-		return fail(r, "cannot SIGSTOP redis-server");
-	return true;
-}
-
-bool
-rig_redis_thaw(struct rig *r)
-{
-	if (r->redis.pid == 0 || kill(r->redis.pid, SIGCONT) == -1)
-		return fail(r, "cannot SIGCONT redis-server");
-	return true;
-}
-
-/* Put a sale of total tickets on, forgetting any earlier one. */
-bool
-rig_sale_set(struct rig *r, long long total)
-{
-	char		 num[32];
-	const char	*del[] = { "DEL", RIG_STOCK_KEY,
-	    RIG_STOCK_KEY ":instances" };
-	const char	*set[] = { "HSET", RIG_STOCK_KEY, RIG_TOTAL_FIELD,
-	    num, RIG_SOLD_FIELD, "0" };
-	redisReply	*reply;
-
-	snprintf(num, sizeof(num), "%lld", total);
-	if ((reply = redis_argv(r, 3, del)) == NULL)
-		return false;
-	freeReplyObject(reply);
-	if ((reply = redis_argv(r, 6, set)) == NULL)
-		return false;
-	freeReplyObject(reply);
-	return true;
-}
-
-/* Parse a bulk-string number out of a reply element; false if not one. */
-static bool
-reply_number(const redisReply *e, long long *out)
-{
-	char	*end;
-
-	if (e->type == REDIS_REPLY_INTEGER) {
-		*out = e->integer;
-		return true;
-	}
-	if (e->type != REDIS_REPLY_STRING)
-		return false;
-	*out = strtoll(e->str, &end, 10);
-	return end != e->str && *end == '\0';
-}
-
-/* Read total and sold from the stock hash. */
-bool
-rig_sale_get(struct rig *r, long long *total, long long *sold)
-{
-	const char	*argv[] = { "HMGET", RIG_STOCK_KEY, RIG_TOTAL_FIELD,
-	    RIG_SOLD_FIELD };
-	redisReply	*reply;
-	bool		 ok;
-
-	if ((reply = redis_argv(r, 4, argv)) == NULL)
-		return false;
-	ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-	    reply_number(reply->element[0], total) &&
-	    reply_number(reply->element[1], sold);
-	freeReplyObject(reply);
-	if (!ok)
-		return fail(r, "stock hash %s has no numeric %s/%s",
-		    RIG_STOCK_KEY, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
-	return true;
-}
-
-/* Is instance i's heartbeat in KEY:instances? */
-static bool
-heartbeat_seen(struct rig *r, int i)
-{
-	char		 member[32];
-	const char	*argv[] = { "ZSCORE", RIG_STOCK_KEY ":instances", member };
-	redisReply	*reply;
-	bool		 seen;
-
-	snprintf(member, sizeof(member), "127.0.0.1:%d", r->inst[i].port);
-	if ((reply = redis_argv(r, 3, argv)) == NULL)
-		return false;
-	seen = reply->type == REDIS_REPLY_STRING;
-	freeReplyObject(reply);
-	return seen;
-}
-
-/*
- * Wait until every running instance has a heartbeat in Redis, i.e. has
- * synced with it at least once (see DESIGN: KEY:instances).
- */
-bool
-rig_heartbeats_wait(struct rig *r, unsigned int timeout_ms)
-{
-	double	 end = rig_now_ms() + timeout_ms;
-	int	 i;
-
-	for (i = 0; i < RIG_INSTANCES; i++)
-		while (!heartbeat_seen(r, i)) {
-			if (!rig_instance_alive(r, i))
-				return false;
-			if (rig_now_ms() > end)
-				return fail(r, "instance 127.0.0.1:%d: no "
-				    "heartbeat in %s:instances after %u ms",
-				    r->inst[i].port, RIG_STOCK_KEY,
-				    timeout_ms);
-			rig_sleep_ms(20);
-		}
-	return true;
-}
-
-/* ---- instances ---------------------------------------------------------- */
-
-/* Where instance i's stdout and stderr go. */
-static void
-instance_log(struct rig *r, int i, char *buf, size_t bufsz)
-{
-	snprintf(buf, bufsz, "%s/instance-%d.log", r->dir, r->inst[i].port);
-}
-
-/* spawn-fcgi -n execs spike-fcgi in place: the pid is the responder's. */
-bool
-rig_instance_start(struct rig *r, int i)
-{
-	char	 port[16], log[RIG_PATH_MAX + 32], what[64];
-	char	*argv[] = { (char *)r->spawn_fcgi, "-n", "-a", "127.0.0.1",
-	    "-p", port, "--", (char *)r->spike_fcgi, "-c", r->conf, NULL };
-
-	if (r->inst[i].pid != 0)
-		return fail(r, "instance %d is running already", i);
-	snprintf(port, sizeof(port), "%d", r->inst[i].port);
-	instance_log(r, i, log, sizeof(log));
-	snprintf(what, sizeof(what), "spike-fcgi on 127.0.0.1:%d",
-	    r->inst[i].port);
-	if ((r->inst[i].pid = spawn(r, argv, log, false)) == -1) {
-		r->inst[i].pid = 0;
-		return false;
-	}
-	return wait_port(r, &r->inst[i], what, log);
-}
-
-bool
-rig_instances_start(struct rig *r)
-{
-	for (int i = 0; i < RIG_INSTANCES; i++)
-		if (!rig_instance_start(r, i))
-			return false;
-	return true;
-}
-
-/* Signal instance i and note when, for rig_instance_wait. */
-bool
-rig_instance_kill(struct rig *r, int i, int sig)
-{
-	if (r->inst[i].pid == 0 || kill(r->inst[i].pid, sig) == -1)
-		return fail(r, "cannot signal instance %d", i);
-	r->inst[i].signal_ms = rig_now_ms();
-	return true;
-}
-
-/*
- * Wait up to timeout_ms for instance i to exit; its wait status and the
- * time since the last rig_instance_kill go to *status and *ms.
- */
-bool
-rig_instance_wait(struct rig *r, int i, unsigned int timeout_ms,
-    int *status, double *ms)
-{
-	struct rig_proc	*p = &r->inst[i];
-	double		 since = p->signal_ms ? p->signal_ms : rig_now_ms();
-
-	if (!proc_wait(p, timeout_ms)) {
-		char	 log[RIG_PATH_MAX + 32];
-
-		fail(r, "instance 127.0.0.1:%d still running after %u ms",
-		    p->port, timeout_ms);
-		instance_log(r, i, log, sizeof(log));
-		append_tail(r, log);
-		return false;
-	}
-	if (status != NULL)
-		*status = p->status;
-	if (ms != NULL)
-		*ms = rig_now_ms() - since;
-	p->signal_ms = 0;
-	return true;
-}
-
-/* True while instance i runs; reaps it (recording why) once it died. */
-bool
-rig_instance_alive(struct rig *r, int i)
-{
-	char	 st[64], log[RIG_PATH_MAX + 32];
-
-	if (r->inst[i].pid != 0 && !proc_exited(&r->inst[i]))
-		return true;
-	fail(r, "instance 127.0.0.1:%d is not running (%s)", r->inst[i].port,
-	    status_str(r->inst[i].status, st, sizeof(st)));
-	instance_log(r, i, log, sizeof(log));
-	append_tail(r, log);
-	return false;
-}
-
-/*
- * SIGTERM every running instance and wait up to timeout_ms for each; true
- * only when all exited with status 0 (which also flushes stat.log).
- */
-bool
-rig_instances_term(struct rig *r, unsigned int timeout_ms)
-{
-	int	 status, i;
-	char	 st[64];
-	bool	 ok = true;
-
-	for (i = 0; i < RIG_INSTANCES; i++)
-		if (r->inst[i].pid != 0)
-			rig_instance_kill(r, i, SIGTERM);
-	for (i = 0; i < RIG_INSTANCES && ok; i++) {
-		if (r->inst[i].signal_ms == 0)
-			continue;
-		if (!rig_instance_wait(r, i, timeout_ms, &status, NULL))
-			ok = false;
-		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			ok = fail(r, "instance 127.0.0.1:%d ended on SIGTERM "
-			    "with %s, not exit status 0", r->inst[i].port,
-			    status_str(status, st, sizeof(st)));
-	}
-	return ok;
-}
-
-/* ---- nginx -------------------------------------------------------------- */
-
-/*
- * Copy the snippet, replacing in one pass each seed address by instance
- * i's and the seed listen address by the rig's HTTP port.  Every pattern
- * must occur: the test runs the shipped snippet, not a look-alike.
- */
-static char *
-rewrite_snippet(struct rig *r, const char *text)
-{
-	enum { NPAT = RIG_INSTANCES + 3 };
-	char	 from[NPAT][RIG_PATH_MAX], to[NPAT][RIG_PATH_MAX], *out;
-	int	 hits[NPAT] = { 0 }, k, n = NPAT;
-	size_t	 len = 0, cap = strlen(text) * 4 + 4096;
-
-	for (k = 0; k < RIG_INSTANCES; k++) {
-		seed_addr(k, from[k], sizeof(from[k]));
-		snprintf(to[k], sizeof(to[k]), "127.0.0.1:%d", r->inst[k].port);
-	}
-	snprintf(from[k], sizeof(from[k]), "listen 127.0.0.1:8080");
-	snprintf(to[k++], sizeof(to[0]), "listen 127.0.0.1:%d", r->http_port);
-	snprintf(from[k], sizeof(from[k]), "/var/log/spike-fcgi/stat.log");
-	snprintf(to[k++], sizeof(to[0]), "%s", r->stat_log);
-	snprintf(from[k], sizeof(from[k]), "/run/spike-fcgi/sold-out");
-	snprintf(to[k], sizeof(to[0]), "%s", r->sold_out_flag);
-	if ((out = malloc(cap)) == NULL)
-		return NULL;
-	while (*text != '\0') {
-		for (k = 0; k < n; k++)
-			if (strncmp(text, from[k], strlen(from[k])) == 0)
-				break;
-		if (k < n) {
-			len += (size_t)snprintf(out + len, cap - len, "%s",
-			    to[k]);
-			text += strlen(from[k]);
-			hits[k]++;
-		} else
-			out[len++] = *text++;
-	}
-	out[len] = '\0';
-	for (k = 0; k < n; k++)
-		if (hits[k] == 0) {
-			fail(r, "%s: \"%s\" not found", r->nginx_snippet,
-			    from[k]);
-			free(out);
-			return NULL;
-		}
-	return out;
-}
-
-/* Write the rewritten copy of the project's snippet to path. */
-static bool
-write_snippet(struct rig *r, const char *path)
-{
-	char	*text, *copy;
-	bool	 ok;
-
-	if ((text = read_file(r->nginx_snippet)) == NULL)
-		return fail(r, "%s: cannot read", r->nginx_snippet);
-	copy = rewrite_snippet(r, text);
-	free(text);
-	if (copy == NULL)
-		return false;
-	ok = write_file(r, path, copy);
-	free(copy);
-	return ok;
-}
-
-/* Write nginx.conf (main context) around the project's snippet. */
-static bool
-write_nginx_conf(struct rig *r)
-{
-	char	 text[8192], snippet[RIG_PATH_MAX + 32], conf[RIG_PATH_MAX + 32];
-	const char *d = r->nginx_dir;
-
-	if (mkdir(d, 0700) == -1 && errno != EEXIST)
-		return fail(r, "mkdir %s: %s", d, strerror(errno));
-	snprintf(snippet, sizeof(snippet), "%s/spike-fcgi.conf", d);
-	if (!write_snippet(r, snippet))
-		return false;
-	snprintf(text, sizeof(text),
-	    "%s"
-	    "daemon off;\nmaster_process on;\nworker_processes 2;\n"
-	    "pid %s/nginx.pid;\nerror_log %s/error.log info;\n"
-	    "events { worker_connections 1024; }\n"
-	    "http {\n\taccess_log off;\n"
-	    "\tclient_body_temp_path %s/client_body_temp;\n"
-	    "\tfastcgi_temp_path %s/fastcgi_temp;\n"
-	    "\tproxy_temp_path %s/proxy_temp;\n"
-	    "\tuwsgi_temp_path %s/uwsgi_temp;\n"
-	    "\tscgi_temp_path %s/scgi_temp;\n"
-	    "\tinclude %s;\n}\n",
-	    geteuid() == 0 ? "user root;\n" : "", d, d, d, d, d, d, d,
-	    snippet);
-	snprintf(conf, sizeof(conf), "%s/nginx.conf", d);
-	return write_file(r, conf, text);
-}
-
-/* Does nginx answer HTTP?  A request without Host gets nginx's own 400,
- * so no instance sees the probe. */
-static bool
-nginx_answers(int port)
-{
-	static const char probe[] = "GET / HTTP/1.1\r\n\r\n";
-	char	 buf[16];
-	int	 fd;
-	ssize_t	 n;
-
-	if ((fd = rig_tcp_connect(port, 1000)) == -1)
-		return false;
-	n = rig_send_all(fd, probe, sizeof(probe) - 1) ?
-	    recv(fd, buf, sizeof(buf), 0) : -1;
-	close(fd);
-	return n >= 9 && memcmp(buf, "HTTP/1.1 ", 9) == 0;
-}
-
-/* Start nginx with the rig's config; wait until it answers HTTP. */
-bool
-rig_nginx_start(struct rig *r)
-{
-	char	 conf[RIG_PATH_MAX + 32], err[RIG_PATH_MAX + 32], prefix[RIG_PATH_MAX + 2];
-	char	 log[RIG_PATH_MAX + 32], st[64];
-	char	*argv[] = { (char *)r->nginx, "-p", prefix, "-c", conf, "-e",
-	    err, NULL };
-	double	 end = rig_now_ms() + START_TIMEOUT_MS;
-
-	if (!write_nginx_conf(r))
-		return false;
-	snprintf(prefix, sizeof(prefix), "%s/", r->nginx_dir);
-	snprintf(conf, sizeof(conf), "%s/nginx.conf", r->nginx_dir);
-	snprintf(err, sizeof(err), "%s/error.log", r->nginx_dir);
-	snprintf(log, sizeof(log), "%s/stderr.log", r->nginx_dir);
-	if ((r->nginx_master.pid = spawn(r, argv, log, true)) == -1) {
-		r->nginx_master.pid = 0;
-		return false;
-	}
-	r->nginx_master.port = r->http_port;
-	while (!nginx_answers(r->http_port)) {
-		if (proc_exited(&r->nginx_master) || rig_now_ms() > end) {
-			fail(r, "nginx did not come up on 127.0.0.1:%d (%s)",
-			    r->http_port, r->nginx_master.pid ? "timeout" :
-			    status_str(r->nginx_master.status, st, sizeof(st)));
-			append_tail(r, err);
-			return false;
-		}
-		rig_sleep_ms(20);
-	}
-	return true;
-}
-
-/* SIGQUIT, then SIGTERM, then SIGKILL (workers by pid too). */
-bool
-rig_nginx_stop(struct rig *r)
-{
-	struct rig_proc	*p = &r->nginx_master;
-
-	if (p->pid == 0)
-		return true;
-	kill(p->pid, SIGQUIT);
-	if (proc_wait(p, STOP_TIMEOUT_MS))
-		return true;
-	kill(p->pid, SIGTERM);
-	if (proc_wait(p, STOP_TIMEOUT_MS))
-		return true;
-	nginx_kill(p->pid);
-	proc_wait(p, STOP_TIMEOUT_MS);
-	return fail(r, "nginx did not stop on SIGQUIT/SIGTERM");
-}
-
-/* ---- HTTP client -------------------------------------------------------- */
-
-void
-rig_http_init(struct rig_http *h, int port)
-{
-	h->port = port;
-	h->fd = -1;
-	h->inlen = 0;
-}
-
-void
-rig_http_close(struct rig_http *h)
-{
-	if (h->fd != -1)
-		close(h->fd);
-	h->fd = -1;
-	h->inlen = 0;
-}
-
-/* Read more bytes into h->in; false on EOF, error or a full buffer. */
-static bool
-http_fill(struct rig_http *h)
-{
-	ssize_t	 n;
-
-	if (h->inlen >= sizeof(h->in))
-		return false;
-	do
-		n = recv(h->fd, h->in + h->inlen, sizeof(h->in) - h->inlen, 0);
-	while (n == -1 && errno == EINTR);
-	if (n <= 0)
-		return false;
-	h->inlen += (size_t)n;
-	return true;
-}
-
-static void
-http_consume(struct rig_http *h, size_t n)
-{
-	memmove(h->in, h->in + n, h->inlen - n);
-	h->inlen -= n;
-}
-
-/* Move n body bytes from the connection into rep->body (truncating). */
-static bool
-http_take(struct rig_http *h, size_t n, struct rig_reply *rep)
-{
-	while (n > 0) {
-		size_t	 k, room;
-
-		if (h->inlen == 0 && !http_fill(h))
-			return false;
-		k = h->inlen < n ? h->inlen : n;
-		room = sizeof(rep->body) - 1 - rep->body_len;
-		memcpy(rep->body + rep->body_len, h->in, k < room ? k : room);
-		rep->body_len += k < room ? k : room;
-		http_consume(h, k);
-		n -= k;
-	}
-	rep->body[rep->body_len] = '\0';
-	return true;
-}
-
-/* Take one CRLF-terminated line off the connection into buf. */
-static bool
-http_line(struct rig_http *h, char *buf, size_t bufsz)
-{
-	char	*eol;
-	size_t	 len;
-
-	while ((eol = memchr(h->in, '\n', h->inlen)) == NULL)
-		if (!http_fill(h))
-			return false;
-	len = (size_t)(eol - h->in) + 1;
-	snprintf(buf, bufsz, "%.*s", (int)(len > 1 && eol[-1] == '\r' ?
-	    len - 2 : len - 1), h->in);
-	http_consume(h, len);
-	return true;
-}
-
-/* Decode a chunked body (RFC 9112 section 7.1). */
-static bool
-http_chunked(struct rig_http *h, struct rig_reply *rep)
-{
-	char	 line[256];
-	long	 size;
-
-	for (;;) {
-		if (!http_line(h, line, sizeof(line)))
-			return false;
-		size = strtol(line, NULL, 16);
-		if (size < 0)
-			return false;
-		if (size == 0)
-			break;
-		if (!http_take(h, (size_t)size, rep) ||
-		    !http_line(h, line, sizeof(line)))
-			return false;
-	}
-	do
-		if (!http_line(h, line, sizeof(line)))
-			return false;
-	while (line[0] != '\0');
-	return true;
-}
-
-/* Note one header of interest; sets *close for "Connection: close". */
-static void
-http_header(char *line, struct rig_reply *rep, bool *close_after)
-{
-	char	*v = strchr(line, ':');
-
-	if (v == NULL)
-		return;
-	*v++ = '\0';
-	while (*v == ' ' || *v == '\t')
-		v++;
-	if (strcasecmp(line, "Content-Length") == 0)
-		rep->content_length = atol(v);
-	else if (strcasecmp(line, "Transfer-Encoding") == 0)
-		rep->chunked = strcasestr(v, "chunked") != NULL;
-	else if (strcasecmp(line, "Retry-After") == 0)
-		rep->retry_after = atoi(v);
-	else if (strcasecmp(line, "Content-Type") == 0)
-		snprintf(rep->content_type, sizeof(rep->content_type), "%s", v);
-	else if (strcasecmp(line, "Allow") == 0)
-		snprintf(rep->allow, sizeof(rep->allow), "%s", v);
-	else if (strcasecmp(line, "Connection") == 0)
-		*close_after = strcasestr(v, "close") != NULL;
-}
-
-/* The integer after "code": in a JSON body, or RIG_CODE_NONE. */
-static int
-json_code(const char *body)
-{
-	const char	*p = strstr(body, "\"code\"");
-	char		*end;
-	long		 v;
-
-	if (p == NULL)
-		return RIG_CODE_NONE;
-	p += 6;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p++ != ':')
-		return RIG_CODE_NONE;
-	v = strtol(p, &end, 10);
-	return end == p ? RIG_CODE_NONE : (int)v;
-}
-
-/* Read status line, headers and body of one answer. */
-static bool
-http_read(struct rig_http *h, const char *method, struct rig_reply *rep,
-    bool *close_after)
-{
-	char	 line[1024];
-
-	if (!http_line(h, line, sizeof(line)) ||
-	    sscanf(line, "HTTP/1.%*d %d", &rep->status) != 1)
-		return false;
-	while (http_line(h, line, sizeof(line)) && line[0] != '\0')
-		http_header(line, rep, close_after);
-	if (line[0] != '\0')
-		return false;
-	if (strcmp(method, "HEAD") == 0 || rep->status == 204 ||
-	    rep->status == 304)
-		return true;
-	if (rep->chunked)
-		return http_chunked(h, rep);
-	if (rep->content_length >= 0)
-		return http_take(h, (size_t)rep->content_length, rep);
-	*close_after = true;
-	while (http_fill(h) || h->inlen > 0)
-		if (!http_take(h, h->inlen, rep))
-			break;
-	return true;
-}
-
-/* Empty an answer: no status, no code, headers absent. */
-static void
-reply_reset(struct rig_reply *rep)
-{
-	rep->status = 0;
-	rep->code = RIG_CODE_NONE;
-	rep->content_length = -1;
-	rep->retry_after = -1;
-	rep->chunked = false;
-	rep->content_type[0] = rep->allow[0] = rep->body[0] = '\0';
-	rep->body_len = 0;
-	rep->ms = 0;
-}
-
-/*
- * Send one request on the keep-alive connection (connecting if needed)
- * and read its answer into *rep.  On failure the connection is closed and
- * err says why.
- */
-bool
-rig_http_request(struct rig_http *h, const char *method, const char *target,
-    const char *content_type, const char *body, size_t body_len,
-    struct rig_reply *rep, char *err, size_t errsz)
-{
-	char	 head[1024];
-	int	 n;
-	bool	 close_after = false;
-	double	 t0 = rig_now_ms();
-
-	reply_reset(rep);
-	errno = 0;
-	if (h->fd == -1 && (h->fd = rig_tcp_connect(h->port, IO_TIMEOUT_MS)) == -1) {
-		snprintf(err, errsz, "connect 127.0.0.1:%d: %s", h->port,
-		    strerror(errno));
-		return false;
-	}
-	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1"
-	    "\r\n%s%s%s", method, target, content_type ? "Content-Type: " : "",
-	    content_type ? content_type : "", content_type ? "\r\n" : "");
-	if (body != NULL || strcmp(method, "POST") == 0)
-		n += snprintf(head + n, sizeof(head) - (size_t)n,
-		    "Content-Length: %zu\r\n", body ? body_len : 0);
-	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
-	if (!rig_send_all(h->fd, head, (size_t)n) ||
-	    (body != NULL && !rig_send_all(h->fd, body, body_len)) ||
-	    !http_read(h, method, rep, &close_after)) {
-		snprintf(err, errsz, "%s %.80s: %s", method, target,
-		    errno ? strerror(errno) : "bad or truncated answer");
-		rig_http_close(h);
-		return false;
-	}
-	rep->ms = rig_now_ms() - t0;
-	rep->code = json_code(rep->body);
-	if (close_after)
-		rig_http_close(h);
-	return true;
-}
-
-/* One GET through nginx on a fresh connection. */
-bool
-rig_get(struct rig *r, const char *target, struct rig_reply *rep)
-{
-	struct rig_http	 h;
-	bool		 ok;
-
-	rig_http_init(&h, r->http_port);
-	ok = rig_http_request(&h, "GET", target, NULL, NULL, 0, rep, r->err,
-	    sizeof(r->err));
-	rig_http_close(&h);
-	return ok;
-}
-
-/* Connect to 127.0.0.1:port, send the bytes and close at once. */
-bool
-rig_send_raw(struct rig *r, int port, const void *data, size_t len)
-{
-	int	 fd;
-
-	if ((fd = rig_tcp_connect(port, 5000)) == -1)
-		return fail(r, "connect 127.0.0.1:%d: %s", port,
-		    strerror(errno));
-	if (!rig_send_all(fd, data, len) && errno != ECONNRESET &&
-	    errno != EPIPE) {
-		close(fd);
-		return fail(r, "send to 127.0.0.1:%d: %s", port,
-		    strerror(errno));
-	}
-	close(fd);
-	return true;
-}
-
-/* ---- load --------------------------------------------------------------- */
-
-/* Count one answer by status and code; track the slowest. */
-static void
-load_count(struct rig_load *l, const struct rig_reply *rep)
-{
-	unsigned int	 ms = (unsigned int)rep->ms, prev;
-
-	atomic_fetch_add(&l->answered, 1);
-	if (rep->status >= 0 && rep->status < 600)
-		atomic_fetch_add(&l->by_status[rep->status], 1);
-	if (rep->code != RIG_CODE_NONE && rep->code >= RIG_CODE_MIN &&
-	    rep->code < RIG_CODE_MIN + RIG_CODE_SLOTS)
-		atomic_fetch_add(&l->by_code[rep->code - RIG_CODE_MIN], 1);
-	else
-		atomic_fetch_add(&l->code_other, 1);
-	if (rep->status == 503 && l->spec.nginx_503 != NULL &&
-	    strcmp(rep->body, l->spec.nginx_503) == 0)
-		atomic_fetch_add(&l->nginx_own, 1);
-	prev = atomic_load(&l->max_ms);
-	while (ms > prev && !atomic_compare_exchange_weak(&l->max_ms, &prev,
-	    ms))
-		;
-}
-
-/* One load thread: its own connection, requests until done or told. */
-static void *
-load_thread(void *arg)
-{
-	struct rig_load	*l = arg;
-	struct rig_http	 h;
-	struct rig_reply rep;
-	char		 target[64], err[256];
-	unsigned int	 k;
-	double		 end = l->start_ms + l->spec.deadline_ms;
-
-	rig_http_init(&h, l->spec.port);
-	while (!atomic_load(&l->stop) && rig_now_ms() < end) {
-		if ((k = atomic_fetch_add(&l->next, 1)) >= l->spec.total)
-			break;
-		if (l->spec.unique_users)
-			snprintf(target, sizeof(target),
-			    "/buy/ticket?user=user%u", k);
-		else
-			snprintf(target, sizeof(target), "/buy/ticket");
-		atomic_fetch_add(&l->sent, 1);
-		if (rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep,
-		    err, sizeof(err)))
-			load_count(l, &rep);
-		else {
-			atomic_fetch_add(&l->failed, 1);
-			if (!atomic_flag_test_and_set(&l->error_taken))
-				snprintf(l->first_error,
-				    sizeof(l->first_error), "%s", err);
-		}
-	}
-	rig_http_close(&h);
-	return NULL;
-}
-
-/* A load through the rig's nginx. */
-struct rig_load_spec
-rig_load_plan(const struct rig *r, unsigned int conns, unsigned int total,
-    bool unique_users, unsigned int deadline_ms)
-{
-	struct rig_load_spec spec = { r->http_port, r->nginx_503, conns, total,
-	    unique_users, deadline_ms };
-
-	return spec;
-}
-
-/* Start spec->conns threads sending spec->total GETs in all. */
-bool
-rig_load_start(struct rig_load *l, const struct rig_load_spec *spec)
-{
-	memset(l, 0, sizeof(*l));
-	atomic_flag_clear(&l->error_taken);
-	l->spec = *spec;
-	if (l->spec.conns > RIG_LOAD_THREADS_MAX)
-		l->spec.conns = RIG_LOAD_THREADS_MAX;
-	l->start_ms = rig_now_ms();
-	for (l->nthreads = 0; l->nthreads < l->spec.conns; l->nthreads++)
-		if (pthread_create(&l->threads[l->nthreads], NULL, load_thread,
-		    l) != 0) {
-			rig_load_stop(l);
-			rig_load_wait(l);
-			return false;
-		}
-	return true;
-}
-
-void
-rig_load_stop(struct rig_load *l)
-{
-	atomic_store(&l->stop, true);
-}
-
-void
-rig_load_wait(struct rig_load *l)
-{
-	for (unsigned int i = 0; i < l->nthreads; i++)
-		pthread_join(l->threads[i], NULL);
-	l->nthreads = 0;
-}
-
-unsigned int
-rig_load_code(struct rig_load *l, int code)
-{
-	if (code < RIG_CODE_MIN || code >= RIG_CODE_MIN + RIG_CODE_SLOTS)
-		return 0;
-	return atomic_load(&l->by_code[code - RIG_CODE_MIN]);
-}
-
-unsigned int
-rig_load_status(struct rig_load *l, int status)
-{
-	return status >= 0 && status < 600 ?
-	    atomic_load(&l->by_status[status]) : 0;
-}
-
-unsigned int
-rig_load_5xx(struct rig_load *l)
-{
-	unsigned int	 n = 0;
-
-	for (int s = 500; s < 600; s++)
-		n += atomic_load(&l->by_status[s]);
-	return n;
-}
-
-/* What a load run counted, for failure messages. */
-const char *
-rig_load_summary(struct rig_load *l, char *buf, size_t bufsz)
-{
-	size_t	 n;
-	int	 code, s;
-
-	n = (size_t)snprintf(buf, bufsz, "sent %u answered %u failed %u "
-	    "nginx-503 %u max %u ms; codes:", atomic_load(&l->sent),
-	    atomic_load(&l->answered), atomic_load(&l->failed),
-	    atomic_load(&l->nginx_own), atomic_load(&l->max_ms));
-	for (code = RIG_CODE_MIN; code < RIG_CODE_MIN + RIG_CODE_SLOTS &&
-	    n < bufsz; code++)
-		if (rig_load_code(l, code) > 0)
-			n += (size_t)snprintf(buf + n, bufsz - n, " %d:%u", code,
-			    rig_load_code(l, code));
-	for (s = 100; s < 600 && n < bufsz; s++)
-		if (rig_load_status(l, s) > 0)
-			n += (size_t)snprintf(buf + n, bufsz - n, " http%d:%u",
-			    s, rig_load_status(l, s));
-	if (l->first_error[0] != '\0' && n < bufsz)
-		snprintf(buf + n, bufsz - n, "; first error: %s",
-		    l->first_error);
-	return buf;
-}
-
-/* ---- stat.log ----------------------------------------------------------- */
-
-/* Lines of the file at path containing needle (all if NULL); 0 if none. */
-static long
-file_lines(const char *path, const char *needle)
-{
-	FILE	*f;
-	char	*line = NULL;
-	size_t	 cap = 0;
-	long	 n = 0;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (getline(&line, &cap, f) != -1)
-		if (needle == NULL || strstr(line, needle) != NULL)
-			n++;
-	free(line);
-	fclose(f);
-	return n;
-}
-
-/* Lines of instance i's stdout and stderr log containing needle. */
-long
-rig_instance_log_lines(struct rig *r, int i, const char *needle)
-{
-	char	 log[RIG_PATH_MAX + 32];
-
-	instance_log(r, i, log, sizeof(log));
-	return file_lines(log, needle);
-}
-
-/* Lines of stat.log containing needle (all lines when NULL); 0 if none. */
-long
-rig_stat_lines(struct rig *r, const char *needle)
-{
-	return file_lines(r->stat_log, needle);
-}
-
-/* Lines written by instance i ("port:P" field). */
-long
-rig_stat_port_lines(struct rig *r, int i)
-{
-	char	 needle[32];
-
-	snprintf(needle, sizeof(needle), ",port:%d,", r->inst[i].port);
-	return rig_stat_lines(r, needle);
-}
-
-/* Poll stat.log until at least want lines contain needle. */
-bool
-rig_stat_wait(struct rig *r, const char *needle, long want,
-    unsigned int timeout_ms)
-{
-	double	 end = rig_now_ms() + timeout_ms;
-	long	 n;
-
-	while ((n = rig_stat_lines(r, needle)) < want) {
-		if (rig_now_ms() > end)
-			return fail(r, "stat.log: %ld lines with \"%s\" after "
-			    "%u ms, want %ld", n, needle ? needle : "",
-			    timeout_ms, want);
-		rig_sleep_ms(20);
-	}
-	return true;
 }

@@ -1,7 +1,10 @@
 /*
  * The integration test rig: a real redis-server, four spike-fcgi instances
- * started by spawn-fcgi and a real nginx using the shipped snippet, all on
- * free loopback ports inside a private temporary directory.
+ * and a real nginx, all on free loopback ports inside a private temporary
+ * directory, set up the way an operator does it: spike.conf names the
+ * instances and their weights, `spikectl init` puts the sale on, `spikectl
+ * spawn` starts each instance under spawn-fcgi and `spikectl nginx-conf`
+ * writes nginx's snippet (spikectl(1)).
  *
  * Every process the rig starts is a child of the calling thread with
  * PR_SET_PDEATHSIG(SIGKILL), is remembered by pid, and is killed by pid in
@@ -23,7 +26,8 @@
 struct redisContext;
 struct redisReply;
 
-#define RIG_INSTANCES		4	/* the shipped snippet names four */
+#define RIG_INSTANCES		4	/* the reference layout: four, */
+#define RIG_WEIGHT(i)		((unsigned int)(i) + 1)	/* weights 1:2:3:4 */
 #define RIG_DIR_MAX		256
 #define RIG_PATH_MAX		512
 #define RIG_ERR_MAX		4096
@@ -40,7 +44,7 @@ struct redisReply;
 struct rig_proc {
 	pid_t		 pid;		/* 0 when not running */
 	int		 port;
-	unsigned int	 weight;	/* instances: from the nginx snippet */
+	unsigned int	 weight;	/* instances: RIG_WEIGHT, in spike.conf */
 	int		 status;	/* wait status once it exited */
 	double		 signal_ms;	/* when the rig last signalled it */
 };
@@ -61,17 +65,17 @@ struct rig {
 	char		 sold_out_flag[RIG_PATH_MAX];
 	char		 redis_conf[RIG_PATH_MAX];
 	char		 nginx_dir[RIG_PATH_MAX];
-	const char	*spike_fcgi;
-	const char	*redis_server;
-	const char	*spawn_fcgi;
-	const char	*nginx;
-	const char	*nginx_snippet;
+	char		 spike_fcgi[RIG_PATH_MAX];	/* the programs, from */
+	char		 spikectl[RIG_PATH_MAX];	/* make check's */
+	char		 redis_server[RIG_PATH_MAX];	/* environment */
+	char		 nginx[RIG_PATH_MAX];
 	struct rig_options opt;
 	struct rig_proc	 redis;
 	struct rig_proc	 nginx_master;
 	struct rig_proc	 inst[RIG_INSTANCES];
 	int		 http_port;
-	char		 nginx_503[256];	/* the snippet's own 503 body */
+	char		 nginx_503[256];	/* nginx's own 503 body, read from
+						 * the snippet spikectl wrote */
 	char		 err[RIG_ERR_MAX];
 };
 
@@ -127,28 +131,29 @@ struct rig_load {
 	atomic_flag	 error_taken;
 };
 
-/* Sockets and processes, for tests that need them raw. */
+/* Sockets (rig_http.c) and processes (rig.c), for tests that need them raw. */
+int		 rig_free_port(void);
 int		 rig_tcp_connect(int port, unsigned int io_timeout_ms);
 bool		 rig_send_all(int fd, const void *data, size_t len);
 void		 rig_kill_children(pid_t ppid);
 
-/* Set-up and tear-down. */
+/* Set-up and tear-down (rig.c). */
 void		 rig_cleanup(void);
 bool		 rig_init(struct rig *, const struct rig_options *);
+bool		 rig_write_conf(struct rig *);	/* again, after a change */
 bool		 rig_start(struct rig *, const struct rig_options *,
 		    long long total);
 void		 rig_stop(struct rig *);
 double		 rig_now_ms(void);
 void		 rig_sleep_ms(unsigned int ms);
-int		 rig_free_port(void);
 
-/* Redis. */
+/* Redis (rig_redis.c). */
 bool		 rig_redis_start(struct rig *);
 bool		 rig_redis_stop(struct rig *);
 bool		 rig_redis_freeze(struct rig *);
 bool		 rig_redis_thaw(struct rig *);
 bool		 rig_redis_ping(struct rig *);
-bool		 rig_sale_set(struct rig *, long long total);
+bool		 rig_sale_set(struct rig *, long long total);	/* init --force */
 bool		 rig_sale_get(struct rig *, long long *total, long long *sold);
 bool		 rig_heartbeats_wait(struct rig *, unsigned int timeout_ms);
 
@@ -171,8 +176,7 @@ long long	 rig_redis_int_free(struct redisReply *, long long other);
 char		*rig_redis_str_free(struct redisReply *, char *buf,
 		    size_t bufsz);
 
-/* Instances. */
-bool		 rig_write_conf(struct rig *);
+/* Instances (rig_instance.c). */
 bool		 rig_instance_start(struct rig *, int i);
 bool		 rig_instances_start(struct rig *);
 bool		 rig_instance_kill(struct rig *, int i, int sig);
@@ -181,11 +185,11 @@ bool		 rig_instance_wait(struct rig *, int i, unsigned int timeout_ms,
 bool		 rig_instance_alive(struct rig *, int i);
 bool		 rig_instances_term(struct rig *, unsigned int timeout_ms);
 
-/* nginx. */
+/* nginx (rig_nginx.c). */
 bool		 rig_nginx_start(struct rig *);
 bool		 rig_nginx_stop(struct rig *);
 
-/* HTTP. */
+/* HTTP (rig_http.c). */
 void		 rig_http_init(struct rig_http *, int port);
 void		 rig_http_close(struct rig_http *);
 bool		 rig_http_request(struct rig_http *, const char *method,
@@ -196,7 +200,7 @@ bool		 rig_get(struct rig *, const char *target, struct rig_reply *);
 bool		 rig_send_raw(struct rig *, int port, const void *data,
 		    size_t len);
 
-/* Load. */
+/* Load (rig_load.c). */
 struct rig_load_spec rig_load_plan(const struct rig *, unsigned int conns,
 		    unsigned int total, bool unique_users,
 		    unsigned int deadline_ms);
@@ -208,7 +212,7 @@ unsigned int	 rig_load_status(struct rig_load *, int status);
 unsigned int	 rig_load_5xx(struct rig_load *);
 const char	*rig_load_summary(struct rig_load *, char *buf, size_t bufsz);
 
-/* stat.log. */
+/* stat.log and the instances' logs (rig_stat.c). */
 long		 rig_stat_lines(struct rig *, const char *needle);
 long		 rig_instance_log_lines(struct rig *, int i, const char *needle);
 long		 rig_stat_port_lines(struct rig *, int i);

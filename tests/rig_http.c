@@ -1,0 +1,375 @@
+/*
+ * The rig's sockets and HTTP/1.1 client: free loopback ports, raw
+ * connections, and keep-alive requests with their answers parsed.
+ * See rig.h.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "rig_private.h"
+
+#define IO_TIMEOUT_MS		20000
+
+/* ---- sockets ----------------------------------------------------------- */
+
+static void
+loopback(struct sockaddr_in *sin, int port)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+/* A free loopback port: bind 127.0.0.1:0, read it back, close. */
+int
+rig_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t	 len = sizeof(sin);
+	int		 fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	loopback(&sin, 0);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Bound every send and recv on fd; no Nagle delay for small requests. */
+static void
+set_timeouts(int fd, unsigned int ms)
+{
+	struct timeval	 tv = { ms / 1000, (long)(ms % 1000) * 1000 };
+	int		 one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Connect to 127.0.0.1:port; returns the fd or -1 (errno set). */
+int
+rig_tcp_connect(int port, unsigned int io_timeout_ms)
+{
+	struct sockaddr_in sin;
+	int		 fd, saved;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	set_timeouts(fd, io_timeout_ms);
+	loopback(&sin, port);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Send all of data; MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE. */
+bool
+rig_send_all(int fd, const void *data, size_t len)
+{
+	const char	*p = data;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = send(fd, p, len, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* ---- HTTP client ------------------------------------------------------- */
+
+void
+rig_http_init(struct rig_http *h, int port)
+{
+	h->port = port;
+	h->fd = -1;
+	h->inlen = 0;
+}
+
+void
+rig_http_close(struct rig_http *h)
+{
+	if (h->fd != -1)
+		close(h->fd);
+	h->fd = -1;
+	h->inlen = 0;
+}
+
+/* Read more bytes into h->in; false on EOF, error or a full buffer. */
+static bool
+http_fill(struct rig_http *h)
+{
+	ssize_t	 n;
+
+	if (h->inlen >= sizeof(h->in))
+		return false;
+	do
+		n = recv(h->fd, h->in + h->inlen, sizeof(h->in) - h->inlen, 0);
+	while (n == -1 && errno == EINTR);
+	if (n <= 0)
+		return false;
+	h->inlen += (size_t)n;
+	return true;
+}
+
+static void
+http_consume(struct rig_http *h, size_t n)
+{
+	memmove(h->in, h->in + n, h->inlen - n);
+	h->inlen -= n;
+}
+
+/* Move n body bytes from the connection into rep->body (truncating). */
+static bool
+http_take(struct rig_http *h, size_t n, struct rig_reply *rep)
+{
+	while (n > 0) {
+		size_t	 k, room;
+
+		if (h->inlen == 0 && !http_fill(h))
+			return false;
+		k = h->inlen < n ? h->inlen : n;
+		room = sizeof(rep->body) - 1 - rep->body_len;
+		memcpy(rep->body + rep->body_len, h->in, k < room ? k : room);
+		rep->body_len += k < room ? k : room;
+		http_consume(h, k);
+		n -= k;
+	}
+	rep->body[rep->body_len] = '\0';
+	return true;
+}
+
+/* Take one CRLF-terminated line off the connection into buf. */
+static bool
+http_line(struct rig_http *h, char *buf, size_t bufsz)
+{
+	char	*eol;
+	size_t	 len;
+
+	while ((eol = memchr(h->in, '\n', h->inlen)) == NULL)
+		if (!http_fill(h))
+			return false;
+	len = (size_t)(eol - h->in) + 1;
+	snprintf(buf, bufsz, "%.*s", (int)(len > 1 && eol[-1] == '\r' ?
+	    len - 2 : len - 1), h->in);
+	http_consume(h, len);
+	return true;
+}
+
+/* Decode a chunked body (RFC 9112 section 7.1). */
+static bool
+http_chunked(struct rig_http *h, struct rig_reply *rep)
+{
+	char	 line[256];
+	long	 size;
+
+	for (;;) {
+		if (!http_line(h, line, sizeof(line)))
+			return false;
+		size = strtol(line, NULL, 16);
+		if (size < 0)
+			return false;
+		if (size == 0)
+			break;
+		if (!http_take(h, (size_t)size, rep) ||
+		    !http_line(h, line, sizeof(line)))
+			return false;
+	}
+	do
+		if (!http_line(h, line, sizeof(line)))
+			return false;
+	while (line[0] != '\0');
+	return true;
+}
+
+/* Note one header of interest; sets *close for "Connection: close". */
+static void
+http_header(char *line, struct rig_reply *rep, bool *close_after)
+{
+	char	*v = strchr(line, ':');
+
+	if (v == NULL)
+		return;
+	*v++ = '\0';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (strcasecmp(line, "Content-Length") == 0)
+		rep->content_length = atol(v);
+	else if (strcasecmp(line, "Transfer-Encoding") == 0)
+		rep->chunked = strcasestr(v, "chunked") != NULL;
+	else if (strcasecmp(line, "Retry-After") == 0)
+		rep->retry_after = atoi(v);
+	else if (strcasecmp(line, "Content-Type") == 0)
+		snprintf(rep->content_type, sizeof(rep->content_type), "%s", v);
+	else if (strcasecmp(line, "Allow") == 0)
+		snprintf(rep->allow, sizeof(rep->allow), "%s", v);
+	else if (strcasecmp(line, "Connection") == 0)
+		*close_after = strcasestr(v, "close") != NULL;
+}
+
+/* The integer after "code": in a JSON body, or RIG_CODE_NONE. */
+static int
+json_code(const char *body)
+{
+	const char	*p = strstr(body, "\"code\"");
+	char		*end;
+	long		 v;
+
+	if (p == NULL)
+		return RIG_CODE_NONE;
+	p += 6;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p++ != ':')
+		return RIG_CODE_NONE;
+	v = strtol(p, &end, 10);
+	return end == p ? RIG_CODE_NONE : (int)v;
+}
+
+/* Read status line, headers and body of one answer. */
+static bool
+http_read(struct rig_http *h, const char *method, struct rig_reply *rep,
+    bool *close_after)
+{
+	char	 line[1024];
+
+	if (!http_line(h, line, sizeof(line)) ||
+	    sscanf(line, "HTTP/1.%*d %d", &rep->status) != 1)
+		return false;
+	while (http_line(h, line, sizeof(line)) && line[0] != '\0')
+		http_header(line, rep, close_after);
+	if (line[0] != '\0')
+		return false;
+	if (strcmp(method, "HEAD") == 0 || rep->status == 204 ||
+	    rep->status == 304)
+		return true;
+	if (rep->chunked)
+		return http_chunked(h, rep);
+	if (rep->content_length >= 0)
+		return http_take(h, (size_t)rep->content_length, rep);
+	*close_after = true;
+	while (http_fill(h) || h->inlen > 0)
+		if (!http_take(h, h->inlen, rep))
+			break;
+	return true;
+}
+
+/* Empty an answer: no status, no code, headers absent. */
+static void
+reply_reset(struct rig_reply *rep)
+{
+	rep->status = 0;
+	rep->code = RIG_CODE_NONE;
+	rep->content_length = -1;
+	rep->retry_after = -1;
+	rep->chunked = false;
+	rep->content_type[0] = rep->allow[0] = rep->body[0] = '\0';
+	rep->body_len = 0;
+	rep->ms = 0;
+}
+
+/*
+ * Send one request on the keep-alive connection (connecting if needed)
+ * and read its answer into *rep.  On failure the connection is closed and
+ * err says why.
+ */
+bool
+rig_http_request(struct rig_http *h, const char *method, const char *target,
+    const char *content_type, const char *body, size_t body_len,
+    struct rig_reply *rep, char *err, size_t errsz)
+{
+	char	 head[1024];
+	int	 n;
+	bool	 close_after = false;
+	double	 t0 = rig_now_ms();
+
+	reply_reset(rep);
+	errno = 0;
+	if (h->fd == -1 && (h->fd = rig_tcp_connect(h->port, IO_TIMEOUT_MS)) == -1) {
+		snprintf(err, errsz, "connect 127.0.0.1:%d: %s", h->port,
+		    strerror(errno));
+		return false;
+	}
+	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1"
+	    "\r\n%s%s%s", method, target, content_type ? "Content-Type: " : "",
+	    content_type ? content_type : "", content_type ? "\r\n" : "");
+	if (body != NULL || strcmp(method, "POST") == 0)
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+		    "Content-Length: %zu\r\n", body ? body_len : 0);
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	if (!rig_send_all(h->fd, head, (size_t)n) ||
+	    (body != NULL && !rig_send_all(h->fd, body, body_len)) ||
+	    !http_read(h, method, rep, &close_after)) {
+		snprintf(err, errsz, "%s %.80s: %s", method, target,
+		    errno ? strerror(errno) : "bad or truncated answer");
+		rig_http_close(h);
+		return false;
+	}
+	rep->ms = rig_now_ms() - t0;
+	rep->code = json_code(rep->body);
+	if (close_after)
+		rig_http_close(h);
+	return true;
+}
+
+/* One GET through nginx on a fresh connection. */
+bool
+rig_get(struct rig *r, const char *target, struct rig_reply *rep)
+{
+	struct rig_http	 h;
+	bool		 ok;
+
+	rig_http_init(&h, r->http_port);
+	ok = rig_http_request(&h, "GET", target, NULL, NULL, 0, rep, r->err,
+	    sizeof(r->err));
+	rig_http_close(&h);
+	return ok;
+}
+
+/* Connect to 127.0.0.1:port, send the bytes and close at once. */
+bool
+rig_send_raw(struct rig *r, int port, const void *data, size_t len)
+{
+	int	 fd;
+
+	if ((fd = rig_tcp_connect(port, 5000)) == -1)
+		return rig_fail(r, "connect 127.0.0.1:%d: %s", port,
+		    strerror(errno));
+	if (!rig_send_all(fd, data, len) && errno != ECONNRESET &&
+	    errno != EPIPE) {
+		close(fd);
+		return rig_fail(r, "send to 127.0.0.1:%d: %s", port,
+		    strerror(errno));
+	}
+	close(fd);
+	return true;
+}

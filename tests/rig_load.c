@@ -1,0 +1,166 @@
+/*
+ * The rig's load: threads sending bounded GETs through nginx, each on its
+ * own keep-alive connection, counting the answers by status and code.
+ * See rig.h.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rig_private.h"
+
+/* Count one answer by status and code; track the slowest. */
+static void
+load_count(struct rig_load *l, const struct rig_reply *rep)
+{
+	unsigned int	 ms = (unsigned int)rep->ms, prev;
+
+	atomic_fetch_add(&l->answered, 1);
+	if (rep->status >= 0 && rep->status < 600)
+		atomic_fetch_add(&l->by_status[rep->status], 1);
+	if (rep->code != RIG_CODE_NONE && rep->code >= RIG_CODE_MIN &&
+	    rep->code < RIG_CODE_MIN + RIG_CODE_SLOTS)
+		atomic_fetch_add(&l->by_code[rep->code - RIG_CODE_MIN], 1);
+	else
+		atomic_fetch_add(&l->code_other, 1);
+	if (rep->status == 503 && l->spec.nginx_503 != NULL &&
+	    strcmp(rep->body, l->spec.nginx_503) == 0)
+		atomic_fetch_add(&l->nginx_own, 1);
+	prev = atomic_load(&l->max_ms);
+	while (ms > prev && !atomic_compare_exchange_weak(&l->max_ms, &prev,
+	    ms))
+		;
+}
+
+/* One load thread: its own connection, requests until done or told. */
+static void *
+load_thread(void *arg)
+{
+	struct rig_load	*l = arg;
+	struct rig_http	 h;
+	struct rig_reply rep;
+	char		 target[64], err[256];
+	unsigned int	 k;
+	double		 end = l->start_ms + l->spec.deadline_ms;
+
+	rig_http_init(&h, l->spec.port);
+	while (!atomic_load(&l->stop) && rig_now_ms() < end) {
+		if ((k = atomic_fetch_add(&l->next, 1)) >= l->spec.total)
+			break;
+		if (l->spec.unique_users)
+			snprintf(target, sizeof(target),
+			    "/buy/ticket?user=user%u", k);
+		else
+			snprintf(target, sizeof(target), "/buy/ticket");
+		atomic_fetch_add(&l->sent, 1);
+		if (rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep,
+		    err, sizeof(err)))
+			load_count(l, &rep);
+		else {
+			atomic_fetch_add(&l->failed, 1);
+			if (!atomic_flag_test_and_set(&l->error_taken))
+				snprintf(l->first_error,
+				    sizeof(l->first_error), "%s", err);
+		}
+	}
+	rig_http_close(&h);
+	return NULL;
+}
+
+/* A load through the rig's nginx. */
+struct rig_load_spec
+rig_load_plan(const struct rig *r, unsigned int conns, unsigned int total,
+    bool unique_users, unsigned int deadline_ms)
+{
+	struct rig_load_spec spec = { r->http_port, r->nginx_503, conns, total,
+	    unique_users, deadline_ms };
+
+	return spec;
+}
+
+/* Start spec->conns threads sending spec->total GETs in all. */
+bool
+rig_load_start(struct rig_load *l, const struct rig_load_spec *spec)
+{
+	memset(l, 0, sizeof(*l));
+	atomic_flag_clear(&l->error_taken);
+	l->spec = *spec;
+	if (l->spec.conns > RIG_LOAD_THREADS_MAX)
+		l->spec.conns = RIG_LOAD_THREADS_MAX;
+	l->start_ms = rig_now_ms();
+	for (l->nthreads = 0; l->nthreads < l->spec.conns; l->nthreads++)
+		if (pthread_create(&l->threads[l->nthreads], NULL, load_thread,
+		    l) != 0) {
+			rig_load_stop(l);
+			rig_load_wait(l);
+			return false;
+		}
+	return true;
+}
+
+void
+rig_load_stop(struct rig_load *l)
+{
+	atomic_store(&l->stop, true);
+}
+
+void
+rig_load_wait(struct rig_load *l)
+{
+	for (unsigned int i = 0; i < l->nthreads; i++)
+		pthread_join(l->threads[i], NULL);
+	l->nthreads = 0;
+}
+
+unsigned int
+rig_load_code(struct rig_load *l, int code)
+{
+	if (code < RIG_CODE_MIN || code >= RIG_CODE_MIN + RIG_CODE_SLOTS)
+		return 0;
+	return atomic_load(&l->by_code[code - RIG_CODE_MIN]);
+}
+
+unsigned int
+rig_load_status(struct rig_load *l, int status)
+{
+	return status >= 0 && status < 600 ?
+	    atomic_load(&l->by_status[status]) : 0;
+}
+
+unsigned int
+rig_load_5xx(struct rig_load *l)
+{
+	unsigned int	 n = 0;
+
+	for (int s = 500; s < 600; s++)
+		n += atomic_load(&l->by_status[s]);
+	return n;
+}
+
+/* What a load run counted, for failure messages. */
+const char *
+rig_load_summary(struct rig_load *l, char *buf, size_t bufsz)
+{
+	size_t	 n;
+	int	 code, s;
+
+	n = (size_t)snprintf(buf, bufsz, "sent %u answered %u failed %u "
+	    "nginx-503 %u max %u ms; codes:", atomic_load(&l->sent),
+	    atomic_load(&l->answered), atomic_load(&l->failed),
+	    atomic_load(&l->nginx_own), atomic_load(&l->max_ms));
+	for (code = RIG_CODE_MIN; code < RIG_CODE_MIN + RIG_CODE_SLOTS &&
+	    n < bufsz; code++)
+		if (rig_load_code(l, code) > 0)
+			n += (size_t)snprintf(buf + n, bufsz - n, " %d:%u", code,
+			    rig_load_code(l, code));
+	for (s = 100; s < 600 && n < bufsz; s++)
+		if (rig_load_status(l, s) > 0)
+			n += (size_t)snprintf(buf + n, bufsz - n, " http%d:%u",
+			    s, rig_load_status(l, s));
+	if (l->first_error[0] != '\0' && n < bufsz)
+		snprintf(buf + n, bufsz - n, "; first error: %s",
+		    l->first_error);
+	return buf;
+}

@@ -1,0 +1,48 @@
+/*
+ * What the rig's own files share and the tests do not see: errors, files,
+ * processes started and tracked by pid, and spikectl.  The interface is
+ * rig.h.
+ */
+#ifndef RIG_PRIVATE_H
+#define RIG_PRIVATE_H
+
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rig.h"
+
+#define RIG_START_TIMEOUT_MS	15000	/* a part up and answering */
+#define RIG_STOP_TIMEOUT_MS	5000	/* a signalled part gone */
+#define RIG_POLL_MS		10
+
+/* rig.c: errors and files. */
+bool		 rig_fail(struct rig *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 rig_append_tail(struct rig *, const char *path);
+bool		 rig_write_file(struct rig *, const char *path,
+		    const char *text);
+char		*rig_read_file(const char *path);
+
+/* rig.c: processes, tracked by pid from rig_spawn() until reaped. */
+pid_t		 rig_spawn(struct rig *, char *const argv[],
+		    const char *log_path, bool nginx);
+bool		 rig_proc_exited(struct rig_proc *);
+bool		 rig_proc_wait(struct rig_proc *, unsigned int timeout_ms);
+bool		 rig_proc_stop(struct rig_proc *, int sig,
+		    unsigned int timeout_ms);
+void		 rig_kill_nginx(pid_t master);
+const char	*rig_status_str(int status, char *buf, size_t bufsz);
+typedef bool	(*rig_ready_fn)(struct rig *, const struct rig_proc *);
+bool		 rig_wait_ready(struct rig *, struct rig_proc *, rig_ready_fn,
+		    const char *what, const char *awaited,
+		    const char *log_path);
+bool		 rig_spikectl(struct rig *, const char *out_path, ...)
+		    __attribute__((sentinel));
+
+/* rig_instance.c */
+void		 rig_instance_log(struct rig *, int i, char *buf,
+		    size_t bufsz);
+
+#endif /* RIG_PRIVATE_H */
