@@ -188,15 +188,6 @@ start_workers(struct instance *in)
 	}
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Stop accepting, let the workers answer what they hold, and wake those
  * waiting for more until all have finished or the grace period is over.

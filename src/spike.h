@@ -84,6 +84,11 @@ void		 log_warnx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 void		 log_escape(char *dst, size_t dstsz, const char *src);
 
+/* ---- now.c: the monotonic clock -------------------------------------- */
+
+long long	 now_us(void);
+long long	 now_ms(void);
+
 /* ---- query.c: request input -------------------------------------------- */
 
 #define QUERY_USER_MAX		64

@@ -143,16 +143,14 @@ expire_orders(struct sync_state *ss)
 		sync_once(ss);
 }
 
+/* ms from now on the clock of now.c, which the condition variable uses. */
 static void
 deadline_after(struct timespec *ts, unsigned int ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	long long	 at = now_us() + (long long)ms * 1000;
+
+	ts->tv_sec = at / 1000000;
+	ts->tv_nsec = (long)(at % 1000000) * 1000;
 }
 
 static void *

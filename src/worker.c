@@ -21,7 +21,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -41,15 +40,6 @@ struct worker {
 };
 
 static atomic_bool	worker_stopping;
-
-static long long
-now_us(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /*
  * Read the body into buf (at most QUERY_BODY_MAX bytes).  Returns false
