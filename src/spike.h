@@ -73,6 +73,13 @@ const struct conf_instance *conf_find_instance(const struct conf *,
 		    const char *addr);
 unsigned int	 conf_total_weight(const struct conf *);
 
+/* ---- redis_dial.c: the connection to Redis ---------------------------- */
+
+struct redisContext;
+
+struct redisContext *redis_dial(const struct conf *, char *err,
+		    size_t errsz);
+
 /* ---- log.c: diagnostics on stderr -------------------------------------- */
 
 void		 log_init(const char *progname);
