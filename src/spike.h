@@ -116,6 +116,10 @@ bool		 query_user_valid(const char *user, size_t len);
 bool		 query_order_valid(const char *order, size_t len);
 bool		 query_is_form(const char *content_type);
 
+/* ---- json.c: JSON strings ---------------------------------------------- */
+
+size_t		 json_escape(char *dst, size_t dstsz, const char *s);
+
 /* ---- reply.c: JSON answers ---------------------------------------------- */
 
 enum reply_kind {
