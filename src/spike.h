@@ -89,6 +89,10 @@ void		 log_warn(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 void		 log_warnx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+_Noreturn void	 log_fatal(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+_Noreturn void	 log_fatalx(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
 void		 log_escape(char *dst, size_t dstsz, const char *src);
 
 /* ---- now.c: the monotonic clock -------------------------------------- */

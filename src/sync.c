@@ -179,7 +179,8 @@ sync_main(void *arg)
 
 /*
  * Sync once now, so that an instance starts with its quota when Redis
- * is up, then keep syncing in a thread.  Returns NULL on failure.
+ * is up, then keep syncing in a thread.  Returns NULL with errno set on
+ * failure.
  */
 struct sync_state *
 sync_start(const struct conf *conf, const char *self_id, unsigned int weight,
@@ -194,22 +195,23 @@ sync_start(const struct conf *conf, const char *self_id, unsigned int weight,
 	ss->stock = stock;
 	ss->weight = weight;
 	atomic_init(&ss->state, STORE_UNKNOWN);
-	if ((ss->store = store_new(conf, self_id)) == NULL) {
-		free(ss);
-		return NULL;
-	}
 	pthread_mutex_init(&ss->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&ss->cond, &attr);
 	pthread_condattr_destroy(&attr);
+	if ((ss->store = store_new(conf, self_id)) == NULL)
+		goto fail;
 	sync_once(ss);
-	if ((errno = pthread_create(&ss->thread, NULL, sync_main, ss)) != 0) {
-		store_free(ss->store);
-		free(ss);
-		return NULL;
-	}
+	if ((errno = pthread_create(&ss->thread, NULL, sync_main, ss)) != 0)
+		goto fail;
 	return ss;
+fail:
+	store_free(ss->store);
+	pthread_mutex_destroy(&ss->lock);
+	pthread_cond_destroy(&ss->cond);
+	free(ss);
+	return NULL;
 }
 
 /* Stop syncing, remove this instance from the live set, free. */

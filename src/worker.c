@@ -304,7 +304,7 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Start a worker thread serving listen_fd; returns NULL on failure. */
+/* Start a worker thread serving listen_fd; NULL with errno set on failure. */
 struct worker *
 worker_start(struct route_ctx *ctx, int listen_fd)
 {
@@ -312,10 +312,8 @@ worker_start(struct route_ctx *ctx, int listen_fd)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
-	if ((w->peeked = malloc(FCGI_SCAN_WINDOW)) == NULL) {
-		free(w);
-		return NULL;
-	}
+	if ((w->peeked = malloc(FCGI_SCAN_WINDOW)) == NULL)
+		goto fail;
 	w->ctx = ctx;
 	w->listen_fd = listen_fd;
 	w->limits.idle_ms = ctx->conf->read_timeout_ms;
@@ -323,12 +321,13 @@ worker_start(struct route_ctx *ctx, int listen_fd)
 	w->limits.stopping = &worker_stopping;
 	atomic_init(&w->waiting, false);
 	atomic_init(&w->done, false);
-	if ((errno = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
-		free(w->peeked);
-		free(w);
-		return NULL;
-	}
+	if ((errno = pthread_create(&w->thread, NULL, worker_main, w)) != 0)
+		goto fail;
 	return w;
+fail:
+	free(w->peeked);
+	free(w);
+	return NULL;
 }
 
 /* From now on, no worker waits for another request. */
