@@ -23,9 +23,7 @@ enum spike_err {
 	SPIKE_ESYSTEM,		/* a system call failed; see errno */
 	SPIKE_ECONFIG,		/* configuration is invalid */
 	SPIKE_EINPUT,		/* request input is invalid */
-	SPIKE_ETOOLARGE,	/* request body is over the limit */
 	SPIKE_EREDIS,		/* Redis unreachable, timed out or broken */
-	SPIKE_ENOSALE,		/* the stock hash is missing or not numbers */
 };
 
 const char	*spike_strerror(enum spike_err);
