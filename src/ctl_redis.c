@@ -2,7 +2,7 @@
  * spikectl's Redis side: read the sale, the heartbeats and the orders,
  * and put a sale on.  One connection, hiredis used directly; errors are
  * translated here into SPIKE_EREDIS with the detail in ctl_redis_error().
- * Key names follow the Redis layout of DESIGN.md (KEY is stock_key).
+ * Key names follow the Redis layout of spike-fcgi(8) (KEY is stock_key).
  */
 #include "config.h"
 

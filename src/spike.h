@@ -1,10 +1,15 @@
 /*
  * spike-fcgi: private interfaces, grouped by the file that defines them.
  *
- * A request's path: worker.c accepts it, route.c picks the handler,
- * query.c parses its input, stock.c takes a local ticket, store.c deducts
- * it in Redis, reply.c answers, statlog.c records the stat line.
- * sync.c keeps the local stock in step with Redis in the background.
+ * A request's path: worker.c accepts the connection, conn.c waits until
+ * the request has come whole and fcgi_scan.c has found it safe, libfcgi
+ * reads it, route.c picks the handler, query.c parses its input, stock.c
+ * takes a local ticket, batch.c gathers the purchases of the moment and
+ * store.c sells them in one Redis script call, reply.c answers, statlog.c
+ * records the stat line and metrics.c counts it.  In the background,
+ * sync.c keeps the local stock in step with Redis and expires unpaid
+ * orders.  spikectl.c with the ctl_*.c files is the operator's tool;
+ * conf.c, redis_dial.c, json.c, log.c, now.c and error.c serve both.
  */
 #ifndef SPIKE_H
 #define SPIKE_H

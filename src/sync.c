@@ -2,9 +2,9 @@
  * The background sync: every sync_ms, announce this instance alive and
  * read the stock from Redis (one script call), then let the local stock
  * follow.  About once a second it also expires overdue orders, which
- * puts their tickets back on sale.  It is also what notices Redis coming back after an outage:
- * while Redis is down, workers answer 503 at once instead of each waiting
- * for its own timeout.
+ * puts their tickets back on sale.  It is also what notices Redis coming
+ * back after an outage: while Redis is down, workers answer 503 at once
+ * instead of each waiting for its own timeout.
  */
 #include "config.h"
 
