@@ -121,7 +121,7 @@ batcher_buy(struct batcher *b, struct store_purchase *p)
 	return item.rc;
 }
 
-/* Start the committer with its own Redis link; NULL on failure. */
+/* Start the committer with its own Redis link; NULL, errno set, on failure. */
 struct batcher *
 batcher_start(const struct conf *conf, const char *self_id,
     struct sync_state *sync)

@@ -50,15 +50,6 @@ enum wait_end {
 static in_addr_t	allowed_addrs[CONN_ADDRS_MAX];
 static size_t		nallowed_addrs;
 
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Read FCGI_WEB_SERVER_ADDRS, a comma-separated list of IPv4 addresses
  * that alone may connect over TCP.  Returns false, with the bad entry in

@@ -2,7 +2,7 @@
  * spikectl's Redis side: read the sale, the heartbeats and the orders,
  * and put a sale on.  One connection, hiredis used directly; errors are
  * translated here into SPIKE_EREDIS with the detail in ctl_redis_error().
- * Key names follow the Redis layout of DESIGN.md (KEY is stock_key).
+ * Key names follow the Redis layout of spike-fcgi(8) (KEY is stock_key).
  */
 #include "config.h"
 
@@ -77,33 +77,16 @@ ctl_fail(struct ctl_redis *cr, const char *what)
 	return SPIKE_EREDIS;
 }
 
-/* Connect once, with redis_timeout_ms on connect and on every command. */
+/* Connect on first use (redis_dial); returns SPIKE_OK or SPIKE_EREDIS. */
 static enum spike_err
 ctl_connect(struct ctl_redis *cr)
 {
-	struct timeval	 tv;
-	char		 host[CONF_ADDR_MAX];
-	const char	*addr = cr->conf->redis, *colon;
-	unsigned int	 ms = cr->conf->redis_timeout_ms;
+	char		 err[sizeof(cr->error)];
 
 	if (cr->ctx != NULL)
 		return SPIKE_OK;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if (strncmp(addr, "unix:", 5) == 0)
-		cr->ctx = redisConnectUnixWithTimeout(addr + 5, tv);
-	else {
-		colon = strrchr(addr, ':');
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr),
-		    addr);
-		cr->ctx = redisConnectWithTimeout(host, atoi(colon + 1), tv);
-	}
-	if (cr->ctx == NULL)
-		return ctl_fail(cr, "connect: out of memory");
-	if (cr->ctx->err != 0)
-		return ctl_fail(cr, "connect");
-	if (redisSetTimeout(cr->ctx, tv) != REDIS_OK)
-		return ctl_fail(cr, "set timeout");
+	if ((cr->ctx = redis_dial(cr->conf, err, sizeof(err))) == NULL)
+		return ctl_fail(cr, err);
 	return SPIKE_OK;
 }
 

@@ -19,12 +19,8 @@ spike_strerror(enum spike_err err)
 		return "invalid configuration";
 	case SPIKE_EINPUT:
 		return "invalid request";
-	case SPIKE_ETOOLARGE:
-		return "request body too large";
 	case SPIKE_EREDIS:
 		return "redis unavailable";
-	case SPIKE_ENOSALE:
-		return "no sale in redis";
 	}
 	return "unknown error";
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,6 +80,34 @@ log_warnx(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vline("warning", fmt, ap, 0);
 	va_end(ap);
+}
+
+/*
+ * Start-up cannot go on: say why, with the text of errno appended, and
+ * exit 1.  Only for start-up; a request's error is logged and answered.
+ */
+void
+log_fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vline("warning", fmt, ap, saved);
+	va_end(ap);
+	exit(1);
+}
+
+/* As log_fatal, without errno. */
+void
+log_fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vline("warning", fmt, ap, 0);
+	va_end(ap);
+	exit(1);
 }
 
 /* Copy src into dst with control characters and quotes as \xNN. */

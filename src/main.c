@@ -90,16 +90,12 @@ find_self(struct instance *in)
 {
 	const struct conf_instance *ci;
 
-	if (!listen_address(in)) {
-		log_warn("fd 0 is not a listening socket: start spike-fcgi "
+	if (!listen_address(in))
+		log_fatal("fd 0 is not a listening socket: start spike-fcgi "
 		    "under spawn-fcgi(1)");
-		exit(1);
-	}
-	if ((ci = conf_find_instance(&in->conf, in->self_id)) == NULL) {
-		log_warnx("%s: no \"instance = %s\" line: this instance "
+	if ((ci = conf_find_instance(&in->conf, in->self_id)) == NULL)
+		log_fatalx("%s: no \"instance = %s\" line: this instance "
 		    "listens on %s", in->conf_path, in->self_id, in->self_id);
-		exit(1);
-	}
 	in->weight = ci->weight;
 }
 
@@ -150,10 +146,8 @@ prepare_listening(void)
 	    sizeof(rcvbuf)) == -1)
 		log_warn("setting a receive buffer on the listening socket");
 	setenv("LIBFCGI_OS_CLOSE_POLL_TIMEOUT", "50", 0);
-	if (!conn_init(err, sizeof(err))) {
-		log_warnx("%s", err);
-		exit(1);
-	}
+	if (!conn_init(err, sizeof(err)))
+		log_fatalx("%s", err);
 }
 
 static void
@@ -165,10 +159,8 @@ start_workers(struct instance *in)
 	in->nworkers = in->conf.threads;
 	in->ctxs = calloc(in->nworkers, sizeof(*in->ctxs));
 	in->workers = calloc(in->nworkers, sizeof(*in->workers));
-	if (in->ctxs == NULL || in->workers == NULL) {
-		log_warn("allocating workers");
-		exit(1);
-	}
+	if (in->ctxs == NULL || in->workers == NULL)
+		log_fatal("allocating workers");
 	for (i = 0; i < in->nworkers; i++) {
 		ctx = &in->ctxs[i];
 		ctx->conf = &in->conf;
@@ -181,20 +173,9 @@ start_workers(struct instance *in)
 		ctx->thread = i;
 		if ((ctx->store = store_new(&in->conf, in->self_id)) == NULL ||
 		    (in->workers[i] = worker_start(ctx,
-		    FCGI_LISTENSOCK_FILENO)) == NULL) {
-			log_warn("starting worker %u", i);
-			exit(1);
-		}
+		    FCGI_LISTENSOCK_FILENO)) == NULL)
+			log_fatal("starting worker %u", i);
 	}
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -257,11 +238,9 @@ load_conf(struct instance *in)
 	enum spike_err	 rc;
 
 	if ((rc = conf_load(&in->conf, in->conf_path, err,
-	    sizeof(err))) != SPIKE_OK) {
-		log_warnx("%s", rc == SPIKE_ECONFIG ? err :
+	    sizeof(err))) != SPIKE_OK)
+		log_fatalx("%s", rc == SPIKE_ECONFIG ? err :
 		    spike_strerror(rc));
-		exit(1);
-	}
 }
 
 int
@@ -305,26 +284,18 @@ main(int argc, char *argv[])
 	find_self(&in);
 	setup_signals(&waited);
 	prepare_listening();
-	if (FCGX_Init() != 0) {
-		log_warnx("FCGX_Init failed");
-		return 1;
-	}
+	if (FCGX_Init() != 0)
+		log_fatalx("FCGX_Init failed");
 	if ((in.statlog = statlog_open(in.conf.stat_log,
-	    in.conf.threads)) == NULL) {
-		log_warn("%s", in.conf.stat_log);
-		return 1;
-	}
+	    in.conf.threads)) == NULL)
+		log_fatal("%s", in.conf.stat_log);
 	stock_init(&in.stock);
 	if ((in.sync = sync_start(&in.conf, in.self_id, in.weight,
-	    &in.stock)) == NULL) {
-		log_warn("starting the sync thread");
-		return 1;
-	}
+	    &in.stock)) == NULL)
+		log_fatal("starting the sync thread");
 	if ((in.batcher = batcher_start(&in.conf, in.self_id,
-	    in.sync)) == NULL) {
-		log_warn("starting the committer thread");
-		return 1;
-	}
+	    in.sync)) == NULL)
+		log_fatal("starting the committer thread");
 	start_workers(&in);
 	log_info("serving on %s, weight %u, %u threads", in.self_id,
 	    in.weight, in.nworkers);

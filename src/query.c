@@ -1,8 +1,8 @@
 /*
  * Request input: the query string and the form body, both
  * application/x-www-form-urlencoded (HTML 4.01, 17.13.4.1).  Only "user"
- * is read; other names are ignored.  Parsing into the same struct query
- * twice (query string, then body) catches a user given in both.
+ * and "order" are read; other names are ignored.  Parsing into the same struct query
+ * twice (query string, then body) catches a name given in both.
  */
 #include "config.h"
 

@@ -48,26 +48,6 @@ reply_status(enum reply_kind kind)
 	return reply_specs[kind].status;
 }
 
-/* Copy s as the inside of a JSON string (RFC 8259, 7). */
-static size_t
-json_escape(char *dst, size_t dstsz, const char *s)
-{
-	size_t	 o = 0;
-	unsigned char c;
-
-	for (; (c = (unsigned char)*s) != '\0' && o + 7 < dstsz; s++) {
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = c;
-		} else if (c < 0x20)
-			o += snprintf(dst + o, dstsz - o, "\\u%04x", c);
-		else
-			dst[o++] = c;
-	}
-	dst[o] = '\0';
-	return o;
-}
-
 /*
  * Write the whole response for r into buf.  Returns the length, or 0
  * if buf is too small.

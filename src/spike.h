@@ -1,10 +1,15 @@
 /*
  * spike-fcgi: private interfaces, grouped by the file that defines them.
  *
- * A request's path: worker.c accepts it, route.c picks the handler,
- * query.c parses its input, stock.c takes a local ticket, store.c deducts
- * it in Redis, reply.c answers, statlog.c records the stat line.
- * sync.c keeps the local stock in step with Redis in the background.
+ * A request's path: worker.c accepts the connection, conn.c waits until
+ * the request has come whole and fcgi_scan.c has found it safe, libfcgi
+ * reads it, route.c picks the handler, query.c parses its input, stock.c
+ * takes a local ticket, batch.c gathers the purchases of the moment and
+ * store.c sells them in one Redis script call, reply.c answers, statlog.c
+ * records the stat line and metrics.c counts it.  In the background,
+ * sync.c keeps the local stock in step with Redis and expires unpaid
+ * orders.  spikectl.c with the ctl_*.c files is the operator's tool;
+ * conf.c, redis_dial.c, json.c, log.c, now.c and error.c serve both.
  */
 #ifndef SPIKE_H
 #define SPIKE_H
@@ -23,9 +28,7 @@ enum spike_err {
 	SPIKE_ESYSTEM,		/* a system call failed; see errno */
 	SPIKE_ECONFIG,		/* configuration is invalid */
 	SPIKE_EINPUT,		/* request input is invalid */
-	SPIKE_ETOOLARGE,	/* request body is over the limit */
 	SPIKE_EREDIS,		/* Redis unreachable, timed out or broken */
-	SPIKE_ENOSALE,		/* the stock hash is missing or not numbers */
 };
 
 const char	*spike_strerror(enum spike_err);
@@ -73,6 +76,13 @@ const struct conf_instance *conf_find_instance(const struct conf *,
 		    const char *addr);
 unsigned int	 conf_total_weight(const struct conf *);
 
+/* ---- redis_dial.c: the connection to Redis ---------------------------- */
+
+struct redisContext;
+
+struct redisContext *redis_dial(const struct conf *, char *err,
+		    size_t errsz);
+
 /* ---- log.c: diagnostics on stderr -------------------------------------- */
 
 void		 log_init(const char *progname);
@@ -82,7 +92,16 @@ void		 log_warn(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 void		 log_warnx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+_Noreturn void	 log_fatal(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+_Noreturn void	 log_fatalx(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
 void		 log_escape(char *dst, size_t dstsz, const char *src);
+
+/* ---- now.c: the monotonic clock -------------------------------------- */
+
+long long	 now_us(void);
+long long	 now_ms(void);
 
 /* ---- query.c: request input -------------------------------------------- */
 
@@ -103,6 +122,10 @@ enum spike_err	 query_parse(struct query *, const char *qs, size_t len);
 bool		 query_user_valid(const char *user, size_t len);
 bool		 query_order_valid(const char *order, size_t len);
 bool		 query_is_form(const char *content_type);
+
+/* ---- json.c: JSON strings ---------------------------------------------- */
+
+size_t		 json_escape(char *dst, size_t dstsz, const char *s);
 
 /* ---- reply.c: JSON answers ---------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,20 +206,17 @@ summarize(const struct ctl *c, const struct ctl_status *st,
 	}
 }
 
-/* Write s as a JSON string. */
+/*
+ * Write s as a JSON string, whole: s is a path that was opened (shorter
+ * than PATH_MAX) or shorter still.
+ */
 static void
 json_string(const char *s)
 {
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
+	char	 escaped[6 * PATH_MAX + 8];
+
+	json_escape(escaped, sizeof(escaped), s);
+	printf("\"%s\"", escaped);
 }
 
 /* Write a number that may be missing ("null"). */

@@ -142,39 +142,17 @@ store_load(struct store *st, const char *text, char *sha)
 	return rc;
 }
 
-static redisContext *
-store_dial(const struct conf *conf, struct timeval tv)
-{
-	char		 host[CONF_ADDR_MAX];
-	const char	*colon;
-
-	if (strncmp(conf->redis, "unix:", 5) == 0)
-		return redisConnectUnixWithTimeout(conf->redis + 5, tv);
-	colon = strrchr(conf->redis, ':');
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->redis),
-	    conf->redis);
-	return redisConnectWithTimeout(host, atoi(colon + 1), tv);
-}
-
 /* Make sure the link is up with the scripts loaded. */
 static enum spike_err
 store_connect(struct store *st)
 {
-	struct timeval	 tv;
-	unsigned int	 ms = st->conf->redis_timeout_ms;
+	char		 err[sizeof(st->error)];
 	int		 i;
 
 	if (st->ctx != NULL)
 		return SPIKE_OK;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	st->ctx = store_dial(st->conf, tv);
-	if (st->ctx == NULL)
-		return store_fail(st, "connect: out of memory");
-	if (st->ctx->err != 0)
-		return store_fail(st, "connect");
-	if (redisSetTimeout(st->ctx, tv) != REDIS_OK)
-		return store_fail(st, "set timeout");
+	if ((st->ctx = redis_dial(st->conf, err, sizeof(err))) == NULL)
+		return store_fail(st, err);
 	for (i = 0; i < STORE_SCRIPTS; i++)
 		if (store_load(st, script_text[i], st->sha[i]) != SPIKE_OK) {
 			store_disconnect(st);

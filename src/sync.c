@@ -2,9 +2,9 @@
  * The background sync: every sync_ms, announce this instance alive and
  * read the stock from Redis (one script call), then let the local stock
  * follow.  About once a second it also expires overdue orders, which
- * puts their tickets back on sale.  It is also what notices Redis coming back after an outage:
- * while Redis is down, workers answer 503 at once instead of each waiting
- * for its own timeout.
+ * puts their tickets back on sale.  It is also what notices Redis coming
+ * back after an outage: while Redis is down, workers answer 503 at once
+ * instead of each waiting for its own timeout.
  */
 #include "config.h"
 
@@ -143,16 +143,14 @@ expire_orders(struct sync_state *ss)
 		sync_once(ss);
 }
 
+/* ms from now on the clock of now.c, which the condition variable uses. */
 static void
 deadline_after(struct timespec *ts, unsigned int ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	long long	 at = now_us() + (long long)ms * 1000;
+
+	ts->tv_sec = at / 1000000;
+	ts->tv_nsec = (long)(at % 1000000) * 1000;
 }
 
 static void *
@@ -181,7 +179,8 @@ sync_main(void *arg)
 
 /*
  * Sync once now, so that an instance starts with its quota when Redis
- * is up, then keep syncing in a thread.  Returns NULL on failure.
+ * is up, then keep syncing in a thread.  Returns NULL with errno set on
+ * failure.
  */
 struct sync_state *
 sync_start(const struct conf *conf, const char *self_id, unsigned int weight,
@@ -196,22 +195,23 @@ sync_start(const struct conf *conf, const char *self_id, unsigned int weight,
 	ss->stock = stock;
 	ss->weight = weight;
 	atomic_init(&ss->state, STORE_UNKNOWN);
-	if ((ss->store = store_new(conf, self_id)) == NULL) {
-		free(ss);
-		return NULL;
-	}
 	pthread_mutex_init(&ss->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&ss->cond, &attr);
 	pthread_condattr_destroy(&attr);
+	if ((ss->store = store_new(conf, self_id)) == NULL)
+		goto fail;
 	sync_once(ss);
-	if ((errno = pthread_create(&ss->thread, NULL, sync_main, ss)) != 0) {
-		store_free(ss->store);
-		free(ss);
-		return NULL;
-	}
+	if ((errno = pthread_create(&ss->thread, NULL, sync_main, ss)) != 0)
+		goto fail;
 	return ss;
+fail:
+	store_free(ss->store);
+	pthread_mutex_destroy(&ss->lock);
+	pthread_cond_destroy(&ss->cond);
+	free(ss);
+	return NULL;
 }
 
 /* Stop syncing, remove this instance from the live set, free. */

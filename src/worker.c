@@ -21,7 +21,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -41,15 +40,6 @@ struct worker {
 };
 
 static atomic_bool	worker_stopping;
-
-static long long
-now_us(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /*
  * Read the body into buf (at most QUERY_BODY_MAX bytes).  Returns false
@@ -314,7 +304,7 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Start a worker thread serving listen_fd; returns NULL on failure. */
+/* Start a worker thread serving listen_fd; NULL with errno set on failure. */
 struct worker *
 worker_start(struct route_ctx *ctx, int listen_fd)
 {
@@ -322,10 +312,8 @@ worker_start(struct route_ctx *ctx, int listen_fd)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
-	if ((w->peeked = malloc(FCGI_SCAN_WINDOW)) == NULL) {
-		free(w);
-		return NULL;
-	}
+	if ((w->peeked = malloc(FCGI_SCAN_WINDOW)) == NULL)
+		goto fail;
 	w->ctx = ctx;
 	w->listen_fd = listen_fd;
 	w->limits.idle_ms = ctx->conf->read_timeout_ms;
@@ -333,12 +321,13 @@ worker_start(struct route_ctx *ctx, int listen_fd)
 	w->limits.stopping = &worker_stopping;
 	atomic_init(&w->waiting, false);
 	atomic_init(&w->done, false);
-	if ((errno = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
-		free(w->peeked);
-		free(w);
-		return NULL;
-	}
+	if ((errno = pthread_create(&w->thread, NULL, worker_main, w)) != 0)
+		goto fail;
 	return w;
+fail:
+	free(w->peeked);
+	free(w);
+	return NULL;
 }
 
 /* From now on, no worker waits for another request. */

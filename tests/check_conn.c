@@ -43,15 +43,6 @@ static struct conn_limits limits = { IDLE_MS, REQUEST_MS, &stopping };
 static unsigned char	 peeked[FCGI_SCAN_WINDOW];
 static char		 dir[64];
 
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A connection accepted by conn_accept() on a Unix socket; *client gets
  * the other end.

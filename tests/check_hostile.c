@@ -46,7 +46,7 @@
 #define IDLE_CONNS	200
 #define IDLE_THREADS	0	/* the default */
 #define IDLE_HOLD_MS	12000		/* longer than nginx's read timeout */
-#define TERM_MS		5000		/* DESIGN: 3 s, plus a loaded machine */
+#define TERM_MS		5000		/* 3 s in spike-fcgi(8), plus load */
 #define TRICKLE_LIMIT_MS	1000	/* request_timeout_ms of that test */
 #define TRICKLE_BYTE_MS	50
 #define REFUSED_MORE	20		/* bad streams sent in a row */

@@ -1,7 +1,7 @@
 /*
- * Integration: bad input through nginx gets the JSON answer of DESIGN's
- * table and sells nothing, and garbage sent straight to an instance's
- * FastCGI port does not hurt it.
+ * Integration: bad input through nginx gets the JSON answer of the table
+ * in spike-fcgi(8) and sells nothing, and garbage sent straight to an
+ * instance's FastCGI port does not hurt it.
  */
 #include "config.h"
 

@@ -6,7 +6,7 @@
  * payment racing its expiry ends one way only; the event stream has one
  * event per change; returned tickets are sold again; a killed instance
  * loses no order; the /order, /pay and /stock resources answer as
- * DESIGN says.
+ * spike-fcgi(8) says.
  */
 #include "config.h"
 
@@ -1566,7 +1566,7 @@ END_TEST
 
 /*
  * A user who holds an order and asks again is answered with that order
- * (DESIGN: "repeat by the same user ... same order, plus repeat"), also
+ * (spike-fcgi(8): "the latest of their orders again, with repeat"), also
  * once the sale is sold out; so is an nginx retry of the same REQUEST_ID,
  * which goes the same way through route.c.
  */

@@ -259,7 +259,7 @@ heartbeat_seen(struct rig *r, int i)
 
 /*
  * Wait until every running instance has a heartbeat in Redis, i.e. has
- * synced with it at least once (see DESIGN: KEY:instances).
+ * synced with it at least once (spike-fcgi(8), Redis layout: KEY:instances).
  */
 bool
 rig_heartbeats_wait(struct rig *r, unsigned int timeout_ms)
