@@ -277,17 +277,23 @@ find_route(const char *path)
 	return NULL;
 }
 
-/* True when method is one of the comma-separated names in allow. */
+/*
+ * True when method is, whole and in the same case (RFC 9110, 9.1), one
+ * of the names in allow, a list as the Allow header writes it.
+ */
 static bool
 method_allowed(const char *allow, const char *method)
 {
-	size_t	 len;
+	size_t	 len, n;
 
 	if (method == NULL || (len = strlen(method)) == 0)
 		return false;
-	for (; (allow = strstr(allow, method)) != NULL; allow += len)
-		if (allow[len] == '\0' || allow[len] == ',')
+	for (; *allow != '\0'; allow += strspn(allow, ", ")) {
+		n = strcspn(allow, ", ");
+		if (n == len && strncmp(allow, method, len) == 0)
 			return true;
+		allow += n;
+	}
 	return false;
 }
 
