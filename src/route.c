@@ -23,24 +23,33 @@ struct route {
 	bool		 ops;		/* for operations: not counted */
 };
 
-/* True when CONTENT_LENGTH announces a body over QUERY_BODY_MAX. */
-bool
-route_body_too_large(const char *content_length)
-{
-	char		*end;
-	unsigned long long v;
-
-	if (content_length == NULL || *content_length == '\0')
-		return false;
-	v = strtoull(content_length, &end, 10);
-	return *end != '\0' || v > QUERY_BODY_MAX;
-}
-
 static void
 refuse(struct reply *r, enum reply_kind kind, const char *why)
 {
 	r->kind = kind;
 	r->detail = why;
+}
+
+/*
+ * Check CONTENT_LENGTH before the body is read: absent, empty or decimal
+ * digits (RFC 3875, 4.1.2).  Returns true when the body may be read;
+ * otherwise false with r set to a 400 for a value that is no length, or
+ * to a 413 for a length over QUERY_BODY_MAX.
+ */
+bool
+route_length_ok(const char *content_length, struct reply *r)
+{
+	if (content_length == NULL || *content_length == '\0')
+		return true;
+	if (strspn(content_length, "0123456789") != strlen(content_length)) {
+		refuse(r, REPLY_BAD_REQUEST, "CONTENT_LENGTH is not a length");
+		return false;
+	}
+	if (strtoull(content_length, NULL, 10) > QUERY_BODY_MAX) {
+		refuse(r, REPLY_TOO_LARGE, NULL);
+		return false;
+	}
+	return true;
 }
 
 /* Answer 503 at once while Redis is known to be down. */
@@ -299,7 +308,8 @@ method_allowed(const char *allow, const char *method)
 
 /*
  * Read the parameters from the query string and, for POST, the form
- * body.  Returns false, with the answer set to a 400, when they are bad.
+ * body; a body with any other method is refused, not ignored.  Returns
+ * false, with the answer set to a 400, when they are bad.
  */
 static bool
 read_input(const struct route_request *req, struct query *q, struct reply *r)
@@ -308,7 +318,11 @@ read_input(const struct route_request *req, struct query *q, struct reply *r)
 	if (req->query != NULL &&
 	    query_parse(q, req->query, strlen(req->query)) != SPIKE_OK)
 		goto bad;
-	if (req->body_len > 0 && strcmp(req->method, "POST") == 0) {
+	if (req->body_len > 0 && strcmp(req->method, "POST") != 0) {
+		refuse(r, REPLY_BAD_REQUEST, "only a POST may have a body");
+		return false;
+	}
+	if (req->body_len > 0) {
 		if (!query_is_form(req->content_type)) {
 			refuse(r, REPLY_BAD_REQUEST, "body must be "
 			    "application/x-www-form-urlencoded");

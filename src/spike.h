@@ -319,7 +319,7 @@ struct route_answer {
 	bool		 exposition;	/* send metrics_format(), not JSON */
 };
 
-bool		 route_body_too_large(const char *content_length);
+bool		 route_length_ok(const char *content_length, struct reply *);
 void		 route_handle(struct route_ctx *, const struct route_request *,
 		    struct route_answer *);
 

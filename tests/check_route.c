@@ -1,6 +1,7 @@
 /*
- * route.c: which method each resource takes, decided before any handler
- * runs, so that these tests need neither Redis nor a worker.
+ * route.c: which method each resource takes, what CONTENT_LENGTH may say
+ * and who may send a body, all decided before any handler reaches for
+ * Redis, so that these tests need neither Redis nor a worker.
  */
 #include "config.h"
 
@@ -111,6 +112,73 @@ START_TEST(test_right_methods)
 }
 END_TEST
 
+/*
+ * CONTENT_LENGTH as a request may give it: a length the body may have, a
+ * number over QUERY_BODY_MAX (413), or no length at all (400).
+ */
+static const char *const lengths_taken[] = { "", "0", "4096", "0004096" };
+static const char *const lengths_too_large[] = { "4097",
+    "18446744073709551615", "123456789012345678901234567890" };
+static const char *const lengths_bad[] = { "-1", "abc", "+1", " 1", "1 ",
+    "1x", "0x10", "1e3", "-" };
+
+#define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* The kind of answer route_length_ok() gives, REPLY_OK when it takes it. */
+static enum reply_kind
+length_answer(const char *content_length)
+{
+	struct reply	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = REPLY_OK;
+	ck_assert_msg(route_length_ok(content_length, &r) == (r.kind ==
+	    REPLY_OK), "CONTENT_LENGTH \"%s\": result and answer disagree",
+	    content_length ? content_length : "(none)");
+	return r.kind;
+}
+
+START_TEST(test_content_length)
+{
+	size_t	 i;
+
+	ck_assert_int_eq(length_answer(NULL), REPLY_OK);
+	for (i = 0; i < NELEMS(lengths_taken); i++)
+		ck_assert_int_eq(length_answer(lengths_taken[i]), REPLY_OK);
+	for (i = 0; i < NELEMS(lengths_too_large); i++)
+		ck_assert_int_eq(length_answer(lengths_too_large[i]),
+		    REPLY_TOO_LARGE);
+	for (i = 0; i < NELEMS(lengths_bad); i++)
+		ck_assert_msg(length_answer(lengths_bad[i]) ==
+		    REPLY_BAD_REQUEST, "CONTENT_LENGTH \"%s\": want 400",
+		    lengths_bad[i]);
+}
+END_TEST
+
+/* A body comes only with POST; with GET it is refused, not ignored. */
+START_TEST(test_body_only_with_post)
+{
+	static const char	*paths[] = { "/buy/ticket", "/order", "/stock",
+	    "/healthz", "/metrics" };
+	struct route_request	 req;
+	struct route_answer	 ans;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		memset(&req, 0, sizeof(req));
+		req.method = "GET";
+		req.path = paths[i];
+		req.content_type = "application/x-www-form-urlencoded";
+		req.body = "user=x";
+		req.body_len = 6;
+		route_handle(&ctx, &req, &ans);
+		ck_assert_msg(ans.reply.kind == REPLY_BAD_REQUEST,
+		    "GET %s with a body: kind %d, want 400", paths[i],
+		    ans.reply.kind);
+	}
+}
+END_TEST
+
 Suite *
 make_route_suite(void)
 {
@@ -122,6 +190,12 @@ make_route_suite(void)
 	tcase_add_loop_test(tc, test_wrong_methods, 0, NRESOURCES * NWRONG);
 	tcase_add_test(tc, test_no_method);
 	tcase_add_test(tc, test_right_methods);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("body");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_content_length);
+	tcase_add_test(tc, test_body_only_with_post);
 	suite_add_tcase(s, tc);
 	return s;
 }
