@@ -22,6 +22,7 @@
 #define STORE_REQUEST_TTL_S	"60"
 #define STORE_EXPIRE_BATCH	"200"
 #define STORE_SHA_LEN		40
+#define STORE_BUY_REPLY		4	/* elements per purchase: buy.lua */
 
 static const char *const script_text[STORE_SCRIPTS] = {
 	[STORE_SCRIPT_BUY] = lua_buy,
@@ -255,7 +256,20 @@ copy_order_id(char *dst, const redisReply *e)
 		dst[0] = '\0';
 }
 
-/* Fill one purchase from its {status, order, pay_by} in reply r at i. */
+/* Copy an order status reply element, or "?" when it is not one. */
+static void
+copy_order_status(struct store_order *o, const redisReply *e)
+{
+	if (e->type == REDIS_REPLY_STRING && e->len < sizeof(o->status))
+		memcpy(o->status, e->str, e->len + 1);
+	else
+		strcpy(o->status, "?");
+}
+
+/*
+ * Fill one purchase from its {status, order, pay_by, order_status} in
+ * reply r at i (STORE_BUY_REPLY elements).
+ */
 static bool
 read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 {
@@ -272,7 +286,7 @@ read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 	p->result = outcome[status + 1];
 	copy_order_id(p->order.id, r->element[i + 1]);
 	p->order.pay_by = r->element[i + 2]->integer;
-	strcpy(p->order.status, "pending");
+	copy_order_status(&p->order, r->element[i + 3]);
 	return true;
 }
 
@@ -312,10 +326,10 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 		argv[argc++] = p[i]->user;
 	if ((r = store_eval(st, STORE_SCRIPT_BUY, (int)argc, argv)) == NULL)
 		return SPIKE_EREDIS;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * n)
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != STORE_BUY_REPLY * n)
 		return store_bad_reply(st, r, "buy");
 	for (i = 0; i < n; i++)
-		if (!read_purchase(r, 3 * i, p[i]))
+		if (!read_purchase(r, STORE_BUY_REPLY * i, p[i]))
 			return store_bad_reply(st, r, "buy");
 	freeReplyObject(r);
 	return SPIKE_OK;
@@ -373,7 +387,6 @@ store_find_order(struct store *st, const char *user, bool *found,
 {
 	const char	*argv[] = { "EVALSHA", NULL, "0", st->stock_key, user };
 	redisReply	*r;
-	redisReply	*status;
 
 	if ((r = store_eval(st, STORE_SCRIPT_ORDER, 5, argv)) == NULL)
 		return SPIKE_EREDIS;
@@ -383,9 +396,7 @@ store_find_order(struct store *st, const char *user, bool *found,
 	*found = r->elements == 3;
 	if (*found) {
 		copy_order_id(order->id, r->element[0]);
-		status = r->element[1];
-		snprintf(order->status, sizeof(order->status), "%s",
-		    status->type == REDIS_REPLY_STRING ? status->str : "?");
+		copy_order_status(order, r->element[1]);
 		order->pay_by = reply_int(r, 2);
 	}
 	freeReplyObject(r);

@@ -1566,10 +1566,49 @@ END_TEST
 
 /*
  * A user who holds an order and asks again is answered with that order
- * (spike-fcgi(8): "the latest of their orders again, with repeat"), also
- * once the sale is sold out; so is an nginx retry of the same REQUEST_ID,
- * which goes the same way through route.c.
+ * as it stands, "repeat":true, and nothing sold: pending before the
+ * payment, paid after it, from every instance.
  */
+START_TEST(test_repeat_after_pay)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a, first;
+	redisContext	*c;
+
+	start(&r, 50, 10, NULL);
+	c = rig_ck_redis(&r);
+	rig_http_init(&h, r.http_port);
+	must_buy(&h, "payer", &first);
+	ck_assert_msg(first.code == 1 && !first.repeat &&
+	    strcmp(first.ostatus, "pending") == 0, "%s", first.body);
+	must_buy(&h, "payer", &a);
+	ck_assert_msg(a.code == 1 && a.repeat && strcmp(a.ostatus,
+	    "pending") == 0, "repeat before paying: %s", a.body);
+	must_pay(&h, "payer", first.order, &a);
+	ck_assert_msg(a.code == 1 && strcmp(a.ostatus, "paid") == 0, "%s",
+	    a.body);
+	for (int i = 0; i < 10; i++) {	/* over all four instances */
+		struct rig_http	 fresh;
+
+		rig_http_init(&fresh, r.http_port);
+		must_buy(&fresh, "payer", &a);
+		rig_http_close(&fresh);
+		ck_assert_msg(a.status == 200 && a.code == 1 && a.repeat &&
+		    strcmp(a.order, first.order) == 0 &&
+		    a.pay_by == first.pay_by &&
+		    strcmp(a.ostatus, "paid") == 0,
+		    "repeat %d after paying order %s: %d %s", i, first.order,
+		    a.status, a.body);
+	}
+	ck_assert_int_eq(sold_of(c), 1);
+	assert_invariant(c);
+	redisFree(c);
+	rig_http_close(&h);
+	rig_stop(&r);
+}
+END_TEST
+
 /*
  * Once the sale is sold out, instances (and nginx at the edge) answer
  * sold out from memory without asking Redis, so a repeat by a ticket
@@ -1642,6 +1681,7 @@ orders_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_resources);
 	tcase_add_test(tc, test_anonymous_refused);
+	tcase_add_test(tc, test_repeat_after_pay);
 	tcase_add_test(tc, test_repeat_when_sold_out);
 	suite_add_tcase(s, tc);
 	return s;
