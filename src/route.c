@@ -70,14 +70,38 @@ store_failed(struct route_ctx *ctx, struct reply *r)
 }
 
 /* nginx's $request_id is 32 hex digits; accept any short token. */
+#define ROUTE_NGINX_ID_MAX	64
+
+_Static_assert(ROUTE_NGINX_ID_MAX < STORE_REQUEST_ID_MAX,
+    "an nginx request id must fit in a request key");
+
 static bool
 request_id_usable(const char *id)
 {
 	size_t	 len;
 
-	if (id == NULL || (len = strlen(id)) == 0 || len > 64)
+	if (id == NULL || (len = strlen(id)) == 0 || len > ROUTE_NGINX_ID_MAX)
 		return false;
 	return strspn(id, "0123456789abcdefABCDEF-_") == len;
+}
+
+/*
+ * The purchase's request id into id: nginx's, or one unique to this
+ * instance, thread and purchase.  Returns false if it does not fit,
+ * which STORE_REQUEST_ID_MAX rules out for the addresses spike.conf takes.
+ */
+static bool
+make_request_id(struct route_ctx *ctx, const struct route_request *req,
+    char *id, size_t idsz)
+{
+	int	 n;
+
+	if (request_id_usable(req->request_id))
+		n = snprintf(id, idsz, "%s", req->request_id);
+	else
+		n = snprintf(id, idsz, "%s/%ld/%u/%llu", ctx->self_id,
+		    (long)getpid(), ctx->thread, ++ctx->purchases);
+	return n >= 0 && (size_t)n < idsz;
 }
 
 static void
@@ -114,13 +138,33 @@ settle(struct route_ctx *ctx, enum store_buy_result result,
 	r->kind = REPLY_SOLD_OUT;
 }
 
+/* Sell the ticket taken from the local stock through Redis. */
+static void
+sell(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	struct store_purchase	 p;
+	char			 id[STORE_REQUEST_ID_MAX];
+
+	if (!make_request_id(ctx, req, id, sizeof(id))) {
+		stock_give_back(ctx->stock);
+		refuse(r, REPLY_UNAVAILABLE, "request id too long");
+		return;
+	}
+	p.request_id = id;
+	p.user = q->user;
+	if (batcher_buy(ctx->batcher, &p) != SPIKE_OK) {
+		stock_give_back(ctx->stock);
+		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
+		return;
+	}
+	settle(ctx, p.result, &p.order, r);
+}
+
 static void
 handle_buy(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
 {
-	struct store_purchase	 p;
-	char			 id[160];
-
 	if (q->user[0] == '\0' && !ctx->conf->allow_anonymous) {
 		refuse(r, REPLY_BAD_REQUEST, "user required");
 		return;
@@ -136,19 +180,7 @@ handle_buy(struct route_ctx *ctx, const struct route_request *req,
 		refuse(r, REPLY_SOLD_OUT, NULL);
 		return;
 	}
-	if (request_id_usable(req->request_id))
-		snprintf(id, sizeof(id), "%s", req->request_id);
-	else
-		snprintf(id, sizeof(id), "%s/%ld/%u/%llu", ctx->self_id,
-		    (long)getpid(), ctx->thread, ++ctx->purchases);
-	p.request_id = id;
-	p.user = q->user;
-	if (batcher_buy(ctx->batcher, &p) != SPIKE_OK) {
-		stock_give_back(ctx->stock);
-		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
-		return;
-	}
-	settle(ctx, p.result, &p.order, r);
+	sell(ctx, req, q, r);
 }
 
 static void

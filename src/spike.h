@@ -224,6 +224,13 @@ struct store_view {
 	unsigned int	 live_weight;	/* weights of instances seen alive */
 };
 
+/*
+ * The longest request id, with its NUL: nginx's $request_id, or one made
+ * by route.c, "ADDR/PID/THREAD/COUNT" with ADDR an instance address of
+ * spike.conf and each number at most 20 digits.
+ */
+#define STORE_REQUEST_ID_MAX	(CONF_ADDR_MAX + 3 * (1 + 20))
+
 /* One purchase as Redis is asked to make it. */
 struct store_purchase {
 	const char		*request_id;

@@ -23,6 +23,12 @@
 #define STORE_EXPIRE_BATCH	"200"
 #define STORE_SHA_LEN		40
 #define STORE_BUY_REPLY		4	/* elements per purchase: buy.lua */
+#define STORE_REQ_INFIX		":req:"
+
+/* KEY:req:ID with the longest stock_key and request id, and its NUL. */
+#define STORE_REQ_KEY_MAX	((CONF_KEY_MAX - 1) + \
+				    (sizeof(STORE_REQ_INFIX) - 1) + \
+				    STORE_REQUEST_ID_MAX)
 
 static const char *const script_text[STORE_SCRIPTS] = {
 	[STORE_SCRIPT_BUY] = lua_buy,
@@ -53,7 +59,7 @@ struct store {
 	char			 per_user_limit[16];
 	char			 sha[STORE_SCRIPTS][STORE_SHA_LEN + 1];
 	char			 nkeys[8];
-	char			 req_keys[STORE_BATCH_MAX][CONF_KEY_MAX + 80];
+	char			 req_keys[STORE_BATCH_MAX][STORE_REQ_KEY_MAX];
 	char			 error[160];
 };
 
@@ -291,9 +297,28 @@ read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 }
 
 /*
+ * Write purchase i's request key.  Returns false when it does not fit,
+ * which would give different purchases one key.
+ */
+static bool
+store_req_key(struct store *st, size_t i, const char *request_id)
+{
+	int	 n;
+
+	n = snprintf(st->req_keys[i], sizeof(st->req_keys[i]),
+	    "%s" STORE_REQ_INFIX "%s", st->stock_key, request_id);
+	if (n >= 0 && (size_t)n < sizeof(st->req_keys[i]))
+		return true;
+	snprintf(st->error, sizeof(st->error), "request id of %zu bytes: "
+	    "over %d", strlen(request_id), STORE_REQUEST_ID_MAX - 1);
+	return false;
+}
+
+/*
  * Sell tickets to n purchases in one call, each as if alone (see
  * src/lua/buy.lua).  Returns SPIKE_OK with each purchase's outcome
- * filled in, or SPIKE_EREDIS for them all.
+ * filled in, SPIKE_EINPUT for a request id over STORE_REQUEST_ID_MAX
+ * (nothing sent), or SPIKE_EREDIS, for them all.
  */
 enum spike_err
 store_buy(struct store *st, struct store_purchase *const *p, size_t n)
@@ -311,8 +336,8 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 	argv[argc++] = st->stock_key;
 	argv[argc++] = st->conf->events_key;
 	for (i = 0; i < n; i++) {
-		snprintf(st->req_keys[i], sizeof(st->req_keys[i]), "%s:req:%s",
-		    st->stock_key, p[i]->request_id);
+		if (!store_req_key(st, i, p[i]->request_id))
+			return SPIKE_EINPUT;
 		argv[argc++] = st->req_keys[i];
 	}
 	argv[argc++] = st->conf->total_field;
