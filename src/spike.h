@@ -21,6 +21,9 @@
 
 #define SPIKE_VERSION		PACKAGE_VERSION
 
+/* After SIGTERM, how long requests in flight may take (main.c). */
+#define SPIKE_SHUTDOWN_GRACE_MS	2500
+
 /* Every fallible call returns one of these; 0 is success. */
 enum spike_err {
 	SPIKE_OK = 0,
@@ -290,7 +293,7 @@ struct sync_state;
 
 struct sync_state *sync_start(const struct conf *, const char *self_id,
 		    unsigned int weight, struct stock *);
-void		 sync_stop(struct sync_state *);
+bool		 sync_stop(struct sync_state *, unsigned int timeout_ms);
 bool		 sync_store_up(const struct sync_state *);
 void		 sync_report_down(struct sync_state *, const char *why);
 
