@@ -45,8 +45,12 @@ commit_group(struct batcher *b, struct batch_item **items, size_t n)
 	else {
 		for (i = 0; i < n; i++)
 			purchases[i] = items[i]->purchase;
-		if ((rc = store_buy(b->store, purchases, n)) != SPIKE_OK)
+		rc = store_buy(b->store, purchases, n);
+		if (rc == SPIKE_EREDIS)
 			sync_report_down(b->sync, store_error(b->store));
+		else if (rc != SPIKE_OK)
+			log_warnx("purchases refused: %s",
+			    store_error(b->store));
 	}
 	for (i = 0; i < n; i++) {
 		items[i]->rc = rc;

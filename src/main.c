@@ -25,7 +25,7 @@
 #include "spike.h"
 
 #define SHUTDOWN_KICK_MS	20
-#define SHUTDOWN_GRACE_MS	2500
+#define SHUTDOWN_LEAVE_MS	400	/* to remove the heartbeat */
 
 struct instance {
 	struct conf		 conf;
@@ -187,7 +187,7 @@ static unsigned int
 stop_workers(struct instance *in)
 {
 	struct timespec	 pause = { 0, SHUTDOWN_KICK_MS * 1000000L };
-	long long	 deadline = now_ms() + SHUTDOWN_GRACE_MS;
+	long long	 deadline = now_ms() + SPIKE_SHUTDOWN_GRACE_MS;
 	unsigned int	 i, running;
 
 	worker_stop_all();
@@ -205,11 +205,39 @@ stop_workers(struct instance *in)
 	return running;
 }
 
+/*
+ * Once every worker has finished, stop the committer, then the sync
+ * thread (which removes the heartbeat), then the stat log, each after
+ * the last thread that uses it.  Workers still busy after the grace
+ * period, and the committer they wait for, may use all of these until
+ * the process ends: then nothing is stopped or freed, the stat lines
+ * written so far are flushed, and the heartbeat is left to age out, as
+ * it is when Redis does not let the sync thread finish in time.
+ */
+static void
+stop_instance(struct instance *in)
+{
+	unsigned int	 stuck;
+
+	if ((stuck = stop_workers(in)) > 0) {
+		log_warnx("%u workers still busy after %d ms; exiting without "
+		    "them", stuck, SPIKE_SHUTDOWN_GRACE_MS);
+		statlog_flush(in->statlog);
+		return;
+	}
+	batcher_stop(in->batcher);
+	if (!sync_stop(in->sync, SHUTDOWN_LEAVE_MS))
+		log_warnx("redis busy for %d ms: heartbeat left to age out",
+		    SHUTDOWN_LEAVE_MS);
+	statlog_close(in->statlog);
+	log_info("stopped after %lld sales", (long long)atomic_load(
+	    &in->stock.sold));
+}
+
 static void
 serve_until_signalled(struct instance *in, const sigset_t *waited)
 {
-	unsigned int	 stuck;
-	int		 signo;
+	int	 signo;
 
 	for (;;) {
 		if (sigwait(waited, &signo) != 0)
@@ -220,15 +248,7 @@ serve_until_signalled(struct instance *in, const sigset_t *waited)
 			statlog_reopen(in->statlog);
 	}
 	log_info("signal %d: finishing requests in flight", signo);
-	if ((stuck = stop_workers(in)) > 0)
-		log_warnx("%u workers still busy after %d ms; exiting anyway",
-		    stuck, SHUTDOWN_GRACE_MS);
-	else
-		batcher_stop(in->batcher);
-	sync_stop(in->sync);
-	statlog_close(in->statlog);
-	log_info("stopped after %lld sales", (long long)atomic_load(
-	    &in->stock.sold));
+	stop_instance(in);
 }
 
 static void

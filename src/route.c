@@ -23,24 +23,33 @@ struct route {
 	bool		 ops;		/* for operations: not counted */
 };
 
-/* True when CONTENT_LENGTH announces a body over QUERY_BODY_MAX. */
-bool
-route_body_too_large(const char *content_length)
-{
-	char		*end;
-	unsigned long long v;
-
-	if (content_length == NULL || *content_length == '\0')
-		return false;
-	v = strtoull(content_length, &end, 10);
-	return *end != '\0' || v > QUERY_BODY_MAX;
-}
-
 static void
 refuse(struct reply *r, enum reply_kind kind, const char *why)
 {
 	r->kind = kind;
 	r->detail = why;
+}
+
+/*
+ * Check CONTENT_LENGTH before the body is read: absent, empty or decimal
+ * digits (RFC 3875, 4.1.2).  Returns true when the body may be read;
+ * otherwise false with r set to a 400 for a value that is no length, or
+ * to a 413 for a length over QUERY_BODY_MAX.
+ */
+bool
+route_length_ok(const char *content_length, struct reply *r)
+{
+	if (content_length == NULL || *content_length == '\0')
+		return true;
+	if (strspn(content_length, "0123456789") != strlen(content_length)) {
+		refuse(r, REPLY_BAD_REQUEST, "CONTENT_LENGTH is not a length");
+		return false;
+	}
+	if (strtoull(content_length, NULL, 10) > QUERY_BODY_MAX) {
+		refuse(r, REPLY_TOO_LARGE, NULL);
+		return false;
+	}
+	return true;
 }
 
 /* Answer 503 at once while Redis is known to be down. */
@@ -61,14 +70,38 @@ store_failed(struct route_ctx *ctx, struct reply *r)
 }
 
 /* nginx's $request_id is 32 hex digits; accept any short token. */
+#define ROUTE_NGINX_ID_MAX	64
+
+_Static_assert(ROUTE_NGINX_ID_MAX < STORE_REQUEST_ID_MAX,
+    "an nginx request id must fit in a request key");
+
 static bool
 request_id_usable(const char *id)
 {
 	size_t	 len;
 
-	if (id == NULL || (len = strlen(id)) == 0 || len > 64)
+	if (id == NULL || (len = strlen(id)) == 0 || len > ROUTE_NGINX_ID_MAX)
 		return false;
 	return strspn(id, "0123456789abcdefABCDEF-_") == len;
+}
+
+/*
+ * The purchase's request id into id: nginx's, or one unique to this
+ * instance, thread and purchase.  Returns false if it does not fit,
+ * which STORE_REQUEST_ID_MAX rules out for the addresses spike.conf takes.
+ */
+static bool
+make_request_id(struct route_ctx *ctx, const struct route_request *req,
+    char *id, size_t idsz)
+{
+	int	 n;
+
+	if (request_id_usable(req->request_id))
+		n = snprintf(id, idsz, "%s", req->request_id);
+	else
+		n = snprintf(id, idsz, "%s/%ld/%u/%llu", ctx->self_id,
+		    (long)getpid(), ctx->thread, ++ctx->purchases);
+	return n >= 0 && (size_t)n < idsz;
 }
 
 static void
@@ -105,13 +138,33 @@ settle(struct route_ctx *ctx, enum store_buy_result result,
 	r->kind = REPLY_SOLD_OUT;
 }
 
+/* Sell the ticket taken from the local stock through Redis. */
+static void
+sell(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	struct store_purchase	 p;
+	char			 id[STORE_REQUEST_ID_MAX];
+
+	if (!make_request_id(ctx, req, id, sizeof(id))) {
+		stock_give_back(ctx->stock);
+		refuse(r, REPLY_UNAVAILABLE, "request id too long");
+		return;
+	}
+	p.request_id = id;
+	p.user = q->user;
+	if (batcher_buy(ctx->batcher, &p) != SPIKE_OK) {
+		stock_give_back(ctx->stock);
+		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
+		return;
+	}
+	settle(ctx, p.result, &p.order, r);
+}
+
 static void
 handle_buy(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
 {
-	struct store_purchase	 p;
-	char			 id[160];
-
 	if (q->user[0] == '\0' && !ctx->conf->allow_anonymous) {
 		refuse(r, REPLY_BAD_REQUEST, "user required");
 		return;
@@ -127,19 +180,7 @@ handle_buy(struct route_ctx *ctx, const struct route_request *req,
 		refuse(r, REPLY_SOLD_OUT, NULL);
 		return;
 	}
-	if (request_id_usable(req->request_id))
-		snprintf(id, sizeof(id), "%s", req->request_id);
-	else
-		snprintf(id, sizeof(id), "%s/%ld/%u/%llu", ctx->self_id,
-		    (long)getpid(), ctx->thread, ++ctx->purchases);
-	p.request_id = id;
-	p.user = q->user;
-	if (batcher_buy(ctx->batcher, &p) != SPIKE_OK) {
-		stock_give_back(ctx->stock);
-		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
-		return;
-	}
-	settle(ctx, p.result, &p.order, r);
+	sell(ctx, req, q, r);
 }
 
 static void
@@ -277,23 +318,30 @@ find_route(const char *path)
 	return NULL;
 }
 
-/* True when method is one of the comma-separated names in allow. */
+/*
+ * True when method is, whole and in the same case (RFC 9110, 9.1), one
+ * of the names in allow, a list as the Allow header writes it.
+ */
 static bool
 method_allowed(const char *allow, const char *method)
 {
-	size_t	 len;
+	size_t	 len, n;
 
 	if (method == NULL || (len = strlen(method)) == 0)
 		return false;
-	for (; (allow = strstr(allow, method)) != NULL; allow += len)
-		if (allow[len] == '\0' || allow[len] == ',')
+	for (; *allow != '\0'; allow += strspn(allow, ", ")) {
+		n = strcspn(allow, ", ");
+		if (n == len && strncmp(allow, method, len) == 0)
 			return true;
+		allow += n;
+	}
 	return false;
 }
 
 /*
  * Read the parameters from the query string and, for POST, the form
- * body.  Returns false, with the answer set to a 400, when they are bad.
+ * body; a body with any other method is refused, not ignored.  Returns
+ * false, with the answer set to a 400, when they are bad.
  */
 static bool
 read_input(const struct route_request *req, struct query *q, struct reply *r)
@@ -302,7 +350,11 @@ read_input(const struct route_request *req, struct query *q, struct reply *r)
 	if (req->query != NULL &&
 	    query_parse(q, req->query, strlen(req->query)) != SPIKE_OK)
 		goto bad;
-	if (req->body_len > 0 && strcmp(req->method, "POST") == 0) {
+	if (req->body_len > 0 && strcmp(req->method, "POST") != 0) {
+		refuse(r, REPLY_BAD_REQUEST, "only a POST may have a body");
+		return false;
+	}
+	if (req->body_len > 0) {
 		if (!query_is_form(req->content_type)) {
 			refuse(r, REPLY_BAD_REQUEST, "body must be "
 			    "application/x-www-form-urlencoded");

@@ -21,6 +21,9 @@
 
 #define SPIKE_VERSION		PACKAGE_VERSION
 
+/* After SIGTERM, how long requests in flight may take (main.c). */
+#define SPIKE_SHUTDOWN_GRACE_MS	2500
+
 /* Every fallible call returns one of these; 0 is success. */
 enum spike_err {
 	SPIKE_OK = 0,
@@ -224,6 +227,13 @@ struct store_view {
 	unsigned int	 live_weight;	/* weights of instances seen alive */
 };
 
+/*
+ * The longest request id, with its NUL: nginx's $request_id, or one made
+ * by route.c, "ADDR/PID/THREAD/COUNT" with ADDR an instance address of
+ * spike.conf and each number at most 20 digits.
+ */
+#define STORE_REQUEST_ID_MAX	(CONF_ADDR_MAX + 3 * (1 + 20))
+
 /* One purchase as Redis is asked to make it. */
 struct store_purchase {
 	const char		*request_id;
@@ -283,7 +293,7 @@ struct sync_state;
 
 struct sync_state *sync_start(const struct conf *, const char *self_id,
 		    unsigned int weight, struct stock *);
-void		 sync_stop(struct sync_state *);
+bool		 sync_stop(struct sync_state *, unsigned int timeout_ms);
 bool		 sync_store_up(const struct sync_state *);
 void		 sync_report_down(struct sync_state *, const char *why);
 
@@ -319,7 +329,7 @@ struct route_answer {
 	bool		 exposition;	/* send metrics_format(), not JSON */
 };
 
-bool		 route_body_too_large(const char *content_length);
+bool		 route_length_ok(const char *content_length, struct reply *);
 void		 route_handle(struct route_ctx *, const struct route_request *,
 		    struct route_answer *);
 

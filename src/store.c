@@ -22,6 +22,13 @@
 #define STORE_REQUEST_TTL_S	"60"
 #define STORE_EXPIRE_BATCH	"200"
 #define STORE_SHA_LEN		40
+#define STORE_BUY_REPLY		4	/* elements per purchase: buy.lua */
+#define STORE_REQ_INFIX		":req:"
+
+/* KEY:req:ID with the longest stock_key and request id, and its NUL. */
+#define STORE_REQ_KEY_MAX	((CONF_KEY_MAX - 1) + \
+				    (sizeof(STORE_REQ_INFIX) - 1) + \
+				    STORE_REQUEST_ID_MAX)
 
 static const char *const script_text[STORE_SCRIPTS] = {
 	[STORE_SCRIPT_BUY] = lua_buy,
@@ -52,7 +59,7 @@ struct store {
 	char			 per_user_limit[16];
 	char			 sha[STORE_SCRIPTS][STORE_SHA_LEN + 1];
 	char			 nkeys[8];
-	char			 req_keys[STORE_BATCH_MAX][CONF_KEY_MAX + 80];
+	char			 req_keys[STORE_BATCH_MAX][STORE_REQ_KEY_MAX];
 	char			 error[160];
 };
 
@@ -255,7 +262,20 @@ copy_order_id(char *dst, const redisReply *e)
 		dst[0] = '\0';
 }
 
-/* Fill one purchase from its {status, order, pay_by} in reply r at i. */
+/* Copy an order status reply element, or "?" when it is not one. */
+static void
+copy_order_status(struct store_order *o, const redisReply *e)
+{
+	if (e->type == REDIS_REPLY_STRING && e->len < sizeof(o->status))
+		memcpy(o->status, e->str, e->len + 1);
+	else
+		strcpy(o->status, "?");
+}
+
+/*
+ * Fill one purchase from its {status, order, pay_by, order_status} in
+ * reply r at i (STORE_BUY_REPLY elements).
+ */
 static bool
 read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 {
@@ -272,14 +292,33 @@ read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 	p->result = outcome[status + 1];
 	copy_order_id(p->order.id, r->element[i + 1]);
 	p->order.pay_by = r->element[i + 2]->integer;
-	strcpy(p->order.status, "pending");
+	copy_order_status(&p->order, r->element[i + 3]);
 	return true;
+}
+
+/*
+ * Write purchase i's request key.  Returns false when it does not fit,
+ * which would give different purchases one key.
+ */
+static bool
+store_req_key(struct store *st, size_t i, const char *request_id)
+{
+	int	 n;
+
+	n = snprintf(st->req_keys[i], sizeof(st->req_keys[i]),
+	    "%s" STORE_REQ_INFIX "%s", st->stock_key, request_id);
+	if (n >= 0 && (size_t)n < sizeof(st->req_keys[i]))
+		return true;
+	snprintf(st->error, sizeof(st->error), "request id of %zu bytes: "
+	    "over %d", strlen(request_id), STORE_REQUEST_ID_MAX - 1);
+	return false;
 }
 
 /*
  * Sell tickets to n purchases in one call, each as if alone (see
  * src/lua/buy.lua).  Returns SPIKE_OK with each purchase's outcome
- * filled in, or SPIKE_EREDIS for them all.
+ * filled in, SPIKE_EINPUT for a request id over STORE_REQUEST_ID_MAX
+ * (nothing sent), or SPIKE_EREDIS, for them all.
  */
 enum spike_err
 store_buy(struct store *st, struct store_purchase *const *p, size_t n)
@@ -297,8 +336,8 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 	argv[argc++] = st->stock_key;
 	argv[argc++] = st->conf->events_key;
 	for (i = 0; i < n; i++) {
-		snprintf(st->req_keys[i], sizeof(st->req_keys[i]), "%s:req:%s",
-		    st->stock_key, p[i]->request_id);
+		if (!store_req_key(st, i, p[i]->request_id))
+			return SPIKE_EINPUT;
 		argv[argc++] = st->req_keys[i];
 	}
 	argv[argc++] = st->conf->total_field;
@@ -312,10 +351,10 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 		argv[argc++] = p[i]->user;
 	if ((r = store_eval(st, STORE_SCRIPT_BUY, (int)argc, argv)) == NULL)
 		return SPIKE_EREDIS;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * n)
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != STORE_BUY_REPLY * n)
 		return store_bad_reply(st, r, "buy");
 	for (i = 0; i < n; i++)
-		if (!read_purchase(r, 3 * i, p[i]))
+		if (!read_purchase(r, STORE_BUY_REPLY * i, p[i]))
 			return store_bad_reply(st, r, "buy");
 	freeReplyObject(r);
 	return SPIKE_OK;
@@ -373,7 +412,6 @@ store_find_order(struct store *st, const char *user, bool *found,
 {
 	const char	*argv[] = { "EVALSHA", NULL, "0", st->stock_key, user };
 	redisReply	*r;
-	redisReply	*status;
 
 	if ((r = store_eval(st, STORE_SCRIPT_ORDER, 5, argv)) == NULL)
 		return SPIKE_EREDIS;
@@ -383,9 +421,7 @@ store_find_order(struct store *st, const char *user, bool *found,
 	*found = r->elements == 3;
 	if (*found) {
 		copy_order_id(order->id, r->element[0]);
-		status = r->element[1];
-		snprintf(order->status, sizeof(order->status), "%s",
-		    status->type == REDIS_REPLY_STRING ? status->str : "?");
+		copy_order_status(order, r->element[1]);
 		order->pay_by = reply_int(r, 2);
 	}
 	freeReplyObject(r);

@@ -36,9 +36,10 @@ struct sync_state {
 	unsigned int		 since_expiry;	/* ms since orders expired */
 	atomic_int		 state;		/* enum store_state */
 	pthread_t		 thread;
-	pthread_mutex_t		 lock;		/* only for the stop wakeup */
+	pthread_mutex_t		 lock;		/* only for stopping */
 	pthread_cond_t		 cond;
 	bool			 stopping;	/* under lock */
+	bool			 stopped;	/* under lock: thread done */
 };
 
 bool
@@ -174,6 +175,10 @@ sync_main(void *arg)
 		expire_orders(ss);
 	}
 	store_leave(ss->store);
+	pthread_mutex_lock(&ss->lock);
+	ss->stopped = true;
+	pthread_cond_broadcast(&ss->cond);
+	pthread_mutex_unlock(&ss->lock);
 	return NULL;
 }
 
@@ -214,19 +219,35 @@ fail:
 	return NULL;
 }
 
-/* Stop syncing, remove this instance from the live set, free. */
-void
-sync_stop(struct sync_state *ss)
+/*
+ * Stop syncing, remove this instance from the live set and free, giving
+ * the thread up to timeout_ms to finish the Redis calls it is in.
+ * Returns false when it has not: it is left to run, holding what it
+ * uses, and the heartbeat ages out instead.
+ */
+bool
+sync_stop(struct sync_state *ss, unsigned int timeout_ms)
 {
+	struct timespec	 until;
+	bool		 stopped;
+
 	if (ss == NULL)
-		return;
+		return true;
+	deadline_after(&until, timeout_ms);
 	pthread_mutex_lock(&ss->lock);
 	ss->stopping = true;
-	pthread_cond_signal(&ss->cond);
+	pthread_cond_broadcast(&ss->cond);
+	while (!ss->stopped && pthread_cond_timedwait(&ss->cond, &ss->lock,
+	    &until) != ETIMEDOUT)
+		;
+	stopped = ss->stopped;
 	pthread_mutex_unlock(&ss->lock);
+	if (!stopped)
+		return false;
 	pthread_join(ss->thread, NULL);
 	store_free(ss->store);
 	pthread_mutex_destroy(&ss->lock);
 	pthread_cond_destroy(&ss->cond);
 	free(ss);
+	return true;
 }

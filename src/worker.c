@@ -93,6 +93,26 @@ write_stat(struct worker *w, const struct route_answer *ans, long long us)
 	statlog_append(w->ctx->statlog, line, (size_t)len);
 }
 
+/*
+ * Read the body CONTENT_LENGTH announces into body.  Returns false, with
+ * the answer set and the connection to be dropped, when it is refused.
+ */
+static bool
+take_body(struct worker *w, struct route_request *rr, char *body,
+    struct route_answer *ans)
+{
+	memset(ans, 0, sizeof(*ans));
+	rr->body = body;
+	if (route_length_ok(FCGX_GetParam("CONTENT_LENGTH", w->req.envp),
+	    &ans->reply)) {
+		if (read_body(&w->req, body, &rr->body_len))
+			return true;
+		ans->reply.kind = REPLY_TOO_LARGE;
+	}
+	w->drop_after_answer = true;
+	return false;
+}
+
 /* Answer one accepted request, record its stat line and count it. */
 static void
 serve(struct worker *w)
@@ -111,13 +131,7 @@ serve(struct worker *w)
 	rr.query = FCGX_GetParam("QUERY_STRING", envp);
 	rr.content_type = FCGX_GetParam("CONTENT_TYPE", envp);
 	rr.request_id = FCGX_GetParam("REQUEST_ID", envp);
-	rr.body = body;
-	if (route_body_too_large(FCGX_GetParam("CONTENT_LENGTH", envp)) ||
-	    !read_body(&w->req, body, &rr.body_len)) {
-		memset(&ans, 0, sizeof(ans));
-		ans.reply.kind = REPLY_TOO_LARGE;
-		w->drop_after_answer = true;
-	} else
+	if (take_body(w, &rr, body, &ans))
 		route_handle(w->ctx, &rr, &ans);
 	send_answer(w, &ans);
 	us = now_us() - start;

@@ -1,7 +1,8 @@
 /*
  * Integration: faults.  Redis stopped, frozen or down at start-up gives
  * quick 503s and recovery; instances killed mid-sale neither oversell nor
- * undersell; SIGTERM under load exits 0 in time with stat.log complete.
+ * undersell; SIGTERM under load exits 0 in time with stat.log complete,
+ * and so does SIGTERM while Redis is frozen under a purchase.
  */
 #include "config.h"
 
@@ -13,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "spike.h"
 #include "rig_ck.h"
 
 #define REDIS_TIMEOUT_MS	300
@@ -25,6 +28,18 @@
 #define KILL_SETTLE_MS		15000
 #define TERM_REQUESTS		8000
 #define TERM_AFTER		1500
+
+/*
+ * SIGTERM while Redis is frozen: a purchase holds its worker (and the
+ * committer) past the grace period, since its Redis call may take twice
+ * that.  SIGTERM comes once the purchase has had half the time its call
+ * outlasts the grace period to reach an instance; each instance must
+ * exit before that call could even time out.
+ */
+#define FROZEN_GRACE_MS		SPIKE_SHUTDOWN_GRACE_MS
+#define FROZEN_CALL_MS		(2 * FROZEN_GRACE_MS)	/* redis_timeout_ms */
+#define FROZEN_SEND_MS		((FROZEN_CALL_MS - FROZEN_GRACE_MS) / 2)
+#define FROZEN_EXIT_MS		(FROZEN_GRACE_MS + FROZEN_CALL_MS / 2)
 
 /*
  * One buy on h by a user never seen before, so that a ticket per user
@@ -251,12 +266,96 @@ START_TEST(test_sigterm_under_load)
 }
 END_TEST
 
+/*
+ * The file a sanitizer wrote for pid, if any: log_path=PREFIX in
+ * ASAN_OPTIONS or UBSAN_OPTIONS (as scripts/check-hardening sets them)
+ * makes the runtime write PREFIX.PID.  Returns false when there is none.
+ */
+static bool
+sanitizer_report(pid_t pid, char *path, size_t pathsz)
+{
+	static const char *const vars[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS" };
+	const char	*opt, *at;
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if ((opt = getenv(vars[i])) == NULL ||
+		    (at = strstr(opt, "log_path=")) == NULL)
+			continue;
+		at += strlen("log_path=");
+		snprintf(path, pathsz, "%.*s.%ld", (int)strcspn(at, ":"), at,
+		    (long)pid);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* SIGTERM instance i: exit 0 within FROZEN_EXIT_MS, no sanitizer report. */
+static void
+assert_frozen_exit(struct rig *r, int i)
+{
+	pid_t		 pid = r->inst[i].pid;
+	int		 status = -1;
+	double		 ms = 0;
+	char		 report[RIG_PATH_MAX];
+
+	ck_assert_msg(rig_instance_wait(r, i, FROZEN_EXIT_MS, &status, &ms),
+	    "SIGTERM with Redis frozen: %s", r->err);
+	ck_assert_msg(!sanitizer_report(pid, report, sizeof(report)),
+	    "instance %d: sanitizer report %s", i, report);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "instance %d: wait status 0x%x, want exit 0", i, status);
+	ck_assert_msg(ms <= FROZEN_EXIT_MS, "instance %d: exit took %.0f ms, "
+	    "limit %d", i, ms, FROZEN_EXIT_MS);
+}
+
+/*
+ * A worker held past the grace period by a purchase Redis never answers
+ * must not keep the instance from exiting, nor find freed what it (or
+ * the committer) still uses when it wakes up: under the sanitizer build
+ * that would be a report.  The lines of the requests answered are in
+ * stat.log.
+ */
+START_TEST(test_sigterm_redis_frozen)
+{
+	static const char req[] = "GET /buy/ticket?user=frozen HTTP/1.1\r\n"
+	    "Host: 127.0.0.1\r\n\r\n";
+	struct rig_options opt = { .redis_timeout_ms = FROZEN_CALL_MS };
+	struct rig	 r;
+	struct rig_reply rep;
+	long		 held = 0;
+	int		 fd, i;
+
+	rig_ck_start(&r, &opt, 1000);
+	ck_assert_msg(rig_get(&r, "/buy/ticket?user=warm", &rep) &&
+	    rep.code == 1, "first buy: %d %s %s", rep.status, rep.body, r.err);
+	ck_assert_msg(rig_redis_freeze(&r), "%s", r.err);
+	fd = rig_tcp_connect(r.http_port, FROZEN_EXIT_MS);
+	ck_assert_msg(fd != -1 && rig_send_all(fd, req, sizeof(req) - 1),
+	    "cannot send the purchase to nginx");
+	rig_sleep_ms(FROZEN_SEND_MS);
+	for (i = 0; i < RIG_INSTANCES; i++)
+		ck_assert_msg(rig_instance_kill(&r, i, SIGTERM), "%s", r.err);
+	for (i = 0; i < RIG_INSTANCES; i++) {
+		assert_frozen_exit(&r, i);
+		held += rig_instance_log_lines(&r, i, "still busy");
+	}
+	close(fd);
+	ck_assert_msg(held > 0, "no worker was held past the grace period");
+	ck_assert_int_eq(rig_stat_lines(&r, "user:warm,"), 1);
+	ck_assert_int_eq(rig_stat_lines(&r, "user:frozen,"), 0);
+	ck_assert_msg(rig_redis_thaw(&r), "%s", r.err);
+	rig_stop(&r);
+}
+END_TEST
+
 static Suite *
 faults_suite(void)
 {
 	Suite	*s = suite_create("faults");
 	TCase	*redis = tcase_create("redis");
 	TCase	*instances = tcase_create("instances");
+	TCase	*shutdown = tcase_create("shutdown");
 
 	tcase_set_timeout(redis, 60);
 	tcase_add_test(redis, test_redis_stopped);
@@ -267,6 +366,9 @@ faults_suite(void)
 	tcase_add_test(instances, test_kill_two_mid_sale);
 	tcase_add_test(instances, test_sigterm_under_load);
 	suite_add_tcase(s, instances);
+	tcase_set_timeout(shutdown, 60);
+	tcase_add_test(shutdown, test_sigterm_redis_frozen);
+	suite_add_tcase(s, shutdown);
 	return s;
 }
 

@@ -37,6 +37,7 @@
 struct buy {
 	long long	 status, total, sold, pay_by;
 	char		 order[32];
+	char		 ostatus[16];	/* the order's status, "" for none */
 };
 
 /* ---- Redis helpers --------------------------------------------------- */
@@ -114,13 +115,15 @@ buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
 	snprintf(lim, sizeof(lim), "%u", limit);
 	rep = CMD(c, "EVAL", lua_buy, "3", K, EVENTS, req_key, TOTAL, SOLD,
 	    REQ_TTL, K, SELF, pay, lim, user);
-	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 3,
+	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4,
 	    "buy: reply type %d with %zu elements", rep->type,
 	    rep->elements);
 	b.status = as_int(rep->element[0]);
 	ck_assert_int_eq(rep->element[1]->type, REDIS_REPLY_STRING);
 	snprintf(b.order, sizeof(b.order), "%s", rep->element[1]->str);
 	b.pay_by = as_int(rep->element[2]);
+	ck_assert_int_eq(rep->element[3]->type, REDIS_REPLY_STRING);
+	snprintf(b.ostatus, sizeof(b.ostatus), "%s", rep->element[3]->str);
 	freeReplyObject(rep);
 	read_stock(c, &b);
 	return b;
@@ -286,12 +289,15 @@ START_TEST(test_buy_group)
 	rep = CMD(c, "EVAL", lua_buy, "6", K, EVENTS, K ":req:g1",
 	    K ":req:g2", K ":req:g3", K ":req:g4", TOTAL, SOLD, REQ_TTL, K,
 	    SELF, "60000", "1", "ann", "ann", "bob", "cat");
-	ck_assert_uint_eq(rep->elements, 12);
+	ck_assert_uint_eq(rep->elements, 16);
 	ck_assert_int_eq(as_int(rep->element[0]), 1);	/* ann buys */
-	ck_assert_int_eq(as_int(rep->element[3]), 2);	/* ann again: hers */
-	ck_assert_str_eq(rep->element[4]->str, rep->element[1]->str);
-	ck_assert_int_eq(as_int(rep->element[6]), 1);	/* bob: the last */
-	ck_assert_int_eq(as_int(rep->element[9]), 0);	/* cat: sold out */
+	ck_assert_str_eq(rep->element[3]->str, "pending");
+	ck_assert_int_eq(as_int(rep->element[4]), 2);	/* ann again: hers */
+	ck_assert_str_eq(rep->element[5]->str, rep->element[1]->str);
+	ck_assert_str_eq(rep->element[7]->str, "pending");
+	ck_assert_int_eq(as_int(rep->element[8]), 1);	/* bob: the last */
+	ck_assert_int_eq(as_int(rep->element[12]), 0);	/* cat: sold out */
+	ck_assert_str_eq(rep->element[15]->str, "");
 	freeReplyObject(rep);
 	rep = CMD(c, "HGET", K, SOLD);
 	ck_assert_int_eq(as_int(rep), 2);
@@ -430,6 +436,42 @@ START_TEST(test_buy_request_dedup)
 }
 END_TEST
 
+/*
+ * A repeat answers the order as it stands now: a retry of a request whose
+ * order was paid says paid, one whose order expired says expired, and an
+ * anonymous repeat has no status.
+ */
+START_TEST(test_buy_repeat_status)
+{
+	redisContext	*c = start();
+	struct buy	 a, b;
+
+	sale(c, "100", "0");
+	a = buy_raw(c, "paid-req", "alice", LONG_PAY_MS, 1);
+	ck_assert_str_eq(a.ostatus, "pending");
+	ck_assert_int_eq(pay(c, "alice", a.order, NULL), 1);
+	b = buy_raw(c, "paid-req", "alice", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, 2);
+	ck_assert_str_eq(b.order, a.order);
+	ck_assert_str_eq(b.ostatus, "paid");
+	a = buy_raw(c, "late-req", "bob", SHORT_PAY_MS, 1);
+	while (redis_ms(c) <= a.pay_by + 1)
+		rig_sleep_ms(10);
+	ck_assert_int_eq(expire(c), 1);
+	b = buy_raw(c, "late-req", "bob", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, 2);
+	ck_assert_str_eq(b.order, a.order);
+	ck_assert_str_eq(b.ostatus, "expired");
+	ck_assert_int_eq(buy_raw(c, "anon-req", "", LONG_PAY_MS, 1).status, 1);
+	b = buy_raw(c, "anon-req", "", LONG_PAY_MS, 1);
+	ck_assert_int_eq(b.status, 2);
+	ck_assert_str_eq(b.ostatus, "");
+	ck_assert_int_eq(sold_of(c), 2);
+	assert_invariant(c);
+	stop(c);
+}
+END_TEST
+
 START_TEST(test_buy_user_limit_1)
 {
 	redisContext	*c = start();
@@ -438,21 +480,24 @@ START_TEST(test_buy_user_limit_1)
 	sale(c, "100", "0");
 	a = buy(c, "alice", LONG_PAY_MS, 1);
 	ck_assert_int_eq(a.status, 1);
+	ck_assert_str_eq(a.ostatus, "pending");
 	for (int i = 0; i < 3; i++) {
 		b = buy(c, "alice", LONG_PAY_MS, 1);
 		ck_assert_int_eq(b.status, 2);
 		ck_assert_str_eq(b.order, a.order);
 		ck_assert_int_eq(b.pay_by, a.pay_by);
+		ck_assert_str_eq(b.ostatus, "pending");
 	}
 	ck_assert_int_eq(sold_of(c), 1);
 	ck_assert_int_eq(user_orders(c, "alice"), 1);
 	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), 1);
 	ck_assert_int_eq(events(c, "created", NULL), 1);
-	/* A paid order still counts against the limit. */
+	/* A paid order still counts against the limit, and says paid. */
 	ck_assert_int_eq(pay(c, "alice", a.order, NULL), 1);
 	b = buy(c, "alice", LONG_PAY_MS, 1);
 	ck_assert_int_eq(b.status, 2);
 	ck_assert_str_eq(b.order, a.order);
+	ck_assert_str_eq(b.ostatus, "paid");
 	ck_assert_int_eq(sold_of(c), 1);
 	/* Another user is not limited by alice. */
 	ck_assert_int_eq(buy(c, "bob", LONG_PAY_MS, 1).status, 1);
@@ -1033,6 +1078,7 @@ lua_suite(void)
 	tcase_add_test(tc, test_buy_group);
 	tcase_add_test(tc, test_buy_refuses_bad_hash);
 	tcase_add_test(tc, test_buy_request_dedup);
+	tcase_add_test(tc, test_buy_repeat_status);
 	tcase_add_test(tc, test_buy_user_limit_1);
 	tcase_add_test(tc, test_buy_user_limit_2);
 	tcase_add_test(tc, test_buy_anonymous);

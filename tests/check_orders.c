@@ -10,7 +10,14 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,9 +27,11 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
+#include "spike.h"
 #include "rig_ck.h"
 
 #define K		RIG_STOCK_KEY
@@ -1566,10 +1575,49 @@ END_TEST
 
 /*
  * A user who holds an order and asks again is answered with that order
- * (spike-fcgi(8): "the latest of their orders again, with repeat"), also
- * once the sale is sold out; so is an nginx retry of the same REQUEST_ID,
- * which goes the same way through route.c.
+ * as it stands, "repeat":true, and nothing sold: pending before the
+ * payment, paid after it, from every instance.
  */
+START_TEST(test_repeat_after_pay)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a, first;
+	redisContext	*c;
+
+	start(&r, 50, 10, NULL);
+	c = rig_ck_redis(&r);
+	rig_http_init(&h, r.http_port);
+	must_buy(&h, "payer", &first);
+	ck_assert_msg(first.code == 1 && !first.repeat &&
+	    strcmp(first.ostatus, "pending") == 0, "%s", first.body);
+	must_buy(&h, "payer", &a);
+	ck_assert_msg(a.code == 1 && a.repeat && strcmp(a.ostatus,
+	    "pending") == 0, "repeat before paying: %s", a.body);
+	must_pay(&h, "payer", first.order, &a);
+	ck_assert_msg(a.code == 1 && strcmp(a.ostatus, "paid") == 0, "%s",
+	    a.body);
+	for (int i = 0; i < 10; i++) {	/* over all four instances */
+		struct rig_http	 fresh;
+
+		rig_http_init(&fresh, r.http_port);
+		must_buy(&fresh, "payer", &a);
+		rig_http_close(&fresh);
+		ck_assert_msg(a.status == 200 && a.code == 1 && a.repeat &&
+		    strcmp(a.order, first.order) == 0 &&
+		    a.pay_by == first.pay_by &&
+		    strcmp(a.ostatus, "paid") == 0,
+		    "repeat %d after paying order %s: %d %s", i, first.order,
+		    a.status, a.body);
+	}
+	ck_assert_int_eq(sold_of(c), 1);
+	assert_invariant(c);
+	redisFree(c);
+	rig_http_close(&h);
+	rig_stop(&r);
+}
+END_TEST
+
 /*
  * Once the sale is sold out, instances (and nginx at the edge) answer
  * sold out from memory without asking Redis, so a repeat by a ticket
@@ -1618,6 +1666,196 @@ START_TEST(test_repeat_when_sold_out)
 }
 END_TEST
 
+/* ---- the longest stock key and instance address spike.conf takes -------- */
+
+#define LONGEST_START_MS	15000	/* what the rig gives its own */
+#define LONGEST_TOTAL		10
+#define LONGEST_BUYS		3
+
+/* One spike-fcgi on a Unix socket, outside the rig's four. */
+struct unix_instance {
+	char		 path[CONF_ADDR_MAX];	/* the socket */
+	char		 conf[RIG_PATH_MAX];
+	char		 log[RIG_PATH_MAX];
+	pid_t		 pid;
+};
+
+/* A socket path in r's directory making "unix:PATH" CONF_ADDR_MAX - 1 long. */
+static void
+longest_socket_path(struct rig *r, char *path)
+{
+	size_t	 want = CONF_ADDR_MAX - 1 - strlen("unix:"), n;
+
+	n = (size_t)snprintf(path, CONF_ADDR_MAX, "%s/", r->dir);
+	ck_assert_msg(n + 1 < want, "%s: too long a directory for the test",
+	    r->dir);
+	memset(path + n, 's', want - n);
+	path[want] = '\0';
+}
+
+/* Write u's spike.conf: r's Redis, the stock hash under key. */
+static void
+write_unix_conf(struct rig *r, struct unix_instance *u, const char *key)
+{
+	FILE	*f;
+
+	snprintf(u->conf, sizeof(u->conf), "%s/longest.conf", r->dir);
+	snprintf(u->log, sizeof(u->log), "%s/longest.log", r->dir);
+	ck_assert_msg((f = fopen(u->conf, "w")) != NULL, "%s", u->conf);
+	fprintf(f, "redis = 127.0.0.1:%d\nstock_key = %s\nstat_log = "
+	    "%s/longest-stat.log\ninstance = unix:%s\n", r->redis.port, key,
+	    r->dir, u->path);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Can a client connect to the socket at path? */
+static bool
+unix_accepts(const char *path)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	int			 fd;
+	bool			 ok;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return false;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Put the sale on and start the instance as an operator does, with
+ * spikectl init and spikectl spawn; the instance dies with the test
+ * (PR_SET_PDEATHSIG) and is stopped by its pid.
+ */
+static void
+start_unix_instance(struct rig *r, struct unix_instance *u)
+{
+	pid_t	 parent = getpid();
+	double	 end = rig_now_ms() + LONGEST_START_MS;
+	char	 addr[sizeof("unix:") + CONF_ADDR_MAX], cmd[4 * RIG_PATH_MAX];
+	int	 fd;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' init %d >>'%s' 2>&1",
+	    r->spikectl, u->conf, LONGEST_TOTAL, u->log);
+	ck_assert_msg(system(cmd) == 0, "spikectl init: see %s", u->log);
+	snprintf(addr, sizeof(addr), "unix:%s", u->path);
+	ck_assert_int_ne(u->pid = fork(), -1);
+	if (u->pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+		    getppid() != parent)
+			_exit(126);
+		if ((fd = open(u->log, O_WRONLY | O_APPEND)) != -1) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		for (fd = 3; fd < 1024; fd++)
+			close(fd);
+		execl(r->spikectl, r->spikectl, "-c", u->conf, "spawn", addr,
+		    "--program", r->spike_fcgi, (char *)NULL);
+		_exit(127);
+	}
+	while (!unix_accepts(u->path)) {
+		ck_assert_msg(waitpid(u->pid, NULL, WNOHANG) == 0,
+		    "spike-fcgi on unix:%s exited: see %s", u->path, u->log);
+		ck_assert_msg(rig_now_ms() < end, "unix:%s: not listening "
+		    "after %d ms", u->path, LONGEST_START_MS);
+		rig_sleep_ms(20);
+	}
+}
+
+/* SIGTERM u and wait for its exit status 0. */
+static void
+stop_unix_instance(struct unix_instance *u)
+{
+	double	 end = rig_now_ms() + LONGEST_START_MS;
+	int	 status = 0;
+	pid_t	 got;
+
+	kill(u->pid, SIGTERM);
+	while ((got = waitpid(u->pid, &status, WNOHANG)) == 0 &&
+	    rig_now_ms() < end)
+		rig_sleep_ms(20);
+	if (got == 0)
+		kill(u->pid, SIGKILL);
+	ck_assert_msg(got == u->pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0, "unix:%s did not exit 0 on SIGTERM: "
+	    "wait status 0x%x", u->path, status);
+}
+
+/*
+ * GET /buy/ticket?user=U over FastCGI straight to the socket, with
+ * cgi-fcgi as tests/check_install.sh uses it; no REQUEST_ID, so the
+ * instance makes the request id from its address.
+ */
+static void
+unix_buy(const struct unix_instance *u, const char *user, struct ans *a)
+{
+	const char	*cgi = getenv("CGI_FCGI");
+	char		 cmd[1024], out[1024];
+	size_t		 n;
+	FILE		*p;
+
+	snprintf(cmd, sizeof(cmd), "env -i REQUEST_METHOD=GET "
+	    "DOCUMENT_URI=/buy/ticket QUERY_STRING=user=%s '%s' -bind "
+	    "-connect '%s' </dev/null 2>&1", user, cgi ? cgi : "cgi-fcgi",
+	    u->path);
+	ck_assert_msg((p = popen(cmd, "r")) != NULL, "%s", strerror(errno));
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	memset(a, 0, sizeof(*a));
+	a->code = (int)json_ll(out, "code");
+	a->repeat = strstr(out, "\"repeat\":true") != NULL;
+	json_str(out, "order", a->order, sizeof(a->order));
+	snprintf(a->body, sizeof(a->body), "%.500s", out);
+}
+
+/*
+ * With the longest stock_key and the longest Unix-socket instance
+ * address spike.conf accepts, every purchase keeps a request key of its
+ * own: each user gets an order of their own, and each one sells.
+ */
+START_TEST(test_longest_keys)
+{
+	struct unix_instance u;
+	struct rig	 r;
+	struct ans	 a[LONGEST_BUYS];
+	redisContext	*c;
+	char		 key[CONF_KEY_MAX], user[16], pattern[CONF_KEY_MAX + 8];
+	redisReply	*rep;
+
+	memset(key, 'k', CONF_KEY_MAX - 1);
+	key[CONF_KEY_MAX - 1] = '\0';
+	ck_assert_msg(rig_init(&r, NULL) && rig_redis_start(&r), "rig: %s",
+	    r.err);
+	c = rig_ck_redis(&r);
+	longest_socket_path(&r, u.path);
+	write_unix_conf(&r, &u, key);
+	start_unix_instance(&r, &u);
+	for (int i = 0; i < LONGEST_BUYS; i++) {
+		snprintf(user, sizeof(user), "long%d", i);
+		unix_buy(&u, user, &a[i]);
+		ck_assert_msg(a[i].code == 1 && !a[i].repeat &&
+		    a[i].order[0] != '\0', "purchase %d by %s: %s", i, user,
+		    a[i].body);
+		for (int j = 0; j < i; j++)
+			ck_assert_msg(strcmp(a[i].order, a[j].order) != 0,
+			    "%s got order %s of long%d: %s", user, a[j].order,
+			    j, a[i].body);
+	}
+	ck_assert_int_eq(INT(c, "HGET", key, RIG_SOLD_FIELD), LONGEST_BUYS);
+	snprintf(pattern, sizeof(pattern), "%s:req:*", key);
+	rep = CMD(c, "KEYS", pattern);
+	ck_assert_uint_eq(rep->elements, LONGEST_BUYS);
+	freeReplyObject(rep);
+	stop_unix_instance(&u);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
 static Suite *
 orders_suite(void)
 {
@@ -1642,7 +1880,13 @@ orders_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_resources);
 	tcase_add_test(tc, test_anonymous_refused);
+	tcase_add_test(tc, test_repeat_after_pay);
 	tcase_add_test(tc, test_repeat_when_sold_out);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_longest_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -17,6 +17,7 @@ static Suite *(*const suite_makers[])(void) = {
 	make_metrics_suite,
 	make_fcgi_scan_suite,
 	make_conn_suite,
+	make_route_suite,
 };
 
 int

@@ -16,6 +16,7 @@ Suite	*make_statlog_suite(void);	/* tests/check_reply.c */
 Suite	*make_metrics_suite(void);	/* tests/check_metrics.c */
 Suite	*make_fcgi_scan_suite(void);	/* tests/check_fcgi_scan.c */
 Suite	*make_conn_suite(void);		/* tests/check_conn.c */
+Suite	*make_route_suite(void);	/* tests/check_route.c */
 
 void	 unit_tmpdir_make(char *dir, size_t dirsz, const char *name);
 void	 unit_tmpdir_remove(const char *dir);

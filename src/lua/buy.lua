@@ -18,10 +18,12 @@
 -- ARGV[7]  per-user limit
 -- ARGV[7+i]  purchase i's user, or "" for an anonymous purchase
 --
--- Returns {status, order, pay_by} for each purchase, in order: status
--- 1 sold now, 2 this request or this user had bought already (order and
--- pay_by are theirs), 0 sold out, -1 no sale (hash missing or not
--- numbers).  An anonymous purchase has order "".
+-- Returns {status, order, pay_by, order_status} for each purchase, in
+-- order: status 1 sold now, 2 this request or this user had bought
+-- already (order, pay_by and order_status are that order's as it stands
+-- now: pending, paid or expired), 0 sold out, -1 no sale (hash missing
+-- or not numbers).  An anonymous purchase has order "" and order_status
+-- "".
 
 local prefix, instance = ARGV[4], ARGV[5]
 local pay_timeout, limit = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -32,8 +34,9 @@ local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
 local total, sold = tonumber(v[1]), tonumber(v[2])
 
 local function order_of(id)
-	local pay_by = redis.call('HGET', prefix .. ':order:' .. id, 'pay_by')
-	return {2, id, tonumber(pay_by) or 0}
+	local o = redis.call('HMGET', prefix .. ':order:' .. id, 'pay_by',
+		'status')
+	return {2, id, tonumber(o[1]) or 0, o[2] or 'unknown'}
 end
 
 local function create_order(user, request_key)
@@ -48,14 +51,14 @@ local function create_order(user, request_key)
 	redis.call('XADD', KEYS[2], '*', 'event', 'created', 'order', id,
 		'user', user, 'instance', instance, 'pay_by', pay_by)
 	redis.call('SET', request_key, id, 'EX', ARGV[3])
-	return {1, id, pay_by}
+	return {1, id, pay_by, 'pending'}
 end
 
 local function buy(request_key, user)
 	local before = redis.call('GET', request_key)
 	if before then
 		if before == '' then
-			return {2, '', 0}
+			return {2, '', 0, ''}
 		end
 		return order_of(before)
 	end
@@ -64,10 +67,10 @@ local function buy(request_key, user)
 		return order_of(redis.call('ZREVRANGE', active, 0, 0)[1])
 	end
 	if total == nil or sold == nil then
-		return {-1, '', 0}
+		return {-1, '', 0, ''}
 	end
 	if sold >= total then
-		return {0, '', 0}
+		return {0, '', 0, ''}
 	end
 	sold = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 	if user ~= '' then
@@ -75,14 +78,13 @@ local function buy(request_key, user)
 	end
 	redis.call('INCR', prefix .. ':anonymous')
 	redis.call('SET', request_key, '', 'EX', ARGV[3])
-	return {1, '', 0}
+	return {1, '', 0, ''}
 end
 
 local answers = {}
 for i = 1, #KEYS - 2 do
-	local a = buy(KEYS[2 + i], ARGV[7 + i])
-	answers[#answers + 1] = a[1]
-	answers[#answers + 1] = a[2]
-	answers[#answers + 1] = a[3]
+	for _, v in ipairs(buy(KEYS[2 + i], ARGV[7 + i])) do
+		answers[#answers + 1] = v
+	end
 end
 return answers

@@ -264,9 +264,10 @@ static void
 serve(struct route_ctx *ctx, const struct route_request *rr,
     const char *content_length, struct route_answer *ans)
 {
-	if (route_body_too_large(content_length) ||
-	    rr->body_len > QUERY_BODY_MAX) {
-		memset(ans, 0, sizeof(*ans));
+	memset(ans, 0, sizeof(*ans));
+	if (!route_length_ok(content_length, &ans->reply))
+		return;
+	if (rr->body_len > QUERY_BODY_MAX) {
 		ans->reply.kind = REPLY_TOO_LARGE;
 		return;
 	}
