@@ -391,6 +391,7 @@ enum conn_next	 conn_await_request(int fd, unsigned char *buf,
 bool		 conn_answer(int fd, unsigned int request_id,
 		    const char *resp, size_t len);
 void		 conn_linger(int fd);
+void		 conn_drain(int fd, const struct conn_limits *);
 void		 conn_peer_name(int fd, char *buf, size_t bufsz);
 
 /* ---- worker.c: the FastCGI accept loop --------------------------------- */
