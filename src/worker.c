@@ -217,16 +217,19 @@ log_refusal(const char *peer, const char *why)
 	    atomic_exchange(&unlogged, 0));
 }
 
-/* A stream that is no request: closed unread, counted, logged. */
+/*
+ * A stream that is no request: counted, logged, closed unread.  Counted
+ * first, so that whoever has seen the close finds it in /metrics.
+ */
 static void
 refuse_stream(struct worker *w, const char *why)
 {
 	char	 peer[64];
 
 	conn_peer_name(w->req.ipcFd, peer, sizeof(peer));
-	close_connection(w);
 	metrics_fastcgi_refused();
 	log_refusal(peer, why);
+	close_connection(w);
 }
 
 /*
