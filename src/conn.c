@@ -38,7 +38,6 @@
 #include "spike.h"
 
 #define CONN_ADDRS_MAX		64
-#define LINGER_MS		100
 #define LINGER_MAX		(256 * 1024)
 #define DRAIN_MAX		(2 * 1024 * 1024)	/* twice nginx's default
 							   client_max_body_size */
@@ -375,14 +374,15 @@ discard_input(int fd, long long deadline, unsigned int quiet_ms, size_t max,
 
 /*
  * End fd after the answer to a request that had come whole: what the
- * peer sends now is no part of it.  Linger at most LINGER_MS, so that
- * closing does not reset the connection before the peer has the answer,
+ * peer sends now is no part of it.  Linger at most CONN_LINGER_MS, so
+ * that closing does not reset the connection before the peer has the answer,
  * yet a peer that never stops sending cannot hold the worker.
  */
 void
 conn_linger(int fd)
 {
-	discard_input(fd, now_ms() + LINGER_MS, LINGER_MS, LINGER_MAX, NULL);
+	discard_input(fd, now_ms() + CONN_LINGER_MS, CONN_LINGER_MS,
+	    LINGER_MAX, NULL);
 }
 
 /*

@@ -370,6 +370,8 @@ void		 fcgi_scan_request(const unsigned char *buf, size_t len,
 
 /* ---- conn.c: FastCGI connections, each request peeked at first -------- */
 
+#define CONN_LINGER_MS		100	/* after an answer: conn_linger() */
+
 struct conn_limits {
 	unsigned int	 idle_ms;	/* silence allowed: read_timeout_ms */
 	unsigned int	 request_ms;	/* a request's arrival: request_timeout_ms */
