@@ -39,8 +39,8 @@
 
 #define CONN_ADDRS_MAX		64
 #define LINGER_MAX		(256 * 1024)
-#define DRAIN_MAX		(2 * 1024 * 1024)	/* twice nginx's default
-							   client_max_body_size */
+/* Twice nginx's default client_max_body_size: the most drained. */
+#define DRAIN_MAX		(2 * 1024 * 1024)
 #define TRICKLE_PAUSE_MS	1	/* first pause for a Unix socket, */
 #define TRICKLE_PAUSE_MAX_MS	16	/* doubled up to this */
 #define ANSWER_MAX		1024

@@ -32,7 +32,6 @@
 
 #include <fastcgi.h>
 
-#include "spike.h"
 #include "rig_ck.h"
 
 #define SALE_TOTAL	1000000		/* never sold out here */
@@ -50,12 +49,10 @@
 
 /*
  * Time budgets, from the instances' timeouts (the defaults, but where a
- * test sets request_timeout_ms), each scaled by SPIKE_TEST_SLOWDOWN.  On
- * top of what the instance promises, a loaded machine may be as late as
- * the one Redis round trip the instance itself allows (LATE_MS).
+ * test sets request_timeout_ms) and budget.h's lateness, each scaled by
+ * SPIKE_TEST_SLOWDOWN.
  */
 #define READ_MS		CONF_DEFAULT_READ_TIMEOUT_MS
-#define LATE_MS		CONF_DEFAULT_REDIS_TIMEOUT_MS
 /*
  * Any request is answered once a worker is free (IDLE_CONNS silent
  * connections hold every worker for READ_MS, a round for each
@@ -65,20 +62,16 @@
 			    READ_MS + CONF_DEFAULT_REDIS_TIMEOUT_MS)
 #define LOAD_MAX_MS	ANSWER_MS	/* no buy through nginx waits longer */
 /*
- * SIGTERM: the workers' grace, then the committer's last call and the
- * sync's leave, each within a Redis timeout.
- */
-#define TERM_MS		budget_ms(SPIKE_SHUTDOWN_GRACE_MS + \
-			    2 * CONF_DEFAULT_REDIS_TIMEOUT_MS + LATE_MS)
-/*
  * An endless request is answered within its request_timeout_ms and let
  * go within as long again (conn_drain): the client sends for that long.
  */
-#define ENDLESS_MS	budget_ms(2 * ENDLESS_LIMIT_MS + LATE_MS)
-/* A trickle is cut at request_timeout_ms; the client sees it a byte or
- * two later. */
+#define ENDLESS_MS	budget_ms(2 * ENDLESS_LIMIT_MS + BUDGET_LATE_MS)
+/*
+ * A trickle is cut at request_timeout_ms; the client sees it a byte or
+ * two later.
+ */
 #define TRICKLE_CUT_MS	budget_ms(TRICKLE_LIMIT_MS + 2 * TRICKLE_BYTE_MS + \
-			    LATE_MS)
+			    BUDGET_LATE_MS)
 #define REFUSED_MORE	20		/* bad streams sent in a row */
 #define REFUSED_LOGGED	"closed the FastCGI connection of 127.0.0.1:"
 #define DIE_MS		100	/* from closing its sockets to its exit */
@@ -88,7 +81,7 @@ struct answer {
 	bool	 sent;			/* the whole request was sent */
 	bool	 ended;			/* END_REQUEST seen */
 	bool	 closed;		/* the instance closed the connection */
-	bool	 eof;			/* ...after END_REQUEST, without a reset */
+	bool	 eof;			/* then the end, not a reset */
 	char	 fault[80];		/* why sending or reading failed */
 	int	 status;		/* from "Status: NNN", 0 if none */
 	int	 code;			/* from {"code":N, RIG_CODE_NONE if none */
@@ -457,11 +450,11 @@ target_serves(struct rig *r, const char *after)
 	    a.out);
 }
 
-/* SIGTERM everything: each instance exits 0 within TERM_MS. */
+/* SIGTERM everything: each instance exits 0 within BUDGET_TERM_MS. */
 static void
 finish(struct rig *r)
 {
-	ck_assert_msg(rig_instances_term(r, TERM_MS), "%s", r->err);
+	ck_assert_msg(rig_instances_term(r, BUDGET_TERM_MS), "%s", r->err);
 	rig_stop(r);
 }
 
@@ -686,8 +679,7 @@ START_TEST(test_many_params)
 	    "20000 params: status %d code %d: %.300s", a.status, a.code,
 	    a.out);
 	/* Answered without libfcgi, but recorded like any other answer. */
-	ck_assert_msg(rig_stat_wait(&r, "result:-9,", 1,
-	    budget_ms(STATLOG_FLUSH_MS + LATE_MS)),
+	ck_assert_msg(rig_stat_wait(&r, "result:-9,", 1, BUDGET_STAT_MS),
 	    "the 431 left no stat.log line: %s", r.err);
 	fprintf(stderr, "hostile: 20000 params (%zu bytes): answered %d in "
 	    "%.0f ms\n", len, a.status, a.ms);
@@ -930,7 +922,8 @@ START_TEST(test_idle_connections)
 	closed = count_closed(fds, IDLE_CONNS);
 	crowd_ok = crowd_stop(&l, sum, sizeof(sum));
 	ck_assert(rig_instance_kill(&r, TARGET, SIGTERM));
-	stopped = rig_instance_wait(&r, TARGET, TERM_MS, &status, &term_ms);
+	stopped = rig_instance_wait(&r, TARGET, BUDGET_TERM_MS, &status,
+	    &term_ms);
 	fprintf(stderr, "hostile: %d idle connections to an instance of %d "
 	    "threads: a direct buy got status %d code %d after %.0f ms "
 	    "(ended %d); after %d ms the instance had closed %d of them; "
@@ -1130,10 +1123,12 @@ END_TEST
 /* ---- a peer that keeps sending after its answer -------------------------- */
 
 #define LINGER_SEND_MS	30
-/* The instance must let go after CONN_LINGER_MS; the peer sees it a
- * byte or two later, and would go on twice as long. */
+/*
+ * The instance must let go after CONN_LINGER_MS; the peer sees it a
+ * byte or two later, and would go on twice as long.
+ */
 #define LINGER_MAX_MS	budget_ms(CONN_LINGER_MS + 2 * LINGER_SEND_MS + \
-			    LATE_MS)
+			    BUDGET_LATE_MS)
 #define LINGER_HOLD_MS	(2 * LINGER_MAX_MS)
 
 /*
