@@ -19,6 +19,13 @@
  */
 #define BUDGET_LATE_MS		CONF_DEFAULT_REDIS_TIMEOUT_MS
 
+/*
+ * redis_timeout_ms where every request must succeed: what a sanitizer
+ * build on a loaded machine may need for a Redis call.  Timeouts have
+ * tests of their own (check_faults).
+ */
+#define BUDGET_PATIENT_REDIS_MS	3000
+
 /* A sync with Redis: due every sync_ms, bounded by redis_timeout_ms. */
 #define BUDGET_SYNC_MS(sync_ms, redis_ms) \
 	budget_ms((sync_ms) + (redis_ms) + BUDGET_LATE_MS)
@@ -38,6 +45,15 @@
 
 /* A line answered is in stat.log: one flush period. */
 #define BUDGET_STAT_MS		budget_ms(STATLOG_FLUSH_MS + BUDGET_LATE_MS)
+
+/*
+ * A line nginx answered itself is in stat.log: the snippet's access_log
+ * flushes a period (flush=1s) after its first line, on a timer that a
+ * busy worker may serve late.
+ */
+#define BUDGET_NGINX_FLUSH_MS	1000
+#define BUDGET_NGINX_STAT_MS	budget_ms(2 * BUDGET_NGINX_FLUSH_MS + \
+				    BUDGET_LATE_MS)
 
 double		 budget_slowdown(void);
 unsigned int	 budget_ms(unsigned int ms);

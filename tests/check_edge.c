@@ -18,12 +18,6 @@
 /* The flag file follows Redis at the instances' next sync. */
 #define EDGE_WITHIN_MS	BUDGET_SYNC_MS(CONF_DEFAULT_SYNC_MS, \
 			    CONF_DEFAULT_REDIS_TIMEOUT_MS)
-/*
- * nginx writes its stat lines a flush period (the snippet's flush=1s)
- * after the first, on a timer that a busy worker may serve late.
- */
-#define NGINX_FLUSH_MS	1000
-#define NGINX_STAT_MS	budget_ms(2 * NGINX_FLUSH_MS + BUDGET_LATE_MS)
 
 /* Buy once as a new user; returns the answer's code. */
 static int
@@ -76,7 +70,7 @@ START_TEST(test_sold_out_at_the_edge)
 	ck_assert_msg(ms <= EDGE_WITHIN_MS, "edge took %.0f ms", ms);
 	/* nginx logs its answers to stat.log too (buffered up to 1 s). */
 	ck_assert_msg(rig_stat_wait(&r, "port:nginx,user:edge", 1,
-	    NGINX_STAT_MS),
+	    BUDGET_NGINX_STAT_MS),
 	    "no stat line for nginx's own answer");
 	ck_assert_msg(access(r.sold_out_flag, F_OK) == 0, "no flag file");
 	ck_assert_str_eq(rep.content_type, "application/json; charset=utf-8");
