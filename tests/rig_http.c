@@ -23,7 +23,7 @@
 
 #include "rig_private.h"
 
-#define IO_TIMEOUT_MS		20000
+#define IO_TIMEOUT_MS		budget_ms(20000)
 #define PORT_MIN		10000	/* ports the rig picks start here */
 
 /* ---- sockets ----------------------------------------------------------- */
@@ -393,7 +393,7 @@ rig_send_raw(struct rig *r, int port, const void *data, size_t len)
 {
 	int	 fd;
 
-	if ((fd = rig_tcp_connect(port, 5000)) == -1)
+	if ((fd = rig_tcp_connect(port, RIG_STOP_TIMEOUT_MS)) == -1)
 		return rig_fail(r, "connect 127.0.0.1:%d: %s", port,
 		    strerror(errno));
 	if (!rig_send_all(fd, data, len) && errno != ECONNRESET &&
