@@ -59,6 +59,24 @@ within(unsigned int promised_ms)
 }
 
 /*
+ * Listen on lfd, bound to sa, connect *client to it and return the
+ * connection conn_accept() takes; lfd is closed.
+ */
+static int
+accept_pair(int lfd, const struct sockaddr *sa, socklen_t salen,
+    int *client)
+{
+	int	 fd;
+
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	ck_assert_int_ne(*client = socket(sa->sa_family, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(connect(*client, sa, salen), 0);
+	ck_assert_int_ne(fd = conn_accept(lfd, &limits), -1);
+	close(lfd);
+	return fd;
+}
+
+/*
  * A connection accepted by conn_accept() on a Unix socket; *client gets
  * the other end.
  */
@@ -76,12 +94,7 @@ unix_connection(int *client)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/sock", dir);
 	ck_assert_int_ne(lfd = socket(AF_UNIX, SOCK_STREAM, 0), -1);
 	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	ck_assert_int_eq(listen(lfd, 4), 0);
-	ck_assert_int_ne(*client = socket(AF_UNIX, SOCK_STREAM, 0), -1);
-	ck_assert_int_eq(connect(*client, (struct sockaddr *)&sun,
-	    sizeof(sun)), 0);
-	ck_assert_int_ne(fd = conn_accept(lfd, &limits), -1);
-	close(lfd);
+	fd = accept_pair(lfd, (struct sockaddr *)&sun, sizeof(sun), client);
 	unlink(sun.sun_path);
 	rmdir(dir);
 	return fd;
@@ -266,19 +279,13 @@ tcp_connection(int *client)
 {
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
 	socklen_t		 len = sizeof(sin);
-	int			 lfd, fd;
+	int			 lfd;
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
 	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
-	ck_assert_int_eq(listen(lfd, 4), 0);
-	ck_assert_int_ne(*client = socket(AF_INET, SOCK_STREAM, 0), -1);
-	ck_assert_int_eq(connect(*client, (struct sockaddr *)&sin,
-	    sizeof(sin)), 0);
-	ck_assert_int_ne(fd = conn_accept(lfd, &limits), -1);
-	close(lfd);
-	return fd;
+	return accept_pair(lfd, (struct sockaddr *)&sin, len, client);
 }
 
 /*
