@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -290,14 +291,15 @@ tcp_connection(int *client)
 
 /*
  * A peer answered before it has sent all of its request: it sends
- * total bytes (0: until it cannot), chunk bytes every pause_ms, then
- * reads its answer to the end, holds the connection for hold_ms and
- * closes it.
+ * total bytes (0: until it cannot), chunk bytes every pause_ms, and
+ * then, once the answer is there and tail_ms later, tail bytes more;
+ * then it reads its answer to the end, holds the connection for hold_ms
+ * and closes it.
  */
 struct sender {
 	int		 fd;
-	size_t		 total, chunk;
-	unsigned int	 pause_ms, hold_ms;
+	size_t		 total, chunk, tail;
+	unsigned int	 pause_ms, tail_ms, hold_ms;
 	size_t		 sent;
 	bool		 cut_off;	/* a send failed */
 	unsigned char	 got[256];
@@ -305,28 +307,45 @@ struct sender {
 	int		 end_errno;	/* how reading ended: 0 for EOF */
 };
 
+/* Send len junk bytes; false, the sender cut off, when that fails. */
+static bool
+sender_send(struct sender *p, size_t len)
+{
+	static const unsigned char junk[65536];
+
+	if (send(p->fd, junk, len, MSG_NOSIGNAL) == -1) {
+		p->cut_off = true;
+		return false;
+	}
+	p->sent += len;
+	return true;
+}
+
 static void *
 sender_main(void *arg)
 {
-	static const unsigned char junk[65536];
 	struct sender	*p = arg;
 	struct timespec	 pause = { 0, (long)p->pause_ms * 1000000L };
+	struct pollfd	 pfd = { p->fd, POLLIN, 0 };
 	ssize_t		 n;
 
 	while (p->total == 0 || p->sent < p->total) {
-		if (send(p->fd, junk, p->chunk, MSG_NOSIGNAL) == -1) {
-			p->cut_off = true;
-			close(p->fd);
-			return NULL;
-		}
-		p->sent += p->chunk;
+		if (!sender_send(p, p->chunk))
+			goto out;
 		nanosleep(&pause, NULL);
+	}
+	if (p->tail > 0) {
+		(void)poll(&pfd, 1, -1);	/* the answer, or the end */
+		usleep(p->tail_ms * 1000);
+		if (!sender_send(p, p->tail))
+			goto out;
 	}
 	while ((n = recv(p->fd, p->got + p->got_len,
 	    sizeof(p->got) - p->got_len, 0)) > 0)
 		p->got_len += (size_t)n;
 	p->end_errno = n == 0 ? 0 : errno;
 	usleep(p->hold_ms * 1000);
+out:
 	close(p->fd);
 	return NULL;
 }
@@ -364,10 +383,14 @@ assert_answer_whole(const struct sender *p)
 	ck_assert_int_eq(p->got[8 + 19 + 9], FCGI_END_REQUEST);
 }
 
-/* A MiB still coming after the answer: all read, the answer then whole. */
+/*
+ * A MiB still coming after the answer, and more well after it (past
+ * conn_linger()'s bound): all read, the answer then whole.
+ */
 START_TEST(test_drain_rest)
 {
-	struct sender	 p = { .total = 1024 * 1024, .chunk = 65536 };
+	struct sender	 p = { .total = 1024 * 1024, .chunk = 65536,
+	    .tail = 16384, .tail_ms = 2 * CONN_LINGER_MS };
 	struct conn_limits patient = { IDLE_MS * PATIENT,
 	    REQUEST_MS * PATIENT, &stopping };
 
@@ -376,27 +399,41 @@ START_TEST(test_drain_rest)
 }
 END_TEST
 
-/* A peer that falls silent without closing is let go after idle_ms. */
+/*
+ * A peer that falls silent without closing is let go after idle_ms.  It
+ * has sent the rest of its request before the answer, so that a loaded
+ * machine's pause in sending cannot pass for that silence.
+ */
 START_TEST(test_drain_quiet)
 {
-	struct sender	 p = { .total = 256 * 1024, .chunk = 16384,
+	static const unsigned char rest[16384];
+	struct sender	 p = { .total = sizeof(rest), .sent = sizeof(rest),
 	    .hold_ms = 3 * IDLE_MS };
 	long long	 ms;
+	int		 fd = tcp_connection(&p.fd);
 
-	ms = answer_early(tcp_connection(&p.fd), &p, &limits);
+	ck_assert_int_eq(send(p.fd, rest, sizeof(rest), 0),
+	    (ssize_t)sizeof(rest));
+	ms = answer_early(fd, &p, &limits);
 	assert_answer_whole(&p);
 	ck_assert_int_ge(ms, IDLE_MS - 10);
 	ck_assert_int_lt(ms, within(IDLE_MS));
 }
 END_TEST
 
-/* A peer that never stops: cut off after request_ms at a byte an idle_ms. */
+/*
+ * A peer that never stops, a byte every IDLE_MS / 2: cut off after
+ * request_ms.  Silence is allowed longer here, so that a loaded machine's
+ * pause in sending does not end the drain first.
+ */
 START_TEST(test_drain_request_ms)
 {
 	struct sender	 p = { .chunk = 1, .pause_ms = IDLE_MS / 2 };
+	struct conn_limits slow = { IDLE_MS * PATIENT, REQUEST_MS,
+	    &stopping };
 	long long	 ms;
 
-	ms = answer_early(tcp_connection(&p.fd), &p, &limits);
+	ms = answer_early(tcp_connection(&p.fd), &p, &slow);
 	ck_assert(p.cut_off);
 	ck_assert_int_ge(ms, REQUEST_MS - 10);
 	ck_assert_int_lt(ms, within(REQUEST_MS));
