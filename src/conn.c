@@ -13,8 +13,9 @@
  * Closing a TCP connection with bytes unread resets it, and a reset can
  * reach the peer before it has read the answer.  So the instance never
  * closes while a peer may still be sending what it owes: after an
- * answer given before the request had all come (413, 431) it reads the
- * rest and throws it away, as HTTP servers do, within bounds.
+ * answer given before the request had all come (413, 431, or 400 from
+ * CONTENT_LENGTH) it reads the rest and throws it away, as HTTP servers
+ * do, within bounds.
  */
 #include "config.h"
 
@@ -387,11 +388,12 @@ conn_linger(int fd)
 
 /*
  * End fd after an answer given before the request had all come (its
- * parameters or body over the limit): the peer may still be sending the
- * rest, and must then read the answer whole, not a reset.  Read and
- * throw away until the peer stops: bounded as a request is, by idle_ms
- * of silence and request_ms in all, and by DRAIN_MAX bytes; a peer
- * sending past these is cut off.  The instance stopping cuts it too.
+ * parameters over the limit, or its body refused unread): the peer may
+ * still be sending the rest, and must then read the answer whole, not a
+ * reset.  Read and throw away until the peer stops: bounded as a request
+ * is, by idle_ms of silence and request_ms in all, and by DRAIN_MAX
+ * bytes; a peer sending past these is cut off.  The instance stopping
+ * cuts it too.
  */
 void
 conn_drain(int fd, const struct conn_limits *lim)
