@@ -376,8 +376,8 @@ discard_input(int fd, long long deadline, unsigned int quiet_ms, size_t max,
 /*
  * End fd after the answer to a request that had come whole: what the
  * peer sends now is no part of it.  Linger at most CONN_LINGER_MS, so
- * that closing does not reset the connection before the peer has the answer,
- * yet a peer that never stops sending cannot hold the worker.
+ * that closing does not reset the connection before the peer has the
+ * answer, yet a peer that never stops sending cannot hold the worker.
  */
 void
 conn_linger(int fd)

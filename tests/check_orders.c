@@ -1336,7 +1336,7 @@ END_TEST
 #define KILL_AFTER	200
 #define KILL_CONNS	16
 #define KILL_USERS	3000
-#define KILL_MS		budget_ms(30000)	/* selling, bound by no timeout */
+#define KILL_MS		budget_ms(30000)	/* bound by no timeout */
 
 struct kill_load {
 	int		 port;
