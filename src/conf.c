@@ -59,16 +59,16 @@ conf_defaults(struct conf *conf)
 {
 	memset(conf, 0, sizeof(*conf));
 	strcpy(conf->redis, "127.0.0.1:6379");
-	conf->redis_timeout_ms = 500;
+	conf->redis_timeout_ms = CONF_DEFAULT_REDIS_TIMEOUT_MS;
 	strcpy(conf->stock_key, "ticket_hash_key");
 	strcpy(conf->total_field, "ticket_total_nums");
 	strcpy(conf->sold_field, "ticket_sold_nums");
 	strcpy(conf->stat_log, "/var/log/spike-fcgi/stat.log");
-	conf->threads = 64;
-	conf->read_timeout_ms = 500;
-	conf->request_timeout_ms = 5000;
+	conf->threads = CONF_DEFAULT_THREADS;
+	conf->read_timeout_ms = CONF_DEFAULT_READ_TIMEOUT_MS;
+	conf->request_timeout_ms = CONF_DEFAULT_REQUEST_TIMEOUT_MS;
 	conf->buffer_percent = 10;
-	conf->sync_ms = 200;
+	conf->sync_ms = CONF_DEFAULT_SYNC_MS;
 	conf->per_user_limit = 1;
 	conf->allow_anonymous = true;
 	conf->pay_timeout_s = 300;

@@ -9,6 +9,13 @@
  * Waiting for the rest of a request that comes in pieces is bounded
  * twice: by idle_ms of silence and by request_ms in all.  A peer that
  * takes no part of an answer for idle_ms fails the write.
+ *
+ * Closing a TCP connection with bytes unread resets it, and a reset can
+ * reach the peer before it has read the answer.  So the instance never
+ * closes while a peer may still be sending what it owes: after an
+ * answer given before the request had all come (413, 431, or 400 from
+ * CONTENT_LENGTH) it reads the rest and throws it away, as HTTP servers
+ * do, within bounds.
  */
 #include "config.h"
 
@@ -32,8 +39,9 @@
 #include "spike.h"
 
 #define CONN_ADDRS_MAX		64
-#define LINGER_MS		100
 #define LINGER_MAX		(256 * 1024)
+/* Twice nginx's default client_max_body_size: the most drained. */
+#define DRAIN_MAX		(2 * 1024 * 1024)
 #define TRICKLE_PAUSE_MS	1	/* first pause for a Unix socket, */
 #define TRICKLE_PAUSE_MAX_MS	16	/* doubled up to this */
 #define ANSWER_MAX		1024
@@ -336,25 +344,60 @@ conn_answer(int fd, unsigned int id, const char *resp, size_t len)
 }
 
 /*
- * End fd after an answer: stop sending, then read what the peer still
- * sends for at most LINGER_MS, so that closing does not reset the
- * connection before the peer has the answer, yet a peer that never
- * stops sending cannot hold the worker.
+ * Stop sending on fd, then read and throw away what the peer sends until
+ * it closes its side or falls silent for quiet_ms, at most max bytes and
+ * until deadline, and no longer once *stopping (when not NULL) is set.
+ */
+static void
+discard_input(int fd, long long deadline, unsigned int quiet_ms, size_t max,
+    const atomic_bool *stopping)
+{
+	char		 trash[16384];
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	long long	 left;
+	size_t		 drained = 0;
+	ssize_t		 n;
+	int		 ready;
+
+	shutdown(fd, SHUT_WR);
+	while (drained < max && (left = deadline - now_ms()) > 0) {
+		if (stopping != NULL && atomic_load(stopping))
+			break;
+		ready = poll(&pfd, 1, left < quiet_ms ? (int)left :
+		    (int)quiet_ms);
+		if (ready == -1 && errno == EINTR)
+			continue;
+		if (ready != 1 || (n = read(fd, trash, sizeof(trash))) <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
+/*
+ * End fd after the answer to a request that had come whole: what the
+ * peer sends now is no part of it.  Linger at most CONN_LINGER_MS, so
+ * that closing does not reset the connection before the peer has the
+ * answer, yet a peer that never stops sending cannot hold the worker.
  */
 void
 conn_linger(int fd)
 {
-	char		 trash[4096];
-	struct pollfd	 pfd = { fd, POLLIN, 0 };
-	long long	 deadline = now_ms() + LINGER_MS;
-	size_t		 drained = 0;
-	ssize_t		 n;
+	discard_input(fd, now_ms() + CONN_LINGER_MS, CONN_LINGER_MS,
+	    LINGER_MAX, NULL);
+}
 
-	shutdown(fd, SHUT_WR);
-	while (now_ms() < deadline && drained < LINGER_MAX &&
-	    poll(&pfd, 1, LINGER_MS) == 1) {
-		if ((n = read(fd, trash, sizeof(trash))) <= 0)
-			break;
-		drained += (size_t)n;
-	}
+/*
+ * End fd after an answer given before the request had all come (its
+ * parameters over the limit, or its body refused unread): the peer may
+ * still be sending the rest, and must then read the answer whole, not a
+ * reset.  Read and throw away until the peer stops: bounded as a request
+ * is, by idle_ms of silence and request_ms in all, and by DRAIN_MAX
+ * bytes; a peer sending past these is cut off.  The instance stopping
+ * cuts it too.
+ */
+void
+conn_drain(int fd, const struct conn_limits *lim)
+{
+	discard_input(fd, now_ms() + lim->request_ms, lim->idle_ms, DRAIN_MAX,
+	    lim->stopping);
 }

@@ -44,6 +44,13 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_INSTANCES_MAX	64
 #define CONF_ERR_MAX		(CONF_PATH_MAX + 256)
 
+/* Defaults of the keys that set a time or a thread count (spike.conf(5)). */
+#define CONF_DEFAULT_REDIS_TIMEOUT_MS	500
+#define CONF_DEFAULT_THREADS		64
+#define CONF_DEFAULT_READ_TIMEOUT_MS	500
+#define CONF_DEFAULT_REQUEST_TIMEOUT_MS	5000
+#define CONF_DEFAULT_SYNC_MS		200
+
 struct conf_instance {
 	char		 addr[CONF_ADDR_MAX];	/* "HOST:PORT" or "unix:PATH" */
 	unsigned int	 weight;
@@ -273,6 +280,8 @@ enum spike_err	 batcher_buy(struct batcher *, struct store_purchase *);
 
 /* ---- statlog.c: stat.log, one line per request ------------------------- */
 
+#define STATLOG_FLUSH_MS	100	/* lines reach the file this often */
+
 struct statlog;
 struct statlog_buf;
 
@@ -288,6 +297,8 @@ int		 statlog_format(char *buf, size_t bufsz, int result,
 		    const char *user, long long us);
 
 /* ---- sync.c: the background sync with Redis ---------------------------- */
+
+#define SYNC_EXPIRE_MS		1000	/* overdue orders expire this often */
 
 struct sync_state;
 
@@ -359,6 +370,8 @@ void		 fcgi_scan_request(const unsigned char *buf, size_t len,
 
 /* ---- conn.c: FastCGI connections, each request peeked at first -------- */
 
+#define CONN_LINGER_MS		100	/* after an answer: conn_linger() */
+
 struct conn_limits {
 	unsigned int	 idle_ms;	/* silence allowed: read_timeout_ms */
 	unsigned int	 request_ms;	/* a request's arrival: request_timeout_ms */
@@ -380,6 +393,7 @@ enum conn_next	 conn_await_request(int fd, unsigned char *buf,
 bool		 conn_answer(int fd, unsigned int request_id,
 		    const char *resp, size_t len);
 void		 conn_linger(int fd);
+void		 conn_drain(int fd, const struct conn_limits *);
 void		 conn_peer_name(int fd, char *buf, size_t bufsz);
 
 /* ---- worker.c: the FastCGI accept loop --------------------------------- */

@@ -22,7 +22,6 @@
 #include "spike.h"
 
 #define STATLOG_RING_SIZE	(256 * 1024)
-#define STATLOG_FLUSH_MS	100
 
 struct statlog_buf {
 	_Alignas(64) atomic_size_t head;	/* written by the worker */

@@ -18,8 +18,6 @@
 
 #include "spike.h"
 
-#define SYNC_EXPIRE_MS	1000
-
 enum store_state {
 	STORE_UNKNOWN,
 	STORE_UP,

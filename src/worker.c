@@ -142,17 +142,21 @@ serve(struct worker *w)
 
 /*
  * End the connection after its answer: send the end of the answer, then
- * linger for a bounded time (conn_linger).  libfcgi's own close, skipped
- * since the request is detached, would read until the peer is quiet: a
- * peer sending a byte every 40 ms would hold the worker for ever.
+ * linger for a bounded time, longer when the peer may still be sending
+ * a body left unread (conn.c).  libfcgi's own close, skipped since the
+ * request is detached, would read until the peer is quiet: a peer
+ * sending a byte every 40 ms would hold the worker for ever.
  */
 static void
 end_connection(struct worker *w)
 {
-	w->drop_after_answer = false;
 	FCGX_FClose(w->req.err);
 	FCGX_FClose(w->req.out);
-	conn_linger(w->req.ipcFd);
+	if (w->drop_after_answer)
+		conn_drain(w->req.ipcFd, &w->limits);
+	else
+		conn_linger(w->req.ipcFd);
+	w->drop_after_answer = false;
 	w->req.keepConnection = 0;
 }
 
@@ -166,7 +170,9 @@ close_connection(struct worker *w)
 
 /*
  * A request whose parameters are over the limit: answered 431 without
- * libfcgi, recorded like any other, then the connection is closed.
+ * libfcgi and recorded like any other; then the rest of the request,
+ * which the peer may still be sending, is drained before the connection
+ * is closed.
  */
 static void
 refuse_too_large(struct worker *w, unsigned int request_id)
@@ -175,16 +181,18 @@ refuse_too_large(struct worker *w, unsigned int request_id)
 	char			 buf[512];
 	size_t			 len;
 	long long		 start = now_us(), us;
+	bool			 sent;
 
 	memset(&ans, 0, sizeof(ans));
 	ans.reply.kind = REPLY_HEADERS_TOO_LARGE;
 	len = reply_format(buf, sizeof(buf), &ans.reply);
-	if (conn_answer(w->req.ipcFd, request_id, buf, len))
-		conn_linger(w->req.ipcFd);
-	close_connection(w);
+	sent = conn_answer(w->req.ipcFd, request_id, buf, len);
 	us = now_us() - start;
 	write_stat(w, &ans, us);
 	metrics_count_request(reply_code(ans.reply.kind), us);
+	if (sent)
+		conn_drain(w->req.ipcFd, &w->limits);
+	close_connection(w);
 }
 
 /*
@@ -209,16 +217,19 @@ log_refusal(const char *peer, const char *why)
 	    atomic_exchange(&unlogged, 0));
 }
 
-/* A stream that is no request: closed unread, counted, logged. */
+/*
+ * A stream that is no request: counted, logged, closed unread.  Counted
+ * first, so that whoever has seen the close finds it in /metrics.
+ */
 static void
 refuse_stream(struct worker *w, const char *why)
 {
 	char	 peer[64];
 
 	conn_peer_name(w->req.ipcFd, peer, sizeof(peer));
-	close_connection(w);
 	metrics_fastcgi_refused();
 	log_refusal(peer, why);
+	close_connection(w);
 }
 
 /*

@@ -383,7 +383,7 @@ START_TEST(test_raw_garbage)
 	ck_assert_int_eq(rig_ck_sold(&r), 20);
 	for (i = 0; i < RIG_INSTANCES; i++) {
 		snprintf(needle, sizeof(needle), "port:%d,", r.inst[i].port);
-		ck_assert_msg(rig_stat_wait(&r, needle, 1, 5000),
+		ck_assert_msg(rig_stat_wait(&r, needle, 1, BUDGET_STAT_MS),
 		    "instance %d served nothing after garbage: %s", i, r.err);
 	}
 	rig_stop(&r);

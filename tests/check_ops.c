@@ -28,13 +28,20 @@
 #define BUYS		300
 #define BAD_REQUESTS	40
 #define UNKNOWN_PATHS	20
-#define HEALTH_MS	5000
+#define HEALTH_REDIS_MS	300	/* redis_timeout_ms of the health test */
+#define HEALTH_SYNC_MS	100	/* its sync_ms */
+/* /healthz follows Redis at a sync, or the next if one was in flight. */
+#define HEALTH_MS	(2 * BUDGET_SYNC_MS(HEALTH_SYNC_MS, HEALTH_REDIS_MS))
+/* Loads run for a time bound by no timeout of the service. */
+#define LOAD_MS		budget_ms(20000)
 #define ROTATIONS	6
 #define ROTATE_EVERY_MS	150
 #define REOPEN_BUYS	20
 
 /* Where every purchase must succeed, a loaded machine must not time out. */
-static const struct rig_options patient = { .redis_timeout_ms = 3000 };
+static const struct rig_options patient = {
+	.redis_timeout_ms = BUDGET_PATIENT_REDIS_MS
+};
 
 /* GET target through nginx; fails the test when nothing comes back. */
 static void
@@ -168,7 +175,7 @@ START_TEST(test_metrics_count)
 	    ""), 0);
 	ops = 3 * RIG_INSTANCES + RIG_INSTANCES;	/* scrapes, health */
 	want = BUYS + BAD_REQUESTS + UNKNOWN_PATHS + ops;
-	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
+	ck_assert_msg(rig_instances_term(&r, BUDGET_TERM_MS), "%s", r.err);
 	ck_assert_int_eq(rig_stat_lines(&r, NULL), want);
 	free_all(a);
 	free_all(b);
@@ -200,7 +207,7 @@ START_TEST(test_public_refused)
 		ck_assert_msg(rep.status == 404 && rep.code == -4,
 		    "%s: %d %s", unknown[k], rep.status, rep.body);
 	}
-	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
+	ck_assert_msg(rig_instances_term(&r, BUDGET_TERM_MS), "%s", r.err);
 	ck_assert_int_eq(rig_stat_lines(&r, NULL), (long)(sizeof(unknown) /
 	    sizeof(unknown[0])));
 	rig_stop(&r);
@@ -219,7 +226,7 @@ health_wait(struct rig *r, int i, int status, struct rig_reply *rep)
 		get(r, target, rep);
 		if (rep->status == status)
 			break;
-		ck_assert_msg(rig_now_ms() < end, "%s: still %d %s after %d "
+		ck_assert_msg(rig_now_ms() < end, "%s: still %d %s after %u "
 		    "ms, want %d", target, rep->status, rep->body, HEALTH_MS,
 		    status);
 		rig_sleep_ms(50);
@@ -229,7 +236,8 @@ health_wait(struct rig *r, int i, int status, struct rig_reply *rep)
 
 START_TEST(test_healthz_follows_redis)
 {
-	struct rig_options opt = { .redis_timeout_ms = 300, .sync_ms = 100 };
+	struct rig_options opt = { .redis_timeout_ms = HEALTH_REDIS_MS,
+	    .sync_ms = HEALTH_SYNC_MS };
 	struct prom	 p[RIG_INSTANCES];
 	struct rig	 r;
 	struct rig_reply rep;
@@ -314,9 +322,9 @@ START_TEST(test_sighup_under_load)
 	int		 k;
 
 	rig_ck_start(&r, NULL, 10000000);
-	spec = rig_load_plan(&r, 16, 10000000, true, 60000);
+	spec = rig_load_plan(&r, 16, 10000000, true, 3 * LOAD_MS);
 	ck_assert(rig_load_start(&l, &spec));
-	end = rig_now_ms() + 20000;
+	end = rig_now_ms() + LOAD_MS;
 	while (atomic_load(&l.answered) < 500 && rig_now_ms() < end)
 		rig_sleep_ms(10);
 	for (k = 1; k <= ROTATIONS; k++) {
@@ -328,7 +336,7 @@ START_TEST(test_sighup_under_load)
 	}
 	rig_load_stop(&l);
 	rig_load_wait(&l);
-	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
+	ck_assert_msg(rig_instances_term(&r, BUDGET_TERM_MS), "%s", r.err);
 	rig_load_summary(&l, sum, sizeof(sum));
 	ck_assert_msg(l.failed == 0 && l.nginx_own == 0, "%s", sum);
 	lines = stat_file_lines(r.stat_log);
@@ -344,11 +352,11 @@ START_TEST(test_sighup_under_load)
 }
 END_TEST
 
-/* Wait until every instance logged needle want times. */
+/* Wait until every instance logged needle want times (on a SIGHUP). */
 static void
 instance_logs_wait(struct rig *r, const char *needle, long want)
 {
-	double	 end = rig_now_ms() + 5000;
+	double	 end = rig_now_ms() + BUDGET_STAT_MS;
 
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		while (rig_instance_log_lines(r, i, needle) < want) {
@@ -371,13 +379,13 @@ START_TEST(test_sighup_reopen_fails)
 	hup_all(&r);
 	instance_logs_wait(&r, "cannot reopen", 1);
 	hup_all(&r);
-	rig_sleep_ms(300);
+	rig_sleep_ms(BUDGET_STAT_MS);	/* handled, and not logged again */
 	send_n(&r, "/buy/ticket?user=a", REOPEN_BUYS, 200);
 	ck_assert_int_eq(rmdir(r.stat_log), 0);
 	hup_all(&r);
 	instance_logs_wait(&r, "reopened", 1);
 	send_n(&r, "/buy/ticket?user=b", REOPEN_BUYS, 200);
-	ck_assert_msg(rig_instances_term(&r, 5000), "%s", r.err);
+	ck_assert_msg(rig_instances_term(&r, BUDGET_TERM_MS), "%s", r.err);
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		ck_assert_int_eq(rig_instance_log_lines(&r, i, "cannot reopen"), 1);
 	ck_assert_int_eq(stat_file_lines(old), REOPEN_BUYS);

@@ -39,8 +39,17 @@
 #define PENDING		K ":pending"
 #define FORM		"application/x-www-form-urlencoded"
 #define ORDER_MAX	24
-#define PAY_LATE_MS	1300	/* with pay_timeout_s = 1 */
-#define EXPIRY_WAIT_MS	8000	/* pay_timeout_s 1 + expiry runs + margin */
+#define SYNC_MS		50	/* most tests' sync_ms */
+#define PAY_TIMEOUT_MS	1000	/* the tests' pay_timeout_s = 1 */
+#define PAY_LATE_MS	300	/* a late payment: this long after pay_by */
+/*
+ * Every order has expired: its pay_by passes, then an expiry run comes
+ * (every SYNC_EXPIRE_MS, at an instance's sync); twice that, for a
+ * loaded machine.
+ */
+#define EXPIRY_WAIT_MS	(budget_ms(2 * (PAY_TIMEOUT_MS + SYNC_EXPIRE_MS)) + \
+			    BUDGET_SYNC_MS(CONF_DEFAULT_SYNC_MS, \
+			    CONF_DEFAULT_REDIS_TIMEOUT_MS))
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -102,18 +111,20 @@ conf_put(struct rig *r, const char *extra)
 
 /*
  * Start Redis with a sale of total tickets, the four instances with
- * extra lines in their spike.conf, and nginx.
+ * extra lines in their spike.conf, and nginx.  Every request must get
+ * its answer here, so Redis calls get a patient timeout.
  */
 static void
 start(struct rig *r, unsigned int sync_ms, long long total, const char *extra)
 {
-	struct rig_options opt = { .sync_ms = sync_ms };
+	struct rig_options opt = { .sync_ms = sync_ms,
+	    .redis_timeout_ms = BUDGET_PATIENT_REDIS_MS };
 
 	ck_assert_msg(rig_init(r, &opt), "rig: %s", r->err);
 	if (extra != NULL)
 		conf_put(r, extra);
 	ck_assert_msg(rig_redis_start(r) && rig_sale_set(r, total) &&
-	    rig_instances_start(r) && rig_heartbeats_wait(r, 10000) &&
+	    rig_instances_start(r) && rig_heartbeats_wait(r, BUDGET_UP_MS) &&
 	    rig_nginx_start(r), "rig: %s", r->err);
 }
 
@@ -492,7 +503,7 @@ START_TEST(test_same_user_concurrent)
 	long long		 sold;
 	char			 key[64], buf[64];
 
-	start(&r, 50, CC_STOCK, NULL);
+	start(&r, SYNC_MS, CC_STOCK, NULL);
 	memset(&sh, 0, sizeof(sh));
 	pthread_mutex_init(&sh.err.lock, NULL);
 	sh.port = r.http_port;
@@ -579,7 +590,7 @@ END_TEST
 struct late_pay {
 	char		 user[24];
 	char		 order[ORDER_MAX];
-	double		 due;		/* rig_now_ms */
+	long long	 due;		/* unix ms: PAY_LATE_MS after pay_by */
 };
 
 struct storm {
@@ -606,10 +617,15 @@ struct storm {
 	char		 violation[512];
 };
 
-/* What to do with a new order: by its id, so every kind occurs. */
+/*
+ * What to do with a new order: by its id, so every kind occurs.  A
+ * payment at once may still come after pay_by on a loaded machine: then
+ * it must be refused, and its answer comes after pay_by (Redis's clock
+ * is this host's).
+ */
 static void
 storm_settle(struct storm *s, struct rig_http *h, const char *user,
-    const char *order, long id, double bought_at)
+    const char *order, long id, long long pay_by)
 {
 	struct ans	 a;
 	char		 err[256], other[32];
@@ -626,7 +642,7 @@ storm_settle(struct storm *s, struct rig_http *h, const char *user,
 			atomic_fetch_add(&s->paid, 1);
 			s->paid_ok[id] = 1;
 		} else if (a.status == 409 && strstr(a.body, "expired") &&
-		    rig_now_ms() - bought_at > 800)
+		    wall_ms() >= pay_by)
 			atomic_fetch_add(&s->paid_refused_in_time, 1);
 		else {
 			note_error(&s->err, "pay in time of %s by %s: %d %s",
@@ -651,7 +667,7 @@ storm_settle(struct storm *s, struct rig_http *h, const char *user,
 
 			snprintf(l->user, sizeof(l->user), "%s", user);
 			snprintf(l->order, sizeof(l->order), "%s", order);
-			l->due = bought_at + PAY_LATE_MS;
+			l->due = pay_by + PAY_LATE_MS;
 			pthread_cond_signal(&s->cond);
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -718,16 +734,16 @@ storm_buyer(void *arg)
 			continue;
 		}
 		id = atol(a.order);
-		if (id < 1 || id > ST_ORDERS_MAX) {
-			note_error(&s->err, "order \"%s\" for %s", a.order,
-			    user);
+		if (id < 1 || id > ST_ORDERS_MAX || a.pay_by <= 0) {
+			note_error(&s->err, "order \"%s\" for %s: %s", a.order,
+			    user, a.body);
 			continue;
 		}
 		if (s->answered[id]++ != 0)
 			note_error(&s->err, "order %ld answered as new twice",
 			    id);
 		atomic_fetch_add(&s->orders, 1);
-		storm_settle(s, &h, user, a.order, id, rig_now_ms());
+		storm_settle(s, &h, user, a.order, id, a.pay_by);
 	}
 	rig_http_close(&h);
 	return NULL;
@@ -742,7 +758,7 @@ storm_late_payer(void *arg)
 	struct late_pay	 l;
 	struct ans	 a;
 	char		 err[256];
-	double		 now;
+	long long	 now;
 
 	rig_http_init(&h, s->http_port);
 	for (;;) {
@@ -755,7 +771,7 @@ storm_late_payer(void *arg)
 		}
 		l = s->queue[s->head++ % ST_LATE_MAX];
 		pthread_mutex_unlock(&s->lock);
-		if ((now = rig_now_ms()) < l.due)
+		if ((now = wall_ms()) < l.due)
 			rig_sleep_ms((unsigned int)(l.due - now) + 1);
 		if (!pay(&h, l.user, l.order, &a, err, sizeof(err)))
 			note_error(&s->err, "late pay: %s", err);
@@ -765,7 +781,7 @@ storm_late_payer(void *arg)
 			s->late[atol(l.order)] = 1;
 		} else
 			note_error(&s->err, "late pay of %s by %s, %d ms "
-			    "after it was bought, answered %d %s", l.order,
+			    "after its pay_by, answered %d %s", l.order,
 			    l.user, PAY_LATE_MS, a.status, a.body);
 	}
 	rig_http_close(&h);
@@ -815,7 +831,7 @@ START_TEST(test_storm)
 	long long		 returned, resold;
 	double			 t0;
 
-	start(&r, 50, ST_STOCK, "pay_timeout_s = 1\n");
+	start(&r, SYNC_MS, ST_STOCK, "pay_timeout_s = 1\n");
 	memset(&s, 0, sizeof(s));
 	pthread_mutex_init(&s.err.lock, NULL);
 	pthread_mutex_init(&s.lock, NULL);
@@ -895,8 +911,8 @@ START_TEST(test_storm)
 	    "sold %lld (max seen %lld) of %d", sold, s.max_sold, ST_STOCK);
 	ck_assert_msg(s.violations == 0, "invariant broken in %u of %u "
 	    "samples, first: %s", s.violations, s.samples, s.violation);
-	ck_assert_msg(s.samples >= ST_MS / ST_SAMPLE_MS / 2, "only %u samples",
-	    s.samples);
+	ck_assert_msg(s.samples >= ST_MS / budget_ms(2 * ST_SAMPLE_MS),
+	    "only %u samples", s.samples);
 	assert_invariant(c);
 	printf("storm: %u requests, %lld orders created, %u anonymous, "
 	    "%lld paid (%u paid twice), %lld expired, %lld tickets returned, "
@@ -925,7 +941,6 @@ END_TEST
 #define RACE_THREADS	8
 #define RACE_SPREAD_MS	300	/* pay from pay_by - 300 to pay_by + 300 */
 #define RACE_NEAR_MS	20	/* half of them within 20 ms of pay_by */
-#define RACE_SURE_MS	200	/* sent this long before pay_by: no race */
 
 struct race_order {
 	char		 user[16];
@@ -933,6 +948,7 @@ struct race_order {
 	long long	 pay_by;	/* unix ms */
 	long long	 at;		/* when to pay, unix ms */
 	long long	 sent;		/* when it was sent */
+	long long	 answered;	/* when its answer came */
 	int		 status, code;
 	char		 body[256];
 };
@@ -964,6 +980,7 @@ race_payer(void *arg)
 			note_error(rc->err, "pay: %s", err);
 			continue;
 		}
+		o->answered = wall_ms();
 		o->status = a.status;
 		o->code = a.code;
 		snprintf(o->body, sizeof(o->body), "%.250s", a.body);
@@ -993,7 +1010,7 @@ START_TEST(test_pay_races_expiry)
 	int			 paid = 0, refused = 0, near = 0, near_paid = 0;
 	char			 st[32];
 
-	start(&r, 50, 1000, "pay_timeout_s = 1\n");
+	start(&r, SYNC_MS, 1000, "pay_timeout_s = 1\n");
 	rig_http_init(&h, r.http_port);
 	for (int i = 0; i < RACE_ORDERS; i++) {
 		struct race_order *o = &orders[i];
@@ -1060,9 +1077,14 @@ START_TEST(test_pay_races_expiry)
 			    "events", paid_ev, st, t.paid[id], t.expired[id]);
 			ck_assert_int_eq(INT(c, "ZCARD", user_key), 0);
 		}
-		ck_assert_msg(o->sent > o->pay_by - RACE_SURE_MS ||
-		    strcmp(st, "paid") == 0, "%s: refused well before its "
-		    "pay_by: %s", paid_ev, o->body);
+		/*
+		 * Redis's clock is this host's: a payment made before pay_by
+		 * was sent before it, a refusal came after it, however long
+		 * the trip took.
+		 */
+		ck_assert_msg(o->answered >= o->pay_by ||
+		    strcmp(st, "paid") == 0, "%s: refused %lld ms before its "
+		    "pay_by: %s", paid_ev, o->pay_by - o->answered, o->body);
 		tally_free(&t);
 	}
 	/* The stock: paid tickets stay sold, the others came back once. */
@@ -1097,7 +1119,7 @@ START_TEST(test_event_stream)
 	char		 inst[RIG_INSTANCES][32];
 	size_t		 got = 0;
 
-	start(&r, 50, 100, "pay_timeout_s = 1\n");
+	start(&r, SYNC_MS, 100, "pay_timeout_s = 1\n");
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		snprintf(inst[i], sizeof(inst[i]), "127.0.0.1:%d",
 		    r.inst[i].port);
@@ -1214,7 +1236,7 @@ END_TEST
 #define RS_STOCK	20
 #define RS_PAYING	5
 #define RS_USERS_MAX	300
-#define RS_WAIT_MS	10000
+#define RS_WAIT_MS	EXPIRY_WAIT_MS	/* returned tickets reach a sync */
 
 /*
  * Buy with new users named prefix<k> until Redis says sold == want;
@@ -1265,7 +1287,7 @@ START_TEST(test_returned_tickets_resold)
 	int		 n, users, sold_to;
 	long long	 returned;
 
-	start(&r, 50, RS_STOCK, "pay_timeout_s = 1\n");
+	start(&r, SYNC_MS, RS_STOCK, "pay_timeout_s = 1\n");
 	c = rig_ck_redis(&r);
 	n = buy_until_sold(&r, c, "a", RS_STOCK, first, &users);
 	ck_assert_int_eq(n, RS_STOCK);
@@ -1314,7 +1336,7 @@ END_TEST
 #define KILL_AFTER	200
 #define KILL_CONNS	16
 #define KILL_USERS	3000
-#define KILL_MS		30000
+#define KILL_MS		budget_ms(30000)	/* bound by no timeout */
 
 struct kill_load {
 	int		 port;
@@ -1381,7 +1403,7 @@ START_TEST(test_kill_loses_no_order)
 	while (sold_of(c) < KILL_AFTER && rig_now_ms() < end)
 		rig_sleep_ms(10);
 	ck_assert_msg(rig_instance_kill(&r, 3, SIGKILL) &&
-	    rig_instance_wait(&r, 3, 5000, NULL, NULL), "%s", r.err);
+	    rig_instance_wait(&r, 3, BUDGET_TERM_MS, NULL, NULL), "%s", r.err);
 	while (sold_of(c) < KILL_STOCK && rig_now_ms() < end &&
 	    atomic_load(&l.next) < KILL_USERS)
 		rig_sleep_ms(20);
@@ -1446,7 +1468,7 @@ START_TEST(test_resources)
 	struct ans	 a;
 	redisContext	*c;
 	char		 order[ORDER_MAX], target[96], form[96];
-	long long	 pay_by, total, sold;
+	long long	 pay_by, total, sold, sent;
 
 	start(&r, STOCK_SYNC_MS, 50, NULL);
 	c = rig_ck_redis(&r);
@@ -1456,15 +1478,17 @@ START_TEST(test_resources)
 	must(&h, "GET", "/order?user=ord1", NULL, &a);
 	ck_assert_msg(a.status == 404 && a.code == -7, "%d %s", a.status,
 	    a.body);
+	sent = wall_ms();
 	must_buy(&h, "ord1", &a);
 	ck_assert_msg(a.status == 200 && a.code == 1 &&
 	    strcmp(a.ostatus, "pending") == 0 && a.pay_by > 0 && !a.repeat,
 	    "%s", a.body);
 	snprintf(order, sizeof(order), "%s", a.order);
 	pay_by = a.pay_by;
-	/* pay_timeout_s defaults to 300 */
-	ck_assert_msg(pay_by > wall_ms() + 290000 && pay_by <= wall_ms() +
-	    300000, "pay_by %lld, now %lld", pay_by, wall_ms());
+	/* pay_timeout_s defaults to 300, from Redis's clock (this host's) */
+	ck_assert_msg(pay_by >= sent + 300000 && pay_by <= wall_ms() +
+	    300000, "pay_by %lld, sent %lld, now %lld", pay_by, sent,
+	    wall_ms());
 	must(&h, "GET", "/order?user=ord1", NULL, &a);
 	ck_assert_msg(a.status == 200 && a.code == 1 &&
 	    strcmp(a.order, order) == 0 && strcmp(a.ostatus, "pending") == 0 &&
@@ -1519,11 +1543,9 @@ START_TEST(test_resources)
 		ck_assert_int_eq(a.code, 1);
 	}
 
-	/*
-	 * /stock: quiet now; within sync_ms (and a margin for the sync
-	 * itself) every instance shows what Redis holds.
-	 */
-	rig_sleep_ms(STOCK_SYNC_MS + 200);
+	/* /stock: quiet now; after a sync every instance shows Redis's. */
+	rig_sleep_ms(BUDGET_SYNC_MS(STOCK_SYNC_MS,
+	    CONF_DEFAULT_REDIS_TIMEOUT_MS));
 	ck_assert_msg(rig_sale_get(&r, &total, &sold), "%s", r.err);
 	ck_assert_int_eq(sold, 7);
 	for (int i = 0; i < 20; i++) {
@@ -1553,7 +1575,7 @@ START_TEST(test_anonymous_refused)
 	struct ans	 a;
 	redisContext	*c;
 
-	start(&r, 50, 10, "allow_anonymous = no\n");
+	start(&r, SYNC_MS, 10, "allow_anonymous = no\n");
 	c = rig_ck_redis(&r);
 	rig_http_init(&h, r.http_port);
 	must(&h, "GET", "/buy/ticket", NULL, &a);
@@ -1633,14 +1655,15 @@ START_TEST(test_repeat_when_sold_out)
 	char		 order[ORDER_MAX], target[96];
 	redisContext	*c;
 
-	start(&r, 50, 1, NULL);
+	start(&r, SYNC_MS, 1, NULL);
 	c = rig_ck_redis(&r);
 	rig_http_init(&h, r.http_port);
 	must_buy(&h, "holder", &a);
 	ck_assert_msg(a.status == 200 && a.code == 1 && !a.repeat, "%s",
 	    a.body);
 	snprintf(order, sizeof(order), "%s", a.order);
-	rig_sleep_ms(300);	/* every instance has synced: sold out */
+	/* every instance has synced: sold out */
+	rig_sleep_ms(BUDGET_SYNC_MS(SYNC_MS, CONF_DEFAULT_REDIS_TIMEOUT_MS));
 	must_buy(&h, "latecomer", &a);
 	ck_assert_msg(a.code == -1, "%s", a.body);
 	for (int i = 0; i < 10; i++) {	/* over all four instances */

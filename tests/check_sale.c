@@ -17,7 +17,7 @@
 #define SPREAD_STOCK	100000
 #define SPREAD_REQUESTS	4000
 #define LOAD_CONNS	32
-#define LOAD_DEADLINE_MS 60000
+#define LOAD_DEADLINE_MS budget_ms(60000)	/* bound by no timeout */
 #define SPREAD_PERCENT	5
 
 /*
@@ -28,7 +28,9 @@
 static void
 start(struct rig *r, long long total)
 {
-	struct rig_options opt = { .redis_timeout_ms = 3000 };
+	struct rig_options opt = {
+		.redis_timeout_ms = BUDGET_PATIENT_REDIS_MS
+	};
 
 	rig_ck_start(r, &opt, total);
 }
@@ -52,7 +54,7 @@ run_load(struct rig *r, struct rig_load *l, unsigned int total, bool unique)
 static void
 term_instances(struct rig *r)
 {
-	ck_assert_msg(rig_instances_term(r, 5000), "%s", r->err);
+	ck_assert_msg(rig_instances_term(r, BUDGET_TERM_MS), "%s", r->err);
 }
 
 START_TEST(test_exact_sale)
@@ -76,8 +78,8 @@ START_TEST(test_exact_sale)
 	ck_assert_msg(rig_load_code(&l, -1) == SALE_REQUESTS - SALE_TOTAL,
 	    "the rest must be sold out (code -1): %s", sum);
 	term_instances(&r);
-	/* Sold-out answers nginx gave itself reach stat.log within 1 s. */
-	rig_stat_wait(&r, NULL, SALE_REQUESTS, 3000);
+	/* Sold-out answers nginx gave itself reach stat.log too. */
+	rig_stat_wait(&r, NULL, SALE_REQUESTS, BUDGET_NGINX_STAT_MS);
 	ck_assert_int_eq(rig_stat_lines(&r, NULL), SALE_REQUESTS);
 	ck_assert_int_eq(rig_stat_lines(&r, "result:1,"), SALE_TOTAL);
 	ck_assert_int_eq(rig_stat_lines(&r, "result:-1,"),

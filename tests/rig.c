@@ -421,7 +421,7 @@ rig_wait_ready(struct rig *r, struct rig_proc *p, rig_ready_fn ready,
 			    (long)pid, rig_status_str(p->status, st,
 			    sizeof(st)));
 		else if (rig_now_ms() > end)
-			rig_fail(r, "%s (pid %ld): %s after %d ms", what,
+			rig_fail(r, "%s (pid %ld): %s after %u ms", what,
 			    (long)pid, awaited, RIG_START_TIMEOUT_MS);
 		else {
 			rig_sleep_ms(RIG_POLL_MS);
@@ -461,7 +461,7 @@ rig_spikectl(struct rig *r, const char *out_path, ...)
 		return false;
 	if (!rig_proc_wait(&p, RIG_START_TIMEOUT_MS)) {
 		rig_proc_stop(&p, SIGKILL, RIG_STOP_TIMEOUT_MS);
-		rig_fail(r, "spikectl %s: still running after %d ms", argv[3],
+		rig_fail(r, "spikectl %s: still running after %u ms", argv[3],
 		    RIG_START_TIMEOUT_MS);
 	} else if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0)
 		rig_fail(r, "spikectl %s: %s", argv[3],
@@ -650,7 +650,7 @@ rig_start(struct rig *r, const struct rig_options *opt, long long total)
 		return false;
 	if (total >= 0 && !rig_sale_set(r, total))
 		return false;
-	return rig_instances_start(r) && rig_heartbeats_wait(r, 10000) &&
+	return rig_instances_start(r) && rig_heartbeats_wait(r, BUDGET_UP_MS) &&
 	    rig_nginx_start(r);
 }
 

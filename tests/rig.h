@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "budget.h"
+
 struct redisContext;
 struct redisReply;
 

@@ -23,7 +23,8 @@
 
 #include "rig_private.h"
 
-#define IO_TIMEOUT_MS		20000
+#define IO_TIMEOUT_MS		budget_ms(20000)
+#define PORT_MIN		10000	/* ports the rig picks start here */
 
 /* ---- sockets ----------------------------------------------------------- */
 
@@ -36,21 +37,52 @@ loopback(struct sockaddr_in *sin, int port)
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
-/* A free loopback port: bind 127.0.0.1:0, read it back, close. */
+/* The lowest port the kernel picks for connect(2); 32768 if unknown. */
+static int
+ephemeral_low(void)
+{
+	FILE	*f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	int	 low = 32768;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &low) != 1)
+			low = 32768;
+		fclose(f);
+	}
+	return low;
+}
+
+/*
+ * A free loopback port below the kernel's ephemeral range, tried at
+ * random, bound and closed.  A port from bind(0) is in that range: once
+ * closed, any connection on the machine (a load test makes thousands a
+ * second) may take it as its source port before the part meant to
+ * listen there binds it, and spawn-fcgi then fails with EADDRINUSE.
+ */
 int
 rig_free_port(void)
 {
-	struct sockaddr_in sin;
-	socklen_t	 len = sizeof(sin);
-	int		 fd, port = -1;
+	static atomic_uint	 seq;
+	struct sockaddr_in	 sin;
+	unsigned int		 pick;
+	int			 fd, tries, port = -1, low = ephemeral_low();
 
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	loopback(&sin, 0);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
+	if (low < PORT_MIN + 1000)
+		low = 65536;	/* no room below: above is all there is */
+	for (tries = 0; tries < 100 && port == -1; tries++) {
+		pick = ((unsigned int)getpid() * 2654435761u) ^
+		    (atomic_fetch_add(&seq, 1) * 40503u) ^
+		    (unsigned int)(unsigned long long)(rig_now_ms() * 1000);
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			return -1;
+		loopback(&sin, PORT_MIN + (int)(pick % (unsigned int)
+		    (low - PORT_MIN)));
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+			port = ntohs(sin.sin_port);
+		close(fd);
+	}
+	if (port == -1)
+		errno = EADDRINUSE;
 	return port;
 }
 
@@ -361,7 +393,7 @@ rig_send_raw(struct rig *r, int port, const void *data, size_t len)
 {
 	int	 fd;
 
-	if ((fd = rig_tcp_connect(port, 5000)) == -1)
+	if ((fd = rig_tcp_connect(port, RIG_STOP_TIMEOUT_MS)) == -1)
 		return rig_fail(r, "connect 127.0.0.1:%d: %s", port,
 		    strerror(errno));
 	if (!rig_send_all(fd, data, len) && errno != ECONNRESET &&

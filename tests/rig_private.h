@@ -13,8 +13,9 @@
 
 #include "rig.h"
 
-#define RIG_START_TIMEOUT_MS	15000	/* a part up and answering */
-#define RIG_STOP_TIMEOUT_MS	5000	/* a signalled part gone */
+/* Scaled by SPIKE_TEST_SLOWDOWN, as every time the tests wait for. */
+#define RIG_START_TIMEOUT_MS	budget_ms(15000)	/* up and answering */
+#define RIG_STOP_TIMEOUT_MS	budget_ms(5000)		/* signalled, gone */
 #define RIG_POLL_MS		10
 
 /* rig.c: errors and files. */

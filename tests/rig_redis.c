@@ -16,13 +16,14 @@
 
 #include "rig_private.h"
 
-#define REDIS_IO_TIMEOUT_MS	3000
+#define REDIS_IO_TIMEOUT_MS	budget_ms(3000)
 
 /* Run one command on a fresh connection; the reply or NULL (r->err set). */
 static redisReply *
 redis_argv(struct rig *r, int argc, const char **argv)
 {
-	struct timeval	 tv = { REDIS_IO_TIMEOUT_MS / 1000, 0 };
+	struct timeval	 tv = { REDIS_IO_TIMEOUT_MS / 1000,
+	    (suseconds_t)(REDIS_IO_TIMEOUT_MS % 1000) * 1000 };
 	redisContext	*c;
 	redisReply	*reply;
 
@@ -46,11 +47,15 @@ redis_argv(struct rig *r, int argc, const char **argv)
 	return reply;
 }
 
-/* A connection to 127.0.0.1:port with 5 s timeouts, as hiredis gave it. */
+/*
+ * A connection to 127.0.0.1:port with 5 s timeouts (scaled by the
+ * slowdown factor), as hiredis gave it.
+ */
 redisContext *
 rig_redis_open(int port)
 {
-	struct timeval	 tv = { 5, 0 };
+	unsigned int	 ms = budget_ms(5000);
+	struct timeval	 tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
 	redisContext	*c;
 
 	c = redisConnectWithTimeout("127.0.0.1", port, tv);
