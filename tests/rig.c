@@ -564,6 +564,19 @@ write_redis_conf(struct rig *r)
 	return rig_write_file(r, r->redis_conf, text);
 }
 
+/*
+ * The redis_timeout_ms the instances get: the test's choice (or the
+ * default) scaled by the slowdown factor, since a slow build's Redis call
+ * takes that much longer.  Budgets derived from the test's choice with
+ * budget_ms() scale alike.
+ */
+unsigned int
+rig_redis_timeout_ms(const struct rig *r)
+{
+	return budget_ms(r->opt.redis_timeout_ms ? r->opt.redis_timeout_ms :
+	    CONF_DEFAULT_REDIS_TIMEOUT_MS);
+}
+
 /* Write spike.conf for the rig's Redis, stat.log and instances. */
 bool
 rig_write_conf(struct rig *r)
@@ -581,9 +594,8 @@ rig_write_conf(struct rig *r)
 	if (r->opt.sync_ms)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "sync_ms = %u\n", r->opt.sync_ms);
-	if (r->opt.redis_timeout_ms)
-		n += (size_t)snprintf(text + n, sizeof(text) - n,
-		    "redis_timeout_ms = %u\n", r->opt.redis_timeout_ms);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+	    "redis_timeout_ms = %u\n", rig_redis_timeout_ms(r));
 	if (r->opt.buffer_percent)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "buffer_percent = %u\n", r->opt.buffer_percent);

@@ -143,6 +143,7 @@ void		 rig_kill_children(pid_t ppid);
 void		 rig_cleanup(void);
 bool		 rig_init(struct rig *, const struct rig_options *);
 bool		 rig_write_conf(struct rig *);	/* again, after a change */
+unsigned int	 rig_redis_timeout_ms(const struct rig *);
 bool		 rig_start(struct rig *, const struct rig_options *,
 		    long long total);
 void		 rig_stop(struct rig *);
