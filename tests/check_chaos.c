@@ -248,25 +248,6 @@ assert_books(struct rig *r, struct chaos *l, long long total, bool exact)
 	return sold;
 }
 
-/* Lines of stat.log holding both a and b. */
-static long
-stat_lines2(const char *path, const char *a, const char *b)
-{
-	FILE	*f;
-	char	*line = NULL;
-	size_t	 cap = 0;
-	long	 n = 0;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (getline(&line, &cap, f) != -1)
-		if (strstr(line, a) != NULL && strstr(line, b) != NULL)
-			n++;
-	free(line);
-	fclose(f);
-	return n;
-}
-
 /* ---- 1. SCRIPT FLUSH mid-sale ------------------------------------------- */
 
 /*
@@ -363,7 +344,7 @@ START_TEST(test_kill_restart)
 	ck_assert_msg(rig_instance_wait(&r, KILLED, BUDGET_TERM_MS, NULL, NULL),
 	    "%s", r.err);
 	rig_sleep_ms(300);	/* the others sell on without it meanwhile */
-	before = stat_lines2(r.stat_log, "result:1,", port);
+	before = rig_stat_lines_both(&r, "result:1,", port);
 	ck_assert_msg(rig_instance_start(&r, KILLED), "restart: %s", r.err);
 	at_restart = rig_ck_sold(&r);
 	ck_assert_msg(at_restart < KILL_TOTAL, "the sale ended (%lld) before "
@@ -378,7 +359,7 @@ START_TEST(test_kill_restart)
 	ck_assert_msg(rig_stat_wait(&r, NULL, 1, BUDGET_STAT_MS), "%s",
 	    r.err);
 	rig_sleep_ms(BUDGET_STAT_MS);	/* the last lines flushed */
-	after = stat_lines2(r.stat_log, "result:1,", port);
+	after = rig_stat_lines_both(&r, "result:1,", port);
 	fprintf(stderr, "SIGKILL + restart of instance %d: sold %lld at the "
 	    "end; it logged %ld sales after its restart at %lld; %s\n",
 	    KILLED, sold, after - before, at_restart, sum);

@@ -217,6 +217,8 @@ const char	*rig_load_summary(struct rig_load *, char *buf, size_t bufsz);
 
 /* stat.log and the instances' logs (rig_stat.c). */
 long		 rig_stat_lines(struct rig *, const char *needle);
+long		 rig_stat_lines_both(struct rig *, const char *needle,
+		    const char *also);
 long		 rig_instance_log_lines(struct rig *, int i, const char *needle);
 long		 rig_stat_port_lines(struct rig *, int i);
 bool		 rig_stat_wait(struct rig *, const char *needle, long want,

@@ -10,9 +10,9 @@
 
 #include "rig_private.h"
 
-/* Lines of the file at path containing needle (all if NULL); 0 if none. */
+/* Lines of the file at path holding needle and also (NULL: any); 0 if none. */
 static long
-file_lines(const char *path, const char *needle)
+file_lines(const char *path, const char *needle, const char *also)
 {
 	FILE	*f;
 	char	*line = NULL;
@@ -22,7 +22,8 @@ file_lines(const char *path, const char *needle)
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
 	while (getline(&line, &cap, f) != -1)
-		if (needle == NULL || strstr(line, needle) != NULL)
+		if ((needle == NULL || strstr(line, needle) != NULL) &&
+		    (also == NULL || strstr(line, also) != NULL))
 			n++;
 	free(line);
 	fclose(f);
@@ -36,14 +37,21 @@ rig_instance_log_lines(struct rig *r, int i, const char *needle)
 	char	 log[RIG_PATH_MAX + 32];
 
 	rig_instance_log(r, i, log, sizeof(log));
-	return file_lines(log, needle);
+	return file_lines(log, needle, NULL);
 }
 
 /* Lines of stat.log containing needle (all lines when NULL); 0 if none. */
 long
 rig_stat_lines(struct rig *r, const char *needle)
 {
-	return file_lines(r->stat_log, needle);
+	return file_lines(r->stat_log, needle, NULL);
+}
+
+/* Lines of stat.log containing both needle and also. */
+long
+rig_stat_lines_both(struct rig *r, const char *needle, const char *also)
+{
+	return file_lines(r->stat_log, needle, also);
 }
 
 /* Lines written by instance i ("port:P" field). */
