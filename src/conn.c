@@ -255,18 +255,18 @@ peek_first(int fd, unsigned char *buf)
 
 /*
  * Wait until the next request on fd has arrived and scan it, peeking
- * into buf (FCGI_SCAN_WINDOW bytes).  scan says what was found.
+ * into buf (FCGI_SCAN_WINDOW bytes).  scan says what was found; *deadline
+ * is when the request's time (request_ms from its first byte) runs out.
  */
 enum conn_next
 conn_await_request(int fd, unsigned char *buf, const struct conn_limits *lim,
-    struct fcgi_scan *scan)
+    struct fcgi_scan *scan, long long *deadline)
 {
-	long long	 deadline;
 	ssize_t		 n;
 
 	if ((n = peek_first(fd, buf)) <= 0)
 		return n < 0 ? CONN_INTERRUPTED : CONN_GONE;
-	deadline = now_ms() + lim->request_ms;
+	*deadline = now_ms() + lim->request_ms;
 	for (;;) {
 		fcgi_scan_request(buf, (size_t)n, QUERY_BODY_MAX, scan);
 		switch (scan->verdict) {
@@ -280,7 +280,7 @@ conn_await_request(int fd, unsigned char *buf, const struct conn_limits *lim,
 			break;
 		}
 		switch (wait_for_bytes(fd, (size_t)n, scan->need, lim,
-		    deadline)) {
+		    *deadline)) {
 		case WAIT_CAME:
 			break;
 		case WAIT_TIMED_OUT:
@@ -346,7 +346,8 @@ conn_answer(int fd, unsigned int id, const char *resp, size_t len)
 /*
  * Stop sending on fd, then read and throw away what the peer sends until
  * it closes its side or falls silent for quiet_ms, at most max bytes and
- * until deadline, and no longer once *stopping (when not NULL) is set.
+ * until deadline, and no longer once *stopping (when not NULL) is set:
+ * it is looked at every CONN_LINGER_MS, since no signal wakes the poll.
  */
 static void
 discard_input(int fd, long long deadline, unsigned int quiet_ms, size_t max,
@@ -354,22 +355,28 @@ discard_input(int fd, long long deadline, unsigned int quiet_ms, size_t max,
 {
 	char		 trash[16384];
 	struct pollfd	 pfd = { fd, POLLIN, 0 };
-	long long	 left;
+	long long	 quiet_until = now_ms() + quiet_ms, wait;
 	size_t		 drained = 0;
 	ssize_t		 n;
 	int		 ready;
 
 	shutdown(fd, SHUT_WR);
-	while (drained < max && (left = deadline - now_ms()) > 0) {
+	while (drained < max) {
 		if (stopping != NULL && atomic_load(stopping))
 			break;
-		ready = poll(&pfd, 1, left < quiet_ms ? (int)left :
-		    (int)quiet_ms);
-		if (ready == -1 && errno == EINTR)
+		wait = (deadline < quiet_until ? deadline : quiet_until) -
+		    now_ms();
+		if (wait <= 0)
+			break;
+		if (stopping != NULL && wait > CONN_LINGER_MS)
+			wait = CONN_LINGER_MS;
+		ready = poll(&pfd, 1, (int)wait);
+		if (ready == 0 || (ready == -1 && errno == EINTR))
 			continue;
 		if (ready != 1 || (n = read(fd, trash, sizeof(trash))) <= 0)
 			break;
 		drained += (size_t)n;
+		quiet_until = now_ms() + quiet_ms;
 	}
 }
 
@@ -390,14 +397,13 @@ conn_linger(int fd)
  * End fd after an answer given before the request had all come (its
  * parameters over the limit, or its body refused unread): the peer may
  * still be sending the rest, and must then read the answer whole, not a
- * reset.  Read and throw away until the peer stops: bounded as a request
- * is, by idle_ms of silence and request_ms in all, and by DRAIN_MAX
- * bytes; a peer sending past these is cut off.  The instance stopping
- * cuts it too.
+ * reset.  Read and throw away until the peer stops: bounded as the
+ * request is, by idle_ms of silence and by its deadline (request_ms from
+ * its first byte), and by DRAIN_MAX bytes; a peer sending past these is
+ * cut off.  The instance stopping cuts it too.
  */
 void
-conn_drain(int fd, const struct conn_limits *lim)
+conn_drain(int fd, const struct conn_limits *lim, long long deadline)
 {
-	discard_input(fd, now_ms() + lim->request_ms, lim->idle_ms, DRAIN_MAX,
-	    lim->stopping);
+	discard_input(fd, deadline, lim->idle_ms, DRAIN_MAX, lim->stopping);
 }

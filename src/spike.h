@@ -389,11 +389,13 @@ enum conn_next {
 bool		 conn_init(char *err, size_t errsz);
 int		 conn_accept(int listen_fd, const struct conn_limits *);
 enum conn_next	 conn_await_request(int fd, unsigned char *buf,
-		    const struct conn_limits *, struct fcgi_scan *);
+		    const struct conn_limits *, struct fcgi_scan *,
+		    long long *deadline);
 bool		 conn_answer(int fd, unsigned int request_id,
 		    const char *resp, size_t len);
 void		 conn_linger(int fd);
-void		 conn_drain(int fd, const struct conn_limits *);
+void		 conn_drain(int fd, const struct conn_limits *,
+		    long long deadline);
 void		 conn_peer_name(int fd, char *buf, size_t bufsz);
 
 /* ---- worker.c: the FastCGI accept loop --------------------------------- */

@@ -37,6 +37,7 @@ struct worker {
 	atomic_bool		 waiting;	/* idle: accepting or waiting */
 	atomic_bool		 done;
 	bool			 drop_after_answer;	/* body left unread */
+	long long		 request_deadline;	/* its request_ms ends */
 };
 
 static atomic_bool	worker_stopping;
@@ -153,7 +154,7 @@ end_connection(struct worker *w)
 	FCGX_FClose(w->req.err);
 	FCGX_FClose(w->req.out);
 	if (w->drop_after_answer)
-		conn_drain(w->req.ipcFd, &w->limits);
+		conn_drain(w->req.ipcFd, &w->limits, w->request_deadline);
 	else
 		conn_linger(w->req.ipcFd);
 	w->drop_after_answer = false;
@@ -191,7 +192,7 @@ refuse_too_large(struct worker *w, unsigned int request_id)
 	write_stat(w, &ans, us);
 	metrics_count_request(reply_code(ans.reply.kind), us);
 	if (sent)
-		conn_drain(w->req.ipcFd, &w->limits);
+		conn_drain(w->req.ipcFd, &w->limits, w->request_deadline);
 	close_connection(w);
 }
 
@@ -260,7 +261,7 @@ next_request(struct worker *w)
 	struct fcgi_scan	 scan;
 
 	switch (conn_await_request(w->req.ipcFd, w->peeked, &w->limits,
-	    &scan)) {
+	    &scan, &w->request_deadline)) {
 	case CONN_REQUEST:
 		return true;
 	case CONN_TOO_LARGE:

@@ -46,6 +46,7 @@ static const unsigned char get_request[] = {
 static atomic_bool	 stopping;
 static struct conn_limits limits = { IDLE_MS, REQUEST_MS, &stopping };
 static unsigned char	 peeked[FCGI_SCAN_WINDOW];
+static long long	 deadline;	/* what conn_await_request says */
 static char		 dir[64];
 
 /*
@@ -109,7 +110,8 @@ START_TEST(test_unix_idle)
 	int		 client, fd = unix_connection(&client);
 
 	t0 = now_ms();
-	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan,
+	    &deadline),
 	    CONN_GONE);
 	ck_assert_int_ge(now_ms() - t0, IDLE_MS - 10);
 	ck_assert_int_lt(now_ms() - t0, within(IDLE_MS));
@@ -123,7 +125,8 @@ START_TEST(test_whole_request)
 
 	ck_assert_int_eq(write(client, get_request, sizeof(get_request)),
 	    (ssize_t)sizeof(get_request));
-	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan,
+	    &deadline),
 	    CONN_REQUEST);
 	ck_assert_uint_eq(scan.request_id, 1);
 	ck_assert_uint_eq(scan.end, sizeof(get_request));
@@ -164,7 +167,8 @@ START_TEST(test_trickle_cut)
 
 	ck_assert_int_eq(pthread_create(&thread, NULL, trickle_main, &t), 0);
 	t0 = now_ms();
-	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan,
+	    &deadline),
 	    CONN_REFUSED);
 	ck_assert_int_ge(now_ms() - t0, REQUEST_MS - 30);
 	ck_assert_int_lt(now_ms() - t0, within(REQUEST_MS));
@@ -183,7 +187,8 @@ START_TEST(test_silent_mid_request)
 
 	ck_assert_int_eq(write(client, get_request, 20), 20);
 	t0 = now_ms();
-	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan),
+	ck_assert_int_eq(conn_await_request(fd, peeked, &limits, &scan,
+	    &deadline),
 	    CONN_REFUSED);
 	ck_assert_int_lt(now_ms() - t0, within(2 * IDLE_MS));
 }
@@ -209,7 +214,8 @@ await_main(void *arg)
 	struct conn_limits patient = { IDLE_MS * PATIENT,
 	    REQUEST_MS * PATIENT, &stopping };
 
-	a->next = conn_await_request(a->fd, peeked, &patient, &scan);
+	a->next = conn_await_request(a->fd, peeked, &patient, &scan,
+	    &deadline);
 	a->done_ms = now_ms();
 	return NULL;
 }
@@ -364,7 +370,7 @@ answer_early(int fd, struct sender *p, const struct conn_limits *lim)
 	ck_assert_int_eq(pthread_create(&thread, NULL, sender_main, p), 0);
 	ck_assert(conn_answer(fd, 1, resp, sizeof(resp) - 1));
 	t0 = now_ms();
-	conn_drain(fd, lim);
+	conn_drain(fd, lim, t0 + lim->request_ms);
 	t0 = now_ms() - t0;
 	close(fd);
 	pthread_join(thread, NULL);
@@ -469,6 +475,48 @@ START_TEST(test_drain_stopping)
 }
 END_TEST
 
+static void *
+stop_after_idle_ms(void *arg)
+{
+	(void)arg;
+	usleep(IDLE_MS * 1000);
+	atomic_store(&stopping, true);
+	return NULL;
+}
+
+/*
+ * ... and so does a stop that comes while it drains a silent peer: no
+ * signal wakes the drain, so it must look by itself, and soon.
+ */
+START_TEST(test_drain_stopped_midway)
+{
+	static const unsigned char rest[16384];
+	struct sender	 p = { .total = sizeof(rest), .sent = sizeof(rest),
+	    .hold_ms = 2 * within(IDLE_MS + CONN_LINGER_MS) };
+	struct conn_limits patient = { IDLE_MS * PATIENT,
+	    REQUEST_MS * PATIENT, &stopping };
+	pthread_t	 thread;
+	long long	 ms;
+	int		 fd = tcp_connection(&p.fd);
+
+	ck_assert_int_eq(send(p.fd, rest, sizeof(rest), 0),
+	    (ssize_t)sizeof(rest));
+	ck_assert_int_eq(pthread_create(&thread, NULL, stop_after_idle_ms,
+	    NULL), 0);
+	ms = answer_early(fd, &p, &patient);
+	pthread_join(thread, NULL);
+	ck_assert_msg(ms < within(IDLE_MS + CONN_LINGER_MS),
+	    "the drain went on %lld ms after a stop at %d ms", ms, IDLE_MS);
+}
+END_TEST
+
+/* Each test starts with the instance running. */
+static void
+not_stopping(void)
+{
+	atomic_store(&stopping, false);
+}
+
 Suite *
 make_conn_suite(void)
 {
@@ -486,6 +534,8 @@ make_conn_suite(void)
 	tcase_add_test(tc, test_drain_request_ms);
 	tcase_add_test(tc, test_drain_bytes);
 	tcase_add_test(tc, test_drain_stopping);
+	tcase_add_test(tc, test_drain_stopped_midway);
+	tcase_add_checked_fixture(tc, not_stopping, NULL);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -36,8 +36,8 @@
  */
 #define FROZEN_GRACE_MS		SPIKE_SHUTDOWN_GRACE_MS
 #define FROZEN_CALL_MS		(2 * FROZEN_GRACE_MS)	/* redis_timeout_ms */
-#define FROZEN_SEND_MS		((FROZEN_CALL_MS - FROZEN_GRACE_MS) / 2)
-#define FROZEN_EXIT_MS		(FROZEN_GRACE_MS + FROZEN_CALL_MS / 2)
+#define FROZEN_SEND_MS		budget_ms((FROZEN_CALL_MS - FROZEN_GRACE_MS) / 2)
+#define FROZEN_EXIT_MS		budget_ms(FROZEN_GRACE_MS + FROZEN_CALL_MS / 2)
 
 /*
  * Without Redis a buy waits at most for the call in flight and its own,

@@ -185,7 +185,7 @@ END_TEST
 /* ---- straight to an instance, as nginx would not send it ---------------- */
 
 #define DIRECT_MAX	1024
-#define DIRECT_IO_MS	5000
+#define DIRECT_IO_MS	budget_ms(CONF_DEFAULT_REQUEST_TIMEOUT_MS)
 
 /* One request sent straight to an instance's FastCGI port. */
 struct direct_row {

@@ -172,9 +172,12 @@ START_TEST(test_body_only_with_post)
 		req.body = "user=x";
 		req.body_len = 6;
 		route_handle(&ctx, &req, &ans);
-		ck_assert_msg(ans.reply.kind == REPLY_BAD_REQUEST,
-		    "GET %s with a body: kind %d, want 400", paths[i],
-		    ans.reply.kind);
+		ck_assert_msg(ans.reply.kind == REPLY_BAD_REQUEST &&
+		    ans.reply.detail != NULL &&
+		    strcmp(ans.reply.detail, "only a POST may have a body") == 0,
+		    "GET %s with a body: kind %d (%s), want 400 for the body",
+		    paths[i], ans.reply.kind,
+		    ans.reply.detail ? ans.reply.detail : "no detail");
 	}
 }
 END_TEST

@@ -206,7 +206,7 @@ proc_state(pid_t pid)
 void
 rig_kill_nginx(pid_t master)
 {
-	double	 end = rig_now_ms() + 2000;
+	double	 end = rig_now_ms() + RIG_STOP_TIMEOUT_MS;
 	char	 state;
 
 	kill(master, SIGSTOP);
@@ -244,7 +244,7 @@ remove_tree(const char *dir)
 static void
 reap_orphans(void)
 {
-	double	 end = rig_now_ms() + 1000;
+	double	 end = rig_now_ms() + RIG_STOP_TIMEOUT_MS;
 	pid_t	 pid;
 
 	while ((pid = waitpid(-1, NULL, WNOHANG)) != -1 && rig_now_ms() < end)
