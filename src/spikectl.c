@@ -611,7 +611,7 @@ cmd_spawn(struct ctl *c, char **args)
  * Print a signature good for --ttl seconds (CTL_SIGN_TTL by default):
  * a buyer's, "EXP.MAC" over "USER.EXP" with the first buyer_key, or with
  * --order a payment notice's, over "ORDER.USER.EXP" with the first
- * pay_key.  See spike-fcgi(8), SIGNATURES.
+ * pay_key.  See spike-fcgi(8), Signatures.
  */
 static int
 cmd_sign(struct ctl *c, char **args)
