@@ -50,7 +50,8 @@ key_file_problem(int fd, char *why, size_t whysz)
 		return "not a regular file";
 	if ((st.st_mode & 077) != 0) {
 		snprintf(why, whysz, "mode %04o lets group or others read or "
-		    "write it: chmod 600 it", (unsigned int)(st.st_mode & 07777));
+		    "write it: chmod 600 it",
+		    (unsigned int)(st.st_mode & 07777));
 		return why;
 	}
 	if (st.st_size < KEYS_MIN_BYTES || st.st_size > KEYS_MAX_BYTES) {
