@@ -199,6 +199,45 @@ set_allow_anonymous(struct conf *conf, const struct conf_line *at,
 	return SPIKE_OK;
 }
 
+/*
+ * A key file: an absolute path, given at most CONF_KEYFILES_MAX times
+ * (the current key, then the previous one).  Its contents are read by
+ * keys.c, which names this line when the file will not do.
+ */
+static enum spike_err
+add_keyfile(const struct conf_line *at, struct conf_keyfile *files,
+    size_t *n, const char *value, const char *what)
+{
+	struct conf_keyfile	*kf;
+
+	if (*value != '/')
+		return conf_fail(at, "%s: %s must be an absolute path", value,
+		    what);
+	if (*n == CONF_KEYFILES_MAX)
+		return conf_fail(at, "%s given more than %d times (the current "
+		    "key and the previous one)", what, CONF_KEYFILES_MAX);
+	kf = &files[*n];
+	kf->line = at->number;
+	if (set_string(at, kf->path, sizeof(kf->path), value, what))
+		return SPIKE_ECONFIG;
+	(*n)++;
+	return SPIKE_OK;
+}
+
+static enum spike_err
+set_buyer_key(struct conf *conf, const struct conf_line *at, const char *value)
+{
+	return add_keyfile(at, conf->buyer_keys, &conf->nbuyer_keys, value,
+	    "buyer_key");
+}
+
+static enum spike_err
+set_pay_key(struct conf *conf, const struct conf_line *at, const char *value)
+{
+	return add_keyfile(at, conf->pay_keys, &conf->npay_keys, value,
+	    "pay_key");
+}
+
 /* "ADDR [weight=W]": one instance of the sale. */
 static enum spike_err
 set_instance(struct conf *conf, const struct conf_line *at, const char *value)
@@ -250,6 +289,8 @@ static const struct conf_key conf_keys[] = {
 	{ "pay_timeout_s",	set_pay_timeout_s },
 	{ "events_key",		set_events_key },
 	{ "instance",		set_instance },
+	{ "buyer_key",		set_buyer_key },
+	{ "pay_key",		set_pay_key },
 };
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -298,7 +339,9 @@ parse_line(struct conf *conf, const struct conf_line *at, char *line,
 	for (i = 0; i < CONF_NKEYS; i++) {
 		if (strcmp(key, conf_keys[i].key) != 0)
 			continue;
-		if (seen[i] && conf_keys[i].set != set_instance)
+		if (seen[i] && conf_keys[i].set != set_instance &&
+		    conf_keys[i].set != set_buyer_key &&
+		    conf_keys[i].set != set_pay_key)
 			return conf_fail(at, "%s given twice", key);
 		seen[i] = true;
 		if (*value == '\0')
@@ -323,6 +366,7 @@ conf_parse(struct conf *conf, const char *name, const char *text, char *err,
 
 	if ((copy = strdup(text)) == NULL)
 		return SPIKE_ENOMEM;
+	snprintf(conf->source, sizeof(conf->source), "%s", name);
 	for (line = copy; line != NULL && rc == SPIKE_OK; line = next) {
 		at.number++;
 		if ((next = strchr(line, '\n')) != NULL)

@@ -21,6 +21,7 @@
 
 #include <fastcgi.h>
 #include <fcgiapp.h>
+#include <openssl/crypto.h>
 
 #include "spike.h"
 
@@ -37,6 +38,7 @@ struct instance {
 	struct statlog		*statlog;
 	struct sync_state	*sync;
 	struct batcher		*batcher;
+	struct keyring		*keyring;	/* buyer_key, pay_key */
 	struct route_ctx	*ctxs;
 	struct worker		**workers;
 	unsigned int		 nworkers;
@@ -101,8 +103,8 @@ find_self(struct instance *in)
 
 /*
  * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
- * taken by sigwait() in main: SIGHUP reopens stat.log (log rotation),
- * the others stop.  SIGUSR1 only interrupts a worker's blocking call
+ * taken by sigwait() in main: SIGHUP reopens stat.log (log rotation)
+ * and reads the keys again, the others stop.  SIGUSR1 only interrupts a worker's blocking call
  * (no SA_RESTART); see worker.c.
  */
 static void
@@ -171,6 +173,9 @@ start_workers(struct instance *in)
 		ctx->where = in->where;
 		ctx->self_id = in->self_id;
 		ctx->thread = i;
+		if (in->keyring != NULL &&
+		    (ctx->sig = sig_checker_new(in->keyring)) == NULL)
+			log_fatalx("worker %u: libcrypto has no HMAC-SHA256", i);
 		if ((ctx->store = store_new(&in->conf, in->self_id)) == NULL ||
 		    (in->workers[i] = worker_start(ctx,
 		    FCGI_LISTENSOCK_FILENO)) == NULL)
@@ -234,6 +239,49 @@ stop_instance(struct instance *in)
 	    &in->stock.sold));
 }
 
+/*
+ * Read spike.conf's buyer_key and pay_key lines and their files again
+ * (key rotation) and hand the keys to the workers.  The other settings
+ * wait for a restart, and so does turning verification on or off: when
+ * the file now names no key of a kind that had one (or the reverse), or
+ * any key will not do, the keys stay as they were and the log says why.
+ */
+static void
+reload_keys(struct instance *in)
+{
+	struct conf	*conf;
+	struct keyset	 sets[KEYS_KINDS];
+	char		 err[CONF_ERR_MAX];
+	enum spike_err	 rc;
+
+	if (in->keyring == NULL)
+		return;
+	if ((conf = malloc(sizeof(*conf))) == NULL) {
+		log_warn("SIGHUP: keys kept");
+		return;
+	}
+	if ((rc = conf_load(conf, in->conf_path, err, sizeof(err))) ==
+	    SPIKE_OK && ((conf->nbuyer_keys == 0) != (in->conf.nbuyer_keys ==
+	    0) || (conf->npay_keys == 0) != (in->conf.npay_keys == 0))) {
+		snprintf(err, sizeof(err), "%s: buyer_key or pay_key added or "
+		    "removed: restart to turn verification on or off",
+		    in->conf_path);
+		rc = SPIKE_ECONFIG;
+	}
+	if (rc == SPIKE_OK)
+		rc = keys_load_all(conf, sets, err, sizeof(err));
+	free(conf);
+	if (rc != SPIKE_OK) {
+		log_warnx("SIGHUP: keys kept: %s", rc == SPIKE_ECONFIG ? err :
+		    spike_strerror(rc));
+		return;
+	}
+	keyring_replace(in->keyring, sets);
+	log_info("SIGHUP: %zu buyer and %zu payment keys read",
+	    sets[KEYS_BUYER].n, sets[KEYS_PAY].n);
+	OPENSSL_cleanse(sets, sizeof(sets));
+}
+
 static void
 serve_until_signalled(struct instance *in, const sigset_t *waited)
 {
@@ -244,8 +292,10 @@ serve_until_signalled(struct instance *in, const sigset_t *waited)
 			continue;
 		if (signo == SIGTERM || signo == SIGINT)
 			break;
-		if (signo == SIGHUP)
+		if (signo == SIGHUP) {
 			statlog_reopen(in->statlog);
+			reload_keys(in);
+		}
 	}
 	log_info("signal %d: finishing requests in flight", signo);
 	stop_instance(in);
@@ -261,6 +311,24 @@ load_conf(struct instance *in)
 	    sizeof(err))) != SPIKE_OK)
 		log_fatalx("%s", rc == SPIKE_ECONFIG ? err :
 		    spike_strerror(rc));
+}
+
+/* Read the key files; exits naming spike.conf's line when one will not do. */
+static void
+load_keys(struct instance *in)
+{
+	struct keyset	 sets[KEYS_KINDS];
+	char		 err[CONF_ERR_MAX];
+	enum spike_err	 rc;
+
+	if ((rc = keys_load_all(&in->conf, sets, err, sizeof(err))) !=
+	    SPIKE_OK)
+		log_fatalx("%s", rc == SPIKE_ECONFIG ? err :
+		    spike_strerror(rc));
+	if (in->conf.nbuyer_keys + in->conf.npay_keys > 0 &&
+	    (in->keyring = keyring_new(sets)) == NULL)
+		log_fatal("keys");
+	OPENSSL_cleanse(sets, sizeof(sets));
 }
 
 int
@@ -297,6 +365,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	load_conf(&in);
+	load_keys(&in);
 	if (test_only) {
 		fprintf(stderr, "%s: syntax is ok\n", in.conf_path);
 		return 0;

@@ -84,6 +84,24 @@ query_order_valid(const char *order, size_t len)
 	    strspn(order, "0123456789") == len;
 }
 
+/*
+ * A signature as query.c takes it: 1 to QUERY_SIG_MAX printable ASCII
+ * characters.  Whether it is well formed is sig.c's to say, so that a
+ * malformed one is answered as unverified, not as bad input.
+ */
+bool
+query_sig_valid(const char *sig, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0 || len > QUERY_SIG_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (sig[i] <= ' ' || sig[i] > '~')
+			return false;
+	return true;
+}
+
 static enum spike_err
 query_refuse(struct query *q, const char *why)
 {
@@ -111,6 +129,10 @@ static const struct query_field query_fields[] = {
 	  offsetof(struct query, order_given), QUERY_ORDER_MAX + 1,
 	  query_order_valid, "order given more than once",
 	  "order must be 1 to 20 digits" },
+	{ "sig", offsetof(struct query, sig),
+	  offsetof(struct query, sig_given), QUERY_SIG_MAX + 1,
+	  query_sig_valid, "sig given more than once",
+	  "sig must be 1 to 128 printable characters" },
 };
 
 static const struct query_field *
@@ -124,13 +146,16 @@ find_field(const char *name)
 	return NULL;
 }
 
+_Static_assert(QUERY_SIG_MAX >= QUERY_USER_MAX &&
+    QUERY_SIG_MAX >= QUERY_ORDER_MAX, "parse_pair's value holds any field");
+
 /* One "name=value" pair. */
 static enum spike_err
 parse_pair(struct query *q, const char *pair, size_t len)
 {
 	const struct query_field *f;
 	const char	*eq;
-	char		 name[8], value[QUERY_USER_MAX + 2];
+	char		 name[8], value[QUERY_SIG_MAX + 2];
 	size_t		 nlen;
 	long		 decoded, vlen;
 	bool		*given;

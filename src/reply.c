@@ -32,6 +32,10 @@ static const struct reply_spec reply_specs[REPLY_KINDS] = {
 	[REPLY_CONFLICT] =	{ 409, "Conflict", -8, "refused", "" },
 	[REPLY_HEADERS_TOO_LARGE] = { 431, "Request Header Fields Too Large", -9,
 				  "request header fields too large", "" },
+	[REPLY_NOT_VERIFIED] =	{ 403, "Forbidden", -12,
+				  "buyer not verified", "" },
+	[REPLY_PAY_NOT_VERIFIED] = { 403, "Forbidden", -14,
+				  "payment not verified", "" },
 	[REPLY_PAID] =		{ 200, "OK", 1, "支付成功", "" },
 	[REPLY_OK] =		{ 200, "OK", 1, "ok", "" },
 };

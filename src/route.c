@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spike.h"
@@ -50,6 +51,69 @@ route_length_ok(const char *content_length, struct reply *r)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Refuse with kind, saying which check the signature failed ("missing",
+ * "malformed", "expired" or "wrong"), which helps a client and tells a
+ * forger nothing about the key.
+ */
+static void
+refuse_signature(struct reply *r, enum reply_kind kind, enum sig_verdict v)
+{
+	refuse(r, kind, NULL);
+	snprintf(r->extra, sizeof(r->extra), ",\"sig\":\"%s\"",
+	    sig_verdict_name(v));
+}
+
+/*
+ * With buyer_key set, is the request signed for its user by the shop's
+ * login service?  A request without a user (anonymous) is not.  Returns
+ * true, or false with a 403, code -12.  Checked before any stock or Redis
+ * is touched.
+ */
+static bool
+buyer_verified(struct route_ctx *ctx, const struct query *q, struct reply *r)
+{
+	enum sig_verdict	 v;
+
+	if (ctx->conf->nbuyer_keys == 0)
+		return true;
+	if (q->user[0] == '\0')
+		v = SIG_MISSING;
+	else
+		v = sig_check(ctx->sig, KEYS_BUYER, q->user, q->sig,
+		    (long long)time(NULL));
+	if (v == SIG_GOOD)
+		return true;
+	refuse_signature(r, REPLY_NOT_VERIFIED, v);
+	return false;
+}
+
+/*
+ * With pay_key set, is a payment notice signed by the payment service,
+ * over "ORDER.USER"?  Returns true, or false with a 403, code -14.
+ * Without pay_key it must come from its buyer, as buyer_verified() says.
+ */
+static bool
+payment_verified(struct route_ctx *ctx, const struct query *q,
+    struct reply *r)
+{
+	char			 subject[SIG_SUBJECT_MAX];
+	enum sig_verdict	 v;
+
+	if (ctx->conf->npay_keys == 0)
+		return buyer_verified(ctx, q, r);
+	if (snprintf(subject, sizeof(subject), "%s.%s", q->order, q->user) >=
+	    (int)sizeof(subject))
+		v = SIG_WRONG;
+	else
+		v = sig_check(ctx->sig, KEYS_PAY, subject, q->sig,
+		    (long long)time(NULL));
+	if (v == SIG_GOOD)
+		return true;
+	refuse_signature(r, REPLY_PAY_NOT_VERIFIED, v);
+	return false;
 }
 
 /* Answer 503 at once while Redis is known to be down. */
@@ -165,6 +229,8 @@ static void
 handle_buy(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
 {
+	if (!buyer_verified(ctx, q, r))
+		return;
 	if (q->user[0] == '\0' && !ctx->conf->allow_anonymous) {
 		refuse(r, REPLY_BAD_REQUEST, "user required");
 		return;
@@ -195,7 +261,7 @@ handle_order(struct route_ctx *ctx, const struct route_request *req,
 		refuse(r, REPLY_BAD_REQUEST, "user required");
 		return;
 	}
-	if (!store_usable(ctx, r))
+	if (!buyer_verified(ctx, q, r) || !store_usable(ctx, r))
 		return;
 	if (store_find_order(ctx->store, q->user, &found, &order) != SPIKE_OK) {
 		store_failed(ctx, r);
@@ -207,6 +273,17 @@ handle_order(struct route_ctx *ctx, const struct route_request *req,
 	}
 	r->kind = REPLY_OK;
 	describe_order(r, &order, false);
+}
+
+/*
+ * Does the buyer send /pay (buyer_key without pay_key)?  Then another
+ * user's order is answered as no order at all: a buyer learns nothing of
+ * orders not theirs.  The payment service may be told.
+ */
+static bool
+buyer_pays(const struct conf *conf)
+{
+	return conf->nbuyer_keys > 0 && conf->npay_keys == 0;
 }
 
 static void
@@ -221,7 +298,7 @@ handle_pay(struct route_ctx *ctx, const struct route_request *req,
 		refuse(r, REPLY_BAD_REQUEST, "user and order required");
 		return;
 	}
-	if (!store_usable(ctx, r))
+	if (!payment_verified(ctx, q, r) || !store_usable(ctx, r))
 		return;
 	if (store_pay(ctx->store, q->user, q->order, &result, &order) !=
 	    SPIKE_OK) {
@@ -238,7 +315,11 @@ handle_pay(struct route_ctx *ctx, const struct route_request *req,
 		refuse(r, REPLY_NO_ORDER, "no such order");
 		break;
 	case STORE_NOT_YOURS:
-		refuse(r, REPLY_CONFLICT, "order belongs to another user");
+		if (buyer_pays(ctx->conf))
+			refuse(r, REPLY_NO_ORDER, "no such order");
+		else
+			refuse(r, REPLY_CONFLICT,
+			    "order belongs to another user");
 		break;
 	case STORE_TOO_LATE:
 		refuse(r, REPLY_CONFLICT, "order expired: not paid in time");

@@ -51,6 +51,14 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_DEFAULT_REQUEST_TIMEOUT_MS	5000
 #define CONF_DEFAULT_SYNC_MS		200
 
+/* A key file named in spike.conf (buyer_key, pay_key), and where. */
+#define CONF_KEYFILES_MAX	2	/* the current key and the previous */
+
+struct conf_keyfile {
+	char		 path[CONF_PATH_MAX];
+	unsigned int	 line;		/* of spike.conf, for messages */
+};
+
 struct conf_instance {
 	char		 addr[CONF_ADDR_MAX];	/* "HOST:PORT" or "unix:PATH" */
 	unsigned int	 weight;
@@ -75,6 +83,11 @@ struct conf {
 	char		 events_key[CONF_KEY_MAX + 16];	/* "" until loaded */
 	struct conf_instance instances[CONF_INSTANCES_MAX];
 	size_t		 ninstances;
+	char		 source[CONF_PATH_MAX];	/* the file, for key errors */
+	struct conf_keyfile buyer_keys[CONF_KEYFILES_MAX];
+	size_t		 nbuyer_keys;	/* 0: buyers are not verified */
+	struct conf_keyfile pay_keys[CONF_KEYFILES_MAX];
+	size_t		 npay_keys;	/* 0: payments are not verified */
 };
 
 void		 conf_defaults(struct conf *);
@@ -85,6 +98,76 @@ enum spike_err	 conf_parse(struct conf *, const char *name, const char *text,
 const struct conf_instance *conf_find_instance(const struct conf *,
 		    const char *addr);
 unsigned int	 conf_total_weight(const struct conf *);
+
+/* ---- keys.c: the signing keys, read from their files ------------------ */
+
+#define KEYS_MIN_BYTES		32
+#define KEYS_MAX_BYTES		1024
+
+enum keys_kind {
+	KEYS_BUYER,		/* buyer_key: the shop's login service */
+	KEYS_PAY,		/* pay_key: the payment service */
+	KEYS_KINDS
+};
+
+struct key {
+	size_t		 len;
+	unsigned char	 bytes[KEYS_MAX_BYTES];
+};
+
+/* The keys of one kind, the current one first. */
+struct keyset {
+	struct key	 keys[CONF_KEYFILES_MAX];
+	size_t		 n;
+};
+
+struct keyring;
+
+enum spike_err	 keys_load(const struct conf *, enum keys_kind,
+		    struct keyset *, char *err, size_t errsz);
+enum spike_err	 keys_load_all(const struct conf *,
+		    struct keyset sets[KEYS_KINDS], char *err, size_t errsz);
+struct keyring	*keyring_new(const struct keyset sets[KEYS_KINDS]);
+void		 keyring_free(struct keyring *);
+void		 keyring_replace(struct keyring *,
+		    const struct keyset sets[KEYS_KINDS]);
+unsigned int	 keyring_generation(struct keyring *);
+unsigned int	 keyring_copy(struct keyring *, struct keyset sets[KEYS_KINDS]);
+
+/* ---- sig.c: buyer and payment signatures, "EXP.MAC" ------------------- */
+
+#define SIG_MAC_BYTES		32	/* HMAC-SHA256 */
+#define SIG_EXP_DIGITS_MAX	18
+#define SIG_TEXT_MAX		(SIG_EXP_DIGITS_MAX + 1 + 2 * SIG_MAC_BYTES)
+#define SIG_SUBJECT_MAX		160	/* "USER" or "ORDER.USER" */
+
+enum sig_verdict {
+	SIG_GOOD,
+	SIG_MISSING,
+	SIG_MALFORMED,
+	SIG_EXPIRED,
+	SIG_WRONG,		/* no key of the kind made this MAC */
+};
+
+/* A signature as sent: EXP as written (it is signed so) and the MAC. */
+struct sig {
+	char		 exp_text[SIG_EXP_DIGITS_MAX + 1];
+	long long	 exp;
+	unsigned char	 mac[SIG_MAC_BYTES];
+};
+
+struct sig_checker;
+
+bool		 sig_parse(const char *text, size_t len, struct sig *);
+bool		 sig_hmac(const struct key *, const char *msg, size_t len,
+		    unsigned char mac[SIG_MAC_BYTES]);
+bool		 sig_mint(const struct key *, const char *subject,
+		    long long exp, char *out, size_t outsz);
+struct sig_checker *sig_checker_new(struct keyring *);
+void		 sig_checker_free(struct sig_checker *);
+enum sig_verdict sig_check(struct sig_checker *, enum keys_kind,
+		    const char *subject, const char *text, long long now_s);
+const char	*sig_verdict_name(enum sig_verdict);
 
 /* ---- redis_dial.c: the connection to Redis ---------------------------- */
 
@@ -118,19 +201,23 @@ long long	 now_ms(void);
 #define QUERY_USER_MAX		64
 #define QUERY_ORDER_MAX		20
 #define QUERY_BODY_MAX		4096
+#define QUERY_SIG_MAX		128	/* what sig.c parses is shorter */
 
 /* Zero it before the first query_parse. */
 struct query {
 	char		 user[QUERY_USER_MAX + 1];	/* "" when not given */
 	char		 order[QUERY_ORDER_MAX + 1];	/* "" when not given */
+	char		 sig[QUERY_SIG_MAX + 1];	/* "" when not given */
 	bool		 user_given;
 	bool		 order_given;
+	bool		 sig_given;
 	const char	*error;				/* why input was refused */
 };
 
 enum spike_err	 query_parse(struct query *, const char *qs, size_t len);
 bool		 query_user_valid(const char *user, size_t len);
 bool		 query_order_valid(const char *order, size_t len);
+bool		 query_sig_valid(const char *sig, size_t len);
 bool		 query_is_form(const char *content_type);
 
 /* ---- json.c: JSON strings ---------------------------------------------- */
@@ -152,6 +239,8 @@ enum reply_kind {
 	REPLY_HEADERS_TOO_LARGE, /* 431, code -9 */
 	REPLY_PAID,		/* 200, code 1 */
 	REPLY_OK,		/* 200, code 1 */
+	REPLY_NOT_VERIFIED,	/* 403, code -12: buyer signature */
+	REPLY_PAY_NOT_VERIFIED,	/* 403, code -14: payment signature */
 	REPLY_KINDS
 };
 
@@ -317,6 +406,7 @@ struct route_ctx {
 	struct batcher		*batcher;	/* sells purchases in groups */
 	struct sync_state	*sync;
 	struct statlog_buf	*statlog;	/* this thread's stat buffer */
+	struct sig_checker	*sig;		/* this thread's; NULL, no keys */
 	const char		*where;		/* port or socket, for stat.log */
 	const char		*self_id;	/* the instance's address */
 	unsigned int		 thread;

@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "spike.h"
 
@@ -24,6 +27,8 @@
 
 #define CTL_SPIKE_FCGI	SBINDIR "/spike-fcgi"
 #define CTL_TOTAL_MAX	1000000000000000LL	/* 10^15 tickets */
+#define CTL_SIGN_TTL	300		/* sign: seconds a signature is good */
+#define CTL_SIGN_TTL_MAX 31536000	/* a year */
 
 struct ctl {
 	const char	*conf_path;
@@ -32,6 +37,8 @@ struct ctl {
 	bool		 force;		/* init --force */
 	const char	*listen;	/* nginx-conf --listen */
 	const char	*program;	/* spawn --program */
+	const char	*ttl;		/* sign --ttl */
+	const char	*order;		/* sign --order */
 };
 
 struct ctl_command {
@@ -54,7 +61,9 @@ usage(FILE *out)
 	    "  check                           config, Redis and the stock hash\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "  instances                       the instance addresses\n"
-	    "  spawn ADDR [--program PATH]     run instance ADDR under spawn-fcgi\n");
+	    "  spawn ADDR [--program PATH]     run instance ADDR under spawn-fcgi\n"
+	    "  sign USER [--ttl S] [--order O] a buyer's signature, or with\n"
+	    "                                  --order a payment notice's\n");
 }
 
 /* Say why on stderr, prefixed "spikectl: "; returns status. */
@@ -450,6 +459,39 @@ check_sale(const struct ctl *c, const struct ctl_sale *s)
 	return CTL_OK;
 }
 
+/*
+ * Are the key files good, and what is left open without them?  Returns
+ * CTL_OK, with a warning on stderr for each hole, or CTL_FAIL having
+ * named the key file and its line.
+ */
+static int
+check_keys(const struct ctl *c)
+{
+	struct keyset	 sets[KEYS_KINDS];
+	char		 err[CONF_ERR_MAX];
+	enum spike_err	 rc;
+
+	rc = keys_load_all(&c->conf, sets, err, sizeof(err));
+	OPENSSL_cleanse(sets, sizeof(sets));
+	if (rc != SPIKE_OK)
+		return ctl_errx(CTL_FAIL, "%s", rc == SPIKE_ECONFIG ? err :
+		    spike_strerror(rc));
+	printf("keys: %zu buyer_key, %zu pay_key: ok\n", c->conf.nbuyer_keys,
+	    c->conf.npay_keys);
+	if (c->conf.nbuyer_keys == 0)
+		ctl_errx(CTL_OK, "warning: buyers are not verified: any "
+		    "request may name any user (set buyer_key)");
+	if (c->conf.nbuyer_keys == 0 && c->conf.allow_anonymous)
+		ctl_errx(CTL_OK, "warning: the sale is anonymous: purchases "
+		    "without a user make no order and never expire "
+		    "(allow_anonymous = no, or set buyer_key)");
+	if (c->conf.npay_keys == 0)
+		ctl_errx(CTL_OK, "warning: payments are not verified: /pay "
+		    "takes %s (set pay_key)", c->conf.nbuyer_keys > 0 ?
+		    "the buyer's own word" : "anyone's word");
+	return CTL_OK;
+}
+
 static int
 cmd_check(struct ctl *c, char **args)
 {
@@ -459,6 +501,8 @@ cmd_check(struct ctl *c, char **args)
 
 	(void)args;
 	printf("%s: syntax is ok\n", c->conf_path);
+	if (check_keys(c) != CTL_OK)
+		return CTL_FAIL;
 	if ((cr = open_redis(c)) == NULL)
 		return CTL_FAIL;
 	if (ctl_redis_ping(cr) != SPIKE_OK ||
@@ -561,6 +605,54 @@ cmd_spawn(struct ctl *c, char **args)
 	    strerror(errno));
 }
 
+/* ---- sign ------------------------------------------------------------- */
+
+/*
+ * Print a signature good for --ttl seconds (CTL_SIGN_TTL by default):
+ * a buyer's, "EXP.MAC" over "USER.EXP" with the first buyer_key, or with
+ * --order a payment notice's, over "ORDER.USER.EXP" with the first
+ * pay_key.  See spike-fcgi(8), Signatures.
+ */
+static int
+cmd_sign(struct ctl *c, char **args)
+{
+	const char	*user = args[0];
+	enum keys_kind	 kind = c->order != NULL ? KEYS_PAY : KEYS_BUYER;
+	const char	*what = kind == KEYS_PAY ? "pay_key" : "buyer_key";
+	struct keyset	 set;
+	char		 subject[SIG_SUBJECT_MAX], out[SIG_TEXT_MAX + 1];
+	char		 err[CONF_ERR_MAX], *end;
+	long		 ttl = CTL_SIGN_TTL;
+	bool		 ok;
+
+	if (!query_user_valid(user, strlen(user)))
+		return ctl_errx(CTL_USAGE, "sign: \"%s\": a user is 1 to %d "
+		    "of A-Z a-z 0-9 _ . -", user, QUERY_USER_MAX);
+	if (c->order != NULL && !query_order_valid(c->order,
+	    strlen(c->order)))
+		return ctl_errx(CTL_USAGE, "sign: --order \"%s\": not an "
+		    "order id", c->order);
+	if (c->ttl != NULL && (*c->ttl < '0' || *c->ttl > '9' ||
+	    (ttl = strtol(c->ttl, &end, 10)) < 1 || ttl > CTL_SIGN_TTL_MAX ||
+	    *end != '\0'))
+		return ctl_errx(CTL_USAGE, "sign: --ttl \"%s\": seconds from 1 "
+		    "to %d", c->ttl, CTL_SIGN_TTL_MAX);
+	if (keys_load(&c->conf, kind, &set, err, sizeof(err)) != SPIKE_OK)
+		return ctl_errx(CTL_FAIL, "sign: %s", err);
+	if (set.n == 0)
+		return ctl_errx(CTL_FAIL, "sign: no %s in %s", what,
+		    c->conf_path);
+	snprintf(subject, sizeof(subject), "%s%s%s", c->order ? c->order : "",
+	    c->order ? "." : "", user);
+	ok = sig_mint(&set.keys[0], subject, (long long)time(NULL) + ttl, out,
+	    sizeof(out));
+	OPENSSL_cleanse(&set, sizeof(set));
+	if (!ok)
+		return ctl_errx(CTL_FAIL, "sign: libcrypto failed");
+	printf("%s\n", out);
+	return CTL_OK;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static const struct ctl_command commands[] = {
@@ -570,6 +662,7 @@ static const struct ctl_command commands[] = {
 	{ "nginx-conf",	0, 0, cmd_nginx_conf },
 	{ "instances",	0, 0, cmd_instances },
 	{ "spawn",	1, 1, cmd_spawn },
+	{ "sign",	1, 1, cmd_sign },
 };
 #define CTL_NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -619,7 +712,9 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 			c->force = true;
 		else if (!take_value(cmd, "nginx-conf", "--listen", argc, args,
 		    &i, &c->listen) && !take_value(cmd, "spawn", "--program",
-		    argc, args, &i, &c->program))
+		    argc, args, &i, &c->program) && !take_value(cmd, "sign",
+		    "--ttl", argc, args, &i, &c->ttl) && !take_value(cmd,
+		    "sign", "--order", argc, args, &i, &c->order))
 			return -1;
 	}
 	return n;

@@ -38,6 +38,7 @@ esac
 # Every member the bench promises, once for each path where it belongs.
 for field in time commit dirty mode duration_s connections wrk_threads cpus \
 	loadavg ceiling rps_start rps_end ceiling_plain_rps buy sold_out burst tickets crowd seconds \
+	buy_signed vs_buy \
 	to_sold_out_s p99_target_ms ok problems; do
 	case $line in
 	*"\"$field\":"*) ;;
@@ -46,7 +47,7 @@ for field in time commit dirty mode duration_s connections wrk_threads cpus \
 done
 for field in rps ratio p50_ms p99_ms max_ms requests socket_errors others_cpu_pct answers; do
 	n=$(grep -o "\"$field\":" <<<"$line" | wc -l)
-	[ "$n" -eq 4 ] || fail "\"$field\" appears $n times, not once for each of the 4 paths"
+	[ "$n" -eq 5 ] || fail "\"$field\" appears $n times, not once for each of the 5 paths"
 done
 case $line in
 *'"mode":"short"'*'"duration_s":1,'*) ;;

@@ -62,13 +62,17 @@ static const char *const want_replies[REPLY_KINDS] = {
 	    "{\"code\":1,\"msg\":\"支付成功\"}\n",
 	[REPLY_OK] = "Status: 200 OK\r\n" CONTENT_TYPE "\r\n"
 	    "{\"code\":1,\"msg\":\"ok\"}\n",
+	[REPLY_NOT_VERIFIED] = "Status: 403 Forbidden\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-12,\"msg\":\"buyer not verified\"}\n",
+	[REPLY_PAY_NOT_VERIFIED] = "Status: 403 Forbidden\r\n" CONTENT_TYPE
+	    "\r\n{\"code\":-14,\"msg\":\"payment not verified\"}\n",
 };
 
 static const int want_codes[REPLY_KINDS] = {
-	1, -1, -2, -3, -4, -5, -6, -7, -8, -9, 1, 1
+	1, -1, -2, -3, -4, -5, -6, -7, -8, -9, 1, 1, -12, -14
 };
 static const int want_statuses[REPLY_KINDS] = {
-	200, 200, 503, 400, 404, 405, 413, 404, 409, 431, 200, 200
+	200, 200, 503, 400, 404, 405, 413, 404, 409, 431, 200, 200, 403, 403
 };
 
 /* reply_format for a kind with an optional detail and nothing else. */

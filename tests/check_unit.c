@@ -18,6 +18,7 @@ static Suite *(*const suite_makers[])(void) = {
 	make_fcgi_scan_suite,
 	make_conn_suite,
 	make_route_suite,
+	make_sig_suite,
 };
 
 int

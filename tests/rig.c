@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -606,7 +607,45 @@ rig_write_conf(struct rig *r)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "instance = 127.0.0.1:%d weight=%u\n", r->inst[i].port,
 		    r->inst[i].weight);
+	if (r->opt.conf_extra != NULL)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
+		    r->opt.conf_extra);
+	if (n >= sizeof(text))
+		return rig_fail(r, "spike.conf longer than %zu bytes",
+		    sizeof(text));
 	return rig_write_file(r, r->conf, text);
+}
+
+/*
+ * Write a signing key of len random bytes to NAME in the rig's directory,
+ * mode 0600 and owned by the directory's owner (who the instances run
+ * as), and keep a copy in key for the test to sign with.  Its path goes
+ * to path.
+ */
+bool
+rig_write_key(struct rig *r, const char *name, size_t len, struct key *key,
+    char *path, size_t pathsz)
+{
+	struct stat	 st;
+	int		 fd;
+
+	memset(key, 0, sizeof(*key));
+	if (len > sizeof(key->bytes) || getrandom(key->bytes, len, 0) !=
+	    (ssize_t)len)
+		return rig_fail(r, "key %s: no %zu random bytes", name, len);
+	key->len = len;
+	snprintf(path, pathsz, "%s/%s", r->dir, name);
+	unlink(path);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1)
+		return rig_fail(r, "%s: %s", path, strerror(errno));
+	if (write(fd, key->bytes, len) != (ssize_t)len ||
+	    stat(r->dir, &st) == -1 || fchown(fd, st.st_uid, st.st_gid) == -1) {
+		close(fd);
+		return rig_fail(r, "%s: %s", path, strerror(errno));
+	}
+	close(fd);
+	return true;
 }
 
 /*

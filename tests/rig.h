@@ -25,6 +25,7 @@
 
 #include "budget.h"
 
+struct key;
 struct redisContext;
 struct redisReply;
 
@@ -58,6 +59,7 @@ struct rig_options {
 	unsigned int	 redis_timeout_ms;
 	unsigned int	 buffer_percent;
 	unsigned int	 request_timeout_ms;
+	const char	*conf_extra;	/* lines added to spike.conf, or NULL */
 };
 
 struct rig {
@@ -111,6 +113,7 @@ struct rig_load_spec {
 	unsigned int	 total;		/* requests over all threads */
 	bool		 unique_users;	/* ?user=user<k>, else no user */
 	unsigned int	 deadline_ms;	/* stop sending after this */
+	const struct key *sign_key;	/* unique users signed with it */
 };
 
 /* A load run and what it counted. */
@@ -143,6 +146,8 @@ void		 rig_kill_children(pid_t ppid);
 void		 rig_cleanup(void);
 bool		 rig_init(struct rig *, const struct rig_options *);
 bool		 rig_write_conf(struct rig *);	/* again, after a change */
+bool		 rig_write_key(struct rig *, const char *name, size_t len,
+		    struct key *, char *path, size_t pathsz);
 unsigned int	 rig_redis_timeout_ms(const struct rig *);
 bool		 rig_start(struct rig *, const struct rig_options *,
 		    long long total);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "rig_private.h"
 
@@ -34,6 +35,29 @@ load_count(struct rig_load *l, const struct rig_reply *rep)
 		;
 }
 
+/*
+ * Request k's target: a purchase, by user<k> when users are unique, and
+ * then signed for ten minutes with spec.sign_key when there is one.
+ */
+static void
+load_target(const struct rig_load *l, unsigned int k, char *target,
+    size_t targetsz)
+{
+	char	 user[32], sig[SIG_TEXT_MAX + 1];
+
+	if (!l->spec.unique_users) {
+		snprintf(target, targetsz, "/buy/ticket");
+		return;
+	}
+	snprintf(user, sizeof(user), "user%u", k);
+	if (l->spec.sign_key == NULL || !sig_mint(l->spec.sign_key, user,
+	    (long long)time(NULL) + 600, sig, sizeof(sig)))
+		snprintf(target, targetsz, "/buy/ticket?user=%s", user);
+	else
+		snprintf(target, targetsz, "/buy/ticket?user=%s&sig=%s", user,
+		    sig);
+}
+
 /* One load thread: its own connection, requests until done or told. */
 static void *
 load_thread(void *arg)
@@ -41,7 +65,7 @@ load_thread(void *arg)
 	struct rig_load	*l = arg;
 	struct rig_http	 h;
 	struct rig_reply rep;
-	char		 target[64], err[256];
+	char		 target[256], err[256];
 	unsigned int	 k;
 	double		 end = l->start_ms + l->spec.deadline_ms;
 
@@ -49,11 +73,7 @@ load_thread(void *arg)
 	while (!atomic_load(&l->stop) && rig_now_ms() < end) {
 		if ((k = atomic_fetch_add(&l->next, 1)) >= l->spec.total)
 			break;
-		if (l->spec.unique_users)
-			snprintf(target, sizeof(target),
-			    "/buy/ticket?user=user%u", k);
-		else
-			snprintf(target, sizeof(target), "/buy/ticket");
+		load_target(l, k, target, sizeof(target));
 		atomic_fetch_add(&l->sent, 1);
 		if (rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep,
 		    err, sizeof(err)))
@@ -75,7 +95,7 @@ rig_load_plan(const struct rig *r, unsigned int conns, unsigned int total,
     bool unique_users, unsigned int deadline_ms)
 {
 	struct rig_load_spec spec = { r->http_port, r->nginx_503, conns, total,
-	    unique_users, deadline_ms };
+	    unique_users, deadline_ms, NULL };
 
 	return spec;
 }

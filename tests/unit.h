@@ -17,6 +17,7 @@ Suite	*make_metrics_suite(void);	/* tests/check_metrics.c */
 Suite	*make_fcgi_scan_suite(void);	/* tests/check_fcgi_scan.c */
 Suite	*make_conn_suite(void);		/* tests/check_conn.c */
 Suite	*make_route_suite(void);	/* tests/check_route.c */
+Suite	*make_sig_suite(void);		/* tests/check_sig.c */
 
 void	 unit_tmpdir_make(char *dir, size_t dirsz, const char *name);
 void	 unit_tmpdir_remove(const char *dir);
