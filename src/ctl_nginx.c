@@ -23,7 +23,11 @@
  *    expression location) becomes one matching 1..N, and the text
  *    "1..S" becomes "1..N";
  *  - with a listen address given, "listen A" where A is the template's
- *    first listen address becomes "listen" the given one.
+ *    first listen address becomes "listen" the given one;
+ *  - an option line, a comment "#@NAME TEXT" (NAME rate or pay-from), is
+ *    written as TEXT only when that option was given, with its values in
+ *    place of @RATE@ and @BURST@, and once per address in place of
+ *    @ADDR@ (a pay-from line without @ADDR@ is written once).
  */
 #include "config.h"
 
@@ -39,16 +43,26 @@
 #define NGX_SEEDS_MAX	64
 #define NGX_LINES_MAX	4096
 
+enum ngx_option {
+	NGX_OPTION_NONE,
+	NGX_OPTION_RATE,	/* "#@rate": --rate, --burst */
+	NGX_OPTION_PAY_FROM,	/* "#@pay-from": each --pay-from */
+};
+
 struct ngx_line {
 	const char	*text;
 	size_t		 len;
 	int		 delta;		/* "{" minus "}" outside quotes, comments */
 	bool		 comment;	/* nothing but a comment */
 	uint64_t	 seeds;		/* bit s-1: names seed s */
+	enum ngx_option	 option;	/* an option line */
+	size_t		 marker;	/* option: where "#@" starts */
+	size_t		 body;		/* option: where its text starts */
 };
 
 struct ngx_render {
 	const struct conf	*conf;
+	const struct ctl_nginx_opts *opts;
 	const char		*listen;	/* NULL: keep the template's */
 	FILE			*out;
 	struct ngx_line		 lines[NGX_LINES_MAX];
@@ -109,6 +123,39 @@ brace_delta(const char *s, size_t len, bool *comment)
 	return delta;
 }
 
+/*
+ * Is l an option line, "#@NAME TEXT" after blanks?  Sets its option and
+ * where its marker and text start; SPIKE_ECONFIG for an unknown NAME or a
+ * TEXT that opens or closes a block.
+ */
+static enum spike_err
+find_option(struct ngx_render *nr, struct ngx_line *l, size_t lineno)
+{
+	static const char *const names[] = { "#@rate ", "#@pay-from " };
+	size_t		 i = 0, k, n;
+	bool		 comment;
+
+	while (i < l->len && isspace((unsigned char)l->text[i]))
+		i++;
+	if (l->len - i < 2 || strncmp(l->text + i, "#@", 2) != 0)
+		return SPIKE_OK;
+	for (k = 0; k < 2; k++) {
+		n = strlen(names[k]);
+		if (l->len - i >= n && strncmp(l->text + i, names[k], n) == 0)
+			break;
+	}
+	if (k == 2)
+		return ngx_fail(nr, "template line %zu: unknown option line "
+		    "\"%.*s\"", lineno, (int)(l->len - i), l->text + i);
+	if (brace_delta(l->text + i + n, l->len - i - n, &comment) != 0)
+		return ngx_fail(nr, "template line %zu: an option line cannot "
+		    "open or close a block", lineno);
+	l->option = k == 0 ? NGX_OPTION_RATE : NGX_OPTION_PAY_FROM;
+	l->marker = i;
+	l->body = i + n;
+	return SPIKE_OK;
+}
+
 /* Cut the template into lines. */
 static enum spike_err
 split_lines(struct ngx_render *nr, const char *tmpl)
@@ -125,6 +172,8 @@ split_lines(struct ngx_render *nr, const char *tmpl)
 		l->text = p;
 		l->len = eol != NULL ? (size_t)(eol - p) : strlen(p);
 		l->delta = brace_delta(p, l->len, &l->comment);
+		if (find_option(nr, l, nr->nlines) != SPIKE_OK)
+			return SPIKE_ECONFIG;
 		p += l->len + (eol != NULL);
 	}
 	return SPIKE_OK;
@@ -345,6 +394,57 @@ put_path(struct ngx_render *nr, const char *s, size_t len)
 	return 0;
 }
 
+/* Write an option line's text with addr (or NULL) and the numbers in. */
+static void
+put_option_text(struct ngx_render *nr, const struct ngx_line *l,
+    const char *addr)
+{
+	const char	*holder[] = { "@RATE@", "@BURST@", "@ADDR@" };
+	char		 value[3][64];
+	size_t		 i, k, n;
+
+	snprintf(value[0], sizeof(value[0]), "%u", nr->opts->rate);
+	snprintf(value[1], sizeof(value[1]), "%u", nr->opts->burst);
+	fprintf(nr->out, "%.*s", (int)l->marker, l->text);
+	for (i = l->body; i < l->len; i++) {
+		for (k = 0; k < 3; k++) {
+			n = strlen(holder[k]);
+			if (l->len - i >= n &&
+			    strncmp(l->text + i, holder[k], n) == 0 &&
+			    (k < 2 || addr != NULL))
+				break;
+		}
+		if (k == 3) {
+			fputc(l->text[i], nr->out);
+			continue;
+		}
+		fputs(k < 2 ? value[k] : addr, nr->out);
+		i += n - 1;
+	}
+	fputc('\n', nr->out);
+}
+
+/* Write an option line as the options given ask (maybe not at all). */
+static void
+put_option(struct ngx_render *nr, const struct ngx_line *l)
+{
+	const struct ctl_nginx_opts *o = nr->opts;
+	size_t		 k;
+
+	if (l->option == NGX_OPTION_RATE) {
+		if (o->rate > 0)
+			put_option_text(nr, l, NULL);
+		return;
+	}
+	if (o->npay_from == 0)
+		return;
+	if (memmem(l->text + l->body, l->len - l->body, "@ADDR@", 6) == NULL)
+		put_option_text(nr, l, NULL);
+	else
+		for (k = 0; k < o->npay_from; k++)
+			put_option_text(nr, l, o->pay_from[k]);
+}
+
 /*
  * Write a line: a seed's address and place replaced by an instance's
  * (seed 0: none), "[1-S]" by the instances' places, and the template's
@@ -361,6 +461,10 @@ put_line(struct ngx_render *nr, const struct ngx_line *l, size_t seed,
 	index_class(to, sizeof(to), (unsigned int)nr->conf->ninstances);
 	snprintf(dots, sizeof(dots), "1..%zu", nr->nseeds);
 	snprintf(dots_to, sizeof(dots_to), "1..%zu", nr->conf->ninstances);
+	if (l->option != NGX_OPTION_NONE) {
+		put_option(nr, l);
+		return;
+	}
 	if (put_listen(nr, l))
 		return;
 	for (i = 0; i < l->len; i++) {
@@ -546,6 +650,18 @@ ctl_nginx_render(const char *tmpl, const struct conf *conf,
     const char *header, const char *listen, char **out, char *err,
     size_t errsz)
 {
+	struct ctl_nginx_opts	 opts = { .listen = listen };
+
+	return ctl_nginx_render_opts(tmpl, conf, header, &opts, out, err,
+	    errsz);
+}
+
+/* The same, with the options of opts: listen, rate limit, pay-from. */
+enum spike_err
+ctl_nginx_render_opts(const char *tmpl, const struct conf *conf,
+    const char *header, const struct ctl_nginx_opts *opts, char **out,
+    char *err, size_t errsz)
+{
 	struct ngx_render *nr;
 	size_t		 len = 0, first = 0;
 	enum spike_err	 rc;
@@ -554,7 +670,8 @@ ctl_nginx_render(const char *tmpl, const struct conf *conf,
 	if ((nr = calloc(1, sizeof(*nr))) == NULL)
 		return SPIKE_ENOMEM;
 	nr->conf = conf;
-	nr->listen = listen;
+	nr->opts = opts;
+	nr->listen = opts->listen;
 	nr->err = err;
 	nr->errsz = errsz;
 	if ((rc = ngx_prepare(nr, tmpl)) == SPIKE_OK) {

@@ -565,6 +565,19 @@ enum spike_err	 ctl_nginx_render(const char *tmpl, const struct conf *,
 		    const char *header, const char *listen, char **out,
 		    char *err, size_t errsz);
 
+/* What nginx-conf was asked for beyond the instances. */
+struct ctl_nginx_opts {
+	const char	*listen;	/* NULL: keep the template's */
+	unsigned int	 rate;		/* requests a second; 0: no limit */
+	unsigned int	 burst;
+	const char *const *pay_from;	/* /pay only from these */
+	size_t		 npay_from;
+};
+
+enum spike_err	 ctl_nginx_render_opts(const char *tmpl, const struct conf *,
+		    const char *header, const struct ctl_nginx_opts *,
+		    char **out, char *err, size_t errsz);
+
 /* ctl_snippet.c, generated from nginx/spike-fcgi.conf at build time. */
 extern const char ctl_nginx_snippet[];
 

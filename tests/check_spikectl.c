@@ -715,6 +715,7 @@ START_TEST(test_nginx_conf_names_instances)
 	}
 	ck_assert_msg(strstr(text, r.stat_log) != NULL, "stat_log %s is not "
 	    "nginx's:\n%s", r.stat_log, text);
+	ck_assert_msg(rig_nginx_test(&r), "%s", r.err);
 	ck_assert_msg(rig_get(&r, "/buy/ticket?user=ann", &rep), "%s", r.err);
 	ck_assert_int_eq(rep.code, 1);
 	rig_stop(&r);

@@ -42,6 +42,7 @@ struct redisReply;
 #define RIG_CODE_SLOTS		32
 #define RIG_LOAD_THREADS_MAX	64
 #define RIG_BODY_MAX		8192
+#define RIG_NGINX_ARGS_MAX	8	/* rig_options.nginx_conf_args */
 
 /* A process the rig started. */
 struct rig_proc {
@@ -60,6 +61,8 @@ struct rig_options {
 	unsigned int	 buffer_percent;
 	unsigned int	 request_timeout_ms;
 	const char	*conf_extra;	/* lines added to spike.conf, or NULL */
+	/* More arguments of spikectl nginx-conf, up to the first NULL. */
+	const char	*nginx_conf_args[RIG_NGINX_ARGS_MAX];
 };
 
 struct rig {
@@ -100,6 +103,7 @@ struct rig_reply {
 /* A keep-alive HTTP/1.1 connection to 127.0.0.1:port. */
 struct rig_http {
 	int		 port;
+	const char	*source;	/* bind here first; NULL: any */
 	int		 fd;		/* -1 when not connected */
 	char		 in[RIG_BODY_MAX * 2];
 	size_t		 inlen;
@@ -139,6 +143,8 @@ struct rig_load {
 /* Sockets (rig_http.c) and processes (rig.c), for tests that need them raw. */
 int		 rig_free_port(void);
 int		 rig_tcp_connect(int port, unsigned int io_timeout_ms);
+int		 rig_tcp_connect_from(const char *source, int port,
+		    unsigned int io_timeout_ms);
 bool		 rig_send_all(int fd, const void *data, size_t len);
 void		 rig_kill_children(pid_t ppid);
 
@@ -196,9 +202,11 @@ bool		 rig_instances_term(struct rig *, unsigned int timeout_ms);
 /* nginx (rig_nginx.c). */
 bool		 rig_nginx_start(struct rig *);
 bool		 rig_nginx_stop(struct rig *);
+bool		 rig_nginx_test(struct rig *);
 
 /* HTTP (rig_http.c). */
 void		 rig_http_init(struct rig_http *, int port);
+void		 rig_http_from(struct rig_http *, const char *source);
 void		 rig_http_close(struct rig_http *);
 bool		 rig_http_request(struct rig_http *, const char *method,
 		    const char *target, const char *content_type,

@@ -102,14 +102,35 @@ set_timeouts(int fd, unsigned int ms)
 int
 rig_tcp_connect(int port, unsigned int io_timeout_ms)
 {
-	struct sockaddr_in sin;
+	return rig_tcp_connect_from(NULL, port, io_timeout_ms);
+}
+
+/*
+ * The same from the IPv4 address source (e.g. "127.0.0.2", any loopback
+ * address: a second client as nginx sees it), bound before connect(2);
+ * NULL: the kernel's choice.
+ */
+int
+rig_tcp_connect_from(const char *source, int port, unsigned int io_timeout_ms)
+{
+	struct sockaddr_in sin, src;
 	int		 fd, saved;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	set_timeouts(fd, io_timeout_ms);
 	loopback(&sin, port);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+	if (source != NULL) {
+		loopback(&src, 0);
+		if (inet_pton(AF_INET, source, &src.sin_addr) != 1) {
+			close(fd);
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if ((source != NULL && bind(fd, (struct sockaddr *)&src,
+	    sizeof(src)) == -1) ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;
@@ -143,8 +164,17 @@ void
 rig_http_init(struct rig_http *h, int port)
 {
 	h->port = port;
+	h->source = NULL;
 	h->fd = -1;
 	h->inlen = 0;
+}
+
+/* Connect from source (an IPv4 address) from the next request on. */
+void
+rig_http_from(struct rig_http *h, const char *source)
+{
+	rig_http_close(h);
+	h->source = source;
 }
 
 void
@@ -346,9 +376,10 @@ rig_http_request(struct rig_http *h, const char *method, const char *target,
 
 	reply_reset(rep);
 	errno = 0;
-	if (h->fd == -1 && (h->fd = rig_tcp_connect(h->port, IO_TIMEOUT_MS)) == -1) {
-		snprintf(err, errsz, "connect 127.0.0.1:%d: %s", h->port,
-		    strerror(errno));
+	if (h->fd == -1 && (h->fd = rig_tcp_connect_from(h->source, h->port,
+	    IO_TIMEOUT_MS)) == -1) {
+		snprintf(err, errsz, "connect 127.0.0.1:%d from %s: %s",
+		    h->port, h->source ? h->source : "any", strerror(errno));
 		return false;
 	}
 	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1"

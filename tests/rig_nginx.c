@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -49,12 +50,15 @@ read_nginx_503(struct rig *r, const char *path)
 static bool
 write_snippet(struct rig *r, const char *path)
 {
+	const char *const *a = r->opt.nginx_conf_args;
 	char	 listen[32];
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", r->http_port);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return rig_fail(r, "unlink %s: %s", path, strerror(errno));
-	return rig_spikectl(r, path, "nginx-conf", "--listen", listen, NULL) &&
+	/* The test's own arguments, up to the first NULL, then a NULL. */
+	return rig_spikectl(r, path, "nginx-conf", "--listen", listen, a[0],
+	    a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL) &&
 	    read_nginx_503(r, path);
 }
 
@@ -130,6 +134,62 @@ rig_nginx_start(struct rig *r)
 	snprintf(what, sizeof(what), "nginx on 127.0.0.1:%d", r->http_port);
 	return rig_wait_ready(r, &r->nginx_master, nginx_answers, what,
 	    "no HTTP answer", err);
+}
+
+/*
+ * Does nginx's output say more than it is fine?  Its complaint about
+ * make check's NGINX variable (nginx reads it as inherited sockets) is
+ * not about the configuration.
+ */
+static bool
+nginx_complains(const char *text)
+{
+	const char	*line, *eol;
+
+	for (line = text; *line != '\0'; line = eol + (*eol != '\0')) {
+		eol = line + strcspn(line, "\n");
+		if ((memmem(line, (size_t)(eol - line), "[warn]", 6) != NULL ||
+		    memmem(line, (size_t)(eol - line), "[emerg]", 7) != NULL) &&
+		    memmem(line, (size_t)(eol - line), "NGINX environment", 17)
+		    == NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * nginx -t on the rig's configuration, as written by rig_nginx_start():
+ * true when nginx takes it without an error or a warning.
+ */
+bool
+rig_nginx_test(struct rig *r)
+{
+	char	 conf[RIG_PATH_MAX + 32], err[RIG_PATH_MAX + 32];
+	char	 prefix[RIG_PATH_MAX + 2], log[RIG_PATH_MAX + 32], st[64];
+	char	*argv[] = { (char *)r->nginx, "-t", "-p", prefix, "-c", conf,
+	    "-e", err, NULL };
+	char	*text;
+	struct rig_proc	 p = { 0 };
+	bool	 clean;
+
+	snprintf(prefix, sizeof(prefix), "%s/", r->nginx_dir);
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", r->nginx_dir);
+	snprintf(err, sizeof(err), "%s/test-error.log", r->nginx_dir);
+	snprintf(log, sizeof(log), "%s/test.log", r->nginx_dir);
+	if ((p.pid = rig_spawn(r, argv, log, true)) == -1)
+		return false;
+	if (!rig_proc_wait(&p, RIG_START_TIMEOUT_MS)) {
+		rig_proc_stop(&p, SIGKILL, RIG_STOP_TIMEOUT_MS);
+		return rig_fail(r, "nginx -t: still running");
+	}
+	text = rig_read_file(log);
+	clean = text != NULL && !nginx_complains(text);
+	free(text);
+	if (WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0 && clean)
+		return true;
+	rig_fail(r, "nginx -t: %s", rig_status_str(p.status, st, sizeof(st)));
+	rig_append_tail(r, log);
+	return false;
 }
 
 /* SIGQUIT, then SIGTERM, then SIGKILL (workers by pid too). */
