@@ -252,6 +252,21 @@ serve_until_signalled(struct instance *in, const sigset_t *waited)
 }
 
 /*
+ * Never serve as root: a FastCGI responder open to the network has no use
+ * for it, and a root instance would write wherever a link at its stat.log
+ * or flag path leads.  spawn-fcgi's -u (spikectl spawn --user) or the
+ * systemd unit's DynamicUser start it as an unprivileged user.
+ */
+static void
+refuse_root(void)
+{
+	if (getuid() == 0 || geteuid() == 0)
+		log_fatalx("refusing to run as root (uid 0): start it as an "
+		    "unprivileged user, e.g. \"spikectl spawn ADDR --user "
+		    "NAME\" or the spike-fcgi@.service unit (DynamicUser)");
+}
+
+/*
  * Open stat.log and make sure the sold-out flag's path holds a regular
  * file or nothing: a link or another type of file at either path stops
  * the start, naming it.
@@ -316,6 +331,8 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 1;
 	}
+	if (!test_only)
+		refuse_root();
 	load_conf(&in);
 	if (test_only) {
 		fprintf(stderr, "%s: syntax is ok\n", in.conf_path);
