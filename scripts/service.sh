@@ -227,7 +227,12 @@ svc_ports() {
 }
 
 # ---- configs -------------------------------------------------------------
-stat_log=$run/stat.log
+# The instances write stat.log and the sold-out flag in $run/var.  As root
+# they run as $svc_user (spike-fcgi refuses root), who owns that directory
+# alone: the rest of $run stays root's.
+stat_log=$run/var/stat.log
+svc_user=
+if [ "$(id -u)" -eq 0 ]; then svc_user=nobody; fi
 
 # svc_configs: write the configs of Redis, the instances and nginx for the
 # chosen ports; nginx_extra (nginx config text, empty unless set) goes into
@@ -237,7 +242,13 @@ svc_configs() {
 	local extra=$nginx_extra snippet=$run/nginx/spike-fcgi.conf m nginx_v temp_paths user_line i
 	rm -rf "$run/redis" "$run/nginx" "$run"/instance-*.log
 	rm -f "$stat_log" "$run/spike.conf"
-	mkdir -p "$run/redis" "$run/nginx/logs" "$run/nginx/tmp"
+	mkdir -p "$run/redis" "$run/nginx/logs" "$run/nginx/tmp" "$run/var"
+	if [ -n "$svc_user" ]; then
+		chown "$svc_user:" "$run/var" || die "chown $svc_user $run/var"
+		setpriv --reuid="$svc_user" --regid="$(id -g "$svc_user")" \
+			--clear-groups -- test -w "$run/var" -a -x "$run/var" ||
+			die "$svc_user cannot write in $run/var: every directory above it must be searchable (chmod o+x), or set SPIKE_RUN_DIR"
+	fi
 
 	cat >"$run/redis/redis.conf" <<EOF
 # Written by scripts/$svc_name: a private, throw-away Redis.
@@ -255,7 +266,7 @@ EOF
 		echo "# Written by scripts/$svc_name; see spike.conf(5)."
 		echo "redis = 127.0.0.1:$redis_port"
 		echo "stat_log = $stat_log"
-		echo "sold_out_flag = $run/sold-out"
+		echo "sold_out_flag = $run/var/sold-out"
 		for i in "${!ports[@]}"; do
 			echo "instance = 127.0.0.1:${ports[i]} weight=${weights[i]}"
 		done
@@ -327,9 +338,9 @@ svc_start_redis() {
 
 # svc_start_front: the instances, each as its systemd unit starts it
 # (spikectl spawn, which execs spawn-fcgi -n, which execs spike-fcgi in
-# place), then nginx. Ready when nginx takes connections and all four
-# instances have announced themselves in Redis (their heartbeat in
-# ticket_hash_key:instances); then every recorded instance pid must be
+# place; as root with --user $svc_user), then nginx. Ready when nginx
+# takes connections and all four instances have announced themselves in
+# Redis (their heartbeat in ticket_hash_key:instances); then every recorded instance pid must be
 # spike-fcgi itself, which is what the scripts signal and sample.
 svc_start_front() {
 	local i p live
@@ -337,7 +348,7 @@ svc_start_front() {
 		p=${ports[i]}
 		say "spike-fcgi on 127.0.0.1:$p (weight ${weights[i]})"
 		"$spikectl" -c "$run/spike.conf" spawn "127.0.0.1:$p" --program "$spike" \
-			</dev/null >"$run/instance-$p.log" 2>&1 &
+			${svc_user:+--user "$svc_user"} </dev/null >"$run/instance-$p.log" 2>&1 &
 		started "spike-fcgi:$p" $!
 	done
 

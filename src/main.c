@@ -301,6 +301,41 @@ serve_until_signalled(struct instance *in, const sigset_t *waited)
 	stop_instance(in);
 }
 
+/*
+ * Never serve as root: a FastCGI responder open to the network has no use
+ * for it, and a root instance would write wherever a link at its stat.log
+ * or flag path leads.  spawn-fcgi's -u (spikectl spawn --user) or the
+ * systemd unit's DynamicUser start it as an unprivileged user.
+ */
+static void
+refuse_root(void)
+{
+	if (getuid() == 0 || geteuid() == 0)
+		log_fatalx("refusing to run as root (uid 0): start it as an "
+		    "unprivileged user, e.g. \"spikectl spawn ADDR --user "
+		    "NAME\" or the spike-fcgi@.service unit (DynamicUser)");
+}
+
+/*
+ * Open stat.log and make sure the sold-out flag's path holds a regular
+ * file or nothing: a link or another type of file at either path stops
+ * the start, naming it.
+ */
+static void
+open_files(struct instance *in)
+{
+	const char	*why;
+
+	if ((in->statlog = statlog_open(in->conf.stat_log, in->conf.threads,
+	    &why)) == NULL)
+		log_fatalx("%s: stat_log %s: %s", in->conf_path,
+		    in->conf.stat_log, why);
+	if (*in->conf.sold_out_flag != '\0' &&
+	    (why = safefile_check(in->conf.sold_out_flag)) != NULL)
+		log_fatalx("%s: sold_out_flag %s: %s", in->conf_path,
+		    in->conf.sold_out_flag, why);
+}
+
 static void
 load_conf(struct instance *in)
 {
@@ -364,6 +399,8 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 1;
 	}
+	if (!test_only)
+		refuse_root();
 	load_conf(&in);
 	load_keys(&in);
 	if (test_only) {
@@ -375,9 +412,7 @@ main(int argc, char *argv[])
 	prepare_listening();
 	if (FCGX_Init() != 0)
 		log_fatalx("FCGX_Init failed");
-	if ((in.statlog = statlog_open(in.conf.stat_log,
-	    in.conf.threads)) == NULL)
-		log_fatal("%s", in.conf.stat_log);
+	open_files(&in);
 	stock_init(&in.stock);
 	if ((in.sync = sync_start(&in.conf, in.self_id, in.weight,
 	    &in.stock)) == NULL)

@@ -374,7 +374,8 @@ enum spike_err	 batcher_buy(struct batcher *, struct store_purchase *);
 struct statlog;
 struct statlog_buf;
 
-struct statlog	*statlog_open(const char *path, unsigned int writers);
+struct statlog	*statlog_open(const char *path, unsigned int writers,
+		    const char **why);
 void		 statlog_close(struct statlog *);
 struct statlog_buf *statlog_writer(struct statlog *, unsigned int index);
 void		 statlog_append(struct statlog_buf *, const char *line,
@@ -384,6 +385,12 @@ enum spike_err	 statlog_reopen(struct statlog *);
 int		 statlog_format(char *buf, size_t bufsz, int result,
 		    long long local_sales, const char *where,
 		    const char *user, long long us);
+
+/* ---- safefile.c: stat.log and the flag, regular files, never links ---- */
+
+const char	*safefile_check(const char *path);
+int		 safefile_append(const char *path, const char **why);
+const char	*safefile_create(const char *path);
 
 /* ---- sync.c: the background sync with Redis ---------------------------- */
 

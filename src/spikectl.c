@@ -11,7 +11,9 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,7 @@ struct ctl {
 	const char	*program;	/* spawn --program */
 	const char	*ttl;		/* sign --ttl */
 	const char	*order;		/* sign --order */
+	const char	*user;		/* spawn --user */
 };
 
 struct ctl_command {
@@ -70,7 +73,8 @@ usage(FILE *out)
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "    [--rate N [--burst B]] [--pay-from ADDR ...]\n"
 	    "  instances                       the instance addresses\n"
-	    "  spawn ADDR [--program PATH]     run instance ADDR under spawn-fcgi\n"
+	    "  spawn ADDR [--program PATH] [--user NAME]\n"
+	    "                                  run instance ADDR under spawn-fcgi\n"
 	    "  sign USER [--ttl S] [--order O] a buyer's signature, or with\n"
 	    "                                  --order a payment notice's\n");
 }
@@ -653,21 +657,55 @@ cmd_instances(struct ctl *c, char **args)
 }
 
 /*
+ * Check --user NAME for spawn and find its primary group.  As root, the
+ * instance must run as NAME (spike-fcgi refuses root), which must not be
+ * root.  Otherwise only root can change users, so NAME may only be the
+ * user spikectl runs as, and nothing changes.  Returns CTL_OK with *change
+ * set when spawn-fcgi must switch to NAME and GROUP.
+ */
+static int
+spawn_user(const char *user, char *group, size_t groupsz, bool *change)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	*change = geteuid() == 0;
+	if (user == NULL)
+		return *change ? ctl_errx(CTL_FAIL, "spawn: refusing to start "
+		    "an instance as root: add --user NAME (an unprivileged "
+		    "user) or run spikectl as that user") : CTL_OK;
+	if ((pw = getpwnam(user)) == NULL)
+		return ctl_errx(CTL_FAIL, "spawn: --user %s: no such user",
+		    user);
+	if (pw->pw_uid == 0 || pw->pw_gid == 0)
+		return ctl_errx(CTL_FAIL, "spawn: --user %s: uid or group 0: "
+		    "choose an unprivileged user", user);
+	if (!*change && pw->pw_uid != geteuid())
+		return ctl_errx(CTL_FAIL, "spawn: --user %s: only root can "
+		    "start an instance as another user", user);
+	if ((gr = getgrgid(pw->pw_gid)) != NULL)
+		snprintf(group, groupsz, "%s", gr->gr_name);
+	else
+		snprintf(group, groupsz, "%lu", (unsigned long)pw->pw_gid);
+	return CTL_OK;
+}
+
+/*
  * Become the instance ADDR: exec spawn-fcgi in the foreground (-n), which
  * binds ADDR and execs spike-fcgi (the installed one, or --program) on it,
- * so systemd's main process is the responder itself.  A unix socket is
- * made mode 0666: as reachable as a loopback port, which nginx running as
- * another user needs.
+ * so systemd's main process is the responder itself.  As root, spawn-fcgi
+ * binds, then becomes --user (-u, -g its primary group; a unix socket is
+ * given to that user too).  A unix socket is made mode 0666: as reachable
+ * as a loopback port, which nginx running as another user needs.
  */
 static int
 cmd_spawn(struct ctl *c, char **args)
 {
-	char		 host[CONF_ADDR_MAX], *colon;
+	char		 host[CONF_ADDR_MAX], group[64], *colon, *argv[16];
 	const char	*addr = args[0];
 	const char	*program = c->program ? c->program : CTL_SPIKE_FCGI;
-	char		*argv[] = { SPAWN_FCGI_PATH, "-n", NULL, NULL, NULL,
-			    NULL, "--", (char *)program, "-c",
-			    (char *)c->conf_path, NULL };
+	bool		 change;
+	int		 n = 0;
 
 	if (conf_find_instance(&c->conf, addr) == NULL)
 		return ctl_errx(CTL_FAIL, "spawn: %s: no \"instance = %s\" "
@@ -675,20 +713,35 @@ cmd_spawn(struct ctl *c, char **args)
 	if (access(program, X_OK) == -1)
 		return ctl_errx(CTL_FAIL, "spawn: %s: %s", program,
 		    strerror(errno));
+	if (spawn_user(c->user, group, sizeof(group), &change) != CTL_OK)
+		return CTL_FAIL;
+	argv[n++] = SPAWN_FCGI_PATH;
+	argv[n++] = "-n";
 	snprintf(host, sizeof(host), "%s", addr);
 	if (strncmp(host, "unix:", 5) == 0) {
-		argv[2] = "-s";
-		argv[3] = host + 5;
-		argv[4] = "-M";
-		argv[5] = "0666";
+		argv[n++] = "-s";
+		argv[n++] = host + 5;
+		argv[n++] = "-M";
+		argv[n++] = "0666";
 	} else {
 		colon = strrchr(host, ':');
 		*colon = '\0';
-		argv[2] = "-a";
-		argv[3] = host;
-		argv[4] = "-p";
-		argv[5] = colon + 1;
+		argv[n++] = "-a";
+		argv[n++] = host;
+		argv[n++] = "-p";
+		argv[n++] = colon + 1;
 	}
+	if (change) {
+		argv[n++] = "-u";
+		argv[n++] = (char *)c->user;
+		argv[n++] = "-g";
+		argv[n++] = group;
+	}
+	argv[n++] = "--";
+	argv[n++] = (char *)program;
+	argv[n++] = "-c";
+	argv[n++] = (char *)c->conf_path;
+	argv[n] = NULL;
 	fflush(stdout);
 	execvp(argv[0], argv);
 	return ctl_errx(CTL_FAIL, "spawn: cannot execute %s: %s", argv[0],
@@ -820,6 +873,9 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 			c->json = true;
 		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
 			c->force = true;
+		else if (take_value(cmd, "spawn", "--user", argc, args, &i,
+		    &c->user))
+			continue;
 		else if (!take_nginx_option(c, cmd, argc, args, &i) &&
 		    !take_value(cmd, "spawn", "--program", argc, args, &i,
 		    &c->program) && !take_value(cmd, "sign", "--ttl", argc,

@@ -5,6 +5,7 @@
  * descriptor every STATLOG_FLUSH_MS, so lines stay whole even when
  * several instances share the file.  statlog_reopen() moves to a new
  * file for log rotation between two flushes, so no line is split or lost.
+ * The file is opened through safefile.c: a regular file, never a link.
  */
 #include "config.h"
 
@@ -160,19 +161,20 @@ statlog_flush(struct statlog *log)
 /*
  * Open the path again, for log rotation (rename, then SIGHUP): the lines
  * buffered so far go to the old file, the next ones to the new.  When the
- * path cannot be opened the old file stays in use, and the failure is
- * reported once until a reopen succeeds.  Returns SPIKE_ESYSTEM then.
+ * path cannot be opened, or is a link or not a regular file, the old file
+ * stays in use, and the failure is reported once until a reopen succeeds.
+ * Returns SPIKE_ESYSTEM then.
  */
 enum spike_err
 statlog_reopen(struct statlog *log)
 {
-	int	 fd, old;
+	const char	*why;
+	int		 fd, old;
 
-	fd = open(log->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd == -1) {
+	if ((fd = safefile_append(log->path, &why)) == -1) {
 		if (!log->reopen_failing)
-			log_warn("%s: cannot reopen, writing on to the old "
-			    "file", log->path);
+			log_warnx("%s: cannot reopen (%s), writing on to the "
+			    "old file", log->path, why);
 		log->reopen_failing = true;
 		return SPIKE_ESYSTEM;
 	}
@@ -201,19 +203,23 @@ flusher_main(void *arg)
 
 /*
  * Open path for appending with one ring per writer and start the
- * flusher.  Returns NULL with errno set on failure.
+ * flusher.  Returns NULL on failure, with *why saying what went wrong.
  */
 struct statlog *
-statlog_open(const char *path, unsigned int writers)
+statlog_open(const char *path, unsigned int writers, const char **why)
 {
 	struct statlog	*log;
 	unsigned int	 i;
 
-	if (writers == 0 || writers > 256 ||
-	    (log = calloc(1, sizeof(*log))) == NULL)
+	*why = "out of memory";
+	if (writers == 0 || writers > 256) {
+		*why = "too many or no writers";
+		return NULL;
+	}
+	if ((log = calloc(1, sizeof(*log))) == NULL)
 		return NULL;
 	log->nbufs = writers;
-	log->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	log->fd = safefile_append(path, why);
 	if (log->fd == -1 || (log->path = strdup(path)) == NULL ||
 	    (log->bufs = aligned_alloc(64,
 	    sizeof(*log->bufs) * writers)) == NULL)
@@ -227,9 +233,10 @@ statlog_open(const char *path, unsigned int writers)
 	}
 	pthread_mutex_init(&log->flush_lock, NULL);
 	atomic_init(&log->stopping, false);
-	if ((errno = pthread_create(&log->flusher, NULL, flusher_main,
-	    log)) != 0)
+	if (pthread_create(&log->flusher, NULL, flusher_main, log) != 0) {
+		*why = "cannot start the flusher thread";
 		goto fail;
+	}
 	return log;
 fail:
 	if (log->fd != -1)

@@ -9,7 +9,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,33 +68,27 @@ report_up(struct sync_state *ss)
 /*
  * Keep the sold-out flag file in step with Redis, so that nginx answers
  * sold out itself while it exists.  Every instance does it; each acts on
- * the stock it just read, so they agree within sync_ms.
+ * the stock it just read, so they agree within sync_ms.  The flag is
+ * created as a regular file, never through a link someone placed at its
+ * path (safefile.c); unlink(2) removes a link, not what it points to.  A
+ * failure is reported once, until the flag can be kept again.
  */
 static void
 mark_sold_out_flag(struct sync_state *ss, bool sold_out)
 {
 	const char	*path = ss->conf->sold_out_flag;
-	int		 fd;
+	const char	*why = NULL;
 
 	if (*path == '\0')
 		return;
 	if (!sold_out) {
-		if (unlink(path) == -1 && errno != ENOENT && !ss->flag_failed) {
-			log_warn("%s", path);
-			ss->flag_failed = true;
-		}
-		return;
-	}
-	if (access(path, F_OK) == 0)
-		return;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1) {
-		if (!ss->flag_failed)
-			log_warn("%s", path);
-		ss->flag_failed = true;
-		return;
-	}
-	close(fd);
-	ss->flag_failed = false;
+		if (unlink(path) == -1 && errno != ENOENT)
+			why = strerror(errno);
+	} else
+		why = safefile_create(path);
+	if (why != NULL && !ss->flag_failed)
+		log_warnx("sold_out_flag %s: %s", path, why);
+	ss->flag_failed = why != NULL;
 }
 
 /*

@@ -11,6 +11,8 @@ SPIKE_FCGI=${SPIKE_FCGI:-${top_builddir:-.}/src/spike-fcgi}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# As root the instances run as nobody, who must reach the run directory.
+chmod 755 "$tmp"
 
 fail() {
 	echo "bench-smoke: $*" >&2

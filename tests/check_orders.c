@@ -1776,7 +1776,8 @@ start_unix_instance(struct rig *r, struct unix_instance *u)
 		for (fd = 3; fd < 1024; fd++)
 			close(fd);
 		execl(r->spikectl, r->spikectl, "-c", u->conf, "spawn", addr,
-		    "--program", r->spike_fcgi, (char *)NULL);
+		    "--program", r->spike_fcgi, rig_instance_user() ? "--user" :
+		    (char *)NULL, rig_instance_user(), (char *)NULL);
 		_exit(127);
 	}
 	while (!unix_accepts(u->path)) {

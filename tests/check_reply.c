@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -242,6 +244,9 @@ END_TEST
 
 /* ---- the stat.log file -------------------------------------------------- */
 
+/* Why the last statlog_open failed. */
+static const char *why;
+
 /* Unchecked fixture: a private directory for the stat.log files. */
 static void
 make_tmpdir(void)
@@ -371,7 +376,7 @@ START_TEST(test_statlog_threads)
 	char			 path[PATH_MAX + 64];
 
 	tmp_path(path, sizeof(path), "threads.log");
-	ck_assert_ptr_nonnull(log = statlog_open(path, STAT_WRITERS));
+	ck_assert_ptr_nonnull(log = statlog_open(path, STAT_WRITERS, &why));
 	start_writers(w, log, STAT_WRITERS, 0, STAT_LINES);
 	join_writers(w, STAT_WRITERS);
 	statlog_close(log);
@@ -387,8 +392,8 @@ START_TEST(test_statlog_shared_file)
 	char			 path[PATH_MAX + 64];
 
 	tmp_path(path, sizeof(path), "shared.log");
-	ck_assert_ptr_nonnull(a = statlog_open(path, 2));
-	ck_assert_ptr_nonnull(b = statlog_open(path, 2));
+	ck_assert_ptr_nonnull(a = statlog_open(path, 2, &why));
+	ck_assert_ptr_nonnull(b = statlog_open(path, 2, &why));
 	start_writers(w, a, 2, 0, STAT_LINES / 2);
 	start_writers(w + 2, b, 2, 2, STAT_LINES / 2);
 	join_writers(w, 4);
@@ -406,7 +411,7 @@ START_TEST(test_statlog_flush_now)
 	char		 path[PATH_MAX + 64];
 
 	tmp_path(path, sizeof(path), "flush.log");
-	ck_assert_ptr_nonnull(log = statlog_open(path, 1));
+	ck_assert_ptr_nonnull(log = statlog_open(path, 1, &why));
 	statlog_append(statlog_writer(log, 0), line, strlen(line));
 	statlog_flush(log);
 	read_small_file(path);
@@ -428,7 +433,7 @@ START_TEST(test_statlog_background_flush)
 	int		 i;
 
 	tmp_path(path, sizeof(path), "background.log");
-	ck_assert_ptr_nonnull(log = statlog_open(path, 1));
+	ck_assert_ptr_nonnull(log = statlog_open(path, 1, &why));
 	statlog_append(statlog_writer(log, 0), line, strlen(line));
 	for (i = 0; i < 200 && read_small_file(path) == 0; i++)
 		nanosleep(&tick, NULL);
@@ -450,7 +455,7 @@ START_TEST(test_statlog_appends)
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fputs("earlier line\n", f);
 	fclose(f);
-	ck_assert_ptr_nonnull(log = statlog_open(path, 1));
+	ck_assert_ptr_nonnull(log = statlog_open(path, 1, &why));
 	statlog_append(statlog_writer(log, 0), line, strlen(line));
 	statlog_close(log);
 	read_small_file(path);
@@ -465,7 +470,7 @@ START_TEST(test_statlog_writers)
 	char		 path[PATH_MAX + 64];
 
 	tmp_path(path, sizeof(path), "writers.log");
-	ck_assert_ptr_nonnull(log = statlog_open(path, 2));
+	ck_assert_ptr_nonnull(log = statlog_open(path, 2, &why));
 	ck_assert_ptr_nonnull(statlog_writer(log, 0));
 	ck_assert_ptr_nonnull(statlog_writer(log, 1));
 	ck_assert_ptr_ne(statlog_writer(log, 0), statlog_writer(log, 1));
@@ -482,12 +487,88 @@ START_TEST(test_statlog_open_refused)
 	char	 path[PATH_MAX + 64];
 
 	tmp_path(path, sizeof(path), "refused.log");
-	ck_assert_ptr_null(statlog_open(path, 0));
-	ck_assert_ptr_null(statlog_open(path, 257));
+	ck_assert_ptr_null(statlog_open(path, 0, &why));
+	ck_assert_ptr_null(statlog_open(path, 257, &why));
 	tmp_path(path, sizeof(path), "no/such/dir.log");
-	errno = 0;
-	ck_assert_ptr_null(statlog_open(path, 1));
-	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_ptr_null(statlog_open(path, 1, &why));
+	ck_assert_str_eq(why, strerror(ENOENT));
+}
+END_TEST
+
+/*
+ * A symbolic link at the stat.log path is refused, dangling or not, and
+ * nothing is written or created through it.
+ */
+START_TEST(test_statlog_symlink_refused)
+{
+	char		 path[PATH_MAX + 64], target[PATH_MAX + 64];
+	struct statlog	*log;
+	struct stat	 st;
+
+	tmp_path(target, sizeof(target), "root-only.file");
+	tmp_path(path, sizeof(path), "link.log");
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_ptr_null(statlog_open(path, 1, &why));
+	ck_assert_msg(strstr(why, "symbolic link") != NULL, "why: %s", why);
+	ck_assert_msg(lstat(target, &st) == -1 && errno == ENOENT,
+	    "a dangling link's target was created");
+	ck_assert_ptr_nonnull(log = statlog_open(target, 1, &why));
+	statlog_close(log);
+	ck_assert_ptr_null(statlog_open(path, 1, &why));
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_int_eq(st.st_size, 0);
+	ck_assert_ptr_null(safefile_check(target));
+	ck_assert_ptr_nonnull(safefile_check(path));
+}
+END_TEST
+
+/* A FIFO or a directory at the path is refused at once, never waited on. */
+START_TEST(test_statlog_not_regular_refused)
+{
+	char	 path[PATH_MAX + 64];
+
+	tmp_path(path, sizeof(path), "fifo.log");
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_ptr_null(statlog_open(path, 1, &why));
+	ck_assert_str_eq(why, "not a regular file");
+	tmp_path(path, sizeof(path), "dir.log");
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_ptr_null(statlog_open(path, 1, &why));
+	ck_assert_str_eq(why, "not a regular file");
+	ck_assert_str_eq(safefile_check(path), "not a regular file");
+}
+END_TEST
+
+/*
+ * The sold-out flag is created as a regular file, and never through a
+ * link: a link to a file that does not exist leaves it missing, a link to
+ * one that does leaves it as it was.
+ */
+START_TEST(test_flag_create_never_follows)
+{
+	char		 flag[PATH_MAX + 64], target[PATH_MAX + 64];
+	struct stat	 st;
+	FILE		*f;
+
+	tmp_path(flag, sizeof(flag), "sold-out");
+	ck_assert_ptr_null(safefile_create(flag));
+	ck_assert_ptr_null(safefile_create(flag));
+	ck_assert_int_eq(lstat(flag, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(unlink(flag), 0);
+
+	tmp_path(target, sizeof(target), "victim");
+	ck_assert_int_eq(symlink(target, flag), 0);
+	ck_assert_ptr_nonnull(safefile_create(flag));
+	ck_assert_msg(lstat(target, &st) == -1 && errno == ENOENT,
+	    "the flag was created through a link");
+	ck_assert_ptr_nonnull(f = fopen(target, "w"));
+	fputs("precious\n", f);
+	fclose(f);
+	ck_assert_msg(strstr(safefile_create(flag), "symbolic link") != NULL,
+	    "a link to an existing file taken for the flag");
+	read_small_file(target);
+	ck_assert_str_eq(buf, "precious\n");
 }
 END_TEST
 
@@ -534,6 +615,9 @@ make_statlog_suite(void)
 	tcase_add_test(tc, test_statlog_appends);
 	tcase_add_test(tc, test_statlog_writers);
 	tcase_add_test(tc, test_statlog_open_refused);
+	tcase_add_test(tc, test_statlog_symlink_refused);
+	tcase_add_test(tc, test_statlog_not_regular_refused);
+	tcase_add_test(tc, test_flag_create_never_follows);
 	suite_add_tcase(s, tc);
 	return s;
 }

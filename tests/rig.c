@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -344,6 +345,28 @@ rig_spawn(struct rig *r, char *const argv[], const char *log_path,
 	return spawn_io(r, argv, log_path, log_path, nginx);
 }
 
+/*
+ * Run argv to its end, its output to log_path, for at most timeout_ms
+ * (then it is SIGKILLed); true when it exited in time, its wait status
+ * then in *status.
+ */
+bool
+rig_run(struct rig *r, char *const argv[], const char *log_path,
+    unsigned int timeout_ms, int *status)
+{
+	struct rig_proc	 p = { 0 };
+
+	if ((p.pid = rig_spawn(r, argv, log_path, false)) == -1)
+		return false;
+	if (!rig_proc_wait(&p, timeout_ms)) {
+		rig_proc_stop(&p, SIGKILL, RIG_STOP_TIMEOUT_MS);
+		return rig_fail(r, "%s: still running after %u ms", argv[0],
+		    timeout_ms);
+	}
+	*status = p.status;
+	return true;
+}
+
 /* Has p exited?  Reaps it and records its status if so. */
 bool
 rig_proc_exited(struct rig_proc *p)
@@ -664,6 +687,27 @@ register_cleanup(struct rig *r)
 }
 
 /*
+ * As root, give the rig's directory to the user the instances run as
+ * (rig_instance_user()), so that they can write stat.log and the flag in
+ * it; it stays mode 0700.  The rig, as root, still writes there.
+ */
+static bool
+give_dir(struct rig *r)
+{
+	const char	*user = rig_instance_user();
+	struct passwd	*pw;
+
+	if (user == NULL)
+		return true;
+	if ((pw = getpwnam(user)) == NULL)
+		return rig_fail(r, "no user %s to run the instances as", user);
+	if (chown(r->dir, pw->pw_uid, pw->pw_gid) == -1)
+		return rig_fail(r, "chown %s %s: %s", user, r->dir,
+		    strerror(errno));
+	return true;
+}
+
+/*
  * Make the private directory, find the programs, pick ports and write the
  * configuration files.  Starts nothing.
  */
@@ -682,6 +726,8 @@ rig_init(struct rig *r, const struct rig_options *opt)
 	if (mkdtemp(r->dir) == NULL)
 		return rig_fail(r, "mkdtemp %s: %s", r->dir, strerror(errno));
 	register_cleanup(r);
+	if (!give_dir(r))
+		return false;
 	snprintf(r->conf, sizeof(r->conf), "%s/spike.conf", r->dir);
 	snprintf(r->stat_log, sizeof(r->stat_log), "%s/stat.log", r->dir);
 	snprintf(r->sold_out_flag, sizeof(r->sold_out_flag), "%s/sold-out",

@@ -43,6 +43,13 @@ struct redisReply;
 #define RIG_LOAD_THREADS_MAX	64
 #define RIG_BODY_MAX		8192
 #define RIG_NGINX_ARGS_MAX	8	/* rig_options.nginx_conf_args */
+/*
+ * spike-fcgi refuses to run as root: when the tests run as root (as CI
+ * does) the rig starts instances as this user (spikectl spawn --user) and
+ * gives it the rig's directory.  nobody/nogroup exist on stock Debian.
+ * TMPDIR must then be searchable by it (mode 0755 or 1777).
+ */
+#define RIG_USER		"nobody"
 
 /* A process the rig started. */
 struct rig_proc {
@@ -66,7 +73,8 @@ struct rig_options {
 };
 
 struct rig {
-	char		 dir[RIG_DIR_MAX];	/* private, mode 0700 */
+	char		 dir[RIG_DIR_MAX];	/* private, mode 0700, owned by
+						 * RIG_USER when run as root */
 	char		 conf[RIG_PATH_MAX];	/* spike.conf */
 	char		 stat_log[RIG_PATH_MAX];
 	char		 sold_out_flag[RIG_PATH_MAX];
@@ -147,6 +155,8 @@ int		 rig_tcp_connect_from(const char *source, int port,
 		    unsigned int io_timeout_ms);
 bool		 rig_send_all(int fd, const void *data, size_t len);
 void		 rig_kill_children(pid_t ppid);
+bool		 rig_run(struct rig *, char *const argv[], const char *log_path,
+		    unsigned int timeout_ms, int *status);
 
 /* Set-up and tear-down (rig.c). */
 void		 rig_cleanup(void);
@@ -191,6 +201,7 @@ char		*rig_redis_str_free(struct redisReply *, char *buf,
 		    size_t bufsz);
 
 /* Instances (rig_instance.c). */
+const char	*rig_instance_user(void);	/* RIG_USER as root, or NULL */
 bool		 rig_instance_start(struct rig *, int i);
 bool		 rig_instances_start(struct rig *);
 bool		 rig_instance_kill(struct rig *, int i, int sig);

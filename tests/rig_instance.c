@@ -52,17 +52,34 @@ runs_responder(struct rig *r, const struct rig_proc *p)
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Start instance i as an operator's unit does: spikectl spawn ADDR. */
+/*
+ * The user instances run as: RIG_USER when the tests run as root, since
+ * spike-fcgi refuses root; NULL (the tests' own user) otherwise.
+ */
+const char *
+rig_instance_user(void)
+{
+	return geteuid() == 0 ? RIG_USER : NULL;
+}
+
+/*
+ * Start instance i as an operator's unit does: spikectl spawn ADDR, with
+ * --user RIG_USER as root.
+ */
 bool
 rig_instance_start(struct rig *r, int i)
 {
 	char	 addr[32], log[RIG_PATH_MAX + 32], what[64];
 	char	*argv[] = { r->spikectl, "-c", r->conf, "spawn", addr,
-	    "--program", r->spike_fcgi, NULL };
+	    "--program", r->spike_fcgi, NULL, NULL, NULL };
 
 	if (r->inst[i].pid != 0)
 		return rig_fail(r, "instance %d is running already", i);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->inst[i].port);
+	if (rig_instance_user() != NULL) {
+		argv[7] = "--user";
+		argv[8] = (char *)rig_instance_user();
+	}
 	rig_instance_log(r, i, log, sizeof(log));
 	snprintf(what, sizeof(what), "spike-fcgi on %s", addr);
 	if ((r->inst[i].pid = rig_spawn(r, argv, log, false)) == -1) {
