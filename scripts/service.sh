@@ -336,6 +336,14 @@ svc_start_redis() {
 	done
 }
 
+# svc_spawn PORT: start the instance on 127.0.0.1:PORT as its unit does
+# (as root, with --user $svc_user), its output appended to its log.
+svc_spawn() {
+	"$spikectl" -c "$run/spike.conf" spawn "127.0.0.1:$1" --program "$spike" \
+		${svc_user:+--user "$svc_user"} </dev/null >>"$run/instance-$1.log" 2>&1 &
+	started "spike-fcgi:$1" $!
+}
+
 # svc_start_front: the instances, each as its systemd unit starts it
 # (spikectl spawn, which execs spawn-fcgi -n, which execs spike-fcgi in
 # place; as root with --user $svc_user), then nginx. Ready when nginx
@@ -347,9 +355,8 @@ svc_start_front() {
 	for i in "${!ports[@]}"; do
 		p=${ports[i]}
 		say "spike-fcgi on 127.0.0.1:$p (weight ${weights[i]})"
-		"$spikectl" -c "$run/spike.conf" spawn "127.0.0.1:$p" --program "$spike" \
-			${svc_user:+--user "$svc_user"} </dev/null >"$run/instance-$p.log" 2>&1 &
-		started "spike-fcgi:$p" $!
+		: >"$run/instance-$p.log"
+		svc_spawn "$p"
 	done
 
 	say "nginx on 127.0.0.1:$http_port"
