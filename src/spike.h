@@ -116,7 +116,7 @@ long long	 now_ms(void);
 /* ---- query.c: request input -------------------------------------------- */
 
 #define QUERY_USER_MAX		64
-#define QUERY_ORDER_MAX		20
+#define QUERY_ORDER_MAX		32
 #define QUERY_BODY_MAX		4096
 
 /* Zero it before the first query_parse. */
