@@ -234,11 +234,8 @@ handle_pay(struct route_ctx *ctx, const struct route_request *req,
 		r->kind = REPLY_PAID;
 		describe_order(r, &order, result == STORE_PAID_BEFORE);
 		break;
-	case STORE_NO_ORDER:
+	case STORE_NO_ORDER:	/* another user's order is answered alike */
 		refuse(r, REPLY_NO_ORDER, "no such order");
-		break;
-	case STORE_NOT_YOURS:
-		refuse(r, REPLY_CONFLICT, "order belongs to another user");
 		break;
 	case STORE_TOO_LATE:
 		refuse(r, REPLY_CONFLICT, "order expired: not paid in time");
