@@ -614,7 +614,8 @@ pay_one(struct rig *r, const char *user)
 {
 	struct rig_http	 h;
 	struct rig_reply rep;
-	char		 target[128], form[160], err[256], order[32];
+	char		 target[128], form[160], err[256];
+	char		 order[STORE_ORDER_ID_MAX];
 	const char	*p;
 
 	rig_http_init(&h, r->http_port);
