@@ -28,6 +28,7 @@
 #define STORE_REQ_INFIX		":req:"
 
 #define STORE_ORDER_ID_BYTES	16	/* 128 random bits, 32 hex digits */
+#define STORE_RANDOM_POOL	4096	/* bytes taken from getrandom at once */
 
 /*
  * KEY:req:USER:ID with the longest stock_key, user and request id, and
@@ -74,6 +75,8 @@ struct store {
 	char			 nkeys[8];
 	char			 req_keys[STORE_BATCH_MAX][STORE_REQ_KEY_MAX];
 	char			 order_ids[STORE_BATCH_MAX][STORE_ORDER_ID_MAX];
+	unsigned char		 pool[STORE_RANDOM_POOL];	/* unused bytes */
+	size_t			 pool_left;	/* at its end */
 	char			 error[160];
 };
 
@@ -331,21 +334,20 @@ store_req_key(struct store *st, size_t i, const struct store_purchase *p)
 }
 
 /*
- * Make n order ids of 32 lowercase hex digits from getrandom(2): one for
- * each purchase, used if it creates an order.  They are unguessable, so
- * that knowing an order id says nothing of another.  Returns false, with
- * the reason in st->error, when the kernel gives no random bytes.
+ * Fill the store's random pool from getrandom(2).  A call costs
+ * microseconds here whatever its size up to a page, and the committer
+ * thread would make one per group of purchases: a pool makes it one per
+ * 256 order ids.  Returns false, with the reason in st->error, when the
+ * kernel gives no random bytes.
  */
 static bool
-store_order_ids(struct store *st, size_t n)
+store_refill(struct store *st)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char	 raw[STORE_BATCH_MAX * STORE_ORDER_ID_BYTES];
-	size_t		 got = 0, want = n * STORE_ORDER_ID_BYTES, i, j;
-	ssize_t		 r;
+	size_t	 got = 0;
+	ssize_t	 r;
 
-	while (got < want) {
-		r = getrandom(raw + got, want - got, 0);
+	while (got < sizeof(st->pool)) {
+		r = getrandom(st->pool + got, sizeof(st->pool) - got, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -355,14 +357,49 @@ store_order_ids(struct store *st, size_t n)
 		}
 		got += (size_t)r;
 	}
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < STORE_ORDER_ID_BYTES; j++) {
-			unsigned char b = raw[i * STORE_ORDER_ID_BYTES + j];
+	st->pool_left = sizeof(st->pool);
+	return true;
+}
 
-			st->order_ids[i][2 * j] = hex[b >> 4];
-			st->order_ids[i][2 * j + 1] = hex[b & 0xf];
+/* Take n random bytes from the pool, each handed out once. */
+static bool
+store_random(struct store *st, unsigned char *dst, size_t n)
+{
+	size_t	 take;
+
+	while (n > 0) {
+		if (st->pool_left == 0 && !store_refill(st))
+			return false;
+		take = n < st->pool_left ? n : st->pool_left;
+		memcpy(dst, st->pool + sizeof(st->pool) - st->pool_left, take);
+		st->pool_left -= take;
+		dst += take;
+		n -= take;
+	}
+	return true;
+}
+
+/*
+ * Make n order ids of 32 lowercase hex digits, 128 random bits each: one
+ * for each purchase, used if it creates an order.  Unguessable, so that
+ * knowing an order id says nothing of another.  Returns false when there
+ * are no random bytes.
+ */
+static bool
+store_order_ids(struct store *st, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	 raw[STORE_ORDER_ID_BYTES];
+	size_t		 i, j;
+
+	for (i = 0; i < n; i++) {
+		if (!store_random(st, raw, sizeof(raw)))
+			return false;
+		for (j = 0; j < sizeof(raw); j++) {
+			st->order_ids[i][2 * j] = hex[raw[j] >> 4];
+			st->order_ids[i][2 * j + 1] = hex[raw[j] & 0xf];
 		}
-		st->order_ids[i][2 * STORE_ORDER_ID_BYTES] = '\0';
+		st->order_ids[i][2 * sizeof(raw)] = '\0';
 	}
 	return true;
 }
