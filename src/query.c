@@ -1,8 +1,10 @@
 /*
  * Request input: the query string and the form body, both
- * application/x-www-form-urlencoded (HTML 4.01, 17.13.4.1).  Only "user"
- * and "order" are read; other names are ignored.  Parsing into the same struct query
- * twice (query string, then body) catches a name given in both.
+ * application/x-www-form-urlencoded (HTML 4.01, 17.13.4.1).  Only the
+ * names of query_fields are read, as written and in lowercase; other
+ * names are ignored, but none may be escaped, since nginx's $arg_NAME
+ * would not see what a decoder sees.  Parsing into the same struct
+ * query twice (query string, then body) catches a name given in both.
  */
 #include "config.h"
 
@@ -12,49 +14,40 @@
 
 #include "spike.h"
 
-static int
-hex_value(char c)
+static bool
+is_hex(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+/* True when each '%' in len bytes of src starts two hex digits. */
+static bool
+escapes_well_formed(const char *src, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		if (src[i] == '%') {
+			if (len - i < 3 || !is_hex(src[i + 1]) ||
+			    !is_hex(src[i + 2]))
+				return false;
+			i += 2;
+		}
+	return true;
 }
 
 /*
- * Decode len bytes of src into dst (NUL-terminated, at most dstsz - 1
- * bytes kept).  Returns the decoded length, which may exceed what was
- * kept, or -1 on a malformed %-escape.
+ * True when a parameter name is written as itself: no %-escape, no '+'
+ * and no NUL.  nginx's $arg_NAME matches names as written, so "us%65r"
+ * or "user%00" would be a user to a decoder and none to nginx.
  */
-static long
-url_decode(char *dst, size_t dstsz, const char *src, size_t len)
+static bool
+name_literal(const char *name, size_t len)
 {
-	size_t	 i, o = 0;
-	int	 hi, lo;
-	char	 c;
-
-	for (i = 0; i < len; i++, o++) {
-		c = src[i];
-		if (c == '+')
-			c = ' ';
-		else if (c == '%') {
-			if (len - i < 3)
-				return -1;
-			if ((hi = hex_value(src[i + 1])) < 0 ||
-			    (lo = hex_value(src[i + 2])) < 0)
-				return -1;
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (o + 1 < dstsz)
-			dst[o] = c;
-	}
-	if (dstsz > 0)
-		dst[o + 1 < dstsz ? o : dstsz - 1] = '\0';
-	return (long)o;
+	return memchr(name, '%', len) == NULL &&
+	    memchr(name, '+', len) == NULL &&
+	    memchr(name, '\0', len) == NULL;
 }
 
 /* A user name: 1 to 64 of [A-Za-z0-9_.-]. */
@@ -76,12 +69,24 @@ query_user_valid(const char *user, size_t len)
 	return true;
 }
 
-/* An order id: 1 to 20 decimal digits. */
+/*
+ * An order id: 1 to 32 of [0-9a-f], the 32 hex digits store.c makes or
+ * an older decimal id.  Reads len bytes, whatever follows them.
+ */
 bool
 query_order_valid(const char *order, size_t len)
 {
-	return len > 0 && len <= QUERY_ORDER_MAX &&
-	    strspn(order, "0123456789") == len;
+	size_t	 i;
+	char	 c;
+
+	if (len == 0 || len > QUERY_ORDER_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		c = order[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -128,57 +133,75 @@ static const struct query_field query_fields[] = {
 	{ "order", offsetof(struct query, order),
 	  offsetof(struct query, order_given), QUERY_ORDER_MAX + 1,
 	  query_order_valid, "order given more than once",
-	  "order must be 1 to 20 digits" },
+	  "order must be 1 to 32 of 0-9 a-f" },
 	{ "sig", offsetof(struct query, sig),
 	  offsetof(struct query, sig_given), QUERY_SIG_MAX + 1,
 	  query_sig_valid, "sig given more than once",
 	  "sig must be 1 to 128 printable characters" },
 };
 
+/*
+ * The field named by len bytes of name, or NULL.  *cased is set when
+ * the name is a field's in another case: nginx's $arg_user matches
+ * "USER" too, so such a name would be a user to nginx and none here.
+ */
 static const struct query_field *
-find_field(const char *name)
+find_field(const char *name, size_t len, bool *cased)
 {
+	const struct query_field *f;
 	size_t	 i;
 
-	for (i = 0; i < sizeof(query_fields) / sizeof(query_fields[0]); i++)
-		if (strcmp(query_fields[i].name, name) == 0)
-			return &query_fields[i];
+	*cased = false;
+	for (i = 0; i < sizeof(query_fields) / sizeof(query_fields[0]); i++) {
+		f = &query_fields[i];
+		if (strlen(f->name) != len || strncasecmp(f->name, name, len))
+			continue;
+		if (memcmp(f->name, name, len) == 0)
+			return f;
+		*cased = true;
+	}
 	return NULL;
 }
 
-_Static_assert(QUERY_SIG_MAX >= QUERY_USER_MAX &&
-    QUERY_SIG_MAX >= QUERY_ORDER_MAX, "parse_pair's value holds any field");
-
-/* One "name=value" pair. */
+/*
+ * One "name=value" pair.  A field's value is taken as written: every
+ * character a field accepts is unreserved (RFC 3986, 2.3), so an escape
+ * could only make nginx's $arg_ see another value than this parser.
+ */
 static enum spike_err
 parse_pair(struct query *q, const char *pair, size_t len)
 {
 	const struct query_field *f;
-	const char	*eq;
-	char		 name[8], value[QUERY_SIG_MAX + 2];
-	size_t		 nlen;
-	long		 decoded, vlen;
-	bool		*given;
+	const char	*eq, *value;
+	char		*dst;
+	size_t		 nlen, vlen;
+	bool		*given, cased;
 
 	eq = memchr(pair, '=', len);
 	nlen = eq != NULL ? (size_t)(eq - pair) : len;
-	if ((decoded = url_decode(name, sizeof(name), pair, nlen)) < 0)
+	value = eq != NULL ? eq + 1 : pair + len;
+	vlen = eq != NULL ? len - nlen - 1 : 0;
+	if (!name_literal(pair, nlen))
+		return query_refuse(q, "parameter names may not hold "
+		    "%-escapes, + or NUL");
+	if (!escapes_well_formed(value, vlen))
 		return query_refuse(q, "malformed %-escape in query");
-	vlen = eq != NULL ? url_decode(value, sizeof(value), eq + 1,
-	    len - nlen - 1) : 0;
-	if (vlen < 0)
-		return query_refuse(q, "malformed %-escape in query");
-	if ((size_t)decoded >= sizeof(name) || (f = find_field(name)) == NULL)
-		return SPIKE_OK;
+	if ((f = find_field(pair, nlen, &cased)) == NULL)
+		return cased ? query_refuse(q, "parameter names must be "
+		    "lowercase") : SPIKE_OK;
 	given = (bool *)((char *)q + f->given_off);
 	if (*given)
 		return query_refuse(q, f->twice);
 	*given = true;
-	if (eq == NULL || (size_t)vlen >= f->size ||
-	    strlen(value) != (size_t)vlen || !f->valid(value, (size_t)vlen))
+	if (eq == NULL || vlen >= f->size || memchr(value, '\0', vlen))
 		return query_refuse(q, f->invalid);
-	memcpy((char *)q + f->value_off, value, (size_t)vlen + 1);
-	return SPIKE_OK;
+	dst = (char *)q + f->value_off;
+	memcpy(dst, value, vlen);
+	dst[vlen] = '\0';
+	if (f->valid(dst, vlen))
+		return SPIKE_OK;
+	dst[0] = '\0';
+	return query_refuse(q, f->invalid);
 }
 
 /*

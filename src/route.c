@@ -275,17 +275,6 @@ handle_order(struct route_ctx *ctx, const struct route_request *req,
 	describe_order(r, &order, false);
 }
 
-/*
- * Does the buyer send /pay (buyer_key without pay_key)?  Then another
- * user's order is answered as no order at all: a buyer learns nothing of
- * orders not theirs.  The payment service may be told.
- */
-static bool
-buyer_pays(const struct conf *conf)
-{
-	return conf->nbuyer_keys > 0 && conf->npay_keys == 0;
-}
-
 static void
 handle_pay(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
@@ -311,15 +300,8 @@ handle_pay(struct route_ctx *ctx, const struct route_request *req,
 		r->kind = REPLY_PAID;
 		describe_order(r, &order, result == STORE_PAID_BEFORE);
 		break;
-	case STORE_NO_ORDER:
+	case STORE_NO_ORDER:	/* another user's order is answered alike */
 		refuse(r, REPLY_NO_ORDER, "no such order");
-		break;
-	case STORE_NOT_YOURS:
-		if (buyer_pays(ctx->conf))
-			refuse(r, REPLY_NO_ORDER, "no such order");
-		else
-			refuse(r, REPLY_CONFLICT,
-			    "order belongs to another user");
 		break;
 	case STORE_TOO_LATE:
 		refuse(r, REPLY_CONFLICT, "order expired: not paid in time");

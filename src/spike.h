@@ -199,7 +199,7 @@ long long	 now_ms(void);
 /* ---- query.c: request input -------------------------------------------- */
 
 #define QUERY_USER_MAX		64
-#define QUERY_ORDER_MAX		20
+#define QUERY_ORDER_MAX		32
 #define QUERY_BODY_MAX		4096
 #define QUERY_SIG_MAX		128	/* what sig.c parses is shorter */
 
@@ -292,12 +292,11 @@ enum store_buy_result {
 enum store_pay_result {
 	STORE_PAID,
 	STORE_PAID_BEFORE,
-	STORE_NO_ORDER,
-	STORE_NOT_YOURS,
+	STORE_NO_ORDER,		/* none, or another user's: not told apart */
 	STORE_TOO_LATE,		/* past its pay-by time, or expired */
 };
 
-#define STORE_ORDER_ID_MAX	24
+#define STORE_ORDER_ID_MAX	(QUERY_ORDER_MAX + 1)	/* 32 hex digits, NUL */
 
 /* The Lua scripts, one EVALSHA each; the metrics count calls by script. */
 enum store_script {

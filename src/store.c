@@ -10,6 +10,8 @@
  */
 #include "config.h"
 
+#include <sys/random.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +27,22 @@
 #define STORE_BUY_REPLY		4	/* elements per purchase: buy.lua */
 #define STORE_REQ_INFIX		":req:"
 
-/* KEY:req:ID with the longest stock_key and request id, and its NUL. */
+#define STORE_ORDER_ID_BYTES	16	/* 128 random bits, 32 hex digits */
+#define STORE_RANDOM_POOL	4096	/* bytes taken from getrandom at once */
+
+/*
+ * KEY:req:USER:ID with the longest stock_key, user and request id, and
+ * its NUL.  The user is in it so that a request id reused by another
+ * user (a FastCGI client may send any REQUEST_ID) is another purchase.
+ */
 #define STORE_REQ_KEY_MAX	((CONF_KEY_MAX - 1) + \
 				    (sizeof(STORE_REQ_INFIX) - 1) + \
-				    STORE_REQUEST_ID_MAX)
+				    QUERY_USER_MAX + 1 + STORE_REQUEST_ID_MAX)
+
+_Static_assert(2 * STORE_ORDER_ID_BYTES < STORE_ORDER_ID_MAX,
+    "an order id's hex digits must fit in struct store_order");
+_Static_assert(2 * STORE_ORDER_ID_BYTES <= QUERY_ORDER_MAX,
+    "the order parameter must take the ids made here");
 
 static const char *const script_text[STORE_SCRIPTS] = {
 	[STORE_SCRIPT_BUY] = lua_buy,
@@ -60,6 +74,9 @@ struct store {
 	char			 sha[STORE_SCRIPTS][STORE_SHA_LEN + 1];
 	char			 nkeys[8];
 	char			 req_keys[STORE_BATCH_MAX][STORE_REQ_KEY_MAX];
+	char			 order_ids[STORE_BATCH_MAX][STORE_ORDER_ID_MAX];
+	unsigned char		 pool[STORE_RANDOM_POOL];	/* unused bytes */
+	size_t			 pool_left;	/* at its end */
 	char			 error[160];
 };
 
@@ -297,38 +314,114 @@ read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 }
 
 /*
- * Write purchase i's request key.  Returns false when it does not fit,
- * which would give different purchases one key.
+ * Write purchase i's request key, KEY:req:USER:ID.  Returns false when it
+ * does not fit, which would give different purchases one key.
  */
 static bool
-store_req_key(struct store *st, size_t i, const char *request_id)
+store_req_key(struct store *st, size_t i, const struct store_purchase *p)
 {
 	int	 n;
 
 	n = snprintf(st->req_keys[i], sizeof(st->req_keys[i]),
-	    "%s" STORE_REQ_INFIX "%s", st->stock_key, request_id);
+	    "%s" STORE_REQ_INFIX "%s:%s", st->stock_key, p->user,
+	    p->request_id);
 	if (n >= 0 && (size_t)n < sizeof(st->req_keys[i]))
 		return true;
-	snprintf(st->error, sizeof(st->error), "request id of %zu bytes: "
-	    "over %d", strlen(request_id), STORE_REQUEST_ID_MAX - 1);
+	snprintf(st->error, sizeof(st->error), "request key of %d bytes: "
+	    "over %zu (user or request id too long)", n,
+	    sizeof(st->req_keys[i]) - 1);
 	return false;
+}
+
+/*
+ * Fill the store's random pool from getrandom(2).  A call costs
+ * microseconds here whatever its size up to a page, and the committer
+ * thread would make one per group of purchases: a pool makes it one per
+ * 256 order ids.  Returns false, with the reason in st->error, when the
+ * kernel gives no random bytes.
+ */
+static bool
+store_refill(struct store *st)
+{
+	size_t	 got = 0;
+	ssize_t	 r;
+
+	while (got < sizeof(st->pool)) {
+		r = getrandom(st->pool + got, sizeof(st->pool) - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(st->error, sizeof(st->error),
+			    "getrandom: %s", strerror(errno));
+			return false;
+		}
+		got += (size_t)r;
+	}
+	st->pool_left = sizeof(st->pool);
+	return true;
+}
+
+/* Take n random bytes from the pool, each handed out once. */
+static bool
+store_random(struct store *st, unsigned char *dst, size_t n)
+{
+	size_t	 take;
+
+	while (n > 0) {
+		if (st->pool_left == 0 && !store_refill(st))
+			return false;
+		take = n < st->pool_left ? n : st->pool_left;
+		memcpy(dst, st->pool + sizeof(st->pool) - st->pool_left, take);
+		st->pool_left -= take;
+		dst += take;
+		n -= take;
+	}
+	return true;
+}
+
+/*
+ * Make n order ids of 32 lowercase hex digits, 128 random bits each: one
+ * for each purchase, used if it creates an order.  Unguessable, so that
+ * knowing an order id says nothing of another.  Returns false when there
+ * are no random bytes.
+ */
+static bool
+store_order_ids(struct store *st, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	 raw[STORE_ORDER_ID_BYTES];
+	size_t		 i, j;
+
+	for (i = 0; i < n; i++) {
+		if (!store_random(st, raw, sizeof(raw)))
+			return false;
+		for (j = 0; j < sizeof(raw); j++) {
+			st->order_ids[i][2 * j] = hex[raw[j] >> 4];
+			st->order_ids[i][2 * j + 1] = hex[raw[j] & 0xf];
+		}
+		st->order_ids[i][2 * sizeof(raw)] = '\0';
+	}
+	return true;
 }
 
 /*
  * Sell tickets to n purchases in one call, each as if alone (see
  * src/lua/buy.lua).  Returns SPIKE_OK with each purchase's outcome
- * filled in, SPIKE_EINPUT for a request id over STORE_REQUEST_ID_MAX
- * (nothing sent), or SPIKE_EREDIS, for them all.
+ * filled in, SPIKE_EINPUT for a request key that does not fit or
+ * SPIKE_ESYSTEM without random bytes (nothing sent either way), or
+ * SPIKE_EREDIS, for them all.
  */
 enum spike_err
 store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 {
-	const char	*argv[12 + 2 * STORE_BATCH_MAX];
+	const char	*argv[12 + 3 * STORE_BATCH_MAX];
 	size_t		 i, argc = 0;
 	redisReply	*r;
 
 	if (n == 0 || n > STORE_BATCH_MAX)
 		return SPIKE_EINPUT;
+	if (!store_order_ids(st, n))
+		return SPIKE_ESYSTEM;
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = NULL;
 	snprintf(st->nkeys, sizeof(st->nkeys), "%zu", n + 2);
@@ -336,7 +429,7 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 	argv[argc++] = st->stock_key;
 	argv[argc++] = st->conf->events_key;
 	for (i = 0; i < n; i++) {
-		if (!store_req_key(st, i, p[i]->request_id))
+		if (!store_req_key(st, i, p[i]))
 			return SPIKE_EINPUT;
 		argv[argc++] = st->req_keys[i];
 	}
@@ -349,6 +442,8 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 	argv[argc++] = st->per_user_limit;
 	for (i = 0; i < n; i++)
 		argv[argc++] = p[i]->user;
+	for (i = 0; i < n; i++)
+		argv[argc++] = st->order_ids[i];
 	if ((r = store_eval(st, STORE_SCRIPT_BUY, (int)argc, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != STORE_BUY_REPLY * n)
@@ -386,9 +481,6 @@ store_pay(struct store *st, const char *user, const char *order_id,
 		break;
 	case -7:
 		*result = STORE_NO_ORDER;
-		break;
-	case -8:
-		*result = STORE_NOT_YOURS;
 		break;
 	default:
 		*result = STORE_TOO_LATE;

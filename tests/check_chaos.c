@@ -62,7 +62,7 @@ wait_sold(struct rig *r, long long want, unsigned int timeout_ms)
 struct ans {
 	short		 status;
 	int		 code;
-	long long	 order;		/* 0: none named */
+	char		 order[STORE_ORDER_ID_MAX];	/* "": none named */
 	bool		 repeat;
 };
 
@@ -86,12 +86,15 @@ struct chaos {
 	atomic_flag	 error_taken;
 };
 
-static long long
-order_of(const char *body)
+/* The order id the answer names into out, or "". */
+static void
+order_of(const char *body, char *out, size_t outsz)
 {
 	const char	*p = strstr(body, "\"order\":\"");
 
-	return p == NULL ? 0 : atoll(p + 9);
+	out[0] = '\0';
+	if (p != NULL)
+		snprintf(out, outsz, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
 }
 
 static void *
@@ -123,7 +126,7 @@ chaos_thread(void *arg)
 		}
 		a->status = (short)rep.status;
 		a->code = rep.code;
-		a->order = order_of(rep.body);
+		order_of(rep.body, a->order, sizeof(a->order));
 		a->repeat = strstr(rep.body, "\"repeat\":true") != NULL;
 		atomic_fetch_add(&l->answered, 1);
 		if (rep.status == 200 && rep.code == 1)
@@ -177,11 +180,9 @@ chaos_summary(struct chaos *l, char *buf, size_t bufsz)
 }
 
 static int
-cmp_ll(const void *a, const void *b)
+cmp_order(const void *a, const void *b)
 {
-	long long	 x = *(const long long *)a, y = *(const long long *)b;
-
-	return (x > y) - (x < y);
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /*
@@ -194,7 +195,8 @@ assert_books(struct rig *r, struct chaos *l, long long total, bool exact)
 {
 	redisContext	*c = rig_ck_redis(r);
 	redisReply	*rep;
-	long long	*orders, sold;
+	const char	**orders;
+	long long	 sold;
 	unsigned int	 n = atomic_load(&l->next), k, m = 0;
 	char		 key[64], user[96], sum[512];
 
@@ -208,12 +210,12 @@ assert_books(struct rig *r, struct chaos *l, long long total, bool exact)
 	for (k = 0; k < n; k++) {
 		if (l->ans[k].status != 200 || l->ans[k].code != 1)
 			continue;
-		ck_assert_msg(l->ans[k].order > 0, "code 1 for %s%u names no "
-		    "order", l->prefix, k);
+		ck_assert_msg(l->ans[k].order[0] != '\0', "code 1 for %s%u "
+		    "names no order", l->prefix, k);
 		/* "repeat":true is fine: nginx retried a request on another
 		 * instance after the first bought and died (same REQUEST_ID). */
 		orders[m++] = l->ans[k].order;
-		snprintf(key, sizeof(key), K ":order:%lld", l->ans[k].order);
+		snprintf(key, sizeof(key), K ":order:%s", l->ans[k].order);
 		redisAppendCommand(c, "HGET %s user", key);
 	}
 	for (k = 0; k < n; k++) {
@@ -223,16 +225,16 @@ assert_books(struct rig *r, struct chaos *l, long long total, bool exact)
 		    "redis: %s", c->errstr);
 		snprintf(user, sizeof(user), "%s%u", l->prefix, k);
 		ck_assert_msg(rep->type == REDIS_REPLY_STRING &&
-		    strcmp(rep->str, user) == 0, "order %lld (code 1 for %s) "
+		    strcmp(rep->str, user) == 0, "order %s (code 1 for %s) "
 		    "in Redis has user %s", l->ans[k].order, user,
 		    rep->type == REDIS_REPLY_STRING ? rep->str : "(none)");
 		freeReplyObject(rep);
 	}
 	redisFree(c);
-	qsort(orders, m, sizeof(*orders), cmp_ll);
+	qsort(orders, m, sizeof(*orders), cmp_order);
 	for (k = 1; k < m; k++)
-		ck_assert_msg(orders[k] != orders[k - 1], "order %lld named "
-		    "by two code-1 answers", orders[k]);
+		ck_assert_msg(strcmp(orders[k], orders[k - 1]) != 0, "order "
+		    "%s named by two code-1 answers", orders[k]);
 	free(orders);
 	ck_assert_msg(m == atomic_load(&l->code1), "%u code-1 records, %u "
 	    "counted", m, atomic_load(&l->code1));

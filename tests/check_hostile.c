@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <fastcgi.h>
+#include <hiredis/hiredis.h>
 
 #include "rig_ck.h"
 
@@ -186,6 +187,28 @@ build_request(uint8_t *buf, const char *method, const char *uri,
 	put_record(buf, &off, FCGI_PARAMS, NULL, 0);
 	if (body != NULL && *body != '\0')
 		put_record(buf, &off, FCGI_STDIN, body, strlen(body));
+	put_record(buf, &off, FCGI_STDIN, NULL, 0);
+	return off;
+}
+
+/*
+ * GET /buy/ticket?query as a FastCGI client other than nginx may send
+ * it, with a REQUEST_ID of its choosing.  Returns its length.
+ */
+static size_t
+build_buy_with_id(uint8_t *buf, const char *query, const char *request_id)
+{
+	uint8_t	 params[2048];
+	size_t	 off = 0, p = 0;
+
+	put_begin(buf, &off, false);
+	put_pair(params, &p, "REQUEST_METHOD", "GET");
+	put_pair(params, &p, "DOCUMENT_URI", "/buy/ticket");
+	put_pair(params, &p, "QUERY_STRING", query);
+	put_pair(params, &p, "REMOTE_ADDR", "127.0.0.1");
+	put_pair(params, &p, "REQUEST_ID", request_id);
+	put_record(buf, &off, FCGI_PARAMS, params, p);
+	put_record(buf, &off, FCGI_PARAMS, NULL, 0);
 	put_record(buf, &off, FCGI_STDIN, NULL, 0);
 	return off;
 }
@@ -1174,6 +1197,87 @@ START_TEST(test_linger_bounded)
 }
 END_TEST
 
+/* ---- a REQUEST_ID reused by another client ------------------------------ */
+
+/*
+ * Buy with query and request id straight at instance i; the answer's
+ * order id, "" for none, into order.
+ */
+static void
+buy_with_id(struct rig *r, int i, const char *query, const char *id,
+    struct answer *a, char *order, size_t ordersz)
+{
+	uint8_t		 req[4096];
+	const char	*p;
+
+	ck_assert_msg(exchange(r->inst[i].port, req, build_buy_with_id(req,
+	    query, id), ANSWER_MS, a), "%s with REQUEST_ID %s: %s", query, id,
+	    a->fault);
+	ck_assert_msg(a->status == 200 && a->code == 1, "%s with REQUEST_ID "
+	    "%s: %d %.200s", query, id, a->status, a->out);
+	order[0] = '\0';
+	if ((p = strstr(a->out, "\"order\":\"")) != NULL)
+		snprintf(order, ordersz, "%.*s", (int)strcspn(p + 9, "\""),
+		    p + 9);
+}
+
+/* The user Redis holds for order id. */
+static void
+assert_owner(struct rig *r, const char *order, const char *user)
+{
+	struct redisContext *c = rig_ck_redis(r);
+	char		 key[128], owner[80];
+
+	snprintf(key, sizeof(key), RIG_STOCK_KEY ":order:%s", order);
+	rig_redis_str_free(RIG_CK_CMD(c, "HGET", key, "user"), owner,
+	    sizeof(owner));
+	redisFree(c);
+	ck_assert_msg(strcmp(owner, user) == 0, "order %s belongs to \"%s\", "
+	    "not %s", order, owner, user);
+}
+
+/*
+ * A client talking FastCGI straight to the instances reuses the REQUEST_ID
+ * of alice's purchase with another user, or none: it is not told "bought"
+ * for alice's ticket, but makes a purchase of its own.  alice's own retry
+ * with that id, as nginx makes one on another instance, still gets her
+ * order back and sells nothing.
+ */
+START_TEST(test_request_id_reused)
+{
+	static const char id[] = "0123456789abcdef0123456789abcdef";
+	struct rig	 r;
+	struct answer	 a;
+	char		 mine[STORE_ORDER_ID_MAX], got[STORE_ORDER_ID_MAX];
+
+	start(&r, 0);
+	buy_with_id(&r, 0, "user=alice", id, &a, mine, sizeof(mine));
+	ck_assert_msg(strlen(mine) == 32 && strstr(a.out, "\"repeat\"") ==
+	    NULL, "alice: %.200s", a.out);
+	assert_owner(&r, mine, "alice");
+
+	buy_with_id(&r, 1, "user=mallory", id, &a, got, sizeof(got));
+	ck_assert_msg(strcmp(got, mine) != 0 && strlen(got) == 32 &&
+	    strstr(a.out, "\"repeat\"") == NULL, "mallory reusing alice's "
+	    "REQUEST_ID: %.200s (alice's order %s)", a.out, mine);
+	assert_owner(&r, got, "mallory");
+	ck_assert_int_eq(rig_ck_sold(&r), 2);
+
+	buy_with_id(&r, 2, "", id, &a, got, sizeof(got));
+	ck_assert_msg(got[0] == '\0' && strstr(a.out, "\"repeat\"") ==
+	    NULL, "anonymous reusing alice's REQUEST_ID: %.200s", a.out);
+	ck_assert_int_eq(rig_ck_sold(&r), 3);
+
+	/* nginx's retry of alice's request, on another instance. */
+	buy_with_id(&r, 3, "user=alice", id, &a, got, sizeof(got));
+	ck_assert_msg(strcmp(got, mine) == 0 && strstr(a.out,
+	    "\"repeat\":true") != NULL, "alice's retry: %.200s (her order "
+	    "%s)", a.out, mine);
+	ck_assert_int_eq(rig_ck_sold(&r), 3);
+	finish(&r);
+}
+END_TEST
+
 static Suite *
 hostile_suite(void)
 {
@@ -1188,6 +1292,7 @@ hostile_suite(void)
 	add_case(s, "libfcgi_overflow", test_libfcgi_overflow);
 	add_case(s, "trickle", test_trickle);
 	add_case(s, "linger_bounded", test_linger_bounded);
+	add_case(s, "request_id_reused", test_request_id_reused);
 	return s;
 }
 

@@ -36,7 +36,7 @@
 /* What buy.lua answered. */
 struct buy {
 	long long	 status, total, sold, pay_by;
-	char		 order[32];
+	char		 order[STORE_ORDER_ID_MAX];
 	char		 ostatus[16];	/* the order's status, "" for none */
 };
 
@@ -85,7 +85,31 @@ redis_ms(redisContext *c)
 	return ms;
 }
 
+/* Orders made: the KEY:order:ID hashes. */
+static long long
+orders_made(redisContext *c)
+{
+	redisReply	*rep = CMD(c, "KEYS", K ":order:*");
+	long long	 n;
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	n = (long long)rep->elements;
+	freeReplyObject(rep);
+	return n;
+}
+
 /* ---- the scripts, called as store.c calls them ------------------------ */
+
+/* A fresh order id of 32 hex digits, as store.c passes one a purchase. */
+static const char *
+next_order_id(void)
+{
+	static char		 id[STORE_ORDER_ID_MAX];
+	static unsigned long long n;
+
+	snprintf(id, sizeof(id), "%016llx%016llx", 0xfeedULL, ++n);
+	return id;
+}
 
 /* The stock as the buy script leaves it, for struct buy. */
 static void
@@ -106,15 +130,16 @@ static struct buy
 buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
     unsigned int limit)
 {
-	char		 req_key[160], pay[32], lim[16];
+	char		 req_key[160], pay[32], lim[16], id[STORE_ORDER_ID_MAX];
 	redisReply	*rep;
 	struct buy	 b;
 
-	snprintf(req_key, sizeof(req_key), K ":req:%s", req);
+	snprintf(req_key, sizeof(req_key), K ":req:%s:%s", user, req);
 	snprintf(pay, sizeof(pay), "%lld", pay_ms);
 	snprintf(lim, sizeof(lim), "%u", limit);
+	snprintf(id, sizeof(id), "%s", next_order_id());
 	rep = CMD(c, "EVAL", lua_buy, "3", K, EVENTS, req_key, TOTAL, SOLD,
-	    REQ_TTL, K, SELF, pay, lim, user);
+	    REQ_TTL, K, SELF, pay, lim, user, id);
 	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4,
 	    "buy: reply type %d with %zu elements", rep->type,
 	    rep->elements);
@@ -125,6 +150,11 @@ buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
 	ck_assert_int_eq(rep->element[3]->type, REDIS_REPLY_STRING);
 	snprintf(b.ostatus, sizeof(b.ostatus), "%s", rep->element[3]->str);
 	freeReplyObject(rep);
+	/* A new order takes the id given; a repeat names an older one. */
+	if (b.status == 1 && user[0] != '\0')
+		ck_assert_str_eq(b.order, id);
+	else
+		ck_assert_str_ne(b.order, id);
 	read_stock(c, &b);
 	return b;
 }
@@ -286,11 +316,15 @@ START_TEST(test_buy_group)
 	redisReply	*rep;
 
 	sale(c, "2", "0");
-	rep = CMD(c, "EVAL", lua_buy, "6", K, EVENTS, K ":req:g1",
-	    K ":req:g2", K ":req:g3", K ":req:g4", TOTAL, SOLD, REQ_TTL, K,
-	    SELF, "60000", "1", "ann", "ann", "bob", "cat");
+	rep = CMD(c, "EVAL", lua_buy, "6", K, EVENTS, K ":req:ann:g1",
+	    K ":req:ann:g2", K ":req:bob:g3", K ":req:cat:g4", TOTAL, SOLD,
+	    REQ_TTL, K, SELF, "60000", "1", "ann", "ann", "bob", "cat",
+	    "a1", "a2", "b3", "c4");
 	ck_assert_uint_eq(rep->elements, 16);
 	ck_assert_int_eq(as_int(rep->element[0]), 1);	/* ann buys */
+	ck_assert_str_eq(rep->element[1]->str, "a1");	/* her id */
+	ck_assert_str_eq(rep->element[9]->str, "b3");	/* bob's, in order */
+	ck_assert_int_eq(orders_made(c), 2);
 	ck_assert_str_eq(rep->element[3]->str, "pending");
 	ck_assert_int_eq(as_int(rep->element[4]), 2);	/* ann again: hers */
 	ck_assert_str_eq(rep->element[5]->str, rep->element[1]->str);
@@ -407,30 +441,33 @@ START_TEST(test_buy_request_dedup)
 	ck_assert_str_eq(b.order, a.order);
 	ck_assert_int_eq(b.pay_by, a.pay_by);
 	ck_assert_int_eq(b.sold, 1);
-	/* The request key decides, whoever asks again with it. */
+	/*
+	 * The same request id with another user is another request key
+	 * (store.c puts the user in it): bob's own purchase, not alice's.
+	 */
 	b = buy_raw(c, "same", "bob", LONG_PAY_MS, 5);
-	ck_assert_int_eq(b.status, 2);
-	ck_assert_str_eq(b.order, a.order);
-	ck_assert_int_eq(user_orders(c, "bob"), 0);
+	ck_assert_int_eq(b.status, 1);
+	ck_assert_str_ne(b.order, a.order);
+	ck_assert_int_eq(user_orders(c, "bob"), 1);
 	/* With limit 5, a new request by alice is a new order. */
 	b = buy_raw(c, "other", "alice", LONG_PAY_MS, 5);
 	ck_assert_int_eq(b.status, 1);
 	ck_assert_str_ne(b.order, a.order);
-	ck_assert_int_eq(sold_of(c), 2);
+	ck_assert_int_eq(sold_of(c), 3);
 	/* Anonymous: the request key remembers "" and sells once. */
 	ck_assert_int_eq(buy_raw(c, "anon", "", LONG_PAY_MS, 5).status, 1);
 	b = buy_raw(c, "anon", "", LONG_PAY_MS, 5);
 	ck_assert_int_eq(b.status, 2);
 	ck_assert_str_eq(b.order, "");
-	ck_assert_int_eq(sold_of(c), 3);
+	ck_assert_int_eq(sold_of(c), 4);
 	ck_assert_int_eq(INT(c, "GET", K ":anonymous"), 1);
 	/* The request key expires: TTL as store.c passes it. */
 	{
-		long long ttl = INT(c, "TTL", K ":req:same");
+		long long ttl = INT(c, "TTL", K ":req:alice:same");
 
 		ck_assert_msg(ttl > 50 && ttl <= 60, "TTL %lld", ttl);
 	}
-	ck_assert_int_eq(events(c, "created", NULL), 2);
+	ck_assert_int_eq(events(c, "created", NULL), 3);
 	assert_invariant(c);
 	stop(c);
 }
@@ -490,7 +527,7 @@ START_TEST(test_buy_user_limit_1)
 	}
 	ck_assert_int_eq(sold_of(c), 1);
 	ck_assert_int_eq(user_orders(c, "alice"), 1);
-	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), 1);
+	ck_assert_int_eq(orders_made(c), 1);
 	ck_assert_int_eq(events(c, "created", NULL), 1);
 	/* A paid order still counts against the limit, and says paid. */
 	ck_assert_int_eq(pay(c, "alice", a.order, NULL), 1);
@@ -511,7 +548,7 @@ START_TEST(test_buy_user_limit_2)
 {
 	redisContext	*c = start();
 	struct buy	 a, b, x;
-	char		 buf[32];
+	char		 buf[64];
 
 	sale(c, "100", "0");
 	a = buy(c, "alice", LONG_PAY_MS, 2);
@@ -546,7 +583,7 @@ START_TEST(test_buy_anonymous)
 		ck_assert_int_eq(b.sold, i + 1);
 	}
 	ck_assert_int_eq(INT(c, "GET", K ":anonymous"), 3);
-	ck_assert_int_eq(INT(c, "EXISTS", K ":order_seq"), 0);
+	ck_assert_int_eq(orders_made(c), 0);
 	ck_assert_int_eq(INT(c, "EXISTS", K ":pending"), 0);
 	ck_assert_int_eq(INT(c, "EXISTS", EVENTS), 0);
 	ck_assert_int_eq(INT(c, "EXISTS", K ":user:"), 0);
@@ -574,7 +611,7 @@ START_TEST(test_buy_order_records)
 	b = buy(c, "alice", 12345, 1);
 	after = redis_ms(c);
 	ck_assert_int_eq(b.status, 1);
-	ck_assert_str_eq(b.order, "1");
+	ck_assert_int_eq(strlen(b.order), 32);	/* the id store.c gave */
 	ck_assert_str_eq(field(c, b.order, "user", buf, sizeof(buf)), "alice");
 	ck_assert_str_eq(field(c, b.order, "instance", buf, sizeof(buf)),
 	    SELF);
@@ -611,7 +648,7 @@ START_TEST(test_buy_order_records)
 	/* A repeat adds no event and no order. */
 	ck_assert_int_eq(buy(c, "alice", 12345, 1).status, 2);
 	ck_assert_int_eq(INT(c, "XLEN", EVENTS), 1);
-	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), 1);
+	ck_assert_int_eq(orders_made(c), 1);
 	assert_invariant(c);
 	stop(c);
 }
@@ -641,15 +678,15 @@ START_TEST(test_pay)
 	ck_assert_int_eq(pay(c, "alice", b.order, &pay_by), 2);
 	ck_assert_int_eq(pay_by, b.pay_by);
 	ck_assert_int_eq(events(c, "paid", NULL), 1);
-	/* Someone else's order, and no order at all. */
-	ck_assert_int_eq(pay(c, "bob", b.order, NULL), -8);
+	/* Someone else's order is answered as no order at all. */
+	ck_assert_int_eq(pay(c, "bob", b.order, NULL), -7);
 	ck_assert_int_eq(pay(c, "alice", "999", NULL), -7);
 	ck_assert_int_eq(pay(c, "bob", "999", NULL), -7);
 	ck_assert_int_eq(sold_of(c), 1);
 	ck_assert_int_eq(INT(c, "XLEN", EVENTS), 2);
 	/* bob's pending order refused to alice, untouched. */
 	b = buy(c, "bob", LONG_PAY_MS, 1);
-	ck_assert_int_eq(pay(c, "alice", b.order, NULL), -8);
+	ck_assert_int_eq(pay(c, "alice", b.order, NULL), -7);
 	ck_assert_str_eq(field(c, b.order, "status", buf, sizeof(buf)),
 	    "pending");
 	ck_assert_int_eq(INT(c, "ZSCORE", PENDING, b.order), b.pay_by);
@@ -694,8 +731,8 @@ START_TEST(test_pay_too_late)
 	    "expired");
 	ck_assert_int_eq(sold_of(c), 0);
 	ck_assert_int_eq(events(c, "paid", NULL), 0);
-	/* Another user's expired order is still -8 to them. */
-	ck_assert_int_eq(pay(c, "bob", b.order, NULL), -8);
+	/* Another user's expired order is no order to them: not -9. */
+	ck_assert_int_eq(pay(c, "bob", b.order, NULL), -7);
 	assert_invariant(c);
 	stop(c);
 }
@@ -886,14 +923,17 @@ START_TEST(test_expire_concurrent)
 		if (strcmp(f->element[1]->str, "expired") != 0)
 			continue;
 		ck_assert_str_eq(f->element[2]->str, "order");
-		long id = atol(f->element[3]->str);
+		ck_assert_str_eq(f->element[4]->str, "user");
+		/* Order ids are random: the due ones are told by user cN. */
+		const char *who = f->element[5]->str;
+		long id = who[0] == 'c' ? atol(who + 1) : -1;
 
-		ck_assert_msg(id >= 1 && id <= EXPIRE_ORDERS, "order %ld "
-		    "expired", id);
+		ck_assert_msg(id >= 0 && id < EXPIRE_ORDERS, "order %s of %s "
+		    "expired", f->element[3]->str, who);
 		seen[id]++;
 	}
 	freeReplyObject(rep);
-	for (int id = 1; id <= EXPIRE_ORDERS; id++)
+	for (int id = 0; id < EXPIRE_ORDERS; id++)
 		ck_assert_msg(seen[id] == 1, "order %d: %d expired events", id,
 		    seen[id]);
 	free(seen);
@@ -910,7 +950,7 @@ START_TEST(test_expire_then_buy_again)
 {
 	redisContext	*c = start();
 	struct buy	 a, b;
-	char		 buf[32];
+	char		 buf[64];
 
 	sale(c, "1", "0");
 	a = buy(c, "alice", 100, 1);

@@ -38,7 +38,7 @@
 #define EVENTS		K ":events"
 #define PENDING		K ":pending"
 #define FORM		"application/x-www-form-urlencoded"
-#define ORDER_MAX	24
+#define ORDER_MAX	STORE_ORDER_ID_MAX
 #define SYNC_MS		50	/* most tests' sync_ms */
 #define PAY_TIMEOUT_MS	1000	/* the tests' pay_timeout_s = 1 */
 #define PAY_LATE_MS	300	/* a late payment: this long after pay_by */
@@ -250,23 +250,54 @@ assert_invariant(redisContext *c)
 	ck_assert_msg(inv_holds(&v, why, sizeof(why)), "invariant: %s", why);
 }
 
-/* Events of the stream, by order id (ids 1..max). */
+/* Orders made: the KEY:order:ID hashes. */
+static long long
+orders_made(redisContext *c)
+{
+	redisReply	*rep = CMD(c, "KEYS", K ":order:*");
+	long long	 n;
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	n = (long long)rep->elements;
+	freeReplyObject(rep);
+	return n;
+}
+
+/* True for an order id as store.c makes them: 32 lowercase hex digits. */
+static bool
+order_id_ok(const char *id)
+{
+	return strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32;
+}
+
+/* The index of order in ids[0..n-1], or -1. */
+static long long
+order_index(char (*ids)[ORDER_MAX], long long n, const char *order)
+{
+	for (long long i = 0; i < n; i++)
+		if (strcmp(ids[i], order) == 0)
+			return i;
+	return -1;
+}
+
+/* Events of the stream, by the index of their order in ids[0..n-1]. */
 struct tally {
 	int		*created, *paid, *expired;
-	long long	 max, entries, other;
+	long long	 n, entries, other;
 	char		 bad[256];
 };
 
 static void
-tally_events(redisContext *c, struct tally *t, long long max)
+tally_events(redisContext *c, struct tally *t, char (*ids)[ORDER_MAX],
+    long long n)
 {
 	redisReply	*rep = CMD(c, "XRANGE", EVENTS, "-", "+");
 
 	memset(t, 0, sizeof(*t));
-	t->max = max;
-	ck_assert_ptr_nonnull(t->created = calloc(max + 1, sizeof(int)));
-	ck_assert_ptr_nonnull(t->paid = calloc(max + 1, sizeof(int)));
-	ck_assert_ptr_nonnull(t->expired = calloc(max + 1, sizeof(int)));
+	t->n = n;
+	ck_assert_ptr_nonnull(t->created = calloc(n + 1, sizeof(int)));
+	ck_assert_ptr_nonnull(t->paid = calloc(n + 1, sizeof(int)));
+	ck_assert_ptr_nonnull(t->expired = calloc(n + 1, sizeof(int)));
 	for (size_t i = 0; i < rep->elements; i++) {
 		redisReply	*f = rep->element[i]->element[1];
 		const char	*ev = "", *order = "";
@@ -279,15 +310,15 @@ tally_events(redisContext *c, struct tally *t, long long max)
 				order = f->element[j + 1]->str;
 		}
 		t->entries++;
-		id = atoll(order);
-		if (id < 1 || id > max) {
+		if ((id = order_index(ids, n, order)) < 0) {
 			snprintf(t->bad, sizeof(t->bad), "event %s for order "
-			    "\"%s\" outside 1..%lld", ev, order, max);
+			    "\"%s\", not one of the %lld answered", ev, order,
+			    n);
 			continue;
 		}
 		if (strcmp(ev, "created") != 0 && t->created[id] == 0)
 			snprintf(t->bad, sizeof(t->bad), "event %s for order "
-			    "%lld before its created event", ev, id);
+			    "%s before its created event", ev, order);
 		if (strcmp(ev, "created") == 0)
 			t->created[id]++;
 		else if (strcmp(ev, "paid") == 0)
@@ -567,7 +598,7 @@ START_TEST(test_same_user_concurrent)
 	ck_assert_msg(winners == CC_STOCK && sold == CC_STOCK,
 	    "%d users won, Redis sold %lld, stock %d (code 1: %d, "
 	    "code -1: %d)", winners, sold, CC_STOCK, codes[1], codes[0]);
-	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), CC_STOCK);
+	ck_assert_int_eq(orders_made(c), CC_STOCK);
 	ck_assert_int_eq(INT(c, "ZCARD", PENDING), CC_STOCK);
 	assert_invariant(c);
 	redisFree(c);
@@ -590,6 +621,7 @@ END_TEST
 struct late_pay {
 	char		 user[24];
 	char		 order[ORDER_MAX];
+	long		 index;		/* in struct storm's ids */
 	long long	 due;		/* unix ms: PAY_LATE_MS after pay_by */
 };
 
@@ -600,9 +632,10 @@ struct storm {
 	atomic_uint	 requests, orders, anon, repeats, sold_out;
 	atomic_uint	 paid, paid_repeat, paid_refused_in_time;
 	atomic_uint	 late_refused, others_refused;
-	unsigned char	 answered[ST_ORDERS_MAX + 1];	/* new-order answers */
-	unsigned char	 paid_ok[ST_ORDERS_MAX + 1];	/* 200 to a pay */
-	unsigned char	 late[ST_ORDERS_MAX + 1];	/* paid too late */
+	/* the orders answered as new, by the index of their answer */
+	char		 ids[ST_ORDERS_MAX][ORDER_MAX];
+	unsigned char	 paid_ok[ST_ORDERS_MAX];	/* 200 to a pay */
+	unsigned char	 late[ST_ORDERS_MAX];	/* paid too late */
 	struct first_error err;
 	/* the late payer's queue */
 	pthread_mutex_t	 lock;
@@ -618,7 +651,8 @@ struct storm {
 };
 
 /*
- * What to do with a new order: by its id, so every kind occurs.  A
+ * What to do with a new order: by the index of its answer, so every kind
+ * occurs.  A
  * payment at once may still come after pay_by on a loaded machine: then
  * it must be refused, and its answer comes after pay_by (Redis's clock
  * is this host's).
@@ -667,6 +701,7 @@ storm_settle(struct storm *s, struct rig_http *h, const char *user,
 
 			snprintf(l->user, sizeof(l->user), "%s", user);
 			snprintf(l->order, sizeof(l->order), "%s", order);
+			l->index = id;
 			l->due = pay_by + PAY_LATE_MS;
 			pthread_cond_signal(&s->cond);
 		}
@@ -676,8 +711,8 @@ storm_settle(struct storm *s, struct rig_http *h, const char *user,
 		snprintf(other, sizeof(other), "x%s", user);
 		if (!pay(h, other, order, &a, err, sizeof(err)))
 			note_error(&s->err, "pay: %s", err);
-		else if (a.status == 409 && a.code == -8 &&
-		    strstr(a.body, "another user"))
+		else if (a.status == 404 && a.code == -7 &&
+		    strstr(a.body, "no such order"))	/* as if none */
 			atomic_fetch_add(&s->others_refused, 1);
 		else
 			note_error(&s->err, "%s paid %s's order %s: %d %s",
@@ -733,16 +768,18 @@ storm_buyer(void *arg)
 			atomic_fetch_add(&s->repeats, 1);
 			continue;
 		}
-		id = atol(a.order);
-		if (id < 1 || id > ST_ORDERS_MAX || a.pay_by <= 0) {
+		if (!order_id_ok(a.order) || a.pay_by <= 0) {
 			note_error(&s->err, "order \"%s\" for %s: %s", a.order,
 			    user, a.body);
 			continue;
 		}
-		if (s->answered[id]++ != 0)
-			note_error(&s->err, "order %ld answered as new twice",
-			    id);
-		atomic_fetch_add(&s->orders, 1);
+		/* A duplicate id shows as an index without its event. */
+		id = (long)atomic_fetch_add(&s->orders, 1);
+		if (id >= ST_ORDERS_MAX) {
+			note_error(&s->err, "over %d orders", ST_ORDERS_MAX);
+			continue;
+		}
+		snprintf(s->ids[id], ORDER_MAX, "%s", a.order);
 		storm_settle(s, &h, user, a.order, id, a.pay_by);
 	}
 	rig_http_close(&h);
@@ -778,7 +815,7 @@ storm_late_payer(void *arg)
 		else if (a.status == 409 && a.code == -8 &&
 		    strstr(a.body, "expired")) {
 			atomic_fetch_add(&s->late_refused, 1);
-			s->late[atol(l.order)] = 1;
+			s->late[l.index] = 1;
 		} else
 			note_error(&s->err, "late pay of %s by %s, %d ms "
 			    "after its pay_by, answered %d %s", l.order,
@@ -826,7 +863,6 @@ START_TEST(test_storm)
 	struct rig		 r;
 	redisContext		*c;
 	struct tally		 t;
-	char			 buf[32];
 	long long		 created, sold, expired = 0, paid = 0;
 	long long		 returned, resold;
 	double			 t0;
@@ -865,25 +901,25 @@ START_TEST(test_storm)
 	ck_assert_msg(s.err.count == 0, "%u errors, first: %s", s.err.count,
 	    s.err.text);
 
-	created = INT(c, "GET", K ":order_seq");
+	created = orders_made(c);
 	sold = sold_of(c);
-	tally_events(c, &t, created);
+	ck_assert_int_eq(created, s.orders);
+	tally_events(c, &t, s.ids, created);
 	ck_assert_msg(t.bad[0] == '\0' && t.other == 0, "events: %s, %lld "
 	    "of unknown kinds", t.bad, t.other);
-	for (long long id = 1; id <= created; id++) {
-		snprintf(buf, sizeof(buf), "%lld", id);
-		ck_assert_msg(t.created[id] == 1, "order %lld: %d created "
-		    "events", id, t.created[id]);
-		ck_assert_msg(t.paid[id] + t.expired[id] == 1, "order %lld "
-		    "ended with %d paid and %d expired events", id,
+	for (long long id = 0; id < created; id++) {
+		const char	*buf = s.ids[id];
+
+		ck_assert_msg(t.created[id] == 1, "order %s: %d created "
+		    "events (answered as new twice?)", buf, t.created[id]);
+		ck_assert_msg(t.paid[id] + t.expired[id] == 1, "order %s "
+		    "ended with %d paid and %d expired events", buf,
 		    t.paid[id], t.expired[id]);
-		ck_assert_msg(s.answered[id] == 1, "order %lld: answered as "
-		    "new %d times", id, s.answered[id]);
-		ck_assert_msg(t.paid[id] == s.paid_ok[id], "order %lld: %d "
-		    "paid events, payment answered %s", id, t.paid[id],
+		ck_assert_msg(t.paid[id] == s.paid_ok[id], "order %s: %d "
+		    "paid events, payment answered %s", buf, t.paid[id],
 		    s.paid_ok[id] ? "200" : "no 200");
-		ck_assert_msg(!s.late[id] || t.expired[id] == 1, "order %lld "
-		    "was refused late but did not expire", id);
+		ck_assert_msg(!s.late[id] || t.expired[id] == 1, "order %s "
+		    "was refused late but did not expire", buf);
 		{
 			char	 st[32];
 
@@ -1046,11 +1082,11 @@ START_TEST(test_pay_races_expiry)
 		struct race_order *o = &orders[i];
 		char		   paid_ev[64], user_key[64];
 		struct tally	   t;
-		long long	   id = atoll(o->order);
+		long long	   id = 0;	/* the one order tallied */
 
 		order_field(c, o->order, "status", st, sizeof(st));
 		snprintf(user_key, sizeof(user_key), K ":user:%.15s", o->user);
-		tally_events(c, &t, id);
+		tally_events(c, &t, &o->order, 1);
 		snprintf(paid_ev, sizeof(paid_ev), "order %s (sent %+lld ms "
 		    "from pay_by)", o->order, o->sent - o->pay_by);
 		if (llabs(o->sent - o->pay_by) <= RACE_NEAR_MS) {
@@ -1089,7 +1125,7 @@ START_TEST(test_pay_races_expiry)
 	}
 	/* The stock: paid tickets stay sold, the others came back once. */
 	ck_assert_int_eq(sold_of(c), paid);
-	ck_assert_int_eq(INT(c, "GET", K ":order_seq"), RACE_ORDERS);
+	ck_assert_int_eq(orders_made(c), RACE_ORDERS);
 	ck_assert_msg(paid > 0 && refused > 0, "paid %d, refused %d: no "
 	    "race around the deadline", paid, refused);
 	printf("pay vs expiry: %d orders paid, %d refused and expired; of "
@@ -1141,17 +1177,17 @@ START_TEST(test_event_stream)
 		ck_assert(a.status == 200 && a.repeat);
 	}
 	must_pay(&h, "nobody", orders[EV_PAYING], &a);	/* refused: none */
-	ck_assert_int_eq(a.status, 409);
+	ck_assert_int_eq(a.status, 404);
 	rig_http_close(&h);
 	c = rig_ck_redis(&r);
 	wait_no_pending(c, EXPIRY_WAIT_MS);
 
 	/* XRANGE: one created per order, one paid or expired per order. */
-	tally_events(c, &t, EV_USERS);
+	tally_events(c, &t, orders, EV_USERS);
 	ck_assert_msg(t.bad[0] == '\0', "%s", t.bad);
 	ck_assert_int_eq(t.entries, 2 * EV_USERS);
-	for (int i = 0; i < EV_USERS; i++) {
-		long long id = atoll(orders[i]);
+	for (int id = 0; id < EV_USERS; id++) {
+		int	 i = id;
 
 		ck_assert_int_eq(t.created[id], 1);
 		ck_assert_int_eq(t.paid[id], i < EV_PAYING);
@@ -1169,7 +1205,7 @@ START_TEST(test_event_stream)
 		ck_assert_int_eq(f->elements, 10);
 		ck_assert_str_eq(f->element[4]->str, "user");
 		snprintf(user, sizeof(user), "ev%lld",
-		    atoll(f->element[3]->str) - atoll(orders[0]));
+		    order_index(orders, EV_USERS, f->element[3]->str));
 		ck_assert_str_eq(f->element[5]->str, user);
 		ck_assert_str_eq(f->element[6]->str, "instance");
 		for (int k = 0; k < RIG_INSTANCES; k++)
@@ -1390,7 +1426,6 @@ START_TEST(test_kill_loses_no_order)
 	int			 bought = 0, repeats = 0, unavailable = 0;
 	long long		 sold, orders;
 	char			 user[32], owner[32], st[32];
-	unsigned char		*seen;
 
 	start(&r, 100, KILL_STOCK, NULL);
 	c = rig_ck_redis(&r);
@@ -1414,11 +1449,8 @@ START_TEST(test_kill_loses_no_order)
 	    l.err.count, l.err.text);
 
 	sold = sold_of(c);
-	orders = INT(c, "GET", K ":order_seq");
-	ck_assert_ptr_nonnull(seen = calloc(orders + 1, 1));
+	orders = orders_made(c);
 	for (int k = 0; k < KILL_USERS; k++) {
-		long long id;
-
 		if (l.res[k].status == 0)
 			continue;
 		if (l.res[k].status == 503) {
@@ -1433,16 +1465,14 @@ START_TEST(test_kill_loses_no_order)
 		bought++;
 		repeats += l.res[k].repeat;
 		snprintf(user, sizeof(user), "k%d", k);
-		id = atoll(l.res[k].order);
-		ck_assert_msg(id >= 1 && id <= orders, "k%d: order \"%s\"", k,
-		    l.res[k].order);
-		ck_assert_msg(seen[id]++ == 0, "order %lld answered twice", id);
+		/* Each user's own: no order is answered to two users. */
+		ck_assert_msg(order_id_ok(l.res[k].order), "k%d: order \"%s\"",
+		    k, l.res[k].order);
 		ck_assert_str_eq(order_field(c, l.res[k].order, "user", owner,
 		    sizeof(owner)), user);
 		ck_assert_str_eq(order_field(c, l.res[k].order, "status", st,
 		    sizeof(st)), "pending");
 	}
-	free(seen);
 	/* Every ticket sold was answered; every answer is an order. */
 	ck_assert_msg(bought == sold && orders == sold, "%d code 1 answers, "
 	    "%lld orders, sold %lld", bought, orders, sold);
@@ -1520,12 +1550,26 @@ START_TEST(test_resources)
 	snprintf(form, sizeof(form), "order=%s", order);
 	must(&h, "POST", "/pay", form, &a);
 	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
-	must(&h, "POST", "/pay", "user=ord1&order=12a", &a);
+	must(&h, "POST", "/pay", "user=ord1&order=12g", &a);
+	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
+	must(&h, "POST", "/pay", "user=ord1&order=12A", &a);
 	ck_assert_msg(a.status == 400 && a.code == -3, "%s", a.body);
 	must_pay(&h, "ord1", "99999", &a);
 	ck_assert_msg(a.status == 404 && a.code == -7, "%s", a.body);
-	must_pay(&h, "ord2", order, &a);
-	ck_assert_msg(a.status == 409 && a.code == -8, "%s", a.body);
+	/*
+	 * Another user's order is answered exactly as an order that does
+	 * not exist, so /pay tells nobody which ids are taken.
+	 */
+	{
+		struct ans	 none;
+
+		must_pay(&h, "ord2", order, &a);
+		must_pay(&h, "ord2", "0123456789abcdef0123456789abcdef", &none);
+		ck_assert_msg(a.status == 404 && a.code == -7 &&
+		    strcmp(a.body, none.body) == 0, "another's order: %d %s; "
+		    "no order: %d %s", a.status, a.body, none.status,
+		    none.body);
+	}
 	must(&h, "POST", "/order?user=ord1", "", &a);
 	ck_assert_msg(a.status == 405 && strcmp(a.allow, "GET") == 0, "%s",
 	    a.body);
@@ -1837,9 +1881,10 @@ unix_buy(const struct unix_instance *u, const char *user, struct ans *a)
 }
 
 /*
- * With the longest stock_key and the longest Unix-socket instance
- * address spike.conf accepts, every purchase keeps a request key of its
- * own: each user gets an order of their own, and each one sells.
+ * With the longest stock_key, the longest Unix-socket instance address
+ * spike.conf accepts and the longest user, every purchase keeps a
+ * request key (KEY:req:USER:ID) of its own: each user gets an order of
+ * their own, and each one sells.
  */
 START_TEST(test_longest_keys)
 {
@@ -1847,7 +1892,8 @@ START_TEST(test_longest_keys)
 	struct rig	 r;
 	struct ans	 a[LONGEST_BUYS];
 	redisContext	*c;
-	char		 key[CONF_KEY_MAX], user[16], pattern[CONF_KEY_MAX + 8];
+	char		 key[CONF_KEY_MAX], user[QUERY_USER_MAX + 1];
+	char		 pattern[CONF_KEY_MAX + 8];
 	redisReply	*rep;
 
 	memset(key, 'k', CONF_KEY_MAX - 1);
@@ -1859,14 +1905,16 @@ START_TEST(test_longest_keys)
 	write_unix_conf(&r, &u, key);
 	start_unix_instance(&r, &u);
 	for (int i = 0; i < LONGEST_BUYS; i++) {
-		snprintf(user, sizeof(user), "long%d", i);
+		memset(user, 'u', QUERY_USER_MAX);
+		user[QUERY_USER_MAX] = '\0';
+		user[0] = (char)('0' + i);
 		unix_buy(&u, user, &a[i]);
 		ck_assert_msg(a[i].code == 1 && !a[i].repeat &&
 		    a[i].order[0] != '\0', "purchase %d by %s: %s", i, user,
 		    a[i].body);
 		for (int j = 0; j < i; j++)
 			ck_assert_msg(strcmp(a[i].order, a[j].order) != 0,
-			    "%s got order %s of long%d: %s", user, a[j].order,
+			    "%s got order %s of buyer %d: %s", user, a[j].order,
 			    j, a[i].body);
 	}
 	ck_assert_int_eq(INT(c, "HGET", key, RIG_SOLD_FIELD), LONGEST_BUYS);

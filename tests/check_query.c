@@ -12,6 +12,8 @@
 #define MALFORMED	"malformed %-escape in query"
 #define BAD_USER	"user must be 1 to 64 characters of A-Z a-z 0-9 _ . -"
 #define TWICE		"user given more than once"
+#define ESCAPED_NAME	"parameter names may not hold %-escapes, + or NUL"
+#define CASED_NAME	"parameter names must be lowercase"
 
 /* 64 characters: the longest user name there may be. */
 #define USER_64	"abcdefghijklmnopqrstuvwxy" \
@@ -66,18 +68,17 @@ END_TEST
 /* Names that only look like "user" are other parameters. */
 START_TEST(test_other_params_ignored)
 {
-	ck_assert_int_eq(parse("x=1&users=bad&use=r&USER=bad&user_=bad&"
+	ck_assert_int_eq(parse("x=1&users=bad&use=r&user_=bad&"
 	    "username=bad&user=bob&y=a%20b&z&=v&&"), SPIKE_OK);
 	ck_assert_str_eq(q.user, "bob");
 }
 END_TEST
 
-START_TEST(test_escapes_decoded)
+/* Other parameters' values may be escaped; they are not read. */
+START_TEST(test_escapes_in_others)
 {
-	ck_assert_int_eq(parse("%75ser=al%69ce"), SPIKE_OK);
+	ck_assert_int_eq(parse("x=%41%2f%00&user=alice&y=a+b%2Bc"), SPIKE_OK);
 	ck_assert_str_eq(q.user, "alice");
-	ck_assert_int_eq(parse("user=A%2db%2E_%7a%5A"), SPIKE_OK);
-	ck_assert_str_eq(q.user, "A-b._zZ");
 }
 END_TEST
 
@@ -126,8 +127,8 @@ static const char *const malformed[] = {
 	"user=ab%4",
 	"user=%g0",
 	"x=%zz&user=alice",
-	"%7=1",
-	"us%er=alice",
+	"x=%7",
+	"x=us%er",
 };
 
 START_TEST(test_malformed_escape)
@@ -155,6 +156,10 @@ static const char *const bad_users[] = {
 	"user=a,b",
 	"user=a:b",
 	"user=a%0Ab",
+	/* A field's value is read as written: escapes are not decoded. */
+	"user=al%69ce",
+	"user=A%2db%2E_%7a%5A",
+	"user=%41",
 };
 
 START_TEST(test_bad_user)
@@ -190,8 +195,66 @@ START_TEST(test_escape_cut_by_length)
 	ck_assert_int_eq(query_parse(&q, text, 6), SPIKE_EINPUT);
 	ck_assert_str_eq(q.error, MALFORMED);
 	memset(&q, 0, sizeof(q));
-	ck_assert_int_eq(query_parse(&q, text, 8), SPIKE_OK);
-	ck_assert_str_eq(q.user, "A");
+	ck_assert_int_eq(query_parse(&q, text, 8), SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, BAD_USER);
+}
+END_TEST
+
+/*
+ * Names nginx's $arg_user does not see as "user", but a decoder would:
+ * each is refused, so no request buys as a user the edge did not see.
+ */
+static const char *const escaped_names[] = {
+	"user%00=x",
+	"us%65r=x",
+	"user%00%00%00=x",
+	"%75ser=alice",
+	"%75%73%65%72=alice",
+	"user+=x",
+	"+user=x",
+	"x%3D=1&user=alice",
+	"ord%65r=1",
+	"unknown%20name=1",
+	"a%5B%5D=1&user=alice",
+	"%=1",
+	"us%er=alice",
+};
+
+START_TEST(test_escaped_name)
+{
+	expect_refusal(escaped_names[_i], ESCAPED_NAME);
+	ck_assert_str_eq(q.user, "");
+	ck_assert_str_eq(q.order, "");
+}
+END_TEST
+
+/* A raw NUL in a name, possible in a body: "user\0" is no "user". */
+START_TEST(test_raw_nul_in_name)
+{
+	static const char text[] = "user\0=bob";
+
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(query_parse(&q, text, sizeof(text) - 1),
+	    SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, ESCAPED_NAME);
+	ck_assert(!q.user_given);
+}
+END_TEST
+
+/* nginx's $arg_user matches any case: so must the refusal. */
+static const char *const cased_names[] = {
+	"USER=bob",
+	"User=bob",
+	"uSeR=bob",
+	"user=alice&USER=bob",
+	"USER=bob&user=alice",
+	"ORDER=1",
+	"Order=1",
+};
+
+START_TEST(test_cased_name)
+{
+	expect_refusal(cased_names[_i], CASED_NAME);
 }
 END_TEST
 
@@ -199,7 +262,7 @@ START_TEST(test_user_twice)
 {
 	expect_refusal("user=alice&user=bob", TWICE);
 	expect_refusal("user=alice&x=1&user=alice", TWICE);
-	expect_refusal("user=alice&%75ser=alice", TWICE);
+	expect_refusal("user=alice&%75ser=alice", ESCAPED_NAME);
 }
 END_TEST
 
@@ -280,9 +343,10 @@ END_TEST
 
 /* ---- the order parameter ------------------------------------------------ */
 
-#define BAD_ORDER	"order must be 1 to 20 digits"
+#define BAD_ORDER	"order must be 1 to 32 of 0-9 a-f"
 #define ORDER_TWICE	"order given more than once"
 #define DIGITS_20	"12345678901234567890"
+#define HEX_32		"0123456789abcdef0123456789abcdef"
 
 START_TEST(test_order_read)
 {
@@ -290,19 +354,21 @@ START_TEST(test_order_read)
 	ck_assert_str_eq(q.order, "7");
 	ck_assert(q.order_given);
 	ck_assert(!q.user_given);
-	ck_assert_int_eq(strlen(DIGITS_20), QUERY_ORDER_MAX);
-	ck_assert_int_eq(parse("order=" DIGITS_20), SPIKE_OK);
+	ck_assert_int_eq(strlen(HEX_32), QUERY_ORDER_MAX);
+	ck_assert_int_eq(parse("order=" HEX_32), SPIKE_OK);
+	ck_assert_str_eq(q.order, HEX_32);
+	ck_assert_int_eq(parse("order=" DIGITS_20), SPIKE_OK);	/* an old id */
 	ck_assert_str_eq(q.order, DIGITS_20);
+	ck_assert_int_eq(parse("order=ff"), SPIKE_OK);
+	ck_assert_str_eq(q.order, "ff");
 	ck_assert_int_eq(parse("user=alice&x=1&order=0042"), SPIKE_OK);
 	ck_assert_str_eq(q.user, "alice");
 	ck_assert_str_eq(q.order, "0042");
-	ck_assert_int_eq(parse("order=%31%32"), SPIKE_OK);	/* escaped */
-	ck_assert_str_eq(q.order, "12");
 	ck_assert_int_eq(parse("user=bob"), SPIKE_OK);
 	ck_assert(!q.order_given);
 	ck_assert_str_eq(q.order, "");
 	/* Look-alike names are other parameters. */
-	ck_assert_int_eq(parse("orders=x&Order=x&order_=x&order=5"), SPIKE_OK);
+	ck_assert_int_eq(parse("orders=x&order_=x&order=5"), SPIKE_OK);
 	ck_assert_str_eq(q.order, "5");
 }
 END_TEST
@@ -311,14 +377,17 @@ static const char *const bad_orders[] = {
 	"order=",
 	"order",
 	"order=&user=a",
-	"order=" DIGITS_20 "1",
+	"order=" HEX_32 "1",
 	"order=" DIGITS_20 DIGITS_20 DIGITS_20 DIGITS_20,
-	"order=12a",
-	"order=a12",
+	"order=12g",
+	"order=g12",
+	"order=12A",
+	"order=ABCDEF",
+	"order=%31%32",
 	"order=-1",
 	"order=+1",
 	"order=1.5",
-	"order=1e3",
+	"order=1g3",
 	"order=0x1f",
 	"order=1%20",
 	"order=%201",
@@ -339,7 +408,7 @@ START_TEST(test_order_twice)
 {
 	expect_refusal("order=1&order=2", ORDER_TWICE);
 	expect_refusal("order=1&user=a&order=1", ORDER_TWICE);
-	expect_refusal("order=1&%6frder=1", ORDER_TWICE);
+	expect_refusal("order=1&%6frder=1", ESCAPED_NAME);
 	/* Once in the query string and once in the body. */
 	ck_assert_int_eq(parse("order=1"), SPIKE_OK);
 	ck_assert_int_eq(query_parse(&q, "order=2", 7), SPIKE_EINPUT);
@@ -353,10 +422,12 @@ START_TEST(test_order_valid)
 {
 	ck_assert(query_order_valid("0", 1));
 	ck_assert(query_order_valid(DIGITS_20, 20));
+	ck_assert(query_order_valid(HEX_32, 32));
 	ck_assert(query_order_valid("123x", 3));
 	ck_assert(!query_order_valid("", 0));
-	ck_assert(!query_order_valid(DIGITS_20 "1", 21));
+	ck_assert(!query_order_valid(HEX_32 "1", 33));
 	ck_assert(!query_order_valid("12x", 3));
+	ck_assert(!query_order_valid("12F", 3));
 	ck_assert(!query_order_valid("-1", 2));
 	ck_assert(!query_order_valid(" 1", 2));
 	ck_assert(!query_order_valid("1\0" "2", 3));
@@ -373,7 +444,7 @@ make_query_suite(void)
 	tcase_add_test(tc, test_user_read);
 	tcase_add_test(tc, test_no_user);
 	tcase_add_test(tc, test_other_params_ignored);
-	tcase_add_test(tc, test_escapes_decoded);
+	tcase_add_test(tc, test_escapes_in_others);
 	tcase_add_test(tc, test_plus_is_space);
 	tcase_add_test(tc, test_user_64_accepted);
 	tcase_add_test(tc, test_length_respected);
@@ -389,6 +460,11 @@ make_query_suite(void)
 	tcase_add_test(tc, test_escape_cut_by_length);
 	tcase_add_test(tc, test_user_twice);
 	tcase_add_test(tc, test_user_in_query_and_body);
+	tcase_add_loop_test(tc, test_escaped_name, 0,
+	    (int)(sizeof(escaped_names) / sizeof(escaped_names[0])));
+	tcase_add_test(tc, test_raw_nul_in_name);
+	tcase_add_loop_test(tc, test_cased_name, 0,
+	    (int)(sizeof(cased_names) / sizeof(cased_names[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("helpers");

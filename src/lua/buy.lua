@@ -8,15 +8,19 @@
 -- script back.
 --
 -- KEYS[1]    the stock hash          KEYS[2]  the events stream
--- KEYS[2+i]  purchase i's request key: remembers what the request
---            bought, so that a retry of it (nginx resending it to another
---            instance) gets the same ticket instead of a second one
+-- KEYS[2+i]  purchase i's request key, KEY:req:USER:ID: remembers what
+--            the request bought, so that a retry of it (nginx resending
+--            it to another instance) gets the same ticket instead of a
+--            second one; the user in it keeps another user's request with
+--            the same id from being told of this one's ticket
 -- ARGV[1]  total field               ARGV[2]  sold field
 -- ARGV[3]  seconds to remember a request key
 -- ARGV[4]  key prefix (the stock key)
 -- ARGV[5]  this instance's address   ARGV[6]  pay timeout, milliseconds
 -- ARGV[7]  per-user limit
 -- ARGV[7+i]  purchase i's user, or "" for an anonymous purchase
+-- ARGV[7+n+i]  the id purchase i's order takes if it makes one: 32 hex
+--            digits of random bits from the caller (n purchases)
 --
 -- Returns {status, order, pay_by, order_status} for each purchase, in
 -- order: status 1 sold now, 2 this request or this user had bought
@@ -39,8 +43,7 @@ local function order_of(id)
 	return {2, id, tonumber(o[1]) or 0, o[2] or 'unknown'}
 end
 
-local function create_order(user, request_key)
-	local id = tostring(redis.call('INCR', prefix .. ':order_seq'))
+local function create_order(user, request_key, id)
 	local pay_by = now + pay_timeout
 	redis.call('HSET', prefix .. ':order:' .. id, 'user', user,
 		'instance', instance, 'created', now, 'pay_by', pay_by,
@@ -54,7 +57,7 @@ local function create_order(user, request_key)
 	return {1, id, pay_by, 'pending'}
 end
 
-local function buy(request_key, user)
+local function buy(request_key, user, id)
 	local before = redis.call('GET', request_key)
 	if before then
 		if before == '' then
@@ -74,7 +77,7 @@ local function buy(request_key, user)
 	end
 	sold = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 	if user ~= '' then
-		return create_order(user, request_key)
+		return create_order(user, request_key, id)
 	end
 	redis.call('INCR', prefix .. ':anonymous')
 	redis.call('SET', request_key, '', 'EX', ARGV[3])
@@ -82,8 +85,9 @@ local function buy(request_key, user)
 end
 
 local answers = {}
-for i = 1, #KEYS - 2 do
-	for _, v in ipairs(buy(KEYS[2 + i], ARGV[7 + i])) do
+local n = #KEYS - 2
+for i = 1, n do
+	for _, v in ipairs(buy(KEYS[2 + i], ARGV[7 + i], ARGV[7 + n + i])) do
 		answers[#answers + 1] = v
 	end
 end

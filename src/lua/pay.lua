@@ -8,18 +8,16 @@
 -- ARGV[2]  user                              ARGV[3]  order id
 --
 -- Returns {status, pay_by}: status 1 paid now, 2 paid before, -7 no such
--- order, -8 the order is another user's, -9 past its pay-by time or
--- expired.
+-- order of this user's (none at all, or another user's: the two answers
+-- must not differ, or anyone could tell which ids exist), -9 past its
+-- pay-by time or expired.
 
 local key = ARGV[1] .. ':order:' .. ARGV[3]
 local o = redis.call('HMGET', key, 'user', 'status', 'pay_by')
-if not o[1] then
+if o[1] ~= ARGV[2] then
 	return {-7, 0}
 end
 local pay_by = tonumber(o[3]) or 0
-if o[1] ~= ARGV[2] then
-	return {-8, 0}
-end
 if o[2] == 'paid' then
 	return {2, pay_by}
 end

@@ -117,7 +117,7 @@ store_pay(struct store *st, const char *user, const char *order,
 	FUZZ_ASSERT(query_user_valid(user, strlen(user)));
 	static const enum store_pay_result results[2][3] = {
 	    { STORE_PAID, STORE_PAID_BEFORE, STORE_NO_ORDER },
-	    { STORE_NOT_YOURS, STORE_TOO_LATE, STORE_NO_ORDER } };
+	    { STORE_NO_ORDER, STORE_TOO_LATE, STORE_NO_ORDER } };
 
 	FUZZ_ASSERT(query_order_valid(order, strlen(order)));
 	*result = results[st->anonymous][st->result % 3];
