@@ -249,6 +249,10 @@ svc_configs() {
 			--clear-groups -- test -w "$run/var" -a -x "$run/var" ||
 			die "$svc_user cannot write in $run/var: every directory above it must be searchable (chmod o+x), or set SPIKE_RUN_DIR"
 	fi
+	# nginx (root) appends its edge lines to the same stat.log: made here,
+	# the instances' own, so that whichever starts first, both can write.
+	: >"$stat_log"
+	if [ -n "$svc_user" ]; then chown "$svc_user:" "$stat_log"; fi
 
 	cat >"$run/redis/redis.conf" <<EOF
 # Written by scripts/$svc_name: a private, throw-away Redis.
