@@ -72,6 +72,7 @@ conf_defaults(struct conf *conf)
 	conf->per_user_limit = 1;
 	conf->allow_anonymous = true;
 	conf->pay_timeout_s = 300;
+	conf->sig_max_ttl_s = CONF_DEFAULT_SIG_MAX_TTL_S;
 }
 
 /* Parse a whole unsigned decimal in [min, max]; returns false otherwise. */
@@ -169,6 +170,7 @@ CONF_UINT_SETTER(set_buffer_percent, buffer_percent, 0, 1000)
 CONF_UINT_SETTER(set_sync_ms, sync_ms, 10, 10000)
 CONF_UINT_SETTER(set_per_user_limit, per_user_limit, 1, 1000)
 CONF_UINT_SETTER(set_pay_timeout_s, pay_timeout_s, 1, 86400)
+CONF_UINT_SETTER(set_sig_max_ttl_s, sig_max_ttl_s, 1, CONF_SIG_MAX_TTL_S_MAX)
 
 #define CONF_STRING_SETTER(name, field)					\
 static enum spike_err							\
@@ -287,6 +289,7 @@ static const struct conf_key conf_keys[] = {
 	{ "per_user_limit",	set_per_user_limit },
 	{ "allow_anonymous",	set_allow_anonymous },
 	{ "pay_timeout_s",	set_pay_timeout_s },
+	{ "sig_max_ttl_s",	set_sig_max_ttl_s },
 	{ "events_key",		set_events_key },
 	{ "instance",		set_instance },
 	{ "buyer_key",		set_buyer_key },

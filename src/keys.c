@@ -38,9 +38,9 @@ static const char *const key_names[KEYS_KINDS] = {
 	[KEYS_PAY] = "pay_key",
 };
 
-/* Why the file open on fd cannot be a key; NULL when it can. */
+/* Why the file open on fd cannot be a key; NULL, with its size, if it can. */
 static const char *
-key_file_problem(int fd, char *why, size_t whysz)
+key_file_problem(int fd, off_t *size, char *why, size_t whysz)
 {
 	struct stat	 st;
 
@@ -59,20 +59,25 @@ key_file_problem(int fd, char *why, size_t whysz)
 		    (long long)st.st_size, KEYS_MIN_BYTES, KEYS_MAX_BYTES);
 		return why;
 	}
+	*size = st.st_size;
 	return NULL;
 }
 
-/* Read the whole of fd into key; false if it changed size meanwhile. */
+/*
+ * Read the whole of fd, of size bytes by fstat, into key; false if it
+ * changed size meanwhile.
+ */
 static bool
-read_key(int fd, struct key *key)
+read_key(int fd, off_t size, struct key *key)
 {
 	ssize_t	 n;
+	char	 more;
 
 	key->len = 0;
 	while ((n = read(fd, key->bytes + key->len,
 	    sizeof(key->bytes) - key->len)) > 0)
 		key->len += (size_t)n;
-	return n == 0 && key->len >= KEYS_MIN_BYTES;
+	return n == 0 && (off_t)key->len == size && read(fd, &more, 1) == 0;
 }
 
 /*
@@ -85,13 +90,14 @@ read_key_file(const char *conf_name, const char *what,
 {
 	char		 why[128];
 	const char	*problem;
+	off_t		 size = 0;
 	int		 fd;
 
 	if ((fd = open(kf->path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK)) == -1)
 		problem = strerror(errno);
-	else if ((problem = key_file_problem(fd, why, sizeof(why))) == NULL &&
-	    !read_key(fd, key))
+	else if ((problem = key_file_problem(fd, &size, why, sizeof(why))) ==
+	    NULL && !read_key(fd, size, key))
 		problem = "changed while read, or unreadable";
 	if (fd != -1)
 		close(fd);
@@ -126,21 +132,54 @@ keys_load(const struct conf *conf, enum keys_kind kind, struct keyset *set,
 	return SPIKE_OK;
 }
 
+static bool
+same_key(const struct key *a, const struct key *b)
+{
+	return a->len == b->len && CRYPTO_memcmp(a->bytes, b->bytes,
+	    a->len) == 0;
+}
+
+/*
+ * Is a pay_key also a buyer_key?  Then a buyer's signature for a user
+ * named "ORDER.USER" would pass as the payment notice of ORDER: refuse,
+ * naming the pay_key line.
+ */
+static bool
+keys_shared(const struct conf *conf, const struct keyset sets[KEYS_KINDS],
+    char *err, size_t errsz)
+{
+	size_t	 b, p;
+
+	for (p = 0; p < sets[KEYS_PAY].n; p++)
+		for (b = 0; b < sets[KEYS_BUYER].n; b++)
+			if (same_key(&sets[KEYS_PAY].keys[p],
+			    &sets[KEYS_BUYER].keys[b])) {
+				snprintf(err, errsz, "%s:%u: pay_key %s: the "
+				    "same key as buyer_key on line %u: they "
+				    "must differ", conf->source,
+				    conf->pay_keys[p].line,
+				    conf->pay_keys[p].path,
+				    conf->buyer_keys[b].line);
+				return true;
+			}
+	return false;
+}
+
 /* Every kind's keys; on failure none are kept. */
 enum spike_err
 keys_load_all(const struct conf *conf, struct keyset sets[KEYS_KINDS],
     char *err, size_t errsz)
 {
-	enum spike_err	 rc;
+	enum spike_err	 rc = SPIKE_OK;
 	int		 k;
 
-	for (k = 0; k < KEYS_KINDS; k++)
-		if ((rc = keys_load(conf, (enum keys_kind)k, &sets[k], err,
-		    errsz)) != SPIKE_OK) {
-			OPENSSL_cleanse(sets, KEYS_KINDS * sizeof(sets[0]));
-			return rc;
-		}
-	return SPIKE_OK;
+	for (k = 0; k < KEYS_KINDS && rc == SPIKE_OK; k++)
+		rc = keys_load(conf, (enum keys_kind)k, &sets[k], err, errsz);
+	if (rc == SPIKE_OK && keys_shared(conf, sets, err, errsz))
+		rc = SPIKE_ECONFIG;
+	if (rc != SPIKE_OK)
+		OPENSSL_cleanse(sets, KEYS_KINDS * sizeof(sets[0]));
+	return rc;
 }
 
 struct keyring *

@@ -174,7 +174,8 @@ start_workers(struct instance *in)
 		ctx->self_id = in->self_id;
 		ctx->thread = i;
 		if (in->keyring != NULL &&
-		    (ctx->sig = sig_checker_new(in->keyring)) == NULL)
+		    (ctx->sig = sig_checker_new(in->keyring,
+		    in->conf.sig_max_ttl_s)) == NULL)
 			log_fatalx("worker %u: libcrypto has no HMAC-SHA256", i);
 		if ((ctx->store = store_new(&in->conf, in->self_id)) == NULL ||
 		    (in->workers[i] = worker_start(ctx,
@@ -254,8 +255,6 @@ reload_keys(struct instance *in)
 	char		 err[CONF_ERR_MAX];
 	enum spike_err	 rc;
 
-	if (in->keyring == NULL)
-		return;
 	if ((conf = malloc(sizeof(*conf))) == NULL) {
 		log_warn("SIGHUP: keys kept");
 		return;
@@ -267,6 +266,10 @@ reload_keys(struct instance *in)
 		    "removed: restart to turn verification on or off",
 		    in->conf_path);
 		rc = SPIKE_ECONFIG;
+	}
+	if (rc == SPIKE_OK && in->keyring == NULL) {
+		free(conf);
+		return;
 	}
 	if (rc == SPIKE_OK)
 		rc = keys_load_all(conf, sets, err, sizeof(err));

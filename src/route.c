@@ -91,9 +91,10 @@ buyer_verified(struct route_ctx *ctx, const struct query *q, struct reply *r)
 }
 
 /*
- * With pay_key set, is a payment notice signed by the payment service,
- * over "ORDER.USER"?  Returns true, or false with a 403, code -14.
- * Without pay_key it must come from its buyer, as buyer_verified() says.
+ * Is a payment notice signed by the payment service, with pay_key, over
+ * "ORDER.USER"?  Returns true, or false with a 403, code -14.  Without
+ * pay_key, a sale whose buyers are verified takes no payment at all (a
+ * buyer could mark their own order paid); one without keys as before.
  */
 static bool
 payment_verified(struct route_ctx *ctx, const struct query *q,
@@ -102,8 +103,14 @@ payment_verified(struct route_ctx *ctx, const struct query *q,
 	char			 subject[SIG_SUBJECT_MAX];
 	enum sig_verdict	 v;
 
-	if (ctx->conf->npay_keys == 0)
-		return buyer_verified(ctx, q, r);
+	if (ctx->conf->npay_keys == 0 && ctx->conf->nbuyer_keys == 0)
+		return true;
+	if (ctx->conf->npay_keys == 0) {
+		refuse(r, REPLY_PAY_NOT_VERIFIED, NULL);
+		snprintf(r->extra, sizeof(r->extra), ",\"why\":\"no pay_key: "
+		    "buyers are verified, so payments must be\"");
+		return false;
+	}
 	if (snprintf(subject, sizeof(subject), "%s.%s", q->order, q->user) >=
 	    (int)sizeof(subject))
 		v = SIG_WRONG;

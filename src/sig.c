@@ -26,6 +26,7 @@
 struct sig_checker {
 	struct keyring	*ring;
 	unsigned int	 generation;	/* of the keys copied below */
+	unsigned int	 max_ttl_s;	/* sig_max_ttl_s */
 	struct keyset	 sets[KEYS_KINDS];
 	EVP_MAC		*mac;
 	EVP_MAC_CTX	*ctx;
@@ -129,7 +130,7 @@ sig_mint(const struct key *key, const char *subject, long long exp,
 
 /* A checker for one thread; NULL when libcrypto cannot make one. */
 struct sig_checker *
-sig_checker_new(struct keyring *ring)
+sig_checker_new(struct keyring *ring, unsigned int max_ttl_s)
 {
 	struct sig_checker	*c;
 	OSSL_PARAM		 params[2];
@@ -137,6 +138,7 @@ sig_checker_new(struct keyring *ring)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->ring = ring;
+	c->max_ttl_s = max_ttl_s;
 	c->generation = keyring_copy(ring, c->sets);
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 	    (char *)"SHA256", 0);
@@ -180,7 +182,8 @@ mac_matches(struct sig_checker *c, const struct key *key, const char *msg,
 /*
  * Verify text, a signature of subject, against the keys of kind as the
  * keyring holds them now, at now_s (Unix seconds).  An EXP before now_s
- * is expired.  Every key is tried, so the time taken does not say which
+ * is expired; one more than the checker's max_ttl_s after it is refused
+ * too, so that a leaked signature cannot be a pass for good.  Every key is tried, so the time taken does not say which
  * one matched.
  */
 enum sig_verdict
@@ -198,6 +201,8 @@ sig_check(struct sig_checker *c, enum keys_kind kind, const char *subject,
 		return SIG_MALFORMED;
 	if (s.exp < now_s)
 		return SIG_EXPIRED;
+	if (s.exp - now_s > c->max_ttl_s)
+		return SIG_TOO_FAR;
 	if ((len = signed_text(msg, sizeof(msg), subject, s.exp_text)) == 0)
 		return SIG_WRONG;
 	if (keyring_generation(c->ring) != c->generation)
@@ -220,6 +225,8 @@ sig_verdict_name(enum sig_verdict v)
 		return "malformed";
 	case SIG_EXPIRED:
 		return "expired";
+	case SIG_TOO_FAR:
+		return "too_far";
 	case SIG_WRONG:
 		break;
 	}

@@ -50,6 +50,8 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_DEFAULT_READ_TIMEOUT_MS	500
 #define CONF_DEFAULT_REQUEST_TIMEOUT_MS	5000
 #define CONF_DEFAULT_SYNC_MS		200
+#define CONF_DEFAULT_SIG_MAX_TTL_S	86400
+#define CONF_SIG_MAX_TTL_S_MAX		31536000	/* a year */
 
 /* A key file named in spike.conf (buyer_key, pay_key), and where. */
 #define CONF_KEYFILES_MAX	2	/* the current key and the previous */
@@ -80,6 +82,7 @@ struct conf {
 	unsigned int	 per_user_limit;
 	bool		 allow_anonymous;
 	unsigned int	 pay_timeout_s;
+	unsigned int	 sig_max_ttl_s;	/* EXP at most this far ahead */
 	char		 events_key[CONF_KEY_MAX + 16];	/* "" until loaded */
 	struct conf_instance instances[CONF_INSTANCES_MAX];
 	size_t		 ninstances;
@@ -146,6 +149,7 @@ enum sig_verdict {
 	SIG_MISSING,
 	SIG_MALFORMED,
 	SIG_EXPIRED,
+	SIG_TOO_FAR,		/* EXP over sig_max_ttl_s ahead */
 	SIG_WRONG,		/* no key of the kind made this MAC */
 };
 
@@ -163,7 +167,8 @@ bool		 sig_hmac(const struct key *, const char *msg, size_t len,
 		    unsigned char mac[SIG_MAC_BYTES]);
 bool		 sig_mint(const struct key *, const char *subject,
 		    long long exp, char *out, size_t outsz);
-struct sig_checker *sig_checker_new(struct keyring *);
+struct sig_checker *sig_checker_new(struct keyring *,
+		    unsigned int max_ttl_s);
 void		 sig_checker_free(struct sig_checker *);
 enum sig_verdict sig_check(struct sig_checker *, enum keys_kind,
 		    const char *subject, const char *text, long long now_s);

@@ -32,7 +32,6 @@
 #define CTL_SPIKE_FCGI	SBINDIR "/spike-fcgi"
 #define CTL_TOTAL_MAX	1000000000000000LL	/* 10^15 tickets */
 #define CTL_SIGN_TTL	300		/* sign: seconds a signature is good */
-#define CTL_SIGN_TTL_MAX 31536000	/* a year */
 #define CTL_RATE_MAX	1000000		/* nginx-conf --rate, --burst */
 #define CTL_PAY_FROM_MAX	64	/* nginx-conf --pay-from */
 
@@ -498,10 +497,12 @@ check_keys(const struct ctl *c)
 		ctl_errx(CTL_OK, "warning: the sale is anonymous: purchases "
 		    "without a user make no order and never expire "
 		    "(allow_anonymous = no, or set buyer_key)");
-	if (c->conf.npay_keys == 0)
+	if (c->conf.npay_keys == 0 && c->conf.nbuyer_keys > 0)
+		ctl_errx(CTL_OK, "warning: no pay_key: /pay refuses every "
+		    "notice, so no order can be paid (set pay_key)");
+	else if (c->conf.npay_keys == 0)
 		ctl_errx(CTL_OK, "warning: payments are not verified: /pay "
-		    "takes %s (set pay_key)", c->conf.nbuyer_keys > 0 ?
-		    "the buyer's own word" : "anyone's word");
+		    "takes anyone's word (set pay_key)");
 	return CTL_OK;
 }
 
@@ -776,10 +777,10 @@ cmd_sign(struct ctl *c, char **args)
 		return ctl_errx(CTL_USAGE, "sign: --order \"%s\": not an "
 		    "order id", c->order);
 	if (c->ttl != NULL && (*c->ttl < '0' || *c->ttl > '9' ||
-	    (ttl = strtol(c->ttl, &end, 10)) < 1 || ttl > CTL_SIGN_TTL_MAX ||
-	    *end != '\0'))
+	    (ttl = strtol(c->ttl, &end, 10)) < 1 ||
+	    ttl > (long)c->conf.sig_max_ttl_s || *end != '\0'))
 		return ctl_errx(CTL_USAGE, "sign: --ttl \"%s\": seconds from 1 "
-		    "to %d", c->ttl, CTL_SIGN_TTL_MAX);
+		    "to %u (sig_max_ttl_s)", c->ttl, c->conf.sig_max_ttl_s);
 	if (keys_load(&c->conf, kind, &set, err, sizeof(err)) != SPIKE_OK)
 		return ctl_errx(CTL_FAIL, "sign: %s", err);
 	if (set.n == 0)

@@ -276,8 +276,9 @@ START_TEST(test_payment_notices)
 END_TEST
 
 /*
- * buyer_key without pay_key: /pay needs the buyer's signature, and
- * another user's order is answered as no order at all.
+ * buyer_key without pay_key: no one may pay, not even the buyer with
+ * their own signature (who would hold the ticket without paying): every
+ * /pay is 403 -14 and the order stays pending.
  */
 START_TEST(test_buyer_pays)
 {
@@ -292,14 +293,18 @@ START_TEST(test_buyer_pays)
 	expect(&rep, 200, 1, "buy");
 	order_of(&rep, id, sizeof(id));
 	pay(&r, &rep, "alice", id, NULL);
-	expect(&rep, 403, -12, "unsigned pay");
+	expect(&rep, 403, -14, "unsigned pay");
+	pay(&r, &rep, "alice", id, sign(&k.cur, "alice", 60));
+	expect(&rep, 403, -14, "alice pays her own order with her signature");
 	pay(&r, &rep, "bob", id, sign(&k.cur, "bob", 60));
-	expect(&rep, 404, -7, "bob pays alice's order");
+	expect(&rep, 403, -14, "bob pays alice's order");
 	snprintf(nobody, sizeof(nobody), "99999999");
 	pay(&r, &rep, "bob", nobody, sign(&k.cur, "bob", 60));
-	expect(&rep, 404, -7, "no such order");
-	pay(&r, &rep, "alice", id, sign(&k.cur, "alice", 60));
-	expect(&rep, 200, 1, "alice pays");
+	expect(&rep, 403, -14, "no such order");
+	get(&r, &rep, "/order?user=alice&sig=%s", sign(&k.cur, "alice", 60));
+	expect(&rep, 200, 1, "alice's order");
+	ck_assert_msg(strstr(rep.body, "\"status\":\"pending\"") != NULL,
+	    "refused payments left the order pending: %s", rep.body);
 	rig_stop(&r);
 }
 END_TEST
@@ -370,6 +375,40 @@ START_TEST(test_rotation_sighup)
 		    sign(&k.cur, user, 60));
 		expect(&rep, 200, 1, "keys kept");
 	}
+	rig_stop(&r);
+}
+END_TEST
+
+/*
+ * SIGHUP does not turn verification on: an instance started without keys
+ * logs that a restart is needed and goes on selling to unsigned buyers,
+ * so that an operator who expected otherwise is told.
+ */
+START_TEST(test_sighup_cannot_turn_on)
+{
+	struct rig_options opt = {
+		.redis_timeout_ms = BUDGET_PATIENT_REDIS_MS,
+	};
+	struct rig	 r;
+	struct key	 key;
+	struct rig_reply rep;
+	char		 path[RIG_PATH_MAX], extra[RIG_PATH_MAX + 32];
+
+	ck_assert_msg(rig_init(&r, &opt) && rig_redis_start(&r) &&
+	    rig_sale_set(&r, SEC_STOCK) && rig_instances_start(&r) &&
+	    rig_heartbeats_wait(&r, BUDGET_UP_MS) && rig_nginx_start(&r),
+	    "%s", r.err);
+	get(&r, &rep, "/buy/ticket?user=before");
+	expect(&rep, 200, 1, "unsigned buyer, no keys");
+	ck_assert_msg(rig_write_key(&r, "buyer.key", 32, &key, path,
+	    sizeof(path)), "%s", r.err);
+	snprintf(extra, sizeof(extra), "buyer_key = %s\n", path);
+	r.opt.conf_extra = extra;
+	ck_assert_msg(rig_write_conf(&r), "%s", r.err);
+	hup_all(&r);
+	wait_logs(&r, "restart to turn verification on or off", 1);
+	get(&r, &rep, "/buy/ticket?user=after");
+	expect(&rep, 200, 1, "unsigned buyer after SIGHUP");
 	rig_stop(&r);
 }
 END_TEST
@@ -539,6 +578,7 @@ security_suite(void)
 	tcase_add_test(tc, test_payment_notices);
 	tcase_add_test(tc, test_buyer_pays);
 	tcase_add_test(tc, test_rotation_sighup);
+	tcase_add_test(tc, test_sighup_cannot_turn_on);
 	tcase_add_test(tc, test_refusals_under_load);
 	tcase_add_test(tc, test_bad_key_files);
 	tcase_add_test(tc, test_openssl_recipe);

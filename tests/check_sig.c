@@ -151,7 +151,8 @@ START_TEST(test_check_verdicts)
 	make_key(&keys[0], 0x11, 32);
 	make_key(&keys[1], 0x22, 40);
 	ck_assert_ptr_nonnull(ring = ring_of(keys, 1));
-	ck_assert_ptr_nonnull(c = sig_checker_new(ring));
+	ck_assert_ptr_nonnull(c = sig_checker_new(ring,
+	    CONF_DEFAULT_SIG_MAX_TTL_S));
 	ck_assert(sig_mint(&keys[0], "alice", NOW + 60, sig, sizeof(sig)));
 	ck_assert_int_eq(sig_check(c, KEYS_BUYER, "alice", sig, NOW),
 	    SIG_GOOD);
@@ -159,6 +160,10 @@ START_TEST(test_check_verdicts)
 	    SIG_GOOD);
 	ck_assert_int_eq(sig_check(c, KEYS_BUYER, "alice", sig, NOW + 61),
 	    SIG_EXPIRED);
+	ck_assert_int_eq(sig_check(c, KEYS_BUYER, "alice", sig,
+	    NOW + 60 - CONF_DEFAULT_SIG_MAX_TTL_S), SIG_GOOD);
+	ck_assert_int_eq(sig_check(c, KEYS_BUYER, "alice", sig,
+	    NOW + 59 - CONF_DEFAULT_SIG_MAX_TTL_S), SIG_TOO_FAR);
 	ck_assert_int_eq(sig_check(c, KEYS_BUYER, "bob", sig, NOW), SIG_WRONG);
 	ck_assert_int_eq(sig_check(c, KEYS_BUYER, "alice", "", NOW),
 	    SIG_MISSING);
@@ -203,7 +208,8 @@ START_TEST(test_check_rotation)
 	make_key(&keys[0], 0x33, 32);	/* current */
 	make_key(&keys[1], 0x44, 32);	/* previous */
 	ck_assert_ptr_nonnull(ring = ring_of(keys, 2));
-	ck_assert_ptr_nonnull(c = sig_checker_new(ring));
+	ck_assert_ptr_nonnull(c = sig_checker_new(ring,
+	    CONF_DEFAULT_SIG_MAX_TTL_S));
 	ck_assert(sig_mint(&keys[0], "carol", NOW + 5, cur, sizeof(cur)));
 	ck_assert(sig_mint(&keys[1], "carol", NOW + 5, old, sizeof(old)));
 	ck_assert_int_eq(sig_check(c, KEYS_BUYER, "carol", cur, NOW), SIG_GOOD);
@@ -330,6 +336,43 @@ START_TEST(test_key_file_refused)
 }
 END_TEST
 
+/*
+ * A pay_key that is also a buyer_key is refused, naming the pay_key's
+ * line and the buyer_key's: a buyer's signature for the user "ORDER.U"
+ * would otherwise pass as ORDER's payment notice for U.
+ */
+START_TEST(test_key_shared_refused)
+{
+	struct keyset	 sets[KEYS_KINDS];
+	struct conf	 conf;
+	char		 text[2048], err[CONF_ERR_MAX] = "";
+	char		 same[512], other[512];
+
+	snprintf(same, sizeof(same), "%s", write_key("same", 32, 0600));
+	snprintf(other, sizeof(other), "%s", write_key("other", 33, 0600));
+	conf_defaults(&conf);
+	snprintf(text, sizeof(text), "instance = 127.0.0.1:3001\n"
+	    "buyer_key = %s\nbuyer_key = %s\npay_key = %s\n", other, same,
+	    same);
+	ck_assert_int_eq(conf_parse(&conf, "spike.conf", text, err,
+	    sizeof(err)), SPIKE_OK);
+	ck_assert_int_eq(keys_load_all(&conf, sets, err, sizeof(err)),
+	    SPIKE_ECONFIG);
+	ck_assert_msg(strncmp(err, "spike.conf:4: pay_key ", 22) == 0 &&
+	    strstr(err, "buyer_key on line 3") != NULL, "%s", err);
+	ck_assert_uint_eq(sets[KEYS_BUYER].n, 0);
+
+	conf_defaults(&conf);
+	snprintf(text, sizeof(text), "instance = 127.0.0.1:3001\n"
+	    "buyer_key = %s\npay_key = %s\n", same, other);
+	ck_assert_int_eq(conf_parse(&conf, "spike.conf", text, err,
+	    sizeof(err)), SPIKE_OK);
+	ck_assert_int_eq(keys_load_all(&conf, sets, err, sizeof(err)),
+	    SPIKE_OK);
+	ck_assert_uint_eq(sets[KEYS_PAY].n, 1);
+}
+END_TEST
+
 /* Given twice: current and previous; a third time, or relative, refused. */
 START_TEST(test_conf_key_lines)
 {
@@ -399,7 +442,8 @@ START_TEST(test_route_refuses_unsigned)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
 	ctx.stock = &stock;
-	ck_assert_ptr_nonnull(ctx.sig = sig_checker_new(ring));
+	ck_assert_ptr_nonnull(ctx.sig = sig_checker_new(ring,
+	    CONF_DEFAULT_SIG_MAX_TTL_S));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&req, 0, sizeof(req));
 		req.method = cases[i].method;
@@ -451,6 +495,7 @@ make_sig_suite(void)
 	tcase_add_checked_fixture(files, keydir_setup, keydir_teardown);
 	tcase_add_test(files, test_key_file_good);
 	tcase_add_test(files, test_key_file_refused);
+	tcase_add_test(files, test_key_shared_refused);
 	suite_add_tcase(s, files);
 	return s;
 }

@@ -41,7 +41,8 @@ checker(void)
 	memset(sets[KEYS_BUYER].keys[0].bytes, 0x11, 32);
 	sets[KEYS_BUYER].keys[1].len = 64;
 	memset(sets[KEYS_BUYER].keys[1].bytes, 0x22, 64);
-	if ((c = sig_checker_new(keyring_new(sets))) == NULL)
+	if ((c = sig_checker_new(keyring_new(sets),
+	    CONF_SIG_MAX_TTL_S_MAX)) == NULL)
 		abort();
 	return c;
 }
