@@ -1366,6 +1366,56 @@ START_TEST(test_returned_tickets_resold)
 }
 END_TEST
 
+/* ---- another user's expired order --------------------------------------- */
+
+/*
+ * To anyone but its user an expired order is no order at all: paying it
+ * is 404 -7, the very answer an id that does not exist gets, not the 409
+ * -8 "expired" its own user is told, which would tell a prober the id
+ * was once sold.  Neither pays anything.
+ */
+START_TEST(test_pay_others_expired_order)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a, other, none;
+	redisContext	*c;
+	char		 order[ORDER_MAX], st[32];
+
+	start(&r, SYNC_MS, 10, "pay_timeout_s = 1\n");
+	c = rig_ck_redis(&r);
+	rig_http_init(&h, r.http_port);
+	must_buy(&h, "exp1", &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 && order_id_ok(a.order),
+	    "%d %s", a.status, a.body);
+	snprintf(order, sizeof(order), "%s", a.order);
+	wait_no_pending(c, EXPIRY_WAIT_MS);
+	ck_assert_str_eq(order_field(c, order, "status", st, sizeof(st)),
+	    "expired");
+
+	must_pay(&h, "exp2", order, &other);
+	must_pay(&h, "exp2", "0123456789abcdef0123456789abcdef", &none);
+	ck_assert_msg(none.status == 404 && none.code == -7, "no such order: "
+	    "%d %s", none.status, none.body);
+	ck_assert_msg(other.status == 404 && other.code == -7 &&
+	    strcmp(other.body, none.body) == 0, "another user's expired "
+	    "order: %d %s; no such order: %d %s", other.status, other.body,
+	    none.status, none.body);
+	must_pay(&h, "exp1", order, &a);
+	ck_assert_msg(a.status == 409 && a.code == -8 &&
+	    strstr(a.body, "expired") != NULL, "its own user: %d %s",
+	    a.status, a.body);
+
+	ck_assert_str_eq(order_field(c, order, "status", st, sizeof(st)),
+	    "expired");
+	ck_assert_int_eq(sold_of(c), 0);
+	rig_http_close(&h);
+	assert_invariant(c);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- an instance killed mid-sale ------------------------------------------ */
 
 #define KILL_STOCK	600
@@ -2065,6 +2115,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_event_stream);
 	tcase_add_test(tc, test_returned_tickets_resold);
 	tcase_add_test(tc, test_kill_loses_no_order);
+	tcase_add_test(tc, test_pay_others_expired_order);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("resources");
