@@ -332,7 +332,8 @@ hup_all(struct rig *r)
  * Rotation: the previous key verifies while configured; once its line
  * is gone and SIGHUP has been read, it is refused by every instance while
  * the current key still buys.  A key file gone bad on SIGHUP keeps the
- * keys the instance had.
+ * keys the instance had: the current one, and not the removed one it
+ * started with.
  */
 START_TEST(test_rotation_sighup)
 {
@@ -364,12 +365,19 @@ START_TEST(test_rotation_sighup)
 	ck_assert_int_eq(chmod(k.cur_path, 0640), 0);
 	hup_all(&r);
 	wait_logs(&r, "SIGHUP: keys kept", 1);
-	for (i = 0; i < RIG_INSTANCES; i++) {
+	for (i = 0; i < 2 * RIG_INSTANCES; i++) {
+		snprintf(user, sizeof(user), "q%d", i);
+		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
+		    sign(&k.prev, user, 60));
+		expect(&rep, 403, -12, "removed key, keys kept");
 		snprintf(user, sizeof(user), "k%d", i);
 		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
 		    sign(&k.cur, user, 60));
-		expect(&rep, 200, 1, "keys kept");
+		expect(&rep, 200, 1, "current key, keys kept");
 	}
+	/* p0, the c and the k buyers; the q ones bought nothing. */
+	ck_assert_int_eq(rig_ck_sold(&r), 1 + 2 * RIG_INSTANCES +
+	    2 * RIG_INSTANCES);
 	rig_stop(&r);
 }
 END_TEST
