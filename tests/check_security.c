@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rig_ck.h"
 
@@ -465,6 +467,27 @@ START_TEST(test_refusals_under_load)
 }
 END_TEST
 
+/* The number of the first line of file that begins with prefix. */
+static int
+line_of(const char *file, const char *prefix)
+{
+	char	 line[1024];
+	int	 n = 0;
+	FILE	*f;
+
+	ck_assert_msg((f = fopen(file, "r")) != NULL, "%s", file);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		if (strncmp(line, prefix, strlen(prefix)) == 0) {
+			fclose(f);
+			return n;
+		}
+	}
+	fclose(f);
+	ck_abort_msg("%s: no line begins \"%s\"", file, prefix);
+	return -1;
+}
+
 /*
  * A short key file, or one group may read, stops spike-fcgi -t and
  * spikectl check with spike.conf's file and line; so does a missing one.
@@ -474,16 +497,19 @@ START_TEST(test_bad_key_files)
 	static const struct {
 		size_t		 len;
 		mode_t		 mode;
-		const char	*why;
+		bool		 missing;
+		const char	*why;	/* NULL: strerror(ENOENT) */
 	} bad[] = {
-		{ 31, 0600, "31 bytes" },
-		{ 32, 0640, "mode 0640" },
-		{ 32, 0604, "mode 0604" },
+		{ 31, 0600, false, "31 bytes" },
+		{ 32, 0640, false, "mode 0640" },
+		{ 32, 0604, false, "mode 0604" },
+		{ 32, 0600, true, NULL },
 	};
 	struct rig	 r;
 	struct key	 key;
 	char		 path[RIG_PATH_MAX], extra[RIG_PATH_MAX + 64];
 	char		 want[RIG_PATH_MAX * 3], out[2048];
+	const char	*why;
 	size_t		 i;
 
 	ck_assert_msg(rig_init(&r, NULL), "%s", r.err);
@@ -491,20 +517,22 @@ START_TEST(test_bad_key_files)
 		ck_assert(rig_write_key(&r, "k", bad[i].len, &key, path,
 		    sizeof(path)));
 		ck_assert_int_eq(chmod(path, bad[i].mode), 0);
+		if (bad[i].missing)
+			ck_assert_int_eq(unlink(path), 0);
+		why = bad[i].why != NULL ? bad[i].why : strerror(ENOENT);
 		snprintf(extra, sizeof(extra), "buyer_key = %s\n", path);
 		r.opt.conf_extra = extra;
 		ck_assert(rig_write_conf(&r));
-		/* The key line comes after 5 + RIG_INSTANCES lines. */
 		snprintf(want, sizeof(want), "%s:%d: buyer_key %s: ", r.conf,
-		    6 + RIG_INSTANCES, path);
+		    line_of(r.conf, "buyer_key = "), path);
 		ck_assert_int_ne(shell(out, sizeof(out), "'%s' -t -c '%s' 2>&1",
 		    r.spike_fcgi, r.conf), 0);
 		ck_assert_msg(strstr(out, want) != NULL &&
-		    strstr(out, bad[i].why) != NULL, "spike-fcgi -t: %s", out);
+		    strstr(out, why) != NULL, "spike-fcgi -t: %s", out);
 		ck_assert_int_eq(shell(out, sizeof(out), "'%s' -c '%s' check "
 		    "2>&1 | grep buyer_key", r.spikectl, r.conf), 0);
-		ck_assert_msg(strstr(out, want) != NULL,
-		    "spikectl check: %s", out);
+		ck_assert_msg(strstr(out, want) != NULL &&
+		    strstr(out, why) != NULL, "spikectl check: %s", out);
 	}
 	rig_stop(&r);
 }
