@@ -1366,6 +1366,56 @@ START_TEST(test_returned_tickets_resold)
 }
 END_TEST
 
+/* ---- another user's expired order --------------------------------------- */
+
+/*
+ * To anyone but its user an expired order is no order at all: paying it
+ * is 404 -7, the very answer an id that does not exist gets, not the 409
+ * -8 "expired" its own user is told, which would tell a prober the id
+ * was once sold.  Neither pays anything.
+ */
+START_TEST(test_pay_others_expired_order)
+{
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a, other, none;
+	redisContext	*c;
+	char		 order[ORDER_MAX], st[32];
+
+	start(&r, SYNC_MS, 10, "pay_timeout_s = 1\n");
+	c = rig_ck_redis(&r);
+	rig_http_init(&h, r.http_port);
+	must_buy(&h, "exp1", &a);
+	ck_assert_msg(a.status == 200 && a.code == 1 && order_id_ok(a.order),
+	    "%d %s", a.status, a.body);
+	snprintf(order, sizeof(order), "%s", a.order);
+	wait_no_pending(c, EXPIRY_WAIT_MS);
+	ck_assert_str_eq(order_field(c, order, "status", st, sizeof(st)),
+	    "expired");
+
+	must_pay(&h, "exp2", order, &other);
+	must_pay(&h, "exp2", "0123456789abcdef0123456789abcdef", &none);
+	ck_assert_msg(none.status == 404 && none.code == -7, "no such order: "
+	    "%d %s", none.status, none.body);
+	ck_assert_msg(other.status == 404 && other.code == -7 &&
+	    strcmp(other.body, none.body) == 0, "another user's expired "
+	    "order: %d %s; no such order: %d %s", other.status, other.body,
+	    none.status, none.body);
+	must_pay(&h, "exp1", order, &a);
+	ck_assert_msg(a.status == 409 && a.code == -8 &&
+	    strstr(a.body, "expired") != NULL, "its own user: %d %s",
+	    a.status, a.body);
+
+	ck_assert_str_eq(order_field(c, order, "status", st, sizeof(st)),
+	    "expired");
+	ck_assert_int_eq(sold_of(c), 0);
+	rig_http_close(&h);
+	assert_invariant(c);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- an instance killed mid-sale ------------------------------------------ */
 
 #define KILL_STOCK	600
@@ -1733,6 +1783,125 @@ START_TEST(test_repeat_when_sold_out)
 }
 END_TEST
 
+/* ---- order ids are unguessable ------------------------------------------ */
+
+#define ID_BUYS		64	/* orders bought one after another */
+#define ID_BITS		128	/* in an id's 32 hex digits */
+/*
+ * Two ids of 128 random bits share 8 leading (or trailing) hex digits
+ * with odds of 2^-32, differ in fewer than 24 bits with odds under
+ * 10^-11: over the 2016 pairs of 64 ids, about one run in a million.  A
+ * counter or a timestamp shares more digits than that.
+ */
+#define ID_SHARED_MAX	8
+#define ID_PAIR_BITS_MIN 24
+/*
+ * Consecutive ids differ in 64 bits on average, with a deviation of 5.7
+ * bits a pair and under 1 bit over 63 pairs; a counter, a few.
+ */
+#define ID_MEAN_MIN	40
+#define ID_MEAN_MAX	88
+
+static unsigned int
+hex_digit(char c)
+{
+	return c <= '9' ? (unsigned int)(c - '0') : (unsigned int)(c - 'a' + 10);
+}
+
+/* In how many of their 128 bits ids a and b differ. */
+static unsigned int
+id_distance(const char *a, const char *b)
+{
+	unsigned int	 d = 0;
+
+	for (int i = 0; i < ID_BITS / 4; i++)
+		d += (unsigned int)__builtin_popcount(hex_digit(a[i]) ^
+		    hex_digit(b[i]));
+	return d;
+}
+
+/* How many leading (step 1) or trailing (step -1) digits a and b share. */
+static int
+id_shared(const char *a, const char *b, int step)
+{
+	int	 n = 0, i = step > 0 ? 0 : ID_BITS / 4 - 1;
+
+	while (n < ID_BITS / 4 && a[i] == b[i]) {
+		n++;
+		i += step;
+	}
+	return n;
+}
+
+/*
+ * Fail unless ids[0..n-1] look like 128 random bits each: 32 lowercase hex
+ * digits, no two alike or sharing a long prefix or suffix or most of
+ * their bits, every bit both 0 and 1 somewhere, and consecutive ids
+ * differing in about half their bits.
+ */
+static void
+assert_ids_random(char (*ids)[ORDER_MAX], int n)
+{
+	unsigned int	 ones[ID_BITS] = { 0 }, total = 0, d;
+	double		 mean;
+
+	ck_assert_int_ge(n, 40);	/* a fixed bit shows: 2^-39 a bit */
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(order_id_ok(ids[i]), "order %d: \"%s\" is not 32 "
+		    "lowercase hex digits", i, ids[i]);
+		for (int b = 0; b < ID_BITS; b++)
+			ones[b] += (hex_digit(ids[i][b / 4]) >> (3 - b % 4)) & 1;
+		for (int j = 0; j < i; j++) {
+			ck_assert_msg(id_shared(ids[i], ids[j], 1) <
+			    ID_SHARED_MAX && id_shared(ids[i], ids[j], -1) <
+			    ID_SHARED_MAX, "orders %d and %d, %s and %s, share "
+			    "%d leading and %d trailing digits", j, i, ids[j],
+			    ids[i], id_shared(ids[i], ids[j], 1),
+			    id_shared(ids[i], ids[j], -1));
+			ck_assert_msg((d = id_distance(ids[i], ids[j])) >=
+			    ID_PAIR_BITS_MIN, "orders %d and %d, %s and %s, "
+			    "differ in %u bits only", j, i, ids[j], ids[i], d);
+		}
+		if (i > 0)
+			total += id_distance(ids[i - 1], ids[i]);
+	}
+	for (int b = 0; b < ID_BITS; b++)
+		ck_assert_msg(ones[b] > 0 && ones[b] < (unsigned int)n, "bit %d "
+		    "is %d in all %d order ids", b, ones[b] > 0, n);
+	mean = (double)total / (n - 1);
+	ck_assert_msg(mean >= ID_MEAN_MIN && mean <= ID_MEAN_MAX, "consecutive "
+	    "order ids differ in %.1f of %d bits on average, want %d to %d",
+	    mean, ID_BITS, ID_MEAN_MIN, ID_MEAN_MAX);
+}
+
+/*
+ * Order ids are unguessable (spike-fcgi(8)): dozens of purchases one
+ * after another, over the four instances, get ids that a counter or a
+ * clock could not have made.
+ */
+START_TEST(test_order_ids_unguessable)
+{
+	static char	 ids[ID_BUYS][ORDER_MAX];
+	struct rig	 r;
+	struct rig_http	 h;
+	struct ans	 a;
+	char		 user[32];
+
+	start(&r, SYNC_MS, 10 * ID_BUYS, NULL);
+	rig_http_init(&h, r.http_port);
+	for (int i = 0; i < ID_BUYS; i++) {
+		snprintf(user, sizeof(user), "id%d", i);
+		must_buy(&h, user, &a);
+		ck_assert_msg(a.status == 200 && a.code == 1 && !a.repeat,
+		    "%s: %d %s", user, a.status, a.body);
+		snprintf(ids[i], sizeof(ids[i]), "%s", a.order);
+	}
+	rig_http_close(&h);
+	assert_ids_random(ids, ID_BUYS);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- the longest stock key and instance address spike.conf takes -------- */
 
 #define LONGEST_START_MS	15000	/* what the rig gives its own */
@@ -1946,6 +2115,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_event_stream);
 	tcase_add_test(tc, test_returned_tickets_resold);
 	tcase_add_test(tc, test_kill_loses_no_order);
+	tcase_add_test(tc, test_pay_others_expired_order);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("resources");
@@ -1954,6 +2124,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_anonymous_refused);
 	tcase_add_test(tc, test_repeat_after_pay);
 	tcase_add_test(tc, test_repeat_when_sold_out);
+	tcase_add_test(tc, test_order_ids_unguessable);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rig_ck.h"
 
@@ -337,7 +339,8 @@ hup_all(struct rig *r)
  * Rotation: the previous key verifies while configured; once its line
  * is gone and SIGHUP has been read, it is refused by every instance while
  * the current key still buys.  A key file gone bad on SIGHUP keeps the
- * keys the instance had.
+ * keys the instance had: the current one, and not the removed one it
+ * started with.
  */
 START_TEST(test_rotation_sighup)
 {
@@ -369,12 +372,19 @@ START_TEST(test_rotation_sighup)
 	ck_assert_int_eq(chmod(k.cur_path, 0640), 0);
 	hup_all(&r);
 	wait_logs(&r, "SIGHUP: keys kept", 1);
-	for (i = 0; i < RIG_INSTANCES; i++) {
+	for (i = 0; i < 2 * RIG_INSTANCES; i++) {
+		snprintf(user, sizeof(user), "q%d", i);
+		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
+		    sign(&k.prev, user, 60));
+		expect(&rep, 403, -12, "removed key, keys kept");
 		snprintf(user, sizeof(user), "k%d", i);
 		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
 		    sign(&k.cur, user, 60));
-		expect(&rep, 200, 1, "keys kept");
+		expect(&rep, 200, 1, "current key, keys kept");
 	}
+	/* p0, the c and the k buyers; the q ones bought nothing. */
+	ck_assert_int_eq(rig_ck_sold(&r), 1 + 2 * RIG_INSTANCES +
+	    2 * RIG_INSTANCES);
 	rig_stop(&r);
 }
 END_TEST
@@ -496,6 +506,27 @@ START_TEST(test_refusals_under_load)
 }
 END_TEST
 
+/* The number of the first line of file that begins with prefix. */
+static int
+line_of(const char *file, const char *prefix)
+{
+	char	 line[1024];
+	int	 n = 0;
+	FILE	*f;
+
+	ck_assert_msg((f = fopen(file, "r")) != NULL, "%s", file);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		if (strncmp(line, prefix, strlen(prefix)) == 0) {
+			fclose(f);
+			return n;
+		}
+	}
+	fclose(f);
+	ck_abort_msg("%s: no line begins \"%s\"", file, prefix);
+	return -1;
+}
+
 /*
  * A short key file, or one group may read, stops spike-fcgi -t and
  * spikectl check with spike.conf's file and line; so does a missing one.
@@ -505,16 +536,19 @@ START_TEST(test_bad_key_files)
 	static const struct {
 		size_t		 len;
 		mode_t		 mode;
-		const char	*why;
+		bool		 missing;
+		const char	*why;	/* NULL: strerror(ENOENT) */
 	} bad[] = {
-		{ 31, 0600, "31 bytes" },
-		{ 32, 0640, "mode 0640" },
-		{ 32, 0604, "mode 0604" },
+		{ 31, 0600, false, "31 bytes" },
+		{ 32, 0640, false, "mode 0640" },
+		{ 32, 0604, false, "mode 0604" },
+		{ 32, 0600, true, NULL },
 	};
 	struct rig	 r;
 	struct key	 key;
 	char		 path[RIG_PATH_MAX], extra[RIG_PATH_MAX + 64];
 	char		 want[RIG_PATH_MAX * 3], out[2048];
+	const char	*why;
 	size_t		 i;
 
 	ck_assert_msg(rig_init(&r, NULL), "%s", r.err);
@@ -522,20 +556,22 @@ START_TEST(test_bad_key_files)
 		ck_assert(rig_write_key(&r, "k", bad[i].len, &key, path,
 		    sizeof(path)));
 		ck_assert_int_eq(chmod(path, bad[i].mode), 0);
+		if (bad[i].missing)
+			ck_assert_int_eq(unlink(path), 0);
+		why = bad[i].why != NULL ? bad[i].why : strerror(ENOENT);
 		snprintf(extra, sizeof(extra), "buyer_key = %s\n", path);
 		r.opt.conf_extra = extra;
 		ck_assert(rig_write_conf(&r));
-		/* The key line comes after 5 + RIG_INSTANCES lines. */
 		snprintf(want, sizeof(want), "%s:%d: buyer_key %s: ", r.conf,
-		    6 + RIG_INSTANCES, path);
+		    line_of(r.conf, "buyer_key = "), path);
 		ck_assert_int_ne(shell(out, sizeof(out), "'%s' -t -c '%s' 2>&1",
 		    r.spike_fcgi, r.conf), 0);
 		ck_assert_msg(strstr(out, want) != NULL &&
-		    strstr(out, bad[i].why) != NULL, "spike-fcgi -t: %s", out);
+		    strstr(out, why) != NULL, "spike-fcgi -t: %s", out);
 		ck_assert_int_eq(shell(out, sizeof(out), "'%s' -c '%s' check "
 		    "2>&1 | grep buyer_key", r.spikectl, r.conf), 0);
-		ck_assert_msg(strstr(out, want) != NULL,
-		    "spikectl check: %s", out);
+		ck_assert_msg(strstr(out, want) != NULL &&
+		    strstr(out, why) != NULL, "spikectl check: %s", out);
 	}
 	rig_stop(&r);
 }
