@@ -183,8 +183,8 @@ mac_matches(struct sig_checker *c, const struct key *key, const char *msg,
  * Verify text, a signature of subject, against the keys of kind as the
  * keyring holds them now, at now_s (Unix seconds).  An EXP before now_s
  * is expired; one more than the checker's max_ttl_s after it is refused
- * too, so that a leaked signature cannot be a pass for good.  Every key is tried, so the time taken does not say which
- * one matched.
+ * too, so that a leaked signature cannot be a pass for good.  Every key
+ * is tried, so the time taken does not say which one matched.
  */
 enum sig_verdict
 sig_check(struct sig_checker *c, enum keys_kind kind, const char *subject,
