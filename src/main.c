@@ -104,8 +104,8 @@ find_self(struct instance *in)
 /*
  * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
  * taken by sigwait() in main: SIGHUP reopens stat.log (log rotation)
- * and reads the keys again, the others stop.  SIGUSR1 only interrupts a worker's blocking call
- * (no SA_RESTART); see worker.c.
+ * and reads the keys again, the others stop.  SIGUSR1 only interrupts
+ * a worker's blocking call (no SA_RESTART); see worker.c.
  */
 static void
 on_sigusr1(int signo)
