@@ -250,19 +250,6 @@ assert_invariant(redisContext *c)
 	ck_assert_msg(inv_holds(&v, why, sizeof(why)), "invariant: %s", why);
 }
 
-/* Orders made: the KEY:order:ID hashes. */
-static long long
-orders_made(redisContext *c)
-{
-	redisReply	*rep = CMD(c, "KEYS", K ":order:*");
-	long long	 n;
-
-	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
-	n = (long long)rep->elements;
-	freeReplyObject(rep);
-	return n;
-}
-
 /* True for an order id as store.c makes them: 32 lowercase hex digits. */
 static bool
 order_id_ok(const char *id)
@@ -598,7 +585,7 @@ START_TEST(test_same_user_concurrent)
 	ck_assert_msg(winners == CC_STOCK && sold == CC_STOCK,
 	    "%d users won, Redis sold %lld, stock %d (code 1: %d, "
 	    "code -1: %d)", winners, sold, CC_STOCK, codes[1], codes[0]);
-	ck_assert_int_eq(orders_made(c), CC_STOCK);
+	ck_assert_int_eq(rig_ck_orders_made(c), CC_STOCK);
 	ck_assert_int_eq(INT(c, "ZCARD", PENDING), CC_STOCK);
 	assert_invariant(c);
 	redisFree(c);
@@ -901,7 +888,7 @@ START_TEST(test_storm)
 	ck_assert_msg(s.err.count == 0, "%u errors, first: %s", s.err.count,
 	    s.err.text);
 
-	created = orders_made(c);
+	created = rig_ck_orders_made(c);
 	sold = sold_of(c);
 	ck_assert_int_eq(created, s.orders);
 	tally_events(c, &t, s.ids, created);
@@ -1125,7 +1112,7 @@ START_TEST(test_pay_races_expiry)
 	}
 	/* The stock: paid tickets stay sold, the others came back once. */
 	ck_assert_int_eq(sold_of(c), paid);
-	ck_assert_int_eq(orders_made(c), RACE_ORDERS);
+	ck_assert_int_eq(rig_ck_orders_made(c), RACE_ORDERS);
 	ck_assert_msg(paid > 0 && refused > 0, "paid %d, refused %d: no "
 	    "race around the deadline", paid, refused);
 	printf("pay vs expiry: %d orders paid, %d refused and expired; of "
@@ -1499,7 +1486,7 @@ START_TEST(test_kill_loses_no_order)
 	    l.err.count, l.err.text);
 
 	sold = sold_of(c);
-	orders = orders_made(c);
+	orders = rig_ck_orders_made(c);
 	for (int k = 0; k < KILL_USERS; k++) {
 		if (l.res[k].status == 0)
 			continue;

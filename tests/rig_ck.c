@@ -34,6 +34,19 @@ rig_ck_sold(struct rig *r)
 	return sold;
 }
 
+/* Orders made: the KEY:order:ID hashes of the rig's sale. */
+long long
+rig_ck_orders_made(redisContext *c)
+{
+	redisReply	*rep = RIG_CK_CMD(c, "KEYS", RIG_STOCK_KEY ":order:*");
+	long long	 n;
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	n = (long long)rep->elements;
+	freeReplyObject(rep);
+	return n;
+}
+
 /* A connection of the test's own to the rig's Redis. */
 redisContext *
 rig_ck_redis(struct rig *r)

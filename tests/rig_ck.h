@@ -13,6 +13,7 @@ void		 rig_ck_start(struct rig *, const struct rig_options *,
 void		 rig_ck_all_alive(struct rig *);
 long long	 rig_ck_sold(struct rig *);
 struct redisContext *rig_ck_redis(struct rig *);
+long long	 rig_ck_orders_made(struct redisContext *);
 struct redisReply *rig_ck_cmd(struct redisContext *, const char **argv,
 		    size_t argc);
 
