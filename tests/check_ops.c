@@ -352,20 +352,6 @@ START_TEST(test_sighup_under_load)
 }
 END_TEST
 
-/* Wait until every instance logged needle want times (on a SIGHUP). */
-static void
-instance_logs_wait(struct rig *r, const char *needle, long want)
-{
-	double	 end = rig_now_ms() + BUDGET_STAT_MS;
-
-	for (int i = 0; i < RIG_INSTANCES; i++)
-		while (rig_instance_log_lines(r, i, needle) < want) {
-			ck_assert_msg(rig_now_ms() < end, "instance %d: not "
-			    "%ld lines with \"%s\"", i, want, needle);
-			rig_sleep_ms(20);
-		}
-}
-
 /* A path that cannot be opened keeps the old file, with one warning. */
 START_TEST(test_sighup_reopen_fails)
 {
@@ -377,13 +363,15 @@ START_TEST(test_sighup_reopen_fails)
 	ck_assert_int_eq(rename(r.stat_log, old), 0);
 	ck_assert_int_eq(mkdir(r.stat_log, 0700), 0);
 	hup_all(&r);
-	instance_logs_wait(&r, "cannot reopen", 1);
+	rig_ck_logs_wait(&r, "cannot reopen", 1,
+	    BUDGET_STAT_MS);
 	hup_all(&r);
 	rig_sleep_ms(BUDGET_STAT_MS);	/* handled, and not logged again */
 	send_n(&r, "/buy/ticket?user=a", REOPEN_BUYS, 200);
 	ck_assert_int_eq(rmdir(r.stat_log), 0);
 	hup_all(&r);
-	instance_logs_wait(&r, "reopened", 1);
+	rig_ck_logs_wait(&r, "reopened", 1,
+	    BUDGET_STAT_MS);
 	send_n(&r, "/buy/ticket?user=b", REOPEN_BUYS, 200);
 	ck_assert_msg(rig_instances_term(&r, BUDGET_TERM_MS), "%s", r.err);
 	for (int i = 0; i < RIG_INSTANCES; i++)

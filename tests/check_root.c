@@ -286,24 +286,6 @@ START_TEST(test_symlink_refused_at_start)
 }
 END_TEST
 
-/* Wait until every instance's log has needle once; false on timeout. */
-static bool
-logs_say(struct rig *r, const char *needle, unsigned int within_ms)
-{
-	double	 end = rig_now_ms() + within_ms;
-	int	 i = 0;
-
-	while (i < RIG_INSTANCES) {
-		if (rig_instance_log_lines(r, i, needle) > 0)
-			i++;
-		else if (rig_now_ms() > end)
-			return false;
-		else
-			rig_sleep_ms(20);
-	}
-	return true;
-}
-
 /*
  * A link put in place of the flag while the sale is over is not written
  * through: its missing target is never created, each instance says so
@@ -337,8 +319,8 @@ START_TEST(test_flag_symlink_not_followed)
 	plant_link(link, victim, NULL);
 	ck_assert_int_eq(rename(link, r.sold_out_flag), 0);
 
-	ck_assert_msg(logs_say(&r, "a symbolic link, not followed",
-	    ROOT_WITHIN_MS * 2), "not every instance reported the link");
+	rig_ck_logs_wait(&r, "a symbolic link, not followed", 1,
+	    ROOT_WITHIN_MS * 2);
 	rig_sleep_ms(ROOT_WITHIN_MS);	/* more syncs: said once only */
 	for (i = 0; i < RIG_INSTANCES; i++)
 		ck_assert_int_eq(rig_instance_log_lines(&r, i,

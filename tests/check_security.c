@@ -311,28 +311,34 @@ START_TEST(test_buyer_pays)
 }
 END_TEST
 
-/* Wait until every instance has logged needle at least want times. */
-static void
-wait_logs(struct rig *r, const char *needle, long want)
-{
-	double	 end = rig_now_ms() + budget_ms(5000);
-	int	 i, done;
-
-	do {
-		for (i = done = 0; i < RIG_INSTANCES; i++)
-			done += rig_instance_log_lines(r, i, needle) >= want;
-		if (done == RIG_INSTANCES)
-			return;
-		rig_sleep_ms(20);
-	} while (rig_now_ms() < end);
-	ck_abort_msg("not every instance logged \"%s\"", needle);
-}
-
 static void
 hup_all(struct rig *r)
 {
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		ck_assert_msg(rig_instance_kill(r, i, SIGHUP), "%s", r->err);
+}
+
+/*
+ * Twice as many rounds as instances, so that each is asked: a buyer
+ * signed with the removed previous key (users P1, P2...) is refused and
+ * buys nothing, one signed with the current key (C1...) buys.
+ */
+static void
+only_current_buys(struct rig *r, struct keys *k, char p, char c)
+{
+	struct rig_reply rep;
+	char		 user[32];
+
+	for (int i = 1; i <= 2 * RIG_INSTANCES; i++) {
+		snprintf(user, sizeof(user), "%c%d", p, i);
+		get(r, &rep, "/buy/ticket?user=%s&sig=%s", user,
+		    sign(&k->prev, user, 60));
+		expect(&rep, 403, -12, "previous key, removed");
+		snprintf(user, sizeof(user), "%c%d", c, i);
+		get(r, &rep, "/buy/ticket?user=%s&sig=%s", user,
+		    sign(&k->cur, user, 60));
+		expect(&rep, 200, 1, "current key");
+	}
 }
 
 /*
@@ -347,8 +353,6 @@ START_TEST(test_rotation_sighup)
 	struct rig	 r;
 	struct keys	 k;
 	struct rig_reply rep;
-	char		 user[32];
-	int		 i;
 
 	start_signed(&r, &k, false);
 	get(&r, &rep, "/buy/ticket?user=p0&sig=%s", sign(&k.prev, "p0", 60));
@@ -356,32 +360,16 @@ START_TEST(test_rotation_sighup)
 
 	set_key_lines(&r, &k, false, false);
 	hup_all(&r);
-	wait_logs(&r, "SIGHUP: 1 buyer and 0 payment keys read", 1);
-	for (i = 1; i <= 2 * RIG_INSTANCES; i++) {
-		snprintf(user, sizeof(user), "p%d", i);
-		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
-		    sign(&k.prev, user, 60));
-		expect(&rep, 403, -12, "previous key, removed");
-		snprintf(user, sizeof(user), "c%d", i);
-		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
-		    sign(&k.cur, user, 60));
-		expect(&rep, 200, 1, "current key");
-	}
+	rig_ck_logs_wait(&r, "SIGHUP: 1 buyer and 0 payment keys read", 1,
+	    BUDGET_STAT_MS);
+	only_current_buys(&r, &k, 'p', 'c');
 	ck_assert_int_eq(rig_ck_sold(&r), 1 + 2 * RIG_INSTANCES);
 
 	ck_assert_int_eq(chmod(k.cur_path, 0640), 0);
 	hup_all(&r);
-	wait_logs(&r, "SIGHUP: keys kept", 1);
-	for (i = 0; i < 2 * RIG_INSTANCES; i++) {
-		snprintf(user, sizeof(user), "q%d", i);
-		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
-		    sign(&k.prev, user, 60));
-		expect(&rep, 403, -12, "removed key, keys kept");
-		snprintf(user, sizeof(user), "k%d", i);
-		get(&r, &rep, "/buy/ticket?user=%s&sig=%s", user,
-		    sign(&k.cur, user, 60));
-		expect(&rep, 200, 1, "current key, keys kept");
-	}
+	rig_ck_logs_wait(&r, "SIGHUP: keys kept", 1,
+	    BUDGET_STAT_MS);
+	only_current_buys(&r, &k, 'q', 'k');
 	/* p0, the c and the k buyers; the q ones bought nothing. */
 	ck_assert_int_eq(rig_ck_sold(&r), 1 + 2 * RIG_INSTANCES +
 	    2 * RIG_INSTANCES);
@@ -416,7 +404,8 @@ START_TEST(test_sighup_cannot_turn_on)
 	r.opt.conf_extra = extra;
 	ck_assert_msg(rig_write_conf(&r), "%s", r.err);
 	hup_all(&r);
-	wait_logs(&r, "restart to turn verification on or off", 1);
+	rig_ck_logs_wait(&r, "restart to turn verification on or off", 1,
+	    BUDGET_STAT_MS);
 	get(&r, &rep, "/buy/ticket?user=after");
 	expect(&rep, 200, 1, "unsigned buyer after SIGHUP");
 	rig_stop(&r);

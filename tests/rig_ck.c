@@ -47,6 +47,21 @@ rig_ck_orders_made(redisContext *c)
 	return n;
 }
 
+/* Wait until every instance has logged needle want times, within_ms. */
+void
+rig_ck_logs_wait(struct rig *r, const char *needle, long want,
+    double within_ms)
+{
+	double	 end = rig_now_ms() + within_ms;
+
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		while (rig_instance_log_lines(r, i, needle) < want) {
+			ck_assert_msg(rig_now_ms() < end, "instance %d: not "
+			    "%ld lines with \"%s\"", i, want, needle);
+			rig_sleep_ms(20);
+		}
+}
+
 /* A connection of the test's own to the rig's Redis. */
 redisContext *
 rig_ck_redis(struct rig *r)
