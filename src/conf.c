@@ -73,6 +73,9 @@ conf_defaults(struct conf *conf)
 	conf->allow_anonymous = true;
 	conf->pay_timeout_s = 300;
 	conf->sig_max_ttl_s = CONF_DEFAULT_SIG_MAX_TTL_S;
+	conf->durability = CONF_DURABILITY_NONE;
+	conf->durability_replicas = 1;
+	conf->durability_timeout_ms = CONF_DEFAULT_DURABILITY_TIMEOUT_MS;
 }
 
 /* Parse a whole unsigned decimal in [min, max]; returns false otherwise. */
@@ -171,6 +174,8 @@ CONF_UINT_SETTER(set_sync_ms, sync_ms, 10, 10000)
 CONF_UINT_SETTER(set_per_user_limit, per_user_limit, 1, 1000)
 CONF_UINT_SETTER(set_pay_timeout_s, pay_timeout_s, 1, 86400)
 CONF_UINT_SETTER(set_sig_max_ttl_s, sig_max_ttl_s, 1, CONF_SIG_MAX_TTL_S_MAX)
+CONF_UINT_SETTER(set_durability_replicas, durability_replicas, 1, 16)
+CONF_UINT_SETTER(set_durability_timeout_ms, durability_timeout_ms, 1, 60000)
 
 #define CONF_STRING_SETTER(name, field)					\
 static enum spike_err							\
@@ -186,6 +191,56 @@ CONF_STRING_SETTER(set_sold_field, sold_field)
 CONF_STRING_SETTER(set_stat_log, stat_log)
 CONF_STRING_SETTER(set_sold_out_flag, sold_out_flag)
 CONF_STRING_SETTER(set_events_key, events_key)
+
+static enum spike_err
+set_durability(struct conf *conf, const struct conf_line *at,
+    const char *value)
+{
+	if (strcmp(value, "none") == 0)
+		conf->durability = CONF_DURABILITY_NONE;
+	else if (strcmp(value, "fsync") == 0)
+		conf->durability = CONF_DURABILITY_FSYNC;
+	else if (strcmp(value, "replicas") == 0)
+		conf->durability = CONF_DURABILITY_REPLICAS;
+	else
+		return conf_fail(at, "%s: durability must be none, fsync or "
+		    "replicas", value);
+	return SPIKE_OK;
+}
+
+/* "HOST:PORT" of one Sentinel; one line each, like instance. */
+static enum spike_err
+set_sentinel(struct conf *conf, const struct conf_line *at, const char *value)
+{
+	char	 addr[CONF_ADDR_MAX];
+	size_t	 i;
+
+	if (strncmp(value, "unix:", 5) == 0)
+		return conf_fail(at, "%s: a sentinel is HOST:PORT", value);
+	if (parse_addr(at, value, false, addr, sizeof(addr)) != SPIKE_OK)
+		return SPIKE_ECONFIG;
+	for (i = 0; i < conf->nsentinels; i++)
+		if (strcmp(conf->sentinels[i], addr) == 0)
+			return conf_fail(at, "duplicate sentinel %s", addr);
+	if (conf->nsentinels == CONF_SENTINELS_MAX)
+		return conf_fail(at, "more than %d sentinels",
+		    CONF_SENTINELS_MAX);
+	memcpy(conf->sentinels[conf->nsentinels++], addr, sizeof(addr));
+	return SPIKE_OK;
+}
+
+/* The name Sentinel knows the primary by: 1 to 127 of A-Za-z0-9._- */
+static enum spike_err
+set_sentinel_master(struct conf *conf, const struct conf_line *at,
+    const char *value)
+{
+	if (value[strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-")] != '\0')
+		return conf_fail(at, "%s: sentinel_master may hold only "
+		    "letters, digits, '.', '_' and '-'", value);
+	return set_string(at, conf->sentinel_master,
+	    sizeof(conf->sentinel_master), value, "sentinel_master");
+}
 
 static enum spike_err
 set_allow_anonymous(struct conf *conf, const struct conf_line *at,
@@ -276,6 +331,11 @@ set_instance(struct conf *conf, const struct conf_line *at, const char *value)
 static const struct conf_key conf_keys[] = {
 	{ "redis",		set_redis },
 	{ "redis_timeout_ms",	set_redis_timeout_ms },
+	{ "sentinel",		set_sentinel },
+	{ "sentinel_master",	set_sentinel_master },
+	{ "durability",		set_durability },
+	{ "durability_replicas",	set_durability_replicas },
+	{ "durability_timeout_ms",	set_durability_timeout_ms },
 	{ "stock_key",		set_stock_key },
 	{ "total_field",	set_total_field },
 	{ "sold_field",		set_sold_field },
@@ -325,7 +385,7 @@ strip_comment(char *s)
 
 static enum spike_err
 parse_line(struct conf *conf, const struct conf_line *at, char *line,
-    bool seen[CONF_NKEYS])
+    unsigned int seen[CONF_NKEYS])
 {
 	char	*eq, *key, *value;
 	size_t	 i;
@@ -342,16 +402,55 @@ parse_line(struct conf *conf, const struct conf_line *at, char *line,
 	for (i = 0; i < CONF_NKEYS; i++) {
 		if (strcmp(key, conf_keys[i].key) != 0)
 			continue;
-		if (seen[i] && conf_keys[i].set != set_instance &&
+		if (seen[i] != 0 && conf_keys[i].set != set_instance &&
+		    conf_keys[i].set != set_sentinel &&
 		    conf_keys[i].set != set_buyer_key &&
 		    conf_keys[i].set != set_pay_key)
 			return conf_fail(at, "%s given twice", key);
-		seen[i] = true;
+		if (seen[i] == 0)
+			seen[i] = at->number;
 		if (*value == '\0')
 			return conf_fail(at, "%s: empty value", key);
 		return conf_keys[i].set(conf, at, value);
 	}
 	return conf_fail(at, "unknown key \"%.64s\"", key);
+}
+
+/* The first line that gave key, or 0. */
+static unsigned int
+seen_at(const unsigned int seen[CONF_NKEYS], const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < CONF_NKEYS; i++)
+		if (strcmp(conf_keys[i].key, key) == 0)
+			return seen[i];
+	return 0;
+}
+
+/* The keys that only make sense together, each refusal at its line. */
+static enum spike_err
+check_together(const struct conf *conf, struct conf_line *at,
+    const unsigned int seen[CONF_NKEYS])
+{
+	if ((at->number = seen_at(seen, "redis")) != 0 && conf->nsentinels > 0)
+		return conf_fail(at, "redis and sentinel lines exclude each "
+		    "other: with Sentinel, Sentinel names the primary");
+	if ((at->number = seen_at(seen, "sentinel")) != 0 &&
+	    conf->sentinel_master[0] == '\0')
+		return conf_fail(at, "sentinel lines need a sentinel_master "
+		    "line");
+	if ((at->number = seen_at(seen, "sentinel_master")) != 0 &&
+	    conf->nsentinels == 0)
+		return conf_fail(at, "sentinel_master needs sentinel lines");
+	if (conf->durability != CONF_DURABILITY_REPLICAS ||
+	    conf->durability_timeout_ms < conf->redis_timeout_ms)
+		return SPIKE_OK;
+	if ((at->number = seen_at(seen, "durability_timeout_ms")) == 0)
+		at->number = seen_at(seen, "durability");
+	return conf_fail(at, "durability_timeout_ms (%u) must be below "
+	    "redis_timeout_ms (%u): WAIT is a Redis command",
+	    conf->durability_timeout_ms, conf->redis_timeout_ms);
 }
 
 /*
@@ -363,7 +462,7 @@ conf_parse(struct conf *conf, const char *name, const char *text, char *err,
     size_t errsz)
 {
 	struct conf_line at = { name, 0, err, errsz };
-	bool		 seen[CONF_NKEYS] = { false };
+	unsigned int	 seen[CONF_NKEYS] = { 0 };
 	char		*copy, *line, *next;
 	enum spike_err	 rc = SPIKE_OK;
 
@@ -377,6 +476,8 @@ conf_parse(struct conf *conf, const char *name, const char *text, char *err,
 		rc = parse_line(conf, &at, line, seen);
 	}
 	free(copy);
+	if (rc == SPIKE_OK)
+		rc = check_together(conf, &at, seen);
 	if (rc == SPIKE_OK && conf->ninstances == 0) {
 		snprintf(err, errsz, "%s: no \"instance\" line", name);
 		rc = SPIKE_ECONFIG;

@@ -42,6 +42,7 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_KEY_MAX		128
 #define CONF_PATH_MAX		1024
 #define CONF_INSTANCES_MAX	64
+#define CONF_SENTINELS_MAX	8
 #define CONF_ERR_MAX		(CONF_PATH_MAX + 256)
 
 /* Defaults of the keys that set a time or a thread count (spike.conf(5)). */
@@ -52,6 +53,7 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_DEFAULT_SYNC_MS		200
 #define CONF_DEFAULT_SIG_MAX_TTL_S	86400
 #define CONF_SIG_MAX_TTL_S_MAX		31536000	/* a year */
+#define CONF_DEFAULT_DURABILITY_TIMEOUT_MS 100
 
 /* A key file named in spike.conf (buyer_key, pay_key), and where. */
 #define CONF_KEYFILES_MAX	2	/* the current key and the previous */
@@ -66,9 +68,22 @@ struct conf_instance {
 	unsigned int	 weight;
 };
 
+/* When a purchase may be answered "bought" (spike.conf(5), durability). */
+enum conf_durability {
+	CONF_DURABILITY_NONE,		/* when the script has run */
+	CONF_DURABILITY_FSYNC,		/* Redis fsyncs its AOF first */
+	CONF_DURABILITY_REPLICAS,	/* WAIT saw durability_replicas */
+};
+
 struct conf {
 	char		 redis[CONF_ADDR_MAX];	/* "HOST:PORT" or "unix:PATH" */
 	unsigned int	 redis_timeout_ms;
+	char		 sentinels[CONF_SENTINELS_MAX][CONF_ADDR_MAX];
+	size_t		 nsentinels;	/* 0: redis names the primary */
+	char		 sentinel_master[CONF_KEY_MAX];	/* "" without */
+	enum conf_durability durability;
+	unsigned int	 durability_replicas;
+	unsigned int	 durability_timeout_ms;
 	char		 stock_key[CONF_KEY_MAX];
 	char		 total_field[CONF_KEY_MAX];
 	char		 sold_field[CONF_KEY_MAX];

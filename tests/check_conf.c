@@ -667,6 +667,93 @@ START_TEST(test_orders_error_names_file)
 }
 END_TEST
 
+/* ---- high availability: durability and Sentinel ------------------------ */
+
+#define HA_INSTANCE	"instance = 127.0.0.1:3001\n"
+
+START_TEST(test_ha_defaults)
+{
+	ck_assert_int_eq(parse_text(HA_INSTANCE), SPIKE_OK);
+	ck_assert_int_eq(conf.durability, CONF_DURABILITY_NONE);
+	ck_assert_uint_eq(conf.durability_replicas, 1);
+	ck_assert_uint_eq(conf.durability_timeout_ms,
+	    CONF_DEFAULT_DURABILITY_TIMEOUT_MS);
+	ck_assert_uint_eq(conf.nsentinels, 0);
+	ck_assert_str_eq(conf.sentinel_master, "");
+}
+END_TEST
+
+START_TEST(test_ha_keys)
+{
+	ck_assert_int_eq(parse_text(HA_INSTANCE "durability = replicas\n"
+	    "durability_replicas = 2\ndurability_timeout_ms = 250\n"
+	    "redis_timeout_ms = 1000\nsentinel = 198.18.0.4:26379\n"
+	    "sentinel = db.example:26380\nsentinel_master = sale-1.a_b\n"),
+	    SPIKE_OK);
+	ck_assert_int_eq(conf.durability, CONF_DURABILITY_REPLICAS);
+	ck_assert_uint_eq(conf.durability_replicas, 2);
+	ck_assert_uint_eq(conf.durability_timeout_ms, 250);
+	ck_assert_uint_eq(conf.nsentinels, 2);
+	ck_assert_str_eq(conf.sentinels[0], "198.18.0.4:26379");
+	ck_assert_str_eq(conf.sentinels[1], "db.example:26380");
+	ck_assert_str_eq(conf.sentinel_master, "sale-1.a_b");
+	ck_assert_int_eq(parse_text(HA_INSTANCE "durability = fsync\n"),
+	    SPIKE_OK);
+	ck_assert_int_eq(conf.durability, CONF_DURABILITY_FSYNC);
+}
+END_TEST
+
+static const struct conf_refusal ha_refusals[] = {
+	{ HA_INSTANCE "durability = always\n", "t.conf:2: always: durability "
+	  "must be none, fsync or replicas" },
+	{ HA_INSTANCE "durability_replicas = 0\n", "t.conf:2: 0: "
+	  "durability_replicas must be a whole number from 1 to 16" },
+	{ HA_INSTANCE "durability = replicas\ndurability_timeout_ms = 500\n",
+	  "t.conf:3: durability_timeout_ms (500) must be below "
+	  "redis_timeout_ms (500): WAIT is a Redis command" },
+	{ HA_INSTANCE "redis_timeout_ms = 50\ndurability = replicas\n",
+	  "t.conf:3: durability_timeout_ms (100) must be below "
+	  "redis_timeout_ms (50): WAIT is a Redis command" },
+	{ HA_INSTANCE "sentinel = 127.0.0.1:26379\nsentinel_master = m\n"
+	  "redis = 127.0.0.1:6379\n", "t.conf:4: redis and sentinel lines "
+	  "exclude each other: with Sentinel, Sentinel names the primary" },
+	{ HA_INSTANCE "\nsentinel = 127.0.0.1:26379\n", "t.conf:3: sentinel "
+	  "lines need a sentinel_master line" },
+	{ HA_INSTANCE "sentinel_master = m\n", "t.conf:2: sentinel_master "
+	  "needs sentinel lines" },
+	{ HA_INSTANCE "sentinel = unix:/run/s.sock\n", "t.conf:2: "
+	  "unix:/run/s.sock: a sentinel is HOST:PORT" },
+	{ HA_INSTANCE "sentinel = 127.0.0.1\n", "t.conf:2: 127.0.0.1: "
+	  "expected HOST:PORT or unix:PATH" },
+	{ HA_INSTANCE "sentinel = h:1\nsentinel = h:1\n", "t.conf:3: "
+	  "duplicate sentinel h:1" },
+	{ HA_INSTANCE "sentinel_master = a b\n", "t.conf:2: a b: "
+	  "sentinel_master may hold only letters, digits, '.', '_' and '-'" },
+	{ HA_INSTANCE "sentinel_master = a\nsentinel_master = a\n",
+	  "t.conf:3: sentinel_master given twice" },
+};
+
+START_TEST(test_ha_refusal)
+{
+	expect_refusal(ha_refusals[_i].text, ha_refusals[_i].message);
+}
+END_TEST
+
+START_TEST(test_too_many_sentinels)
+{
+	char	 text[4096];
+	size_t	 len;
+	int	 i;
+
+	len = (size_t)snprintf(text, sizeof(text), "%ssentinel_master = m\n",
+	    HA_INSTANCE);
+	for (i = 0; i <= CONF_SENTINELS_MAX; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		    "sentinel = 127.0.0.1:%d\n", 26379 + i);
+	expect_refusal(text, "t.conf:11: more than 8 sentinels");
+}
+END_TEST
+
 Suite *
 make_conf_suite(void)
 {
@@ -721,6 +808,14 @@ make_conf_suite(void)
 	tcase_add_loop_test(tc, test_orders_refusal, 0,
 	    (int)(sizeof(orders_refusals) / sizeof(orders_refusals[0])));
 	tcase_add_test(tc, test_orders_error_names_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("high availability");
+	tcase_add_test(tc, test_ha_defaults);
+	tcase_add_test(tc, test_ha_keys);
+	tcase_add_loop_test(tc, test_ha_refusal, 0,
+	    (int)(sizeof(ha_refusals) / sizeof(ha_refusals[0])));
+	tcase_add_test(tc, test_too_many_sentinels);
 	suite_add_tcase(s, tc);
 	return s;
 }
