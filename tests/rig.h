@@ -43,6 +43,7 @@ struct redisReply;
 #define RIG_LOAD_THREADS_MAX	64
 #define RIG_BODY_MAX		8192
 #define RIG_NGINX_ARGS_MAX	8	/* rig_options.nginx_conf_args */
+#define RIG_LOAD_USERS_MAX	65536	/* users a load remembers code 1 of */
 /*
  * spike-fcgi refuses to run as root: when the tests run as root (as CI
  * does) the rig starts instances as this user (spikectl spawn --user) and
@@ -141,6 +142,9 @@ struct rig_load {
 	atomic_uint	 by_code[RIG_CODE_SLOTS];
 	atomic_uint	 code_other;	/* code missing or out of range */
 	atomic_uint	 max_ms;
+	atomic_uchar	 bought[RIG_LOAD_USERS_MAX];	/* user<k>: code 1 */
+	atomic_uint	 first_503_ms;	/* since start_ms, +1; 0: none */
+	atomic_uint	 last_503_ms;	/* since start_ms, +1 */
 	double		 start_ms;
 	pthread_t	 threads[RIG_LOAD_THREADS_MAX];
 	unsigned int	 nthreads;
@@ -237,6 +241,8 @@ void		 rig_load_wait(struct rig_load *);
 unsigned int	 rig_load_code(struct rig_load *, int code);
 unsigned int	 rig_load_status(struct rig_load *, int status);
 unsigned int	 rig_load_5xx(struct rig_load *);
+bool		 rig_load_bought(struct rig_load *, unsigned int k);
+double		 rig_load_503_span_ms(struct rig_load *);
 const char	*rig_load_summary(struct rig_load *, char *buf, size_t bufsz);
 
 /* stat.log and the instances' logs (rig_stat.c). */

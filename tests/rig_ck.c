@@ -83,3 +83,32 @@ rig_ck_cmd(redisContext *c, const char **argv, size_t argc)
 	ck_assert_msg(rep != NULL, "%s", err);
 	return rep;
 }
+
+/*
+ * Every user the load told "bought" (code 1) still has an order: GET
+ * /order?user= through nginx answers code 1 for each.  Returns how many
+ * were checked.
+ */
+unsigned int
+rig_ck_bought_are_orders(struct rig *r, struct rig_load *l)
+{
+	struct rig_http	 h;
+	struct rig_reply rep;
+	char		 target[64], err[256];
+	unsigned int	 k, checked = 0;
+
+	rig_http_init(&h, r->http_port);
+	for (k = 0; k < l->spec.total && k < RIG_LOAD_USERS_MAX; k++) {
+		if (!rig_load_bought(l, k))
+			continue;
+		snprintf(target, sizeof(target), "/order?user=user%u", k);
+		ck_assert_msg(rig_http_request(&h, "GET", target, NULL, NULL, 0,
+		    &rep, err, sizeof(err)), "%s: %s", target, err);
+		ck_assert_msg(rep.status == 200 && rep.code == 1, "user%u was "
+		    "told it bought, but %s answers %d: %s", k, target,
+		    rep.status, rep.body);
+		checked++;
+	}
+	rig_http_close(&h);
+	return checked;
+}

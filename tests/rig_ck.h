@@ -14,6 +14,7 @@ void		 rig_ck_all_alive(struct rig *);
 long long	 rig_ck_sold(struct rig *);
 struct redisContext *rig_ck_redis(struct rig *);
 long long	 rig_ck_orders_made(struct redisContext *);
+unsigned int	 rig_ck_bought_are_orders(struct rig *, struct rig_load *);
 void		 rig_ck_logs_wait(struct rig *, const char *needle, long want,
 		    double within_ms);
 struct redisReply *rig_ck_cmd(struct redisContext *, const char **argv,

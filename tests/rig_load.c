@@ -12,11 +12,33 @@
 
 #include "rig_private.h"
 
-/* Count one answer by status and code; track the slowest. */
+/* Remember when 503s were answered: the first and the last. */
 static void
-load_count(struct rig_load *l, const struct rig_reply *rep)
+load_note_503(struct rig_load *l)
+{
+	unsigned int	 at = (unsigned int)(rig_now_ms() - l->start_ms) + 1;
+	unsigned int	 first = 0, last;
+
+	atomic_compare_exchange_strong(&l->first_503_ms, &first, at);
+	last = atomic_load(&l->last_503_ms);
+	while (at > last && !atomic_compare_exchange_weak(&l->last_503_ms,
+	    &last, at))
+		;
+}
+
+/*
+ * Count request k's answer by status and code; track the slowest, the
+ * 503s, and which unique users were told they bought.
+ */
+static void
+load_count(struct rig_load *l, unsigned int k, const struct rig_reply *rep)
 {
 	unsigned int	 ms = (unsigned int)rep->ms, prev;
+
+	if (rep->code == 1 && l->spec.unique_users && k < RIG_LOAD_USERS_MAX)
+		atomic_store(&l->bought[k], 1);
+	if (rep->status == 503)
+		load_note_503(l);
 
 	atomic_fetch_add(&l->answered, 1);
 	if (rep->status >= 0 && rep->status < 600)
@@ -77,7 +99,7 @@ load_thread(void *arg)
 		atomic_fetch_add(&l->sent, 1);
 		if (rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep,
 		    err, sizeof(err)))
-			load_count(l, &rep);
+			load_count(l, k, &rep);
 		else {
 			atomic_fetch_add(&l->failed, 1);
 			if (!atomic_flag_test_and_set(&l->error_taken))
@@ -157,6 +179,22 @@ rig_load_5xx(struct rig_load *l)
 	for (int s = 500; s < 600; s++)
 		n += atomic_load(&l->by_status[s]);
 	return n;
+}
+
+/* Whether user<k> was answered code 1 (unique users only). */
+bool
+rig_load_bought(struct rig_load *l, unsigned int k)
+{
+	return k < RIG_LOAD_USERS_MAX && atomic_load(&l->bought[k]) != 0;
+}
+
+/* From the first 503 answered to the last; 0 when there was none. */
+double
+rig_load_503_span_ms(struct rig_load *l)
+{
+	unsigned int	 first = atomic_load(&l->first_503_ms);
+
+	return first == 0 ? 0 : atomic_load(&l->last_503_ms) - first;
 }
 
 /* What a load run counted, for failure messages. */
