@@ -193,6 +193,10 @@ bool		 rig_send_all(int fd, const void *data, size_t len);
 void		 rig_kill_children(pid_t ppid);
 bool		 rig_run(struct rig *, char *const argv[], const char *log_path,
 		    unsigned int timeout_ms, int *status);
+/* Wait for p to exit; signal p, wait, then SIGKILL it (rig.c). */
+bool		 rig_proc_wait(struct rig_proc *, unsigned int timeout_ms);
+bool		 rig_proc_stop(struct rig_proc *, int sig,
+		    unsigned int timeout_ms);
 
 /* Set-up and tear-down (rig.c). */
 void		 rig_cleanup(void);
@@ -299,6 +303,9 @@ void		 rig_net_cleanup(void);
 bool		 rig_on_host(struct rig *, const struct rig_net *,
 		    const char *redis_role, const char *nginx_role,
 		    const char *const inst_roles[RIG_INSTANCES]);
+bool		 rig_net_redis_start(struct rig *, struct rig_proc *,
+		    const struct rig_host *, int port, const char *name,
+		    const char *extra, bool sentinel);
 
 /* stat.log and the instances' logs (rig_stat.c). */
 long		 rig_stat_lines(struct rig *, const char *needle);

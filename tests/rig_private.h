@@ -33,9 +33,6 @@ pid_t		 rig_spawn(struct rig *, char *const argv[],
 pid_t		 rig_spawn_on(struct rig *, const struct rig_host *,
 		    char *const argv[], const char *log_path, bool nginx);
 bool		 rig_proc_exited(struct rig_proc *);
-bool		 rig_proc_wait(struct rig_proc *, unsigned int timeout_ms);
-bool		 rig_proc_stop(struct rig_proc *, int sig,
-		    unsigned int timeout_ms);
 void		 rig_kill_nginx(pid_t master);
 const char	*rig_status_str(int status, char *buf, size_t bufsz);
 typedef bool	(*rig_ready_fn)(struct rig *, const struct rig_proc *);
