@@ -78,6 +78,21 @@ runs_on(pid_t pid, const struct rig_host *h)
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/*
+ * Is pid the program itself?  "ip netns exec" must exec it in place, so
+ * that the pid the rig tracks, signals and reaps is the program's.
+ */
+static bool
+runs_program(pid_t pid, const char *program)
+{
+	char		 exe[64];
+	struct stat	 a, b;
+
+	snprintf(exe, sizeof(exe), "/proc/%ld/exe", (long)pid);
+	return stat(exe, &a) == 0 && stat(program, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Does host h's namespace still exist? */
 static bool
 host_exists(const char *name)
@@ -134,10 +149,17 @@ hosts_start(struct rig *r, long long total)
 	ck_assert_msg(rig_nginx_start(r), "%s", r->err);
 }
 
-/* Every part runs on its host, by the pid the rig tracks. */
+/*
+ * Every part runs on its host, by the pid the rig tracks (instances: the
+ * rig checked they run spike-fcgi itself when it started them).
+ */
 static void
 ck_placed(struct rig *r)
 {
+	ck_assert_msg(runs_program(r->redis.pid, r->redis_server) &&
+	    runs_program(r->nginx_master.pid, r->nginx), "the rig's pids are "
+	    "not redis-server's and nginx's: ip netns exec did not exec them "
+	    "in place");
 	ck_assert_msg(runs_on(r->redis.pid, r->redis.host), "redis-server "
 	    "(pid %ld) is not on %s", (long)r->redis.pid, r->redis.host->name);
 	ck_assert_msg(runs_on(r->nginx_master.pid, r->nginx_master.host),
@@ -317,6 +339,12 @@ END_TEST
 /* Sentinel's view of a dead primary: down after this, then a failover. */
 #define DOWN_AFTER_MS	1000
 #define FAILOVER_MS	budget_ms(DOWN_AFTER_MS + 10000)
+/*
+ * While the new primary has no replica (until Sentinel has made the old
+ * one its replica: up to its 10 s INFO period), every purchase is a 503,
+ * some of them at once: the load's users must outlast that.
+ */
+#define FAILOVER_REQUESTS RIG_LOAD_USERS_MAX
 
 /* The Redis processes of the failover test besides r->redis. */
 struct ha {
@@ -452,7 +480,7 @@ START_TEST(test_failover_across_hosts)
 	ck_assert_msg(rig_nginx_start(&r), "%s", r.err);
 	ck_placed(&r);
 
-	spec = rig_load_plan(&r, CONNS, REQUESTS, true, LOAD_MS);
+	spec = rig_load_plan(&r, CONNS, FAILOVER_REQUESTS, true, LOAD_MS);
 	ck_assert(rig_load_start(load, &spec));
 	at_kill = wait_sold(&r, TOTAL / 5, SELL_MS);
 	ck_assert_msg(at_kill >= TOTAL / 5 && at_kill < TOTAL, "not mid-sale: "
