@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <signal.h>
@@ -523,6 +524,109 @@ START_TEST(test_failover_across_hosts)
 }
 END_TEST
 
+/* ---- each host starts its own instances ---------------------------------- */
+
+/*
+ * Run argv on host h to its end; true when it exits 0, its output (at
+ * most bufsz - 1 bytes) in buf.
+ */
+static bool
+run_on(struct rig *r, const struct rig_host *h, const char *const *argv,
+    char *buf, size_t bufsz)
+{
+	char	*full[32], out[RIG_PATH_MAX + 16];
+	size_t	 n = 0, len;
+	int	 status;
+	FILE	*f;
+
+	full[n++] = "ip";
+	full[n++] = "netns";
+	full[n++] = "exec";
+	full[n++] = (char *)h->name;
+	while (*argv != NULL && n < 31)
+		full[n++] = (char *)*argv++;
+	full[n] = NULL;
+	snprintf(out, sizeof(out), "%s/run-on.out", r->dir);
+	unlink(out);
+	ck_assert_msg(rig_run(r, full, out, BUDGET_UP_MS, &status), "%s",
+	    r->err);
+	ck_assert_msg((f = fopen(out, "r")) != NULL, "%s", out);
+	len = fread(buf, 1, bufsz - 1, f);
+	buf[len] = '\0';
+	fclose(f);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Units the generator linked into spike-fcgi.service.wants/ under dir. */
+static int
+units_wanted(const char *dir)
+{
+	char		 wants[RIG_PATH_MAX + 64];
+	DIR		*d;
+	struct dirent	*e;
+	int		 n = 0;
+
+	snprintf(wants, sizeof(wants), "%s/spike-fcgi.service.wants", dir);
+	if ((d = opendir(wants)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, "spike-fcgi@", 11) == 0;
+	closedir(d);
+	return n;
+}
+
+/*
+ * One spike.conf for every host: on each host, spikectl instances --local
+ * lists that host's instance lines only (app1 the two of weights 1 and 2,
+ * app2 the other two, edge none), and the systemd generator, which reads
+ * it, makes that host's units only.
+ */
+START_TEST(test_each_host_its_instances)
+{
+	struct rig	 r;
+	struct rig_net	 net;
+	char		 want[256], out[4096], gen[RIG_PATH_MAX], dir[RIG_PATH_MAX];
+	const char	*top = getenv("top_builddir");
+	const char	*host_roles[] = { "app1", "app2", "edge" };
+	const char	*argv[] = { NULL, "-c", NULL, "instances", "--local",
+	    NULL };
+	int		 expect[] = { 2, 2, 0 };
+	size_t		 h;
+
+	hosts_make(&r, &net, NULL);
+	argv[0] = r.spikectl;
+	argv[2] = r.conf;
+	ck_assert_msg(top != NULL, "top_builddir is not set (run through make "
+	    "check)");
+	snprintf(gen, sizeof(gen), "%s/scripts/systemd/spike-fcgi-generator",
+	    top);
+	setenv("SPIKE_CONF", r.conf, 1);
+	setenv("SPIKECTL", r.spikectl, 1);
+	for (h = 0; h < 3; h++) {
+		const struct rig_host *host = rig_net_host(&net, host_roles[h]);
+		const char *gen_argv[] = { "sh", gen, dir, NULL };
+
+		want[0] = '\0';
+		for (int i = 0; i < RIG_INSTANCES; i++)
+			if (r.inst[i].host == host)
+				snprintf(want + strlen(want), sizeof(want) -
+				    strlen(want), "%s:%d\n", host->addr,
+				    r.inst[i].port);
+		ck_assert_msg(run_on(&r, host, argv, out, sizeof(out)),
+		    "spikectl instances --local on %s: %s", host->role, out);
+		ck_assert_msg(strcmp(out, want) == 0, "instances --local on %s: "
+		    "\"%s\", not \"%s\"", host->role, out, want);
+		snprintf(dir, sizeof(dir), "%s/units-%s", r.dir, host->role);
+		ck_assert_msg(run_on(&r, host, gen_argv, out, sizeof(out)),
+		    "the generator on %s: %s", host->role, out);
+		ck_assert_msg(units_wanted(dir) == expect[h], "the generator "
+		    "on %s made %d units, not %d", host->role,
+		    units_wanted(dir), expect[h]);
+	}
+	hosts_stop(&r, &net);
+}
+END_TEST
+
 /* ---- nothing left behind ------------------------------------------------- */
 
 /*
@@ -628,13 +732,14 @@ hosts_suite(void)
 {
 	Suite	*s = suite_create("hosts");
 	TCase	*dies = tcase_create("app_host_dies");	/* CK_RUN_CASE */
-	TCase	*left = tcase_create("left_behind");
+	TCase	*left = tcase_create("layout");
 	TCase	*failover = tcase_create("failover");
 
 	tcase_set_timeout(dies, 120);
 	tcase_add_test(dies, test_app_host_dies);
 	suite_add_tcase(s, dies);
 	tcase_set_timeout(left, 60);
+	tcase_add_test(left, test_each_host_its_instances);
 	tcase_add_test(left, test_hosts_removed_on_failure);
 	suite_add_tcase(s, left);
 	tcase_set_timeout(failover, 120);
