@@ -354,27 +354,36 @@ rig_spawn(struct rig *r, char *const argv[], const char *log_path,
 }
 
 /*
- * rig_spawn on a test host: argv prefixed with "ip netns exec NAME",
- * which enters the namespace and execs argv in place, so the pid is
- * still argv's own (NULL host: rig_spawn itself).
+ * rig_spawn in network namespace netns: argv prefixed with "ip netns exec
+ * NETNS", which enters the namespace and execs argv in place, so the pid
+ * is still argv's own (NULL netns: rig_spawn itself).
  */
 pid_t
-rig_spawn_on(struct rig *r, const struct rig_host *host, char *const argv[],
+rig_spawn_netns(struct rig *r, const char *netns, char *const argv[],
     const char *log_path, bool nginx)
 {
 	char	*full[64];
 	size_t	 n = 0, i;
 
-	if (host == NULL)
+	if (netns == NULL)
 		return rig_spawn(r, argv, log_path, nginx);
 	full[n++] = "ip";
 	full[n++] = "netns";
 	full[n++] = "exec";
-	full[n++] = (char *)host->name;
+	full[n++] = (char *)netns;
 	for (i = 0; argv[i] != NULL && n < 63; i++)
 		full[n++] = argv[i];
 	full[n] = NULL;
 	return rig_spawn(r, full, log_path, nginx);
+}
+
+/* rig_spawn on test host host (rig_netns.c); NULL: here. */
+pid_t
+rig_spawn_on(struct rig *r, const struct rig_host *host, char *const argv[],
+    const char *log_path, bool nginx)
+{
+	return rig_spawn_netns(r, host != NULL ? host->name : NULL, argv,
+	    log_path, nginx);
 }
 
 /*

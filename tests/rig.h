@@ -6,6 +6,10 @@
  * spawn` starts each instance under spawn-fcgi and `spikectl nginx-conf`
  * writes nginx's snippet (spikectl(1)).
  *
+ * A test may place Redis, nginx and each instance on test hosts instead
+ * (rig_on_host(), rig_netns.c): network namespaces with addresses of
+ * their own, the processes run there through "ip netns exec".
+ *
  * Every process the rig starts is a child of the calling thread with
  * PR_SET_PDEATHSIG(SIGKILL), is remembered by pid, and is killed by pid in
  * rig_stop(), at exit and before a failed Check assertion (see the end of

@@ -30,6 +30,8 @@ bool		 rig_write_redis_conf(struct rig *);
 /* rig.c: processes, tracked by pid from rig_spawn() until reaped. */
 pid_t		 rig_spawn(struct rig *, char *const argv[],
 		    const char *log_path, bool nginx);
+pid_t		 rig_spawn_netns(struct rig *, const char *netns,
+		    char *const argv[], const char *log_path, bool nginx);
 pid_t		 rig_spawn_on(struct rig *, const struct rig_host *,
 		    char *const argv[], const char *log_path, bool nginx);
 bool		 rig_proc_exited(struct rig_proc *);
