@@ -8,6 +8,9 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+
+#include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -49,6 +52,7 @@ struct ctl {
 	const char	*ttl;		/* sign --ttl */
 	const char	*order;		/* sign --order */
 	const char	*user;		/* spawn --user */
+	bool		 local;		/* instances --local */
 };
 
 struct ctl_command {
@@ -71,7 +75,8 @@ usage(FILE *out)
 	    "  check                           config, Redis and the stock hash\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "    [--rate N [--burst B]] [--pay-from ADDR ...]\n"
-	    "  instances                       the instance addresses\n"
+	    "  instances [--local]             the instance addresses (--local:\n"
+	    "                                  those this host can listen on)\n"
 	    "  spawn ADDR [--program PATH] [--user NAME]\n"
 	    "                                  run instance ADDR under spawn-fcgi\n"
 	    "  sign USER [--ttl S] [--order O] a buyer's signature, or with\n"
@@ -646,14 +651,58 @@ cmd_nginx_conf(struct ctl *c, char **args)
 	return CTL_OK;
 }
 
+/*
+ * Can this host listen on instance address addr?  A unix socket, yes; an
+ * IPv4 address, when bind(2) to it (port 0) succeeds, i.e. it is one of
+ * this host's own.  Returns 1 or 0, or -1 with errno set when it cannot
+ * tell.
+ */
+static int
+addr_is_local(const char *addr)
+{
+	char			 host[CONF_ADDR_MAX];
+	const char		*colon = strrchr(addr, ':');
+	struct sockaddr_in	 sin;
+	int			 fd, rc;
+
+	if (strncmp(addr, "unix:", 5) == 0)
+		return 1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - addr) :
+	    (int)strlen(addr), addr);
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+		return 0;
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	rc = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 ? 1 :
+	    errno == EADDRNOTAVAIL ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Print the instance addresses, one a line; with --local only those of
+ * this host, so that every host of a sale spread over several can read
+ * the same spike.conf and start its own instances (the systemd
+ * generator does).
+ */
 static int
 cmd_instances(struct ctl *c, char **args)
 {
-	size_t	 i;
+	const char	*addr;
+	size_t		 i;
+	int		 local = 1;
 
 	(void)args;
-	for (i = 0; i < c->conf.ninstances; i++)
-		printf("%s\n", c->conf.instances[i].addr);
+	for (i = 0; i < c->conf.ninstances; i++) {
+		addr = c->conf.instances[i].addr;
+		if (c->local && (local = addr_is_local(addr)) == -1)
+			return ctl_errx(CTL_FAIL, "instances: %s: %s", addr,
+			    strerror(errno));
+		if (local)
+			printf("%s\n", addr);
+	}
 	return CTL_OK;
 }
 
@@ -874,6 +923,9 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 			c->json = true;
 		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
 			c->force = true;
+		else if (strcmp(cmd, "instances") == 0 &&
+		    strcmp(a, "--local") == 0)
+			c->local = true;
 		else if (take_value(cmd, "spawn", "--user", argc, args, &i,
 		    &c->user))
 			continue;

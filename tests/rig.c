@@ -76,6 +76,13 @@ rig_append_tail(struct rig *r, const char *path)
 	    path, buf);
 }
 
+/* The address p listens on: its test host's, or 127.0.0.1. */
+const char *
+rig_proc_addr(const struct rig_proc *p)
+{
+	return p->host != NULL ? p->host->addr : "127.0.0.1";
+}
+
 /* Milliseconds on the monotonic clock. */
 double
 rig_now_ms(void)
@@ -276,6 +283,7 @@ rig_cleanup(void)
 		tracked[i].pid = 0;
 	}
 	reap_orphans();
+	rig_net_cleanup();
 	if (cleanup_dir[0] != '\0' && getenv("RIG_KEEP") != NULL)
 		fprintf(stderr, "rig: kept %s\n", cleanup_dir);
 	remove_tree(cleanup_dir);
@@ -343,6 +351,39 @@ rig_spawn(struct rig *r, char *const argv[], const char *log_path,
     bool nginx)
 {
 	return spawn_io(r, argv, log_path, log_path, nginx);
+}
+
+/*
+ * rig_spawn in network namespace netns: argv prefixed with "ip netns exec
+ * NETNS", which enters the namespace and execs argv in place, so the pid
+ * is still argv's own (NULL netns: rig_spawn itself).
+ */
+pid_t
+rig_spawn_netns(struct rig *r, const char *netns, char *const argv[],
+    const char *log_path, bool nginx)
+{
+	char	*full[64];
+	size_t	 n = 0, i;
+
+	if (netns == NULL)
+		return rig_spawn(r, argv, log_path, nginx);
+	full[n++] = "ip";
+	full[n++] = "netns";
+	full[n++] = "exec";
+	full[n++] = (char *)netns;
+	for (i = 0; argv[i] != NULL && n < 63; i++)
+		full[n++] = argv[i];
+	full[n] = NULL;
+	return rig_spawn(r, full, log_path, nginx);
+}
+
+/* rig_spawn on test host host (rig_netns.c); NULL: here. */
+pid_t
+rig_spawn_on(struct rig *r, const struct rig_host *host, char *const argv[],
+    const char *log_path, bool nginx)
+{
+	return rig_spawn_netns(r, host != NULL ? host->name : NULL, argv,
+	    log_path, nginx);
 }
 
 /*
@@ -570,21 +611,27 @@ pick_ports(struct rig *r)
 	return true;
 }
 
-/* redis.conf: no RDB, but AOF, so a restart on the same dir keeps the sale. */
-static bool
-write_redis_conf(struct rig *r)
+/*
+ * redis.conf: no RDB, but AOF, so a restart on the same dir keeps the
+ * sale.  On a test host Redis binds the host's address and serves the
+ * other hosts: protected mode, which only lets loopback clients in
+ * without a password, is off there (the namespaces are the test's own).
+ */
+bool
+rig_write_redis_conf(struct rig *r)
 {
 	char	 text[2048], dir[RIG_PATH_MAX];
 
 	snprintf(dir, sizeof(dir), "%s/redis", r->dir);
-	if (mkdir(dir, 0700) == -1)
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
 	snprintf(r->redis_conf, sizeof(r->redis_conf), "%s/redis.conf",
 	    r->dir);
 	snprintf(text, sizeof(text),
-	    "port %d\nbind 127.0.0.1\ndir %s\ndaemonize no\nsave \"\"\n"
-	    "appendonly yes\nlogfile %s/redis.log\nprotected-mode yes\n",
-	    r->redis.port, dir, dir);
+	    "port %d\nbind %s\ndir %s\ndaemonize no\nsave \"\"\n"
+	    "appendonly yes\nlogfile %s/redis.log\nprotected-mode %s\n",
+	    r->redis.port, rig_proc_addr(&r->redis), dir, dir,
+	    r->redis.host != NULL ? "no" : "yes");
 	return rig_write_file(r, r->redis_conf, text);
 }
 
@@ -609,8 +656,15 @@ rig_write_conf(struct rig *r)
 	size_t	 n;
 
 	n = (size_t)snprintf(text, sizeof(text),
-	    "# written by the integration test rig\nredis = 127.0.0.1:%d\n"
-	    "stat_log = %s\nsold_out_flag = %s\n", r->redis.port, r->stat_log,
+	    "# written by the integration test rig\n");
+	if (r->opt.redis_lines != NULL)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
+		    r->opt.redis_lines);
+	else
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "redis = %s:%d\n", rig_proc_addr(&r->redis), r->redis.port);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+	    "stat_log = %s\nsold_out_flag = %s\n", r->stat_log,
 	    r->sold_out_flag);
 	if (r->opt.threads)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
@@ -628,8 +682,8 @@ rig_write_conf(struct rig *r)
 		    "request_timeout_ms = %u\n", r->opt.request_timeout_ms);
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
-		    "instance = 127.0.0.1:%d weight=%u\n", r->inst[i].port,
-		    r->inst[i].weight);
+		    "instance = %s:%d weight=%u\n", rig_proc_addr(&r->inst[i]),
+		    r->inst[i].port, r->inst[i].weight);
 	if (r->opt.conf_extra != NULL)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
 		    r->opt.conf_extra);
@@ -735,7 +789,7 @@ rig_init(struct rig *r, const struct rig_options *opt)
 	snprintf(r->nginx_dir, sizeof(r->nginx_dir), "%s/nginx", r->dir);
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		r->inst[i].weight = RIG_WEIGHT(i);
-	return pick_ports(r) && write_redis_conf(r) && rig_write_conf(r);
+	return pick_ports(r) && rig_write_redis_conf(r) && rig_write_conf(r);
 }
 
 /* rig_init, then Redis with a sale of total tickets (none if < 0), the

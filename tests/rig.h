@@ -6,6 +6,10 @@
  * spawn` starts each instance under spawn-fcgi and `spikectl nginx-conf`
  * writes nginx's snippet (spikectl(1)).
  *
+ * A test may place Redis, nginx and each instance on test hosts instead
+ * (rig_on_host(), rig_netns.c): network namespaces with addresses of
+ * their own, the processes run there through "ip netns exec".
+ *
  * Every process the rig starts is a child of the calling thread with
  * PR_SET_PDEATHSIG(SIGKILL), is remembered by pid, and is killed by pid in
  * rig_stop(), at exit and before a failed Check assertion (see the end of
@@ -51,6 +55,29 @@ struct redisReply;
  * TMPDIR must then be searchable by it (mode 0755 or 1777).
  */
 #define RIG_USER		"nobody"
+#define RIG_NETNS_MAX		32	/* a test host's namespace name */
+#define RIG_HOSTS_MAX		8	/* test hosts of one rig_net */
+#define RIG_ADDR_MAX		16	/* an IPv4 address as text */
+
+/*
+ * A test host (rig_netns.c): a network namespace of its own, with one
+ * address from 198.18.0.0/15 on a veth pair into a bridge that lives in
+ * a namespace of its own.
+ */
+struct rig_host {
+	char		 name[RIG_NETNS_MAX];	/* spk<PID>-<role> */
+	char		 role[RIG_NETNS_MAX];
+	char		 addr[RIG_ADDR_MAX];
+	char		 link[RIG_NETNS_MAX];	/* its veth's bridge end */
+};
+
+/* The test hosts of one test, and the namespace the test came from. */
+struct rig_net {
+	char		 bridge[RIG_NETNS_MAX];	/* spk<PID>-br */
+	struct rig_host	 hosts[RIG_HOSTS_MAX];
+	size_t		 nhosts;
+	int		 home_fd;	/* the test's own namespace; -1 */
+};
 
 /* A process the rig started. */
 struct rig_proc {
@@ -59,6 +86,8 @@ struct rig_proc {
 	unsigned int	 weight;	/* instances: RIG_WEIGHT, in spike.conf */
 	int		 status;	/* wait status once it exited */
 	double		 signal_ms;	/* when the rig last signalled it */
+	const struct rig_host *host;	/* runs there; NULL: here, on
+					 * 127.0.0.1 (rig_proc_addr) */
 };
 
 /* What a test may choose; zero means the responder's default. */
@@ -71,6 +100,9 @@ struct rig_options {
 	const char	*conf_extra;	/* lines added to spike.conf, or NULL */
 	/* More arguments of spikectl nginx-conf, up to the first NULL. */
 	const char	*nginx_conf_args[RIG_NGINX_ARGS_MAX];
+	/* Lines naming Redis in spike.conf instead of "redis = ADDR" (e.g.
+	 * sentinel lines), or NULL. */
+	const char	*redis_lines;
 };
 
 struct rig {
@@ -109,8 +141,9 @@ struct rig_reply {
 	double		 ms;		/* request sent to answer read */
 };
 
-/* A keep-alive HTTP/1.1 connection to 127.0.0.1:port. */
+/* A keep-alive HTTP/1.1 connection to addr:port. */
 struct rig_http {
+	const char	*addr;		/* NULL: 127.0.0.1 */
 	int		 port;
 	const char	*source;	/* bind here first; NULL: any */
 	int		 fd;		/* -1 when not connected */
@@ -121,6 +154,7 @@ struct rig_http {
 /* What a load run does. */
 struct rig_load_spec {
 	int		 port;		/* nginx's HTTP port */
+	const char	*addr;		/* nginx's address; NULL: 127.0.0.1 */
 	const char	*nginx_503;	/* nginx's own 503 body, to tell apart */
 	unsigned int	 conns;		/* threads, one connection each */
 	unsigned int	 total;		/* requests over all threads */
@@ -157,10 +191,16 @@ int		 rig_free_port(void);
 int		 rig_tcp_connect(int port, unsigned int io_timeout_ms);
 int		 rig_tcp_connect_from(const char *source, int port,
 		    unsigned int io_timeout_ms);
+int		 rig_tcp_connect_to(const char *source, const char *addr,
+		    int port, unsigned int io_timeout_ms);
 bool		 rig_send_all(int fd, const void *data, size_t len);
 void		 rig_kill_children(pid_t ppid);
 bool		 rig_run(struct rig *, char *const argv[], const char *log_path,
 		    unsigned int timeout_ms, int *status);
+/* Wait for p to exit; signal p, wait, then SIGKILL it (rig.c). */
+bool		 rig_proc_wait(struct rig_proc *, unsigned int timeout_ms);
+bool		 rig_proc_stop(struct rig_proc *, int sig,
+		    unsigned int timeout_ms);
 
 /* Set-up and tear-down (rig.c). */
 void		 rig_cleanup(void);
@@ -173,6 +213,7 @@ bool		 rig_start(struct rig *, const struct rig_options *,
 		    long long total);
 void		 rig_stop(struct rig *);
 double		 rig_now_ms(void);
+const char	*rig_proc_addr(const struct rig_proc *);
 void		 rig_sleep_ms(unsigned int ms);
 
 /* Redis (rig_redis.c). */
@@ -196,6 +237,7 @@ bool		 rig_heartbeats_wait(struct rig *, unsigned int timeout_ms);
 #define RIG_ARGV(...)	((const char *[]){ __VA_ARGS__ })
 #define RIG_ARGC(...)	(sizeof(RIG_ARGV(__VA_ARGS__)) / sizeof(const char *))
 struct redisContext *rig_redis_open(int port);
+struct redisContext *rig_redis_open_at(const char *addr, int port);
 struct redisContext *rig_redis_connect(struct rig *);
 struct redisReply *rig_redis_argv(struct redisContext *, const char **argv,
 		    size_t argc, char *err, size_t errsz);
@@ -221,6 +263,7 @@ bool		 rig_nginx_test(struct rig *);
 
 /* HTTP (rig_http.c). */
 void		 rig_http_init(struct rig_http *, int port);
+void		 rig_http_nginx(struct rig_http *, const struct rig *);
 void		 rig_http_from(struct rig_http *, const char *source);
 void		 rig_http_close(struct rig_http *);
 bool		 rig_http_request(struct rig_http *, const char *method,
@@ -244,6 +287,29 @@ unsigned int	 rig_load_5xx(struct rig_load *);
 bool		 rig_load_bought(struct rig_load *, unsigned int k);
 double		 rig_load_503_span_ms(struct rig_load *);
 const char	*rig_load_summary(struct rig_load *, char *buf, size_t bufsz);
+
+/*
+ * Test hosts in network namespaces (rig_netns.c), as root.  Every
+ * namespace made is removed by name in rig_net_remove(), at exit and
+ * before a failed Check assertion (rig_cleanup()).  roles name the hosts
+ * ("edge", "app1", ...); host k gets 198.18.0.(k + 2).
+ */
+bool		 rig_net_create(struct rig *, struct rig_net *,
+		    const char *const *roles, size_t nroles);
+const struct rig_host *rig_net_host(const struct rig_net *, const char *role);
+bool		 rig_net_enter(struct rig *, struct rig_net *,
+		    const struct rig_host *);
+bool		 rig_net_cut(struct rig *, const struct rig_net *,
+		    const struct rig_host *);
+int		 rig_net_pids(const struct rig_host *);
+void		 rig_net_remove(struct rig_net *);
+void		 rig_net_cleanup(void);
+bool		 rig_on_host(struct rig *, const struct rig_net *,
+		    const char *redis_role, const char *nginx_role,
+		    const char *const inst_roles[RIG_INSTANCES]);
+bool		 rig_net_redis_start(struct rig *, struct rig_proc *,
+		    const struct rig_host *, int port, const char *name,
+		    const char *extra, bool sentinel);
 
 /* stat.log and the instances' logs (rig_stat.c). */
 long		 rig_stat_lines(struct rig *, const char *needle);

@@ -97,7 +97,7 @@ rig_ck_bought_are_orders(struct rig *r, struct rig_load *l)
 	char		 target[64], err[256];
 	unsigned int	 k, checked = 0;
 
-	rig_http_init(&h, r->http_port);
+	rig_http_nginx(&h, r);
 	for (k = 0; k < l->spec.total && k < RIG_LOAD_USERS_MAX; k++) {
 		if (!rig_load_bought(l, k))
 			continue;

@@ -113,6 +113,17 @@ rig_tcp_connect(int port, unsigned int io_timeout_ms)
 int
 rig_tcp_connect_from(const char *source, int port, unsigned int io_timeout_ms)
 {
+	return rig_tcp_connect_to(source, NULL, port, io_timeout_ms);
+}
+
+/*
+ * Connect to the IPv4 address addr (NULL: 127.0.0.1), e.g. a test host's,
+ * from source as rig_tcp_connect_from does.
+ */
+int
+rig_tcp_connect_to(const char *source, const char *addr, int port,
+    unsigned int io_timeout_ms)
+{
 	struct sockaddr_in sin, src;
 	int		 fd, saved;
 
@@ -120,6 +131,11 @@ rig_tcp_connect_from(const char *source, int port, unsigned int io_timeout_ms)
 		return -1;
 	set_timeouts(fd, io_timeout_ms);
 	loopback(&sin, port);
+	if (addr != NULL && inet_pton(AF_INET, addr, &sin.sin_addr) != 1) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
 	if (source != NULL) {
 		loopback(&src, 0);
 		if (inet_pton(AF_INET, source, &src.sin_addr) != 1) {
@@ -163,10 +179,20 @@ rig_send_all(int fd, const void *data, size_t len)
 void
 rig_http_init(struct rig_http *h, int port)
 {
+	h->addr = NULL;
 	h->port = port;
 	h->source = NULL;
 	h->fd = -1;
 	h->inlen = 0;
+}
+
+/* A connection to the rig's nginx, wherever it runs. */
+void
+rig_http_nginx(struct rig_http *h, const struct rig *r)
+{
+	rig_http_init(h, r->http_port);
+	h->addr = r->nginx_master.host != NULL ? r->nginx_master.host->addr :
+	    NULL;
 }
 
 /* Connect from source (an IPv4 address) from the next request on. */
@@ -376,10 +402,11 @@ rig_http_request(struct rig_http *h, const char *method, const char *target,
 
 	reply_reset(rep);
 	errno = 0;
-	if (h->fd == -1 && (h->fd = rig_tcp_connect_from(h->source, h->port,
-	    IO_TIMEOUT_MS)) == -1) {
-		snprintf(err, errsz, "connect 127.0.0.1:%d from %s: %s",
-		    h->port, h->source ? h->source : "any", strerror(errno));
+	if (h->fd == -1 && (h->fd = rig_tcp_connect_to(h->source, h->addr,
+	    h->port, IO_TIMEOUT_MS)) == -1) {
+		snprintf(err, errsz, "connect %s:%d from %s: %s",
+		    h->addr ? h->addr : "127.0.0.1", h->port,
+		    h->source ? h->source : "any", strerror(errno));
 		return false;
 	}
 	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1"
@@ -411,7 +438,7 @@ rig_get(struct rig *r, const char *target, struct rig_reply *rep)
 	struct rig_http	 h;
 	bool		 ok;
 
-	rig_http_init(&h, r->http_port);
+	rig_http_nginx(&h, r);
 	ok = rig_http_request(&h, "GET", target, NULL, NULL, 0, rep, r->err,
 	    sizeof(r->err));
 	rig_http_close(&h);

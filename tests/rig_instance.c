@@ -22,7 +22,8 @@ port_open(struct rig *r, const struct rig_proc *p)
 	int	 fd;
 
 	(void)r;
-	if ((fd = rig_tcp_connect(p->port, 1000)) == -1)
+	if ((fd = rig_tcp_connect_to(NULL, rig_proc_addr(p), p->port,
+	    1000)) == -1)
 		return false;
 	close(fd);
 	return true;
@@ -75,14 +76,16 @@ rig_instance_start(struct rig *r, int i)
 
 	if (r->inst[i].pid != 0)
 		return rig_fail(r, "instance %d is running already", i);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", r->inst[i].port);
+	snprintf(addr, sizeof(addr), "%s:%d", rig_proc_addr(&r->inst[i]),
+	    r->inst[i].port);
 	if (rig_instance_user() != NULL) {
 		argv[7] = "--user";
 		argv[8] = (char *)rig_instance_user();
 	}
 	rig_instance_log(r, i, log, sizeof(log));
 	snprintf(what, sizeof(what), "spike-fcgi on %s", addr);
-	if ((r->inst[i].pid = rig_spawn(r, argv, log, false)) == -1) {
+	if ((r->inst[i].pid = rig_spawn_on(r, r->inst[i].host, argv, log,
+	    false)) == -1) {
 		r->inst[i].pid = 0;
 		return false;
 	}
@@ -126,8 +129,8 @@ rig_instance_wait(struct rig *r, int i, unsigned int timeout_ms,
 	if (!rig_proc_wait(p, timeout_ms)) {
 		char	 log[RIG_PATH_MAX + 32];
 
-		rig_fail(r, "instance 127.0.0.1:%d still running after %u ms",
-		    p->port, timeout_ms);
+		rig_fail(r, "instance %s:%d still running after %u ms",
+		    rig_proc_addr(p), p->port, timeout_ms);
 		rig_instance_log(r, i, log, sizeof(log));
 		rig_append_tail(r, log);
 		return false;
@@ -148,8 +151,8 @@ rig_instance_alive(struct rig *r, int i)
 
 	if (r->inst[i].pid != 0 && !rig_proc_exited(&r->inst[i]))
 		return true;
-	rig_fail(r, "instance 127.0.0.1:%d is not running (%s)", r->inst[i].port,
-	    rig_status_str(r->inst[i].status, st, sizeof(st)));
+	rig_fail(r, "instance %s:%d is not running (%s)",
+	    rig_proc_addr(&r->inst[i]), r->inst[i].port, rig_status_str(r->inst[i].status, st, sizeof(st)));
 	rig_instance_log(r, i, log, sizeof(log));
 	rig_append_tail(r, log);
 	return false;
@@ -175,8 +178,9 @@ rig_instances_term(struct rig *r, unsigned int timeout_ms)
 		if (!rig_instance_wait(r, i, timeout_ms, &status, NULL))
 			ok = false;
 		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			ok = rig_fail(r, "instance 127.0.0.1:%d ended on SIGTERM "
-			    "with %s, not exit status 0", r->inst[i].port,
+			ok = rig_fail(r, "instance %s:%d ended on SIGTERM "
+			    "with %s, not exit status 0",
+			    rig_proc_addr(&r->inst[i]), r->inst[i].port,
 			    rig_status_str(status, st, sizeof(st)));
 	}
 	return ok;

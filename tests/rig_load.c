@@ -92,6 +92,7 @@ load_thread(void *arg)
 	double		 end = l->start_ms + l->spec.deadline_ms;
 
 	rig_http_init(&h, l->spec.port);
+	h.addr = l->spec.addr;
 	while (!atomic_load(&l->stop) && rig_now_ms() < end) {
 		if ((k = atomic_fetch_add(&l->next, 1)) >= l->spec.total)
 			break;
@@ -116,8 +117,11 @@ struct rig_load_spec
 rig_load_plan(const struct rig *r, unsigned int conns, unsigned int total,
     bool unique_users, unsigned int deadline_ms)
 {
-	struct rig_load_spec spec = { r->http_port, r->nginx_503, conns, total,
-	    unique_users, deadline_ms, NULL };
+	struct rig_load_spec spec = { r->http_port, NULL, r->nginx_503, conns,
+	    total, unique_users, deadline_ms, NULL };
+
+	if (r->nginx_master.host != NULL)
+		spec.addr = r->nginx_master.host->addr;
 
 	return spec;
 }

@@ -53,7 +53,8 @@ write_snippet(struct rig *r, const char *path)
 	const char *const *a = r->opt.nginx_conf_args;
 	char	 listen[32];
 
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", r->http_port);
+	snprintf(listen, sizeof(listen), "%s:%d", rig_proc_addr(&r->nginx_master),
+	    r->http_port);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return rig_fail(r, "unlink %s: %s", path, strerror(errno));
 	/* The test's own arguments, up to the first NULL, then a NULL. */
@@ -103,7 +104,8 @@ nginx_answers(struct rig *r, const struct rig_proc *p)
 	ssize_t	 n;
 
 	(void)r;
-	if ((fd = rig_tcp_connect(p->port, 1000)) == -1)
+	if ((fd = rig_tcp_connect_to(NULL, rig_proc_addr(p), p->port,
+	    1000)) == -1)
 		return false;
 	n = rig_send_all(fd, probe, sizeof(probe) - 1) ?
 	    recv(fd, buf, sizeof(buf), 0) : -1;
@@ -126,12 +128,14 @@ rig_nginx_start(struct rig *r)
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", r->nginx_dir);
 	snprintf(err, sizeof(err), "%s/error.log", r->nginx_dir);
 	snprintf(log, sizeof(log), "%s/stderr.log", r->nginx_dir);
-	if ((r->nginx_master.pid = rig_spawn(r, argv, log, true)) == -1) {
+	if ((r->nginx_master.pid = rig_spawn_on(r, r->nginx_master.host, argv,
+	    log, true)) == -1) {
 		r->nginx_master.pid = 0;
 		return false;
 	}
 	r->nginx_master.port = r->http_port;
-	snprintf(what, sizeof(what), "nginx on 127.0.0.1:%d", r->http_port);
+	snprintf(what, sizeof(what), "nginx on %s:%d",
+	    rig_proc_addr(&r->nginx_master), r->http_port);
 	return rig_wait_ready(r, &r->nginx_master, nginx_answers, what,
 	    "no HTTP answer", err);
 }

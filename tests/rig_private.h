@@ -25,14 +25,16 @@ void		 rig_append_tail(struct rig *, const char *path);
 bool		 rig_write_file(struct rig *, const char *path,
 		    const char *text);
 char		*rig_read_file(const char *path);
+bool		 rig_write_redis_conf(struct rig *);
 
 /* rig.c: processes, tracked by pid from rig_spawn() until reaped. */
 pid_t		 rig_spawn(struct rig *, char *const argv[],
 		    const char *log_path, bool nginx);
+pid_t		 rig_spawn_netns(struct rig *, const char *netns,
+		    char *const argv[], const char *log_path, bool nginx);
+pid_t		 rig_spawn_on(struct rig *, const struct rig_host *,
+		    char *const argv[], const char *log_path, bool nginx);
 bool		 rig_proc_exited(struct rig_proc *);
-bool		 rig_proc_wait(struct rig_proc *, unsigned int timeout_ms);
-bool		 rig_proc_stop(struct rig_proc *, int sig,
-		    unsigned int timeout_ms);
 void		 rig_kill_nginx(pid_t master);
 const char	*rig_status_str(int status, char *buf, size_t bufsz);
 typedef bool	(*rig_ready_fn)(struct rig *, const struct rig_proc *);

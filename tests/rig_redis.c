@@ -27,10 +27,11 @@ redis_argv(struct rig *r, int argc, const char **argv)
 	redisContext	*c;
 	redisReply	*reply;
 
-	c = redisConnectWithTimeout("127.0.0.1", r->redis.port, tv);
+	c = redisConnectWithTimeout(rig_proc_addr(&r->redis), r->redis.port,
+	    tv);
 	if (c == NULL || c->err) {
-		rig_fail(r, "redis connect 127.0.0.1:%d: %s", r->redis.port,
-		    c ? c->errstr : "out of memory");
+		rig_fail(r, "redis connect %s:%d: %s", rig_proc_addr(&r->redis),
+		    r->redis.port, c ? c->errstr : "out of memory");
 		redisFree(c);
 		return NULL;
 	}
@@ -47,18 +48,25 @@ redis_argv(struct rig *r, int argc, const char **argv)
 	return reply;
 }
 
-/*
- * A connection to 127.0.0.1:port with 5 s timeouts (scaled by the
- * slowdown factor), as hiredis gave it.
- */
+/* A connection to 127.0.0.1:port, as rig_redis_open_at gives it. */
 redisContext *
 rig_redis_open(int port)
+{
+	return rig_redis_open_at("127.0.0.1", port);
+}
+
+/*
+ * A connection to addr:port with 5 s timeouts (scaled by the slowdown
+ * factor), as hiredis gave it.
+ */
+redisContext *
+rig_redis_open_at(const char *addr, int port)
 {
 	unsigned int	 ms = budget_ms(5000);
 	struct timeval	 tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
 	redisContext	*c;
 
-	c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	c = redisConnectWithTimeout(addr, port, tv);
 	if (c != NULL && c->err == 0)
 		redisSetTimeout(c, tv);
 	return c;
@@ -68,7 +76,8 @@ rig_redis_open(int port)
 redisContext *
 rig_redis_connect(struct rig *r)
 {
-	redisContext	*c = rig_redis_open(r->redis.port);
+	redisContext	*c = rig_redis_open_at(rig_proc_addr(&r->redis),
+	    r->redis.port);
 
 	if (c == NULL || c->err) {
 		rig_fail(r, "redis connect: %s", c ? c->errstr : "out of memory");
@@ -161,7 +170,8 @@ rig_redis_start(struct rig *r)
 	char	 log[RIG_PATH_MAX + 16];
 
 	snprintf(log, sizeof(log), "%s/redis/redis.log", r->dir);
-	if ((r->redis.pid = rig_spawn(r, argv, log, false)) == -1) {
+	if ((r->redis.pid = rig_spawn_on(r, r->redis.host, argv, log,
+	    false)) == -1) {
 		r->redis.pid = 0;
 		return false;
 	}
@@ -254,7 +264,8 @@ heartbeat_seen(struct rig *r, int i)
 	redisReply	*reply;
 	bool		 seen;
 
-	snprintf(member, sizeof(member), "127.0.0.1:%d", r->inst[i].port);
+	snprintf(member, sizeof(member), "%s:%d", rig_proc_addr(&r->inst[i]),
+	    r->inst[i].port);
 	if ((reply = redis_argv(r, 3, argv)) == NULL)
 		return false;
 	seen = reply->type == REDIS_REPLY_STRING;
@@ -277,9 +288,9 @@ rig_heartbeats_wait(struct rig *r, unsigned int timeout_ms)
 			if (!rig_instance_alive(r, i))
 				return false;
 			if (rig_now_ms() > end)
-				return rig_fail(r, "instance 127.0.0.1:%d: no "
+				return rig_fail(r, "instance %s:%d: no "
 				    "heartbeat in %s:instances after %u ms",
-				    r->inst[i].port, RIG_STOCK_KEY,
+				    rig_proc_addr(&r->inst[i]), r->inst[i].port, RIG_STOCK_KEY,
 				    timeout_ms);
 			rig_sleep_ms(20);
 		}
