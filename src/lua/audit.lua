@@ -95,16 +95,33 @@ repeat
 	end
 until #batch < 1000
 
+-- The pending set and the users' sets of active orders, read whole
+-- once: a lookup per order would cost a call each.
+local pending_set = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+	pending_set[id] = true
+end
+local set_of = {}	-- order id: the KEY:user:USER that holds it
+each_key(ARGV[8], function(key)
+	for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+		if set_of[id] then
+			violation('user-set', key .. ': ' .. id ..
+				', also in ' .. set_of[id])
+		end
+		set_of[id] = key
+	end
+end)
+
 -- The orders of this sale, each checked against the events and sets.
 local count = {pending = 0, paid = 0, expired = 0}
-local status_of, user_of, active = {}, {}, {}
+local status_of, active = {}, {}
 local norders, earlier = 0, 0
 
 local function check_order(key, id, user, status, pay_by)
 	if count[status] then
 		count[status] = count[status] + 1
 	else
-		violation('bad-status', key .. ': status ' .. tostring(status))
+		violation('bad-status', key .. ': status ' .. status)
 	end
 	if not events.created[id] then
 		violation('no-created-event', key)
@@ -113,21 +130,24 @@ local function check_order(key, id, user, status, pay_by)
 	    not events[status][id] then
 		violation('no-' .. status .. '-event', key)
 	end
-	local listed = redis.call('ZSCORE', KEYS[3], id) ~= false
-	if (status == 'pending') ~= listed then
-		violation('pending-set', key .. ': status ' .. tostring(status)
-			.. (listed and ', in ' or ', not in ') .. KEYS[3])
+	if (status == 'pending') ~= (pending_set[id] == true) then
+		violation('pending-set', key .. ': status ' .. status ..
+			(pending_set[id] and ', in ' or ', not in ') .. KEYS[3])
 	end
 	if status == 'pending' and (pay_by or 0) + grace < now then
 		violation('overdue', key .. ': pending ' ..
 			int(now - (pay_by or 0)) .. ' ms past pay_by')
 	end
+	local set = prefix .. ':user:' .. user
 	if status ~= 'pending' and status ~= 'paid' then
+		if set_of[id] then
+			violation('user-set', set_of[id] .. ': ' .. id ..
+				' is ' .. status)
+		end
 		return
 	end
 	active[user] = (active[user] or 0) + 1
-	local set = prefix .. ':user:' .. user
-	if redis.call('ZSCORE', set, id) == false then
+	if set_of[id] ~= set then
 		violation('user-set', key .. ': ' .. status .. ', not in ' ..
 			set)
 	end
@@ -143,8 +163,8 @@ each_key(ARGV[7], function(key)
 		return
 	end
 	norders = norders + 1
-	status_of[id], user_of[id] = o[2] or 'missing', o[1] or ''
-	check_order(key, id, user_of[id], status_of[id], tonumber(o[4]))
+	status_of[id] = o[2] or 'missing'
+	check_order(key, id, o[1] or '', status_of[id], tonumber(o[4]))
 end)
 
 for id in pairs(events.created) do
@@ -153,26 +173,18 @@ for id in pairs(events.created) do
 			.. ', no ' .. prefix .. ':order:' .. id)
 	end
 end
-
-for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+for id in pairs(pending_set) do
 	if not status_of[id] then
 		violation('pending-set', KEYS[3] .. ': ' .. id ..
 			', no order of this sale')
 	end
 end
-
--- Each user's active orders: as the order hashes say, within the limit.
-each_key(ARGV[8], function(key)
-	local user = string.sub(key, #prefix + 7)
-	for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-		local s = status_of[id]
-		if (s ~= 'pending' and s ~= 'paid') or user_of[id] ~= user then
-			violation('user-set', key .. ': ' .. id .. ' is ' ..
-				(s and (s .. ', user ' .. user_of[id]) or
-				'no order of this sale'))
-		end
+for id, set in pairs(set_of) do
+	if not status_of[id] then
+		violation('user-set', set .. ': ' .. id ..
+			', no order of this sale')
 	end
-end)
+end
 for user, n in pairs(active) do
 	if n > limit then
 		violation('over-limit', 'user ' .. user .. ': ' .. int(n) ..
