@@ -44,6 +44,7 @@ struct ctl {
 	struct conf	 conf;
 	bool		 json;		/* status --json, audit --json */
 	const char	*grace;		/* audit --grace, as given */
+	const char	*audit_redis;	/* audit --redis: this Redis instead */
 	bool		 force;		/* init --force */
 	const char	*listen;	/* nginx-conf --listen */
 	const char	*rate;		/* nginx-conf --rate, as given */
@@ -74,7 +75,8 @@ usage(FILE *out)
 	    "  init TOTAL [--force]            put a sale of TOTAL tickets on\n"
 	    "  status [--json]                 the sale, instances and orders\n"
 	    "  check                           config, Redis and the stock hash\n"
-	    "  audit [--json] [--grace S]      check the sale's books\n"
+	    "  audit [--json] [--grace S] [--redis ADDR]\n"
+	    "                                  check the sale's books\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "    [--rate N [--burst B]] [--pay-from ADDR ...]\n"
 	    "  instances                       the instance addresses\n"
@@ -538,6 +540,21 @@ cmd_check(struct ctl *c, char **args)
 
 /* ---- audit ------------------------------------------------------------ */
 
+/* Is s a Redis address redis_dial() takes: HOST:PORT or unix:PATH? */
+static bool
+redis_addr_valid(const char *s)
+{
+	const char	*colon = strrchr(s, ':');
+	long long	 port;
+
+	if (strlen(s) >= CONF_ADDR_MAX)
+		return false;
+	if (strncmp(s, "unix:", 5) == 0)
+		return s[5] != '\0';
+	return colon != NULL && colon != s && parse_total(colon + 1, &port) &&
+	    port >= 1 && port <= 65535;
+}
+
 /*
  * Check the sale's books (spikectl(1), audit): exits CTL_OK when they are
  * right, CTL_FAIL listing each violation, CTL_NO_VERDICT when they cannot
@@ -558,6 +575,14 @@ cmd_audit(struct ctl *c, char **args)
 			    "expected whole seconds from 0 to %d", c->grace,
 			    CTL_GRACE_MAX);
 		grace_ms = s * 1000;
+	}
+	if (c->audit_redis != NULL) {
+		if (!redis_addr_valid(c->audit_redis))
+			return ctl_errx(CTL_NO_VERDICT, "audit: --redis \"%s\": "
+			    "expected HOST:PORT or unix:PATH", c->audit_redis);
+		snprintf(c->conf.redis, sizeof(c->conf.redis), "%s",
+		    c->audit_redis);
+		c->conf.nsentinels = 0;
 	}
 	if ((a = malloc(sizeof(*a))) == NULL)
 		return ctl_errx(CTL_NO_VERDICT, "%s",
@@ -926,7 +951,8 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 		    strcmp(cmd, "audit") == 0) && strcmp(a, "--json") == 0)
 			c->json = true;
 		else if (take_value(cmd, "audit", "--grace", argc, args, &i,
-		    &c->grace))
+		    &c->grace) || take_value(cmd, "audit", "--redis", argc,
+		    args, &i, &c->audit_redis))
 			continue;
 		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
 			c->force = true;

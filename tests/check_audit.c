@@ -4,13 +4,16 @@
  * expired, anonymous) audits clean with the right summary, also after
  * init --force has put a new sale on over the old orders, and while
  * buyers buy; each violation, made by corrupting Redis directly, makes it
- * exit 1 naming the key or order; no Redis, or no sale, is no verdict.
+ * exit 1 naming the key or order; no Redis, or no sale, is no verdict;
+ * --redis audits a read-only replica.
  */
 #include "config.h"
 
 #include <check.h>
 
 #include <sys/wait.h>
+
+#include <signal.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include <hiredis/hiredis.h>
 
 #include "rig_ck.h"
+#include "rig_private.h"
 #include "spike.h"
 
 #define K		RIG_STOCK_KEY
@@ -579,6 +583,74 @@ START_TEST(test_bad_status)
 }
 END_TEST
 
+/* ---- a replica -------------------------------------------------------- */
+
+/* Start a replica of the rig's Redis on a free port; wait until synced. */
+static void
+replica_start(struct rig *r, struct rig_proc *rp)
+{
+	char		 port[16], primary[16], dir[RIG_PATH_MAX], log[RIG_PATH_MAX];
+	char		*argv[] = { r->redis_server, "--port", port, "--bind",
+			    "127.0.0.1", "--save", "", "--appendonly", "no",
+			    "--dir", dir, "--dbfilename", "replica.rdb",
+			    "--replicaof", "127.0.0.1", primary, NULL };
+	redisContext	*c = NULL;
+	redisReply	*rep;
+	double		 end = rig_now_ms() + BUDGET_UP_MS;
+	bool		 up = false;
+
+	rp->port = rig_free_port();
+	snprintf(port, sizeof(port), "%d", rp->port);
+	snprintf(primary, sizeof(primary), "%d", r->redis.port);
+	snprintf(dir, sizeof(dir), "%s/redis", r->dir);
+	snprintf(log, sizeof(log), "%s/replica.log", r->dir);
+	ck_assert_msg((rp->pid = rig_spawn(r, argv, log, false)) > 0, "%s",
+	    r->err);
+	while (!up) {
+		ck_assert_msg(rig_now_ms() < end, "replica on %d: not synced "
+		    "after %u ms", rp->port, BUDGET_UP_MS);
+		rig_sleep_ms(50);
+		if (c == NULL && ((c = rig_redis_open(rp->port)) == NULL ||
+		    c->err != 0)) {
+			if (c != NULL)
+				redisFree(c);
+			c = NULL;
+			continue;
+		}
+		rep = redisCommand(c, "INFO replication");
+		up = rep != NULL && rep->type == REDIS_REPLY_STRING &&
+		    strstr(rep->str, "master_link_status:up") != NULL;
+		if (rep != NULL)
+			freeReplyObject(rep);
+	}
+	redisFree(c);
+}
+
+/*
+ * audit --redis reads the books from a read-only replica, which allows
+ * the script: with the primary stopped it finds them right there.
+ */
+START_TEST(test_replica)
+{
+	struct rig	 r;
+	struct books	 b;
+	struct rig_proc	 rp = { 0 };
+	struct audit_run run;
+	char		 addr[32];
+
+	clean_books(&r, &b);
+	replica_start(&r, &rp);
+	ck_assert_msg(rig_redis_stop(&r), "%s", r.err);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rp.port);
+	audit(&r, &run, "--redis", addr, NULL);
+	rig_proc_stop(&rp, SIGTERM, BUDGET_TERM_MS);
+	ck_assert_msg(run.status == 0, "exit %d:\n%s", run.status, run.tail);
+	summary_is(&run, "sold", 4);
+	summary_is(&run, "orders", 3);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- no verdict ------------------------------------------------------- */
 
 /* Redis gone: exit 2 saying so, never 0 (and never 1, a violation). */
@@ -605,6 +677,26 @@ START_TEST(test_no_sale)
 	freeReplyObject(CMD(c, "DEL", K));
 	audit_says(&r, 2, "no stock hash: nothing to audit", NULL);
 	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
+/* --redis names the Redis audited: a dead one is no verdict, a bad one too. */
+START_TEST(test_bad_redis_option)
+{
+	struct rig	 r;
+	struct books	 b;
+	struct audit_run run;
+	char		 addr[32];
+
+	clean_books(&r, &b);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rig_free_port());
+	audit(&r, &run, "--redis", addr, NULL);
+	ck_assert_msg(run.status == 2 && strstr(run.out, addr) != NULL,
+	    "exit %d:\n%s", run.status, run.tail);
+	audit(&r, &run, "--redis", "localhost", NULL);
+	ck_assert_msg(run.status == 2 && strstr(run.out, "expected HOST:PORT")
+	    != NULL, "exit %d:\n%s", run.status, run.tail);
 	rig_stop(&r);
 }
 END_TEST
@@ -636,6 +728,8 @@ audit_suite(void)
 	tcase_set_timeout(none, 60);
 	tcase_add_test(none, test_redis_unreachable);
 	tcase_add_test(none, test_no_sale);
+	tcase_add_test(none, test_bad_redis_option);
+	tcase_add_test(none, test_replica);
 	suite_add_tcase(s, none);
 	return s;
 }
