@@ -538,8 +538,8 @@ audit_from(const redisReply *r, struct ctl_audit *a)
 /*
  * Check the sale's books with audit.lua, one read-only script, so they
  * are read at one instant even mid-sale.  It takes longer than any other
- * call (about 12 ms a thousand orders), so it waits CTL_AUDIT_TIMEOUT_MS
- * when redis_timeout_ms is shorter.  Returns SPIKE_OK with the
+ * call (100 ms and more for 10,000 orders), so it waits
+ * CTL_AUDIT_TIMEOUT_MS when redis_timeout_ms is shorter.  Returns SPIKE_OK with the
  * findings in *a (a->exists false without a stock hash), SPIKE_EREDIS
  * when Redis cannot be read.
  */
