@@ -6,11 +6,14 @@
  */
 #include "config.h"
 
+#include <sys/time.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -18,6 +21,8 @@
 
 #define CTL_KEY_MAX	(CONF_KEY_MAX + 32)
 #define CTL_SCAN_COUNT	"1000"
+#define CTL_CLOCK_WAIT_MS	100
+#define CTL_AUDIT_TIMEOUT_MS	10000
 
 struct ctl_redis {
 	const struct conf	*conf;
@@ -25,6 +30,7 @@ struct ctl_redis {
 	char			 live_key[CTL_KEY_MAX];
 	char			 pending_key[CTL_KEY_MAX];
 	char			 anonymous_key[CTL_KEY_MAX];
+	char			 opened_key[CTL_KEY_MAX];
 	char			 error[256];
 };
 
@@ -41,6 +47,8 @@ ctl_redis_new(const struct conf *conf)
 	snprintf(cr->pending_key, sizeof(cr->pending_key), "%s:pending",
 	    conf->stock_key);
 	snprintf(cr->anonymous_key, sizeof(cr->anonymous_key), "%s:anonymous",
+	    conf->stock_key);
+	snprintf(cr->opened_key, sizeof(cr->opened_key), "%s:opened",
 	    conf->stock_key);
 	return cr;
 }
@@ -300,12 +308,12 @@ static redisReply *
 ctl_init_eval(struct ctl_redis *cr, const char *phase, const char *arg)
 {
 	const struct conf *c = cr->conf;
-	const char	*argv[] = { "EVAL", lua_init, "4", c->stock_key,
+	const char	*argv[] = { "EVAL", lua_init, "5", c->stock_key,
 			    cr->pending_key, c->events_key, cr->anonymous_key,
-			    c->total_field, c->sold_field, phase, arg,
-			    c->stock_key };
+			    cr->opened_key, c->total_field, c->sold_field,
+			    phase, arg, c->stock_key };
 
-	return ctl_command(cr, 12, argv);
+	return ctl_command(cr, 13, argv);
 }
 
 /* Copy a glob pattern's literal prefix, escaping glob characters. */
@@ -383,21 +391,49 @@ ctl_sweep(struct ctl_redis *cr, const char *part, long long *removed)
 	return SPIKE_OK;
 }
 
-/* Read init.lua's "close" answer {status, total, sold, ended}. */
+/*
+ * Read init.lua's "close" answer {status, total, sold, ended, now}; now,
+ * Redis's clock at the close, goes into *closed_ms.
+ */
 static enum spike_err
-ctl_closed(struct ctl_redis *cr, redisReply *r, struct ctl_reset *res)
+ctl_closed(struct ctl_redis *cr, redisReply *r, struct ctl_reset *res,
+    long long *closed_ms)
 {
 	long long	 status = 0;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
 	    !reply_ll(r->element[0], &status) ||
-	    !reply_ll(r->element[3], &res->ended)) {
+	    !reply_ll(r->element[3], &res->ended) ||
+	    !reply_ll(r->element[4], closed_ms)) {
 		freeReplyObject(r);
 		return ctl_fail(cr, "init: unexpected reply");
 	}
 	sale_from(r->element[1], r->element[2], &res->before);
 	res->refused = status == 0;
 	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
+/*
+ * Wait until Redis's clock is past ms, so that the sale opens (KEY:opened)
+ * in a later millisecond than any order of the sale before it was made:
+ * audit tells the two apart by that.  A clock that stands still longer
+ * than CTL_CLOCK_WAIT_MS is let be.
+ */
+static enum spike_err
+ctl_clock_past(struct ctl_redis *cr, long long ms)
+{
+	const struct timespec pause = { 0, 1000000 };
+	long long	 now;
+	int		 waited;
+
+	for (waited = 0; waited < CTL_CLOCK_WAIT_MS; waited++) {
+		if (ctl_time_ms(cr, &now) != SPIKE_OK)
+			return SPIKE_EREDIS;
+		if (now > ms)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	return SPIKE_OK;
 }
 
@@ -413,19 +449,139 @@ ctl_redis_init(struct ctl_redis *cr, long long total, bool force,
 {
 	char		 num[32];
 	redisReply	*r;
+	long long	 closed_ms = 0;
 	enum spike_err	 rc;
 
 	memset(res, 0, sizeof(*res));
 	if ((r = ctl_init_eval(cr, "close", force ? "force" : "")) == NULL)
 		return SPIKE_EREDIS;
-	if ((rc = ctl_closed(cr, r, res)) != SPIKE_OK || res->refused)
+	if ((rc = ctl_closed(cr, r, res, &closed_ms)) != SPIKE_OK ||
+	    res->refused)
 		return rc;
 	if ((rc = ctl_sweep(cr, "user", &res->removed)) != SPIKE_OK ||
-	    (rc = ctl_sweep(cr, "last", &res->removed)) != SPIKE_OK)
+	    (rc = ctl_sweep(cr, "last", &res->removed)) != SPIKE_OK ||
+	    (rc = ctl_clock_past(cr, closed_ms)) != SPIKE_OK)
 		return rc;
 	snprintf(num, sizeof(num), "%lld", total);
 	if ((r = ctl_init_eval(cr, "open", num)) == NULL)
 		return SPIKE_EREDIS;
 	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
+/* Copy a reply element that is a string or a number into buf. */
+static void
+reply_text(const redisReply *e, char *buf, size_t bufsz)
+{
+	if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
+		snprintf(buf, bufsz, "%s", e->str);
+	else if (e->type == REDIS_REPLY_INTEGER)
+		snprintf(buf, bufsz, "%lld", e->integer);
+	else
+		buf[0] = '\0';
+}
+
+/* Read one {kind, count, {item...}} of audit.lua into k. */
+static bool
+audit_kind(const redisReply *e, struct ctl_audit_kind *k)
+{
+	const redisReply *items;
+	size_t		 i;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+	    e->element[0]->type != REDIS_REPLY_STRING ||
+	    !reply_ll(e->element[1], &k->count) ||
+	    e->element[2]->type != REDIS_REPLY_ARRAY)
+		return false;
+	snprintf(k->name, sizeof(k->name), "%s", e->element[0]->str);
+	items = e->element[2];
+	for (k->nitems = 0, i = 0; i < items->elements &&
+	    k->nitems < CTL_AUDIT_LISTED; i++)
+		reply_text(items->element[i], k->items[k->nitems++],
+		    sizeof(k->items[0]));
+	return true;
+}
+
+/* Read audit.lua's answer (see its header) into a. */
+static bool
+audit_from(const redisReply *r, struct ctl_audit *a)
+{
+	long long	*counts[] = { &a->pending, &a->paid, &a->expired,
+			    &a->anonymous, &a->orders, &a->earlier,
+			    &a->events };
+	long long	 exists = 0;
+	size_t		 i, first = 5 + sizeof(counts) / sizeof(counts[0]);
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    !reply_ll(r->element[0], &exists) ||
+	    !reply_ll(r->element[1], &a->now_ms))
+		return false;
+	a->exists = exists == 1;
+	if (!a->exists)
+		return true;
+	if (r->elements < first || r->elements - first > CTL_AUDIT_KINDS ||
+	    !reply_ll(r->element[2], &a->opened_ms))
+		return false;
+	reply_text(r->element[3], a->total_raw, sizeof(a->total_raw));
+	reply_text(r->element[4], a->sold_raw, sizeof(a->sold_raw));
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		if (!reply_ll(r->element[5 + i], counts[i]))
+			return false;
+	for (a->nkinds = 0, i = first; i < r->elements; i++) {
+		if (!audit_kind(r->element[i], &a->kinds[a->nkinds]))
+			return false;
+		a->violations += a->kinds[a->nkinds++].count;
+	}
+	return true;
+}
+
+/*
+ * Check the sale's books with audit.lua, one read-only script, so they
+ * are read at one instant even mid-sale.  It takes longer than any other
+ * call (100 ms and more for 10,000 orders), so it waits
+ * CTL_AUDIT_TIMEOUT_MS when redis_timeout_ms is shorter.  Returns SPIKE_OK with the
+ * findings in *a (a->exists false without a stock hash), SPIKE_EREDIS
+ * when Redis cannot be read.
+ */
+enum spike_err
+ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
+{
+	const struct conf *c = cr->conf;
+	char		 limit[16], grace[32], listed[16];
+	char		 quoted[2 * CONF_KEY_MAX + 2];
+	char		 orders[sizeof(quoted) + 16], users[sizeof(quoted) + 16];
+	const char	*argv[] = { "EVAL", lua_audit, "5", c->stock_key,
+			    c->events_key, cr->pending_key, cr->anonymous_key,
+			    cr->opened_key, c->total_field, c->sold_field,
+			    c->stock_key, limit, grace, listed, orders, users };
+	redisReply	*r;
+	struct timeval	 tv;
+	double		 start;
+	bool		 ok;
+
+	memset(a, 0, sizeof(*a));
+	a->grace_ms = grace_ms;
+	snprintf(limit, sizeof(limit), "%u", c->per_user_limit);
+	snprintf(grace, sizeof(grace), "%lld", grace_ms);
+	snprintf(listed, sizeof(listed), "%d", CTL_AUDIT_LISTED);
+	glob_quote(quoted, sizeof(quoted), c->stock_key);
+	snprintf(orders, sizeof(orders), "%s:order:*", quoted);
+	snprintf(users, sizeof(users), "%s:user:*", quoted);
+	if (ctl_connect(cr) != SPIKE_OK)
+		return SPIKE_EREDIS;
+	if (c->redis_timeout_ms < CTL_AUDIT_TIMEOUT_MS) {
+		tv.tv_sec = CTL_AUDIT_TIMEOUT_MS / 1000;
+		tv.tv_usec = CTL_AUDIT_TIMEOUT_MS % 1000 * 1000;
+		if (redisSetTimeout(cr->ctx, tv) != REDIS_OK)
+			return ctl_fail(cr, "audit: set timeout");
+	}
+	start = (double)now_us();
+	if ((r = ctl_command(cr, 16, argv)) == NULL)
+		return SPIKE_EREDIS;
+	a->took_ms = ((double)now_us() - start) / 1000.0;
+	ok = audit_from(r, a);
+	freeReplyObject(r);
+	if (!ok)
+		return ctl_fail(cr, "audit: unexpected reply");
 	return SPIKE_OK;
 }

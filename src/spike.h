@@ -585,6 +585,47 @@ enum spike_err	 ctl_redis_status(struct ctl_redis *, struct ctl_status *);
 enum spike_err	 ctl_redis_init(struct ctl_redis *, long long total,
 		    bool force, struct ctl_reset *);
 
+/* ---- ctl_audit.c: spikectl audit, the sale's books checked ------------ */
+
+#define CTL_AUDIT_KINDS		16	/* kinds of violation audit.lua has */
+#define CTL_AUDIT_LISTED	20	/* described of each kind; all counted */
+#define CTL_AUDIT_ITEM_MAX	512
+
+/* One kind of violation: how many, and the first few described. */
+struct ctl_audit_kind {
+	char		 name[32];
+	long long	 count;
+	char		 items[CTL_AUDIT_LISTED][CTL_AUDIT_ITEM_MAX];
+	size_t		 nitems;
+};
+
+/* The books as audit.lua read them at one instant (spikectl(1), audit). */
+struct ctl_audit {
+	bool		 exists;	/* the stock hash is there */
+	long long	 now_ms;	/* Redis TIME when it read them */
+	long long	 opened_ms;	/* KEY:opened; 0 without */
+	long long	 grace_ms;	/* allowed past pay_by */
+	char		 total_raw[CTL_RAW_MAX];
+	char		 sold_raw[CTL_RAW_MAX];
+	long long	 pending;
+	long long	 paid;
+	long long	 expired;
+	long long	 anonymous;
+	long long	 orders;	/* of this sale */
+	long long	 earlier;	/* orders of an earlier sale, not checked */
+	long long	 events;	/* of this sale */
+	struct ctl_audit_kind kinds[CTL_AUDIT_KINDS];
+	size_t		 nkinds;
+	long long	 violations;	/* over every kind */
+	double		 took_ms;	/* the script's round trip */
+};
+
+enum spike_err	 ctl_redis_audit(struct ctl_redis *, long long grace_ms,
+		    struct ctl_audit *);
+long long	 ctl_audit_grace_ms(const struct conf *);
+void		 ctl_audit_print(const struct ctl_audit *, const struct conf *,
+		    const char *conf_path, bool json);
+
 /* ---- ctl_nginx.c: spikectl nginx-conf ---------------------------------- */
 
 enum spike_err	 ctl_nginx_render(const char *tmpl, const struct conf *,
@@ -609,6 +650,7 @@ extern const char ctl_nginx_snippet[];
 
 /* ---- lua_scripts.c, generated from src/lua/ at build time -------------- */
 
+extern const char lua_audit[];
 extern const char lua_buy[];
 extern const char lua_expire[];
 extern const char lua_init[];

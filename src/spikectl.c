@@ -4,7 +4,9 @@
  * nginx's snippet (ctl_nginx.c) and starts an instance under spawn-fcgi
  * for systemd.  See spikectl(1).
  *
- * Exit status: 0 success, 1 failure or refusal, 2 usage error.
+ * Exit status: 0 success, 1 failure or refusal, 2 usage error.  audit:
+ * 0 the books are right, 1 a violation, 2 no verdict (usage, config or
+ * Redis unreadable).
  */
 #include "config.h"
 
@@ -31,17 +33,21 @@
 #define CTL_OK		0
 #define CTL_FAIL	1
 #define CTL_USAGE	2
+#define CTL_NO_VERDICT	2	/* audit could not read the books */
 
 #define CTL_SPIKE_FCGI	SBINDIR "/spike-fcgi"
 #define CTL_TOTAL_MAX	1000000000000000LL	/* 10^15 tickets */
 #define CTL_SIGN_TTL	300		/* sign: seconds a signature is good */
 #define CTL_RATE_MAX	1000000		/* nginx-conf --rate, --burst */
 #define CTL_PAY_FROM_MAX	64	/* nginx-conf --pay-from */
+#define CTL_GRACE_MAX	86400	/* audit --grace, seconds */
 
 struct ctl {
 	const char	*conf_path;
 	struct conf	 conf;
-	bool		 json;		/* status --json */
+	bool		 json;		/* status --json, audit --json */
+	const char	*grace;		/* audit --grace, as given */
+	const char	*audit_redis;	/* audit --redis: this Redis instead */
 	bool		 force;		/* init --force */
 	const char	*listen;	/* nginx-conf --listen */
 	const char	*rate;		/* nginx-conf --rate, as given */
@@ -73,6 +79,8 @@ usage(FILE *out)
 	    "  init TOTAL [--force]            put a sale of TOTAL tickets on\n"
 	    "  status [--json]                 the sale, instances and orders\n"
 	    "  check                           config, Redis and the stock hash\n"
+	    "  audit [--json] [--grace S] [--redis ADDR]\n"
+	    "                                  check the sale's books\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "    [--rate N [--burst B]] [--pay-from ADDR ...]\n"
 	    "  instances [--local]             the instance addresses (--local:\n"
@@ -535,6 +543,74 @@ cmd_check(struct ctl *c, char **args)
 	return status;
 }
 
+/* ---- audit ------------------------------------------------------------ */
+
+/* Is s a Redis address redis_dial() takes: HOST:PORT or unix:PATH? */
+static bool
+redis_addr_valid(const char *s)
+{
+	const char	*colon = strrchr(s, ':');
+	long long	 port;
+
+	if (strlen(s) >= CONF_ADDR_MAX)
+		return false;
+	if (strncmp(s, "unix:", 5) == 0)
+		return s[5] != '\0';
+	return colon != NULL && colon != s && parse_total(colon + 1, &port) &&
+	    port >= 1 && port <= 65535;
+}
+
+/*
+ * Check the sale's books (spikectl(1), audit): exits CTL_OK when they are
+ * right, CTL_FAIL listing each violation, CTL_NO_VERDICT when they cannot
+ * be read.
+ */
+static int
+cmd_audit(struct ctl *c, char **args)
+{
+	struct ctl_redis	*cr;
+	struct ctl_audit	*a;
+	long long		 grace_ms = ctl_audit_grace_ms(&c->conf), s;
+	int			 status;
+
+	(void)args;
+	if (c->grace != NULL) {
+		if (!parse_total(c->grace, &s) || s > CTL_GRACE_MAX)
+			return ctl_errx(CTL_NO_VERDICT, "audit: --grace \"%s\": "
+			    "expected whole seconds from 0 to %d", c->grace,
+			    CTL_GRACE_MAX);
+		grace_ms = s * 1000;
+	}
+	if (c->audit_redis != NULL) {
+		if (!redis_addr_valid(c->audit_redis))
+			return ctl_errx(CTL_NO_VERDICT, "audit: --redis \"%s\": "
+			    "expected HOST:PORT or unix:PATH", c->audit_redis);
+		snprintf(c->conf.redis, sizeof(c->conf.redis), "%s",
+		    c->audit_redis);
+		c->conf.nsentinels = 0;
+	}
+	if ((a = malloc(sizeof(*a))) == NULL)
+		return ctl_errx(CTL_NO_VERDICT, "%s",
+		    spike_strerror(SPIKE_ENOMEM));
+	if ((cr = open_redis(c)) == NULL) {
+		free(a);
+		return CTL_NO_VERDICT;
+	}
+	if (ctl_redis_audit(cr, grace_ms, a) != SPIKE_OK)
+		status = ctl_errx(CTL_NO_VERDICT, "audit: %s",
+		    ctl_redis_error(cr));
+	else if (!a->exists)
+		status = ctl_errx(CTL_NO_VERDICT, "audit: sale %s: no stock "
+		    "hash: nothing to audit", c->conf.stock_key);
+	else {
+		ctl_audit_print(a, &c->conf, c->conf_path, c->json);
+		status = a->violations == 0 ? CTL_OK : CTL_FAIL;
+	}
+	ctl_redis_free(cr);
+	free(a);
+	return status;
+}
+
 /* ---- nginx-conf, instances, spawn ------------------------------------- */
 
 /* A listen address nginx takes as one word: no blanks, ';', '{' or '}'. */
@@ -852,6 +928,7 @@ static const struct ctl_command commands[] = {
 	{ "init",	1, 1, cmd_init },
 	{ "status",	0, 0, cmd_status },
 	{ "check",	0, 0, cmd_check },
+	{ "audit",	0, 0, cmd_audit },
 	{ "nginx-conf",	0, 0, cmd_nginx_conf },
 	{ "instances",	0, 0, cmd_instances },
 	{ "spawn",	1, 1, cmd_spawn },
@@ -919,8 +996,13 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 			operands_only = true;
 		else if (operands_only || a[0] != '-' || a[1] == '\0')
 			args[n++] = args[i];
-		else if (strcmp(cmd, "status") == 0 && strcmp(a, "--json") == 0)
+		else if ((strcmp(cmd, "status") == 0 ||
+		    strcmp(cmd, "audit") == 0) && strcmp(a, "--json") == 0)
 			c->json = true;
+		else if (take_value(cmd, "audit", "--grace", argc, args, &i,
+		    &c->grace) || take_value(cmd, "audit", "--redis", argc,
+		    args, &i, &c->audit_redis))
+			continue;
 		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
 			c->force = true;
 		else if (strcmp(cmd, "instances") == 0 &&
@@ -962,8 +1044,9 @@ run_command(struct ctl *c, int argc, char **argv)
 		usage(stderr);
 		return CTL_USAGE;
 	}
+	/* A config audit cannot read is no verdict, not a violation. */
 	if (load_conf(c) != CTL_OK)
-		return CTL_FAIL;
+		return cmd->run == cmd_audit ? CTL_NO_VERDICT : CTL_FAIL;
 	return cmd->run(c, argv + 1);
 }
 

@@ -317,6 +317,7 @@ START_TEST(test_script_flush)
 	ck_assert_msg(sold == FLUSH_TOTAL, "sold %lld of %d: %s", sold,
 	    FLUSH_TOTAL, sum);
 	free(l.ans);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -369,6 +370,7 @@ START_TEST(test_kill_restart)
 	    "(%ld code-1 lines before its restart, %ld after): %s", before,
 	    after, sum);
 	free(l.ans);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -419,6 +421,7 @@ START_TEST(test_nginx_reload)
 	ck_assert_msg(rig_get(&r, "/stock", &(struct rig_reply){ 0 }), "%s",
 	    r.err);
 	free(l.ans);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -480,6 +483,7 @@ START_TEST(test_statlog_disk_full)
 		ck_assert_msg(n == 1, "instance %d reported the full disk %ld "
 		    "times, want once", i, n);
 	}
+	rig_ck_audit(&r);
 	rig_stop(&r);	/* the mount point itself stays, removed below */
 	umount2(mnt, MNT_DETACH);
 	rmdir(mnt);

@@ -154,6 +154,7 @@ START_TEST(test_redis_stopped)
 	ck_assert_msg(rig_redis_start(&r), "Redis restart: %s", r.err);
 	bought = 1 + assert_recovers(&r, RECOVER_MS);
 	ck_assert_int_eq(rig_ck_sold(&r), bought);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -176,6 +177,7 @@ START_TEST(test_redis_frozen)
 	ck_assert_msg(rig_redis_thaw(&r), "%s", r.err);
 	assert_recovers(&r, RECOVER_MS);
 	rig_ck_all_alive(&r);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -195,6 +197,7 @@ START_TEST(test_start_without_redis)
 	rig_ck_all_alive(&r);
 	ck_assert_msg(rig_redis_start(&r), "Redis start: %s", r.err);
 	assert_recovers(&r, 2 * RECOVER_MS);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -242,6 +245,7 @@ START_TEST(test_kill_two_mid_sale)
 	    "code 1 answers %u, Redis sold %lld: %s", rig_load_code(&l, 1),
 	    sold, sum);
 	ck_assert_msg(l.failed == 0, "transport errors: %s", sum);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -283,6 +287,7 @@ START_TEST(test_sigterm_under_load)
 	ck_assert_msg(rig_ck_sold(&r) == rig_load_code(&l, 1),
 	    "Redis sold %lld, code 1 answers %u: %s", rig_ck_sold(&r),
 	    rig_load_code(&l, 1), sum);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -366,6 +371,7 @@ START_TEST(test_sigterm_redis_frozen)
 	ck_assert_int_eq(rig_stat_lines(&r, "user:warm,"), 1);
 	ck_assert_int_eq(rig_stat_lines(&r, "user:frozen,"), 0);
 	ck_assert_msg(rig_redis_thaw(&r), "%s", r.err);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST

@@ -589,6 +589,7 @@ START_TEST(test_same_user_concurrent)
 	ck_assert_int_eq(INT(c, "ZCARD", PENDING), CC_STOCK);
 	assert_invariant(c);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -954,6 +955,7 @@ START_TEST(test_storm)
 	    "orders, pay and expire");
 	tally_free(&t);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1121,6 +1123,7 @@ START_TEST(test_pay_races_expiry)
 	    near - near_paid);
 	assert_invariant(c);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1250,6 +1253,7 @@ START_TEST(test_event_stream)
 	ck_assert_int_eq(as_int(rep->element[0]), 0);
 	freeReplyObject(rep);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1349,6 +1353,7 @@ START_TEST(test_returned_tickets_resold)
 	    returned, sold_to, users);
 	assert_invariant(c);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1399,6 +1404,7 @@ START_TEST(test_pay_others_expired_order)
 	rig_http_close(&h);
 	assert_invariant(c);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1520,6 +1526,7 @@ START_TEST(test_kill_loses_no_order)
 	    repeats, unavailable, sold);
 	assert_invariant(c);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1645,6 +1652,7 @@ START_TEST(test_resources)
 	rig_http_close(&h);
 	assert_invariant(c);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1672,6 +1680,7 @@ START_TEST(test_anonymous_refused)
 	ck_assert_int_eq(INT(c, "EXISTS", K ":anonymous"), 0);
 	rig_http_close(&h);
 	redisFree(c);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1717,6 +1726,7 @@ START_TEST(test_repeat_after_pay)
 	assert_invariant(c);
 	redisFree(c);
 	rig_http_close(&h);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1766,6 +1776,7 @@ START_TEST(test_repeat_when_sold_out)
 	    "holder's order after the repeats: %d %s", a.status, a.body);
 	redisFree(c);
 	rig_http_close(&h);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -1885,6 +1896,7 @@ START_TEST(test_order_ids_unguessable)
 	}
 	rig_http_close(&h);
 	assert_ids_random(ids, ID_BUYS);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST

@@ -84,6 +84,7 @@ START_TEST(test_exact_sale)
 	ck_assert_int_eq(rig_stat_lines(&r, "result:1,"), SALE_TOTAL);
 	ck_assert_int_eq(rig_stat_lines(&r, "result:-1,"),
 	    SALE_REQUESTS - SALE_TOTAL);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -121,6 +122,7 @@ START_TEST(test_weight_spread)
 	}
 	ck_assert_msg(ok, "spread not within %d %% of the weights:%s",
 	    SPREAD_PERCENT, msg);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST

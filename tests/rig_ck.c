@@ -5,9 +5,12 @@
 
 #include <check.h>
 
+#include <stdio.h>
+
 #include <hiredis/hiredis.h>
 
 #include "rig_ck.h"
+#include "rig_private.h"
 
 /* Start the whole rig: Redis with a sale of total, instances, nginx. */
 void
@@ -111,4 +114,26 @@ rig_ck_bought_are_orders(struct rig *r, struct rig_load *l)
 	}
 	rig_http_close(&h);
 	return checked;
+}
+
+/*
+ * The sale's books must be right: spikectl audit (spikectl(1)) exits 0,
+ * or the test fails with what it said.
+ */
+void
+rig_ck_audit(struct rig *r)
+{
+	char	 out[RIG_PATH_MAX + 16], said[8192];
+	size_t	 n = 0;
+	FILE	*f;
+
+	snprintf(out, sizeof(out), "%s/audit.out", r->dir);
+	if (rig_spikectl(r, out, "audit", NULL))
+		return;
+	if ((f = fopen(out, "r")) != NULL) {
+		n = fread(said, 1, sizeof(said) - 1, f);
+		fclose(f);
+	}
+	said[n] = '\0';
+	ck_abort_msg("%s\n%s", r->err, said);
 }

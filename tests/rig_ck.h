@@ -17,6 +17,7 @@ long long	 rig_ck_orders_made(struct redisContext *);
 unsigned int	 rig_ck_bought_are_orders(struct rig *, struct rig_load *);
 void		 rig_ck_logs_wait(struct rig *, const char *needle, long want,
 		    double within_ms);
+void		 rig_ck_audit(struct rig *);
 struct redisReply *rig_ck_cmd(struct redisContext *, const char **argv,
 		    size_t argc);
 

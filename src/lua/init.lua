@@ -3,21 +3,28 @@
 -- and ARGV[4] is not "force"; otherwise close the sale (total 0, sold 0,
 -- so nothing sells during the sweep), end every pending order as
 -- expired (its ticket is not returned: the count starts again) and drop
--- the anonymous counter.  ARGV[3] "open": set the new total.
+-- the anonymous counter.  ARGV[3] "open": set the new total, and note
+-- in KEY:opened when the sale opened (Redis's clock, milliseconds), which
+-- tells spikectl audit this sale's orders from earlier ones.
 --
 -- KEYS[1]  the stock hash          KEYS[2]  the pending orders (sorted set)
 -- KEYS[3]  the events stream       KEYS[4]  the anonymous sales counter
+-- KEYS[5]  KEY:opened
 -- ARGV[1]  total field             ARGV[2]  sold field
 -- ARGV[3]  "close" or "open"       ARGV[4]  "force" or "", or the new total
 -- ARGV[5]  key prefix (the stock key)
 --
--- "close" returns {status, total, sold, ended}: status 1 closed, 0
+-- "close" returns {status, total, sold, ended, now}: status 1 closed, 0
 -- refused (sold is above 0 or not a number); total and sold as they
--- were (strings, false when missing); ended the pending orders ended.
--- "open" returns 1.
+-- were (strings, false when missing); ended the pending orders ended;
+-- now Redis's clock.  "open" returns 1.
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 if ARGV[3] == 'open' then
 	redis.call('HSET', KEYS[1], ARGV[1], ARGV[4], ARGV[2], 0)
+	redis.call('SET', KEYS[5], now)
 	return 1
 end
 
@@ -25,11 +32,9 @@ local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
 local sold = v[2] and tonumber(v[2])
 local live = v[2] and (sold == nil or sold > 0)
 if live and ARGV[4] ~= 'force' then
-	return {0, v[1], v[2], 0}
+	return {0, v[1], v[2], 0, now}
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], ARGV[1], 0, ARGV[2], 0)
 local pending = redis.call('ZRANGE', KEYS[2], 0, -1)
 for _, id in ipairs(pending) do
@@ -42,4 +47,4 @@ for _, id in ipairs(pending) do
 	end
 end
 redis.call('DEL', KEYS[2], KEYS[4])
-return {1, v[1], v[2], #pending}
+return {1, v[1], v[2], #pending, now}
