@@ -609,8 +609,12 @@ rig_write_conf(struct rig *r)
 	size_t	 n;
 
 	n = (size_t)snprintf(text, sizeof(text),
-	    "# written by the integration test rig\nredis = 127.0.0.1:%d\n"
-	    "stat_log = %s\nsold_out_flag = %s\n", r->redis.port, r->stat_log,
+	    "# written by the integration test rig\n");
+	if (!r->opt.no_redis_line)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "redis = 127.0.0.1:%d\n", r->redis.port);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+	    "stat_log = %s\nsold_out_flag = %s\n", r->stat_log,
 	    r->sold_out_flag);
 	if (r->opt.threads)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
