@@ -21,10 +21,15 @@
 #include "rig_ck.h"
 
 #define FO_TOTAL		1500	/* tickets */
-#define FO_KILL_AT		(FO_TOTAL / 4)	/* sold when the primary goes */
+#define FO_KILL_AT		(FO_TOTAL / 10)	/* sold when the primary goes */
 #define FO_CONNS		4	/* buyers during the failover */
 #define FO_USERS		60000	/* user<k> the first load may use */
 #define FO_PAUSE_503_MS		20	/* a buyer told 503 waits, then buys */
+/*
+ * Buyers at about 100 a second, so that the sale outlasts the switch:
+ * what is sold before the instances move is what a switch can lose.
+ */
+#define FO_PAUSE_MS		40
 #define FO_RETRY_CONNS		16	/* buyers after it */
 #define FO_DEADLINE_MS		budget_ms(60000)
 #define FO_FAILOVER_MS		budget_ms(30000)	/* Sentinel's own pace */
@@ -319,56 +324,126 @@ retry_and_sell_out(struct rig *r, struct rig_load *first, int primary)
 	    checked);
 }
 
+/* How the primary goes. */
+enum fo_mode {
+	FO_KILL,		/* SIGKILL; it comes back as a replica */
+	FO_COORDINATED,		/* SENTINEL FAILOVER; Sentinel demotes it */
+	FO_SPLIT,		/* SENTINEL FAILOVER, but it stays a primary */
+};
+
+static const char *const fo_name[] = { "SIGKILL", "SENTINEL FAILOVER",
+    "SENTINEL FAILOVER, old primary kept" };
+
+/* Start the HA rig; FO_SPLIT's primary refuses to be demoted. */
+static void
+fo_start(struct rig *r, struct rig_ha *ha, enum fo_mode mode)
+{
+	struct rig_options opt = { .conf_extra = durable_conf() };
+	FILE		*f;
+
+	ck_assert_msg(rig_ha_init(r, ha, &opt), "rig: %s", r->err);
+	if (mode == FO_SPLIT) {
+		ck_assert((f = fopen(r->redis_conf, "a")) != NULL);
+		fputs("rename-command SLAVEOF \"\"\n"
+		    "rename-command REPLICAOF \"\"\n", f);
+		ck_assert_int_eq(fclose(f), 0);
+	}
+	ck_assert_msg(rig_ha_run(r, ha, FO_TOTAL), "rig: %s", r->err);
+}
+
+/* Make the primary go, and wait until the Sentinels name the replica. */
+static void
+fo_switch(struct rig *r, struct rig_ha *ha, enum fo_mode mode)
+{
+	redisContext	*c;
+	redisReply	*rep;
+	double		 at = rig_now_ms();
+
+	if (mode == FO_KILL)
+		ck_assert_msg(rig_ha_redis_kill(r), "%s", r->err);
+	else {
+		c = rig_redis_open(ha->sentinel[0].port);
+		ck_assert(c != NULL && c->err == 0);
+		rep = RIG_CK_CMD(c, "SENTINEL", "FAILOVER", RIG_HA_MASTER);
+		freeReplyObject(rep);
+		redisFree(c);
+	}
+	ck_assert_msg(rig_ha_wait_primary(r, ha, ha->replica.port,
+	    FO_FAILOVER_MS), "%s", r->err);
+	fprintf(stderr, "failover: sentinels name the new primary %.1f s "
+	    "after the %s\n", (rig_now_ms() - at) / 1000, fo_name[mode]);
+}
+
 /*
- * A failover mid-sale under load: the primary SIGKILLed (Sentinel
- * promotes the replica; the old primary comes back from its AOF as the
- * new one's replica, so that WAIT 1 can succeed again), or a coordinated
- * SENTINEL FAILOVER (the old primary stays up and is demoted).
+ * Every instance logs the switch, once; with the old primary still a
+ * primary (FO_SPLIT), it sells nothing more once they have, while the
+ * load goes on; then an operator brings it back as a replica.
  */
 static void
-failover_sale(bool coordinated)
+fo_followed(struct rig *r, int old, int new, enum fo_mode mode)
+{
+	unsigned int	 sync = BUDGET_SYNC_MS(CONF_DEFAULT_SYNC_MS,
+			    rig_redis_timeout_ms(r));
+	long long	 then;
+	char		 needle[128];
+
+	snprintf(needle, sizeof(needle), "redis primary is now 127.0.0.1:%d "
+	    "(was 127.0.0.1:%d)", new, old);
+	rig_ck_logs_wait(r, needle, 1, FO_ANSWER_MS);
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		ck_assert_msg(rig_instance_log_lines(r, i, needle) == 1,
+		    "instance %d logged the switch more than once", i);
+	if (mode != FO_SPLIT)
+		return;
+	rig_sleep_ms(sync);
+	then = sold_at(r, old);
+	rig_sleep_ms(2 * sync);
+	ck_assert_msg(sold_at(r, old) == then, "the old primary sold %lld "
+	    "after every instance had moved (%lld before)", sold_at(r, old),
+	    then);
+	ck_assert_msg(rig_ha_redis_kill(r), "%s", r->err);
+	ck_assert_msg(rig_ha_redis_rejoin(r, new), "%s", r->err);
+}
+
+/*
+ * A failover mid-sale under load.  FO_KILL: Sentinel promotes the
+ * replica; the old primary comes back from its AOF as the new one's
+ * replica, so that WAIT 1 can succeed again.  FO_COORDINATED: the old
+ * primary stays up and Sentinel demotes it (and kills its clients).
+ * FO_SPLIT: as if cut off from the Sentinels, the old primary stays a
+ * primary; only the instances' own polling of the Sentinels moves them,
+ * and the new primary sells once the old one is back as its replica.
+ */
+static void
+failover_sale(enum fo_mode mode)
 {
 	struct rig	 r;
 	struct rig_ha	 ha;
 	struct rig_load_spec spec;
 	struct rig_load	 l;
-	redisReply	*rep;
-	redisContext	*c;
 	int		 old, new;
-	double		 at;
 
-	ha_ck_start(&r, &ha, durable_conf(), FO_TOTAL);
+	fo_start(&r, &ha, mode);
 	old = r.redis.port;
 	new = ha.replica.port;
 	spec = rig_load_plan(&r, FO_CONNS, FO_USERS, true, FO_DEADLINE_MS);
 	spec.pause_503_ms = FO_PAUSE_503_MS;
+	spec.pause_ms = FO_PAUSE_MS;
 	ck_assert(rig_load_start(&l, &spec));
 	wait_sold(&r, old, FO_KILL_AT, FO_ANSWER_MS);
-	at = rig_now_ms();
-	if (coordinated) {
-		c = rig_redis_open(ha.sentinel[0].port);
-		ck_assert(c != NULL && c->err == 0);
-		rep = RIG_CK_CMD(c, "SENTINEL", "FAILOVER", RIG_HA_MASTER);
-		freeReplyObject(rep);
-		redisFree(c);
-	} else
-		ck_assert_msg(rig_ha_redis_kill(&r), "%s", r.err);
-	ck_assert_msg(rig_ha_wait_primary(&r, &ha, new, FO_FAILOVER_MS), "%s",
-	    r.err);
-	fprintf(stderr, "failover: sentinels name the new primary %.1f s "
-	    "after the %s\n", (rig_now_ms() - at) / 1000, coordinated ?
-	    "SENTINEL FAILOVER" : "SIGKILL");
-	if (coordinated)
+	fo_switch(&r, &ha, mode);
+	if (mode == FO_COORDINATED)
 		ck_assert_msg(rig_ha_wait_linked(&r, "127.0.0.1", old, new,
 		    FO_FAILOVER_MS), "%s", r.err);
-	else
+	else if (mode == FO_KILL)
 		ck_assert_msg(rig_ha_redis_rejoin(&r, new), "%s", r.err);
+	fo_followed(&r, old, new, mode);
 	wait_selling_again(&r, new, &l);
 	rig_load_stop(&l);
 	rig_load_wait(&l);
 	fprintf(stderr, "failover (%s): buyers saw 503 for %.1f s; %u told "
-	    "bought, %u answered 503\n", coordinated ? "coordinated" :
-	    "SIGKILL", rig_load_503_span_ms(&l) / 1000, rig_load_code(&l, 1),
+	    "bought, %u answered 503\n", fo_name[mode],
+	    rig_load_503_span_ms(&l) / 1000, rig_load_code(&l, 1),
 	    rig_load_status(&l, 503));
 	ck_assert_msg(rig_load_code(&l, 1) > 0 && rig_load_status(&l, 503) > 0,
 	    "the load saw no sale or no 503");
@@ -380,14 +455,24 @@ failover_sale(bool coordinated)
 /* Issue 12, test 2: SIGKILL the primary mid-sale. */
 START_TEST(test_primary_killed)
 {
-	failover_sale(false);
+	failover_sale(FO_KILL);
 }
 END_TEST
 
 /* Issue 12, test 3: a coordinated SENTINEL FAILOVER mid-sale. */
 START_TEST(test_coordinated_failover)
 {
-	failover_sale(true);
+	failover_sale(FO_COORDINATED);
+}
+END_TEST
+
+/*
+ * The old primary is never demoted (nor its clients killed): polling
+ * the Sentinels is what moves every link.
+ */
+START_TEST(test_old_primary_kept)
+{
+	failover_sale(FO_SPLIT);
 }
 END_TEST
 
@@ -404,6 +489,7 @@ failover_suite(void)
 	tcase_set_timeout(tc, budget_ms(120000) / 1000);
 	tcase_add_test(tc, test_primary_killed);
 	tcase_add_test(tc, test_coordinated_failover);
+	tcase_add_test(tc, test_old_primary_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -129,6 +129,7 @@ struct rig_load_spec {
 	unsigned int	 deadline_ms;	/* stop sending after this */
 	const struct key *sign_key;	/* unique users signed with it */
 	unsigned int	 pause_503_ms;	/* after a 503, as Retry-After asks */
+	unsigned int	 pause_ms;	/* after every answer: a paced load */
 };
 
 /* A load run and what it counted. */
@@ -230,6 +231,9 @@ bool		 rig_ha_replica_start(struct rig *, struct rig_proc *,
 bool		 rig_ha_sentinel_start(struct rig *, struct rig_proc *,
 		    const char *netns, const char *addr,
 		    const char *primary_addr, int primary_port);
+bool		 rig_ha_init(struct rig *, struct rig_ha *,
+		    const struct rig_options *);
+bool		 rig_ha_run(struct rig *, struct rig_ha *, long long total);
 bool		 rig_ha_start(struct rig *, struct rig_ha *,
 		    const struct rig_options *, long long total);
 void		 rig_ha_stop(struct rig *, struct rig_ha *);

@@ -327,22 +327,39 @@ ha_start_redis(struct rig *r, struct rig_ha *ha)
 }
 
 /*
- * The whole rig with a replica and three Sentinels: spike.conf names the
- * Sentinels, then a sale of total tickets (none if < 0), the instances
- * and nginx, as rig_start().
+ * rig_init(), and ports and config files for a replica and three
+ * Sentinels, spike.conf naming the Sentinels.  Starts nothing: a test may
+ * change r->redis_conf before rig_ha_run().
  */
 bool
-rig_ha_start(struct rig *r, struct rig_ha *ha, const struct rig_options *opt,
-    long long total)
+rig_ha_init(struct rig *r, struct rig_ha *ha, const struct rig_options *opt)
 {
 	memset(ha, 0, sizeof(*ha));
-	if (!rig_init(r, opt) || !ha_ports(r, ha) || !ha_conf(r, ha, opt) ||
-	    !ha_redis_conf(r) || !ha_start_redis(r, ha))
+	return rig_init(r, opt) && ha_ports(r, ha) && ha_conf(r, ha, opt) &&
+	    ha_redis_conf(r);
+}
+
+/*
+ * Start Redis, its replica and the Sentinels, then a sale of total
+ * tickets (none if < 0), the instances and nginx, as rig_start().
+ */
+bool
+rig_ha_run(struct rig *r, struct rig_ha *ha, long long total)
+{
+	if (!ha_start_redis(r, ha))
 		return false;
 	if (total >= 0 && !rig_sale_set(r, total))
 		return false;
 	return rig_instances_start(r) && rig_heartbeats_wait(r, BUDGET_UP_MS) &&
 	    rig_nginx_start(r);
+}
+
+/* The whole HA rig: rig_ha_init() and rig_ha_run(). */
+bool
+rig_ha_start(struct rig *r, struct rig_ha *ha, const struct rig_options *opt,
+    long long total)
+{
+	return rig_ha_init(r, ha, opt) && rig_ha_run(r, ha, total);
 }
 
 /* Stop the replica and the Sentinels by pid; rig_stop() does the rest. */

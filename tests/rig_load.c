@@ -102,6 +102,8 @@ load_thread(void *arg)
 			load_count(l, k, &rep);
 			if (rep.status == 503 && l->spec.pause_503_ms > 0)
 				rig_sleep_ms(l->spec.pause_503_ms);
+			if (l->spec.pause_ms > 0)
+				rig_sleep_ms(l->spec.pause_ms);
 		} else {
 			atomic_fetch_add(&l->failed, 1);
 			if (!atomic_flag_test_and_set(&l->error_taken))
@@ -119,7 +121,7 @@ rig_load_plan(const struct rig *r, unsigned int conns, unsigned int total,
     bool unique_users, unsigned int deadline_ms)
 {
 	struct rig_load_spec spec = { r->http_port, r->nginx_503, conns, total,
-	    unique_users, deadline_ms, NULL, 0 };
+	    unique_users, deadline_ms, NULL, 0, 0 };
 
 	return spec;
 }
