@@ -10,7 +10,8 @@
  * can confirm nothing anyway, and refusing the write keeps purchases that
  * were answered 503 off its books.  The price, with one replica, is that a
  * promoted replica sells nothing until the old primary is back as its
- * replica, which the tests do (rig_ha_redis_rejoin).
+ * replica, which the tests do (rig_ha_redis_rejoin).  A full resync
+ * starts at once (repl-diskless-sync-delay 0), not after 5 s.
  */
 #include "config.h"
 
@@ -138,7 +139,8 @@ rig_ha_replica_start(struct rig *r, struct rig_proc *p, const char *netns,
 	    "port %d\nbind %s\ndir %s\ndaemonize no\nsave \"\"\n"
 	    "appendonly yes\nlogfile %s\nreplicaof %s %d\n"
 	    "replica-announce-ip %s\nmin-replicas-to-write 1\n"
-	    "min-replicas-max-lag %d\n", p->port, addr, dir, log,
+	    "min-replicas-max-lag %d\nrepl-diskless-sync-delay 0\n", p->port,
+	    addr, dir, log,
 	    primary_addr, primary_port, addr, HA_MAX_LAG_S);
 	if (!rig_write_file(r, conf, text))
 		return false;
@@ -221,7 +223,10 @@ ha_wait(struct rig *r, struct rig_ha *ha, bool (*cond)(struct rig_ha *),
 	return true;
 }
 
-/* Is the rig's Redis writable: does it count its replica as good? */
+/*
+ * Is the rig's Redis writable: is its replica online and, with
+ * min-replicas-to-write, counted good?
+ */
 static bool
 ha_primary_has_replica(struct rig *r)
 {
@@ -230,7 +235,9 @@ ha_primary_has_replica(struct rig *r)
 	bool		 ok;
 
 	ok = rep != NULL && rep->type == REDIS_REPLY_STRING &&
-	    strstr(rep->str, "min_slaves_good_slaves:1") != NULL;
+	    strstr(rep->str, "state=online") != NULL &&
+	    (strstr(rep->str, "min_slaves_good_slaves:") == NULL ||
+	    strstr(rep->str, "min_slaves_good_slaves:1") != NULL);
 	if (rep != NULL)
 		freeReplyObject(rep);
 	return ok;
@@ -291,7 +298,8 @@ ha_redis_conf(struct rig *r)
 	if (text == NULL)
 		return rig_fail(r, "cannot read %s", r->redis_conf);
 	snprintf(more, sizeof(more), "min-replicas-to-write 1\n"
-	    "min-replicas-max-lag %d\n", HA_MAX_LAG_S);
+	    "min-replicas-max-lag %d\nrepl-diskless-sync-delay 0\n",
+	    HA_MAX_LAG_S);
 	if ((text = realloc(text, strlen(text) + strlen(more) + 1)) == NULL)
 		return rig_fail(r, "out of memory");
 	strcat(text, more);
@@ -542,7 +550,9 @@ rig_ha_sale_at(struct rig *r, int port, long long *total, long long *sold)
 		*total = atoll(rep->element[0]->str);
 		*sold = atoll(rep->element[1]->str);
 	} else
-		rig_fail(r, "redis 127.0.0.1:%d: no sale", port);
+		rig_fail(r, "redis 127.0.0.1:%d: no sale (%s)", port,
+		    rep == NULL ? "no answer" : rep->type == REDIS_REPLY_ERROR ?
+		    rep->str : "no numbers");
 	if (rep != NULL)
 		freeReplyObject(rep);
 	return ok;
