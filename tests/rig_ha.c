@@ -30,8 +30,12 @@
 
 #define HA_IO_TIMEOUT_MS	budget_ms(1000)
 #define HA_MAX_LAG_S		10
-/* Sentinel's own periods are about a second; these make a failover quick. */
-#define HA_DOWN_AFTER_MS	budget_ms(1000)
+/*
+ * Sentinel's own periods are about a second; these make a failover quick.
+ * Not quicker: a Redis that stalls longer than down-after-milliseconds on
+ * a loaded machine (a fork for a full resync) is failed over in turn.
+ */
+#define HA_DOWN_AFTER_MS	budget_ms(2000)
 #define HA_FAILOVER_TIMEOUT_MS	budget_ms(10000)
 #define HA_ARGV_MAX		12
 
