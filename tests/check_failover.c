@@ -124,15 +124,16 @@ line_has_all(const char *text, const char *const *needles, size_t n)
 	return false;
 }
 
-/* Run spikectl -c conf check; its exit status and what it said, in out. */
+/* Run spikectl -c conf cmd; its exit status and what it said, in out. */
 static int
-ctl_check(struct rig *r, const char *conf, char **out)
+ctl_run(struct rig *r, const char *conf, const char *cmd, char **out)
 {
 	char	 log[RIG_PATH_MAX + 32];
-	char	*argv[] = { r->spikectl, "-c", (char *)conf, "check", NULL };
+	char	*argv[] = { r->spikectl, "-c", (char *)conf, (char *)cmd,
+	    NULL };
 	int	 status;
 
-	snprintf(log, sizeof(log), "%s.out", conf);
+	snprintf(log, sizeof(log), "%s.%s", conf, cmd);
 	ck_assert_msg(rig_run(r, argv, log, FO_ANSWER_MS, &status), "%s",
 	    r->err);
 	*out = read_log(log);
@@ -171,7 +172,8 @@ check_ctl_resolution(struct rig *r, struct rig_ha *ha, int dead, int dead2)
 	snprintf(lines, sizeof(lines), "sentinel = 127.0.0.1:%d\n"
 	    "sentinel = %s\n", dead, s0);
 	write_conf(r, conf, lines, RIG_HA_MASTER);
-	ck_assert_msg(ctl_check(r, conf, &out) == 0, "spikectl check: %s", out);
+	ck_assert_msg(ctl_run(r, conf, "check", &out) == 0, "spikectl check: "
+	    "%s", out);
 	snprintf(want, sizeof(want), "redis 127.0.0.1:%d: reachable (primary "
 	    "%s as sentinel %s names it)", r->redis.port, RIG_HA_MASTER, s0);
 	ck_assert_msg(strstr(out, want) != NULL, "spikectl check said:\n%s\n"
@@ -179,7 +181,7 @@ check_ctl_resolution(struct rig *r, struct rig_ha *ha, int dead, int dead2)
 	free(out);
 
 	write_conf(r, conf, lines, "nosuch");
-	ck_assert_int_eq(ctl_check(r, conf, &out), 1);
+	ck_assert_int_eq(ctl_run(r, conf, "check", &out), 1);
 	ck_assert_msg(line_has_all(out, (const char *[]){ "no sentinel named "
 	    "primary nosuch", d0, "does not know nosuch" }, 3),
 	    "spikectl check said:\n%s", out);
@@ -188,11 +190,26 @@ check_ctl_resolution(struct rig *r, struct rig_ha *ha, int dead, int dead2)
 	snprintf(lines, sizeof(lines), "sentinel = 127.0.0.1:%d\n"
 	    "sentinel = 127.0.0.1:%d\n", dead, dead2);
 	write_conf(r, conf, lines, RIG_HA_MASTER);
-	ck_assert_int_eq(ctl_check(r, conf, &out), 1);
+	ck_assert_int_eq(ctl_run(r, conf, "check", &out), 1);
 	ck_assert_msg(line_has_all(out, (const char *[]){ "no sentinel named "
 	    "primary " RIG_HA_MASTER, d0, d1 }, 3), "spikectl check said:\n%s",
 	    out);
 	free(out);
+}
+
+/* spikectl status names the primary and the Sentinel that named it. */
+static void
+check_ctl_status(struct rig *r, struct rig_ha *ha)
+{
+	char	 want[256], *text;
+
+	ck_assert_int_eq(ctl_run(r, r->conf, "status", &text), 0);
+	snprintf(want, sizeof(want), "on redis 127.0.0.1:%d (primary %s as "
+	    "sentinel 127.0.0.1:%d names it)", r->redis.port, RIG_HA_MASTER,
+	    ha->sentinel[0].port);
+	ck_assert_msg(strstr(text, want) != NULL, "spikectl status said:\n%s"
+	    "\nnot: %s", text, want);
+	free(text);
 }
 
 /* Wait until every instance's log has a line holding every needle. */
@@ -242,6 +259,7 @@ START_TEST(test_resolution)
 	ck_assert_msg(rep.status == 200 && rep.code == 1, "%d %s", rep.status,
 	    rep.body);
 	check_ctl_resolution(&r, &ha, dead, dead2);
+	check_ctl_status(&r, &ha);
 
 	for (int i = 0; i < RIG_HA_SENTINELS; i++) {
 		snprintf(s[i], sizeof(s[i]), "127.0.0.1:%d: connect",
