@@ -27,11 +27,12 @@
 struct ctl_redis {
 	const struct conf	*conf;
 	redisContext		*ctx;
+	struct redis_where	 where;		/* of ctx, or being tried */
 	char			 live_key[CTL_KEY_MAX];
 	char			 pending_key[CTL_KEY_MAX];
 	char			 anonymous_key[CTL_KEY_MAX];
 	char			 opened_key[CTL_KEY_MAX];
-	char			 error[256];
+	char			 error[CONF_ERR_MAX + 640];
 };
 
 struct ctl_redis *
@@ -69,16 +70,33 @@ ctl_redis_error(const struct ctl_redis *cr)
 	return cr->error;
 }
 
+/* The Redis reached (with Sentinel: the primary, and who named it). */
+const struct redis_where *
+ctl_redis_where(const struct ctl_redis *cr)
+{
+	return &cr->where;
+}
+
+/* The address for messages: the primary reached, or spike.conf's. */
+static const char *
+ctl_addr(const struct ctl_redis *cr)
+{
+	if (cr->where.addr[0] != '\0')
+		return cr->where.addr;
+	return cr->conf->nsentinels > 0 ? cr->conf->sentinel_master :
+	    cr->conf->redis;
+}
+
 /* Note why and drop the link; returns SPIKE_EREDIS. */
 static enum spike_err
 ctl_fail(struct ctl_redis *cr, const char *what)
 {
 	if (cr->ctx != NULL && cr->ctx->err != 0)
 		snprintf(cr->error, sizeof(cr->error), "redis %s: %s: %s",
-		    cr->conf->redis, what, cr->ctx->errstr);
+		    ctl_addr(cr), what, cr->ctx->errstr);
 	else
 		snprintf(cr->error, sizeof(cr->error), "redis %s: %s",
-		    cr->conf->redis, what);
+		    ctl_addr(cr), what);
 	if (cr->ctx != NULL)
 		redisFree(cr->ctx);
 	cr->ctx = NULL;
@@ -89,11 +107,12 @@ ctl_fail(struct ctl_redis *cr, const char *what)
 static enum spike_err
 ctl_connect(struct ctl_redis *cr)
 {
-	char		 err[sizeof(cr->error)];
+	char		 err[CONF_ERR_MAX + 256];
 
 	if (cr->ctx != NULL)
 		return SPIKE_OK;
-	if ((cr->ctx = redis_dial(cr->conf, err, sizeof(err))) == NULL)
+	if ((cr->ctx = redis_dial_where(cr->conf, &cr->where, err,
+	    sizeof(err))) == NULL)
 		return ctl_fail(cr, err);
 	return SPIKE_OK;
 }
@@ -115,7 +134,7 @@ ctl_command(struct ctl_redis *cr, int argc, const char **argv)
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		snprintf(cr->error, sizeof(cr->error), "redis %s: %s: %s",
-		    cr->conf->redis, argv[0], r->str);
+		    ctl_addr(cr), argv[0], r->str);
 		freeReplyObject(r);
 		return NULL;
 	}
@@ -189,7 +208,7 @@ ctl_redis_ping(struct ctl_redis *cr)
 	freeReplyObject(r);
 	if (!pong) {
 		snprintf(cr->error, sizeof(cr->error), "redis %s: PING: "
-		    "unexpected answer", cr->conf->redis);
+		    "unexpected answer", ctl_addr(cr));
 		return SPIKE_EREDIS;
 	}
 	return SPIKE_OK;
@@ -228,7 +247,7 @@ ctl_number(struct ctl_redis *cr, int argc, const char **argv, long long *out)
 	freeReplyObject(r);
 	if (!ok) {
 		snprintf(cr->error, sizeof(cr->error), "redis %s: %s %s: not "
-		    "a number", cr->conf->redis, argv[0], argv[1]);
+		    "a number", ctl_addr(cr), argv[0], argv[1]);
 		return SPIKE_EREDIS;
 	}
 	return SPIKE_OK;
@@ -300,6 +319,7 @@ ctl_redis_status(struct ctl_redis *cr, struct ctl_status *st)
 	    ctl_number(cr, 2, pending, &st->pending) != SPIKE_OK ||
 	    ctl_number(cr, 2, anonymous, &st->anonymous) != SPIKE_OK)
 		return SPIKE_EREDIS;
+	st->where = cr->where;
 	return ctl_beats(cr, st);
 }
 

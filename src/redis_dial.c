@@ -1,7 +1,14 @@
 /*
  * The connection to Redis, made the same way by spike-fcgi (store.c) and
- * spikectl (ctl_redis.c): the address as spike.conf writes it, and
+ * spikectl (ctl_redis.c): the address as spike.conf writes it, or, with
+ * sentinel lines, the primary that a Sentinel names (sentinel.c), and
  * redis_timeout_ms on the connect and on every command.
+ *
+ * A process follows a switch of primary through a generation number:
+ * whoever sees the primary move (the sync thread, polling the Sentinels)
+ * bumps it, and every connection made under an older one is dropped
+ * before its next command and made again.  An atomic, no lock: every
+ * Redis call of the request path reads it.
  */
 #include "config.h"
 
@@ -13,35 +20,82 @@
 
 #include "spike.h"
 
-/* Connect to "HOST:PORT" or "unix:PATH"; NULL when out of memory. */
-static redisContext *
-redis_connect(const char *addr, struct timeval tv)
+static atomic_uint	 primary_generation;
+
+/*
+ * Connect to "HOST:PORT" or "unix:PATH" within tv; what hiredis gave:
+ * NULL when out of memory, or a context with err set on failure.
+ */
+struct redisContext *
+redis_dial_addr(const char *addr, struct timeval tv)
 {
 	char		 host[CONF_ADDR_MAX];
 	const char	*colon;
 
 	if (strncmp(addr, "unix:", 5) == 0)
 		return redisConnectUnixWithTimeout(addr + 5, tv);
-	colon = strrchr(addr, ':');
+	if ((colon = strrchr(addr, ':')) == NULL)
+		colon = addr + strlen(addr);
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
-	return redisConnectWithTimeout(host, atoi(colon + 1), tv);
+	return redisConnectWithTimeout(host, *colon ? atoi(colon + 1) : 0,
+	    tv);
+}
+
+/* The generation of the primary: it changes when the primary moves. */
+unsigned int
+redis_dial_generation(void)
+{
+	return atomic_load_explicit(&primary_generation, memory_order_acquire);
+}
+
+/* The primary has moved: every connection is to be made again. */
+void
+redis_dial_moved(void)
+{
+	atomic_fetch_add_explicit(&primary_generation, 1,
+	    memory_order_acq_rel);
 }
 
 /*
- * Connect to conf's Redis.  redisConnectWithTimeout bounds only the
+ * Where to connect: conf->redis, or the primary a Sentinel names.
+ * Returns false with why in err.
+ */
+static bool
+find_primary(const struct conf *conf, struct redis_where *at, char *err,
+    size_t errsz)
+{
+	at->addr[0] = '\0';
+	at->sentinel[0] = '\0';
+	if (conf->nsentinels == 0) {
+		snprintf(at->addr, sizeof(at->addr), "%s", conf->redis);
+		return true;
+	}
+	return sentinel_primary(conf, at->addr, sizeof(at->addr),
+	    at->sentinel, sizeof(at->sentinel), err, errsz) == SPIKE_OK;
+}
+
+/*
+ * Connect to conf's Redis, or to the primary the Sentinels name, which
+ * must say it is one (ROLE).  redisConnectWithTimeout bounds only the
  * connect, so the timeout is set again for the commands.  Returns the
- * context, or NULL with why in err ("connect: ...", "set timeout: ...").
+ * context with where it is in *at, or NULL with why in err ("connect:
+ * ...", "set timeout: ...", or why no primary was found).
  */
 struct redisContext *
-redis_dial(const struct conf *conf, char *err, size_t errsz)
+redis_dial_where(const struct conf *conf, struct redis_where *at, char *err,
+    size_t errsz)
 {
 	struct timeval	 tv;
 	redisContext	*ctx;
 	const char	*what = "connect";
+	char		 why[160];
 
+	at->generation = redis_dial_generation();
+	if (!find_primary(conf, at, err, errsz))
+		return NULL;
 	tv.tv_sec = conf->redis_timeout_ms / 1000;
 	tv.tv_usec = (conf->redis_timeout_ms % 1000) * 1000;
-	if ((ctx = redis_connect(conf->redis, tv)) == NULL) {
+	if ((ctx = redis_dial_addr(at->addr, tv)) == NULL) {
 		snprintf(err, errsz, "connect: out of memory");
 		return NULL;
 	}
@@ -50,12 +104,54 @@ redis_dial(const struct conf *conf, char *err, size_t errsz)
 	what = "set timeout";
 	if (redisSetTimeout(ctx, tv) != REDIS_OK)
 		goto fail;
+	if (conf->nsentinels > 0 && !sentinel_check_role(ctx, why,
+	    sizeof(why))) {
+		snprintf(err, errsz, "%s, named by sentinel %s: %s", at->addr,
+		    at->sentinel, why);
+		redisFree(ctx);
+		return NULL;
+	}
 	return ctx;
 fail:
-	if (ctx->err != 0)
-		snprintf(err, errsz, "%s: %s", what, ctx->errstr);
+	if (conf->nsentinels == 0)
+		snprintf(err, errsz, "%s: %s", what, ctx->err != 0 ?
+		    ctx->errstr : "failed");
 	else
-		snprintf(err, errsz, "%s", what);
+		snprintf(err, errsz, "%s %s, named by sentinel %s: %s", what,
+		    at->addr, at->sentinel, ctx->err != 0 ? ctx->errstr :
+		    "failed");
 	redisFree(ctx);
 	return NULL;
+}
+
+/* redis_dial_where(), for callers that need not know where. */
+struct redisContext *
+redis_dial(const struct conf *conf, char *err, size_t errsz)
+{
+	struct redis_where at;
+
+	return redis_dial_where(conf, &at, err, errsz);
+}
+
+/*
+ * Is this error reply one of a Redis that cannot take the sale now, so
+ * that the link is to be dropped and made again (to the primary, which
+ * may have moved)?  READONLY: a demoted primary; MASTERDOWN: a replica
+ * that lost its primary; LOADING: a Redis reading its data; NOREPLICAS:
+ * a primary short of replicas (min-replicas-to-write).
+ */
+bool
+redis_dial_error_is_unavailable(const char *msg)
+{
+	static const char *const codes[] = { "READONLY", "MASTERDOWN",
+	    "LOADING", "NOREPLICAS", "TRYAGAIN" };
+	size_t	 i, n;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		n = strlen(codes[i]);
+		if (strncmp(msg, codes[i], n) == 0 &&
+		    (msg[n] == ' ' || msg[n] == '\0'))
+			return true;
+	}
+	return false;
 }

@@ -9,7 +9,8 @@
  * records the stat line and metrics.c counts it.  In the background,
  * sync.c keeps the local stock in step with Redis and expires unpaid
  * orders.  spikectl.c with the ctl_*.c files is the operator's tool;
- * conf.c, redis_dial.c, json.c, log.c, now.c and error.c serve both.
+ * conf.c, redis_dial.c (with sentinel.c), json.c, log.c, now.c and
+ * error.c serve both.
  */
 #ifndef SPIKE_H
 #define SPIKE_H
@@ -192,8 +193,30 @@ const char	*sig_verdict_name(enum sig_verdict);
 /* ---- redis_dial.c: the connection to Redis ---------------------------- */
 
 struct redisContext;
+struct timeval;
+
+/* Where a connection went: the primary, and the Sentinel that named it. */
+struct redis_where {
+	char		 addr[CONF_ADDR_MAX];
+	char		 sentinel[CONF_ADDR_MAX];	/* "" without */
+	unsigned int	 generation;	/* redis_dial_generation() then */
+};
 
 struct redisContext *redis_dial(const struct conf *, char *err,
+		    size_t errsz);
+struct redisContext *redis_dial_where(const struct conf *,
+		    struct redis_where *, char *err, size_t errsz);
+struct redisContext *redis_dial_addr(const char *addr, struct timeval);
+unsigned int	 redis_dial_generation(void);
+void		 redis_dial_moved(void);
+bool		 redis_dial_error_is_unavailable(const char *msg);
+
+/* ---- sentinel.c: the primary, as Redis Sentinel names it -------------- */
+
+enum spike_err	 sentinel_primary(const struct conf *, char *addr,
+		    size_t addrsz, char *via, size_t viasz, char *err,
+		    size_t errsz);
+bool		 sentinel_check_role(struct redisContext *, char *err,
 		    size_t errsz);
 
 /* ---- log.c: diagnostics on stderr -------------------------------------- */
@@ -374,6 +397,7 @@ enum spike_err	 store_expire(struct store *, long long *expired);
 enum spike_err	 store_sync(struct store *, struct store_view *);
 void		 store_leave(struct store *);
 const char	*store_error(const struct store *);
+const struct redis_where *store_where(const struct store *);
 const char	*store_script_name(enum store_script);
 
 /* ---- batch.c: purchases sent to Redis together (group commit) -------- */
@@ -564,6 +588,7 @@ struct ctl_status {
 	long long	 anonymous;	/* GET KEY:anonymous */
 	struct ctl_beat	 beats[CTL_BEATS_MAX];	/* newest first */
 	size_t		 nbeats;
+	struct redis_where where;	/* the Redis that answered */
 };
 
 /* What spikectl init found and did. */
@@ -579,6 +604,7 @@ struct ctl_redis;
 struct ctl_redis *ctl_redis_new(const struct conf *);
 void		 ctl_redis_free(struct ctl_redis *);
 const char	*ctl_redis_error(const struct ctl_redis *);
+const struct redis_where *ctl_redis_where(const struct ctl_redis *);
 enum spike_err	 ctl_redis_ping(struct ctl_redis *);
 enum spike_err	 ctl_redis_sale(struct ctl_redis *, struct ctl_sale *);
 enum spike_err	 ctl_redis_status(struct ctl_redis *, struct ctl_status *);

@@ -308,7 +308,13 @@ status_json(const struct ctl *c, const struct ctl_status *st,
 	fputs("{\"conf\":", stdout);
 	json_string(c->conf_path);
 	fputs(",\"redis\":", stdout);
-	json_string(c->conf.redis);
+	json_string(st->where.addr);
+	if (st->where.sentinel[0] != '\0') {
+		fputs(",\"sentinel_master\":", stdout);
+		json_string(c->conf.sentinel_master);
+		fputs(",\"sentinel\":", stdout);
+		json_string(st->where.sentinel);
+	}
 	fputs(",\"stock_key\":", stdout);
 	json_string(c->conf.stock_key);
 	printf(",\"sale\":{\"exists\":%s,\"total\":", s->exists ? "true" :
@@ -380,13 +386,24 @@ text_columns(const struct ctl *c, const struct ctl_status *st,
 		}
 }
 
+/* End a line naming a Redis: with Sentinel, say which one named it. */
+static void
+print_sentinel(const struct ctl *c, const struct redis_where *at)
+{
+	if (at->sentinel[0] != '\0')
+		printf(" (primary %s as sentinel %s names it)",
+		    c->conf.sentinel_master, at->sentinel);
+	putchar('\n');
+}
+
 static void
 text_sale(const struct ctl *c, const struct ctl_status *st,
     const struct ctl_summary *sum)
 {
 	const struct ctl_sale *s = &st->sale;
 
-	printf("sale %s on redis %s\n", c->conf.stock_key, c->conf.redis);
+	printf("sale %s on redis %s", c->conf.stock_key, st->where.addr);
+	print_sentinel(c, &st->where);
 	if (!s->exists) {
 		printf("  none: put one on with spikectl init TOTAL\n");
 		return;
@@ -536,7 +553,8 @@ cmd_check(struct ctl *c, char **args)
 	    ctl_redis_sale(cr, &sale) != SPIKE_OK)
 		status = ctl_errx(CTL_FAIL, "%s", ctl_redis_error(cr));
 	else {
-		printf("redis %s: reachable\n", c->conf.redis);
+		printf("redis %s: reachable", ctl_redis_where(cr)->addr);
+		print_sentinel(c, ctl_redis_where(cr));
 		status = check_sale(c, &sale);
 	}
 	ctl_redis_free(cr);

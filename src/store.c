@@ -63,6 +63,7 @@ static const char *const script_name[STORE_SCRIPTS] = {
 struct store {
 	const struct conf	*conf;
 	redisContext		*ctx;
+	struct redis_where	 where;		/* of ctx */
 	bool			 fresh;	/* connected since the last command */
 	bool			 was_up;	/* connected at least once */
 	char			 self_id[CONF_ADDR_MAX];
@@ -77,7 +78,7 @@ struct store {
 	char			 order_ids[STORE_BATCH_MAX][STORE_ORDER_ID_MAX];
 	unsigned char		 pool[STORE_RANDOM_POOL];	/* unused bytes */
 	size_t			 pool_left;	/* at its end */
-	char			 error[160];
+	char			 error[512];	/* sentinel errors name each one */
 };
 
 struct store *
@@ -124,6 +125,13 @@ store_error(const struct store *st)
 	return st->error;
 }
 
+/* The primary this store last connected to, and through which Sentinel. */
+const struct redis_where *
+store_where(const struct store *st)
+{
+	return &st->where;
+}
+
 /* The script's name, as src/lua/ names its file. */
 const char *
 store_script_name(enum store_script script)
@@ -160,22 +168,32 @@ store_load(struct store *st, const char *text, char *sha)
 		snprintf(st->error, sizeof(st->error), "SCRIPT LOAD: %s",
 		    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
 		metrics_redis_error();
+		if (r->type == REDIS_REPLY_ERROR &&
+		    redis_dial_error_is_unavailable(r->str))
+			store_disconnect(st);
 		rc = SPIKE_EREDIS;
 	}
 	freeReplyObject(r);
 	return rc;
 }
 
-/* Make sure the link is up with the scripts loaded. */
+/*
+ * Make sure the link is up, to the primary of the moment (a link made
+ * before the primary moved is made again), with the scripts loaded.
+ */
 static enum spike_err
 store_connect(struct store *st)
 {
 	char		 err[sizeof(st->error)];
 	int		 i;
 
+	if (st->ctx != NULL &&
+	    st->where.generation != redis_dial_generation())
+		store_disconnect(st);
 	if (st->ctx != NULL)
 		return SPIKE_OK;
-	if ((st->ctx = redis_dial(st->conf, err, sizeof(err))) == NULL)
+	if ((st->ctx = redis_dial_where(st->conf, &st->where, err,
+	    sizeof(err))) == NULL)
 		return store_fail(st, err);
 	for (i = 0; i < STORE_SCRIPTS; i++)
 		if (store_load(st, script_text[i], st->sha[i]) != SPIKE_OK) {
@@ -259,11 +277,19 @@ is_int_array(const redisReply *r, size_t n)
 	return true;
 }
 
+/*
+ * Note a reply that is not the script's answer; returns SPIKE_EREDIS.  A
+ * Redis that cannot take the sale now (a demoted primary's READONLY...)
+ * also drops the link, so that the next call finds the primary again.
+ */
 static enum spike_err
 store_bad_reply(struct store *st, redisReply *r, const char *what)
 {
 	snprintf(st->error, sizeof(st->error), "%s: %s", what,
 	    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	if (r->type == REDIS_REPLY_ERROR &&
+	    redis_dial_error_is_unavailable(r->str))
+		store_disconnect(st);
 	freeReplyObject(r);
 	metrics_redis_error();
 	return SPIKE_EREDIS;

@@ -4,12 +4,15 @@
  * follow.  About once a second it also expires overdue orders, which
  * puts their tickets back on sale.  It is also what notices Redis coming
  * back after an outage: while Redis is down, workers answer 503 at once
- * instead of each waiting for its own timeout.
+ * instead of each waiting for its own timeout.  With Sentinel, it also
+ * asks every sync_ms which primary the Sentinels name, and when that
+ * moved, makes every Redis link of the instance follow.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +33,8 @@ struct sync_state {
 	unsigned int		 weight;
 	bool			 filled;	/* first quota granted */
 	bool			 flag_failed;	/* reported, quiet until it works */
+	bool			 sentinel_failed;	/* reported likewise */
+	char			 primary[CONF_ADDR_MAX];	/* "" until known */
 	unsigned int		 since_expiry;	/* ms since orders expired */
 	atomic_int		 state;		/* enum store_state */
 	pthread_t		 thread;
@@ -57,12 +62,49 @@ sync_report_down(struct sync_state *ss, const char *why)
 static void
 report_up(struct sync_state *ss)
 {
+	const struct redis_where *at = store_where(ss->store);
 	int	 was = atomic_exchange(&ss->state, STORE_UP);
 
+	if (ss->primary[0] == '\0')
+		snprintf(ss->primary, sizeof(ss->primary), "%s", at->addr);
 	if (was == STORE_DOWN)
 		log_info("redis available again");
+	else if (was == STORE_UNKNOWN && at->sentinel[0] == '\0')
+		log_info("connected to redis at %s", at->addr);
 	else if (was == STORE_UNKNOWN)
-		log_info("connected to redis at %s", ss->conf->redis);
+		log_info("connected to redis at %s, primary %s as sentinel %s "
+		    "names it", at->addr, ss->conf->sentinel_master,
+		    at->sentinel);
+}
+
+/*
+ * With Sentinel: when the primary the Sentinels name is not the one the
+ * instance knew, make every Redis link of the process follow it
+ * (redis_dial_moved) and say so once; the sync that follows re-reads the
+ * stock from it.  When no Sentinel answers nothing changes: links to a
+ * primary that is gone fail by themselves.
+ */
+static void
+follow_primary(struct sync_state *ss)
+{
+	char	 addr[CONF_ADDR_MAX], via[CONF_ADDR_MAX], err[CONF_ERR_MAX];
+
+	if (ss->conf->nsentinels == 0)
+		return;
+	if (sentinel_primary(ss->conf, addr, sizeof(addr), via, sizeof(via),
+	    err, sizeof(err)) != SPIKE_OK) {
+		if (!ss->sentinel_failed)
+			log_warnx("%s", err);
+		ss->sentinel_failed = true;
+		return;
+	}
+	ss->sentinel_failed = false;
+	if (ss->primary[0] != '\0' && strcmp(addr, ss->primary) != 0) {
+		log_info("redis primary is now %s (was %s), as sentinel %s "
+		    "names it", addr, ss->primary, via);
+		redis_dial_moved();
+	}
+	snprintf(ss->primary, sizeof(ss->primary), "%s", addr);
 }
 
 /*
@@ -162,6 +204,7 @@ sync_main(void *arg)
 		pthread_mutex_unlock(&ss->lock);
 		if (stopping)
 			break;
+		follow_primary(ss);
 		sync_once(ss);
 		expire_orders(ss);
 	}

@@ -660,7 +660,7 @@ rig_write_conf(struct rig *r)
 	if (r->opt.redis_lines != NULL)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
 		    r->opt.redis_lines);
-	else
+	else if (!r->opt.no_redis_line)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "redis = %s:%d\n", rig_proc_addr(&r->redis), r->redis.port);
 	n += (size_t)snprintf(text + n, sizeof(text) - n,

@@ -98,6 +98,7 @@ struct rig_options {
 	unsigned int	 buffer_percent;
 	unsigned int	 request_timeout_ms;
 	const char	*conf_extra;	/* lines added to spike.conf, or NULL */
+	bool		 no_redis_line;	/* conf_extra names Redis (sentinel) */
 	/* More arguments of spikectl nginx-conf, up to the first NULL. */
 	const char	*nginx_conf_args[RIG_NGINX_ARGS_MAX];
 	/* Lines naming Redis in spike.conf instead of "redis = ADDR" (e.g.
@@ -161,6 +162,8 @@ struct rig_load_spec {
 	bool		 unique_users;	/* ?user=user<k>, else no user */
 	unsigned int	 deadline_ms;	/* stop sending after this */
 	const struct key *sign_key;	/* unique users signed with it */
+	unsigned int	 pause_503_ms;	/* after a 503, as Retry-After asks */
+	unsigned int	 pause_ms;	/* after every answer: a paced load */
 };
 
 /* A load run and what it counted. */
@@ -245,6 +248,47 @@ long long	 rig_redis_int(const struct redisReply *, long long other);
 long long	 rig_redis_int_free(struct redisReply *, long long other);
 char		*rig_redis_str_free(struct redisReply *, char *buf,
 		    size_t bufsz);
+
+/*
+ * High availability (rig_ha.c): a replica of the rig's Redis and three
+ * Sentinels watching it as RIG_HA_MASTER, spike.conf finding the primary
+ * through them.  The starters take the network namespace to run in (NULL:
+ * this one) and the address to bind, so that tests of several hosts can
+ * place them; a process in another namespace must be reachable from this
+ * one at that address.  Every process is stopped by pid.
+ */
+#define RIG_HA_SENTINELS	3
+#define RIG_HA_MASTER		"spike"
+#define RIG_HA_QUORUM		2
+
+struct rig_ha {
+	struct rig_proc	 replica;
+	struct rig_proc	 sentinel[RIG_HA_SENTINELS];
+	char		 conf_extra[2048];	/* the rig's spike.conf lines */
+};
+
+bool		 rig_ha_replica_start(struct rig *, struct rig_proc *,
+		    const char *netns, const char *addr,
+		    const char *primary_addr, int primary_port);
+bool		 rig_ha_sentinel_start(struct rig *, struct rig_proc *,
+		    const char *netns, const char *addr,
+		    const char *primary_addr, int primary_port);
+bool		 rig_ha_init(struct rig *, struct rig_ha *,
+		    const struct rig_options *);
+bool		 rig_ha_run(struct rig *, struct rig_ha *, long long total);
+bool		 rig_ha_start(struct rig *, struct rig_ha *,
+		    const struct rig_options *, long long total);
+void		 rig_ha_stop(struct rig *, struct rig_ha *);
+bool		 rig_ha_sentinel_stop(struct rig_ha *, int i);
+bool		 rig_ha_redis_kill(struct rig *);
+int		 rig_ha_primary_port(struct rig *, struct rig_ha *);
+bool		 rig_ha_wait_primary(struct rig *, struct rig_ha *, int port,
+		    unsigned int timeout_ms);
+bool		 rig_ha_wait_linked(struct rig *, const char *addr, int port,
+		    int primary_port, unsigned int timeout_ms);
+bool		 rig_ha_redis_rejoin(struct rig *, int primary_port);
+bool		 rig_ha_sale_at(struct rig *, int port, long long *total,
+		    long long *sold);
 
 /* Instances (rig_instance.c). */
 const char	*rig_instance_user(void);	/* RIG_USER as root, or NULL */

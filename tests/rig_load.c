@@ -99,9 +99,13 @@ load_thread(void *arg)
 		load_target(l, k, target, sizeof(target));
 		atomic_fetch_add(&l->sent, 1);
 		if (rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep,
-		    err, sizeof(err)))
+		    err, sizeof(err))) {
 			load_count(l, k, &rep);
-		else {
+			if (rep.status == 503 && l->spec.pause_503_ms > 0)
+				rig_sleep_ms(l->spec.pause_503_ms);
+			if (l->spec.pause_ms > 0)
+				rig_sleep_ms(l->spec.pause_ms);
+		} else {
 			atomic_fetch_add(&l->failed, 1);
 			if (!atomic_flag_test_and_set(&l->error_taken))
 				snprintf(l->first_error,
@@ -118,7 +122,7 @@ rig_load_plan(const struct rig *r, unsigned int conns, unsigned int total,
     bool unique_users, unsigned int deadline_ms)
 {
 	struct rig_load_spec spec = { r->http_port, NULL, r->nginx_503, conns,
-	    total, unique_users, deadline_ms, NULL };
+	    total, unique_users, deadline_ms, NULL, 0, 0 };
 
 	if (r->nginx_master.host != NULL)
 		spec.addr = r->nginx_master.host->addr;
