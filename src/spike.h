@@ -32,6 +32,7 @@ enum spike_err {
 	SPIKE_ECONFIG,		/* configuration is invalid */
 	SPIKE_EINPUT,		/* request input is invalid */
 	SPIKE_EREDIS,		/* Redis unreachable, timed out or broken */
+	SPIKE_EUNCONFIRMED,	/* Redis ran it; too few replicas have it */
 };
 
 const char	*spike_strerror(enum spike_err);
@@ -532,6 +533,7 @@ void		 metrics_count_request(int code, long long us);
 void		 metrics_redis_call(enum store_script);
 void		 metrics_redis_error(void);
 void		 metrics_redis_reconnect(void);
+void		 metrics_unconfirmed(unsigned int n);
 void		 metrics_fastcgi_refused(void);
 size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,
 		    bool redis_up);
