@@ -570,7 +570,10 @@ pick_ports(struct rig *r)
 	return true;
 }
 
-/* redis.conf: no RDB, but AOF, so a restart on the same dir keeps the sale. */
+/*
+ * redis.conf: no RDB, but AOF, so a restart on the same dir keeps the
+ * sale; then the test's own lines.
+ */
 static bool
 write_redis_conf(struct rig *r)
 {
@@ -581,10 +584,13 @@ write_redis_conf(struct rig *r)
 		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
 	snprintf(r->redis_conf, sizeof(r->redis_conf), "%s/redis.conf",
 	    r->dir);
-	snprintf(text, sizeof(text),
+	if ((size_t)snprintf(text, sizeof(text),
 	    "port %d\nbind 127.0.0.1\ndir %s\ndaemonize no\nsave \"\"\n"
-	    "appendonly yes\nlogfile %s/redis.log\nprotected-mode yes\n",
-	    r->redis.port, dir, dir);
+	    "appendonly yes\nlogfile %s/redis.log\nprotected-mode yes\n%s",
+	    r->redis.port, dir, dir, r->opt.redis_extra != NULL ?
+	    r->opt.redis_extra : "") >= sizeof(text))
+		return rig_fail(r, "redis.conf longer than %zu bytes",
+		    sizeof(text));
 	return rig_write_file(r, r->redis_conf, text);
 }
 

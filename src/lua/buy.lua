@@ -59,10 +59,11 @@ end
 
 -- A repeat writes too (the request key, again), although it changes
 -- nothing: WAIT after this call counts the replicas that have this
--- link's writes, and a repeat that wrote nothing could be confirmed
--- while the order it reports, written by another instance's link, is
--- not yet on a replica.  The write puts the whole replication stream up
--- to now under the WAIT.
+-- link's last write (from Redis 7.2; 7.0 also moves that offset on a
+-- read), and a repeat that wrote nothing could be confirmed while the
+-- order it reports, written by another instance's link, is not yet on a
+-- replica.  The write puts the whole replication stream up to now under
+-- the WAIT.
 local function repeat_of(request_key, before)
 	redis.call('SET', request_key, before, 'EX', ARGV[3])
 	if before == '' then
