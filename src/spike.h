@@ -583,6 +583,8 @@ void		 ctl_redis_free(struct ctl_redis *);
 const char	*ctl_redis_error(const struct ctl_redis *);
 enum spike_err	 ctl_redis_ping(struct ctl_redis *);
 enum spike_err	 ctl_redis_sale(struct ctl_redis *, struct ctl_sale *);
+enum spike_err	 ctl_redis_durability(struct ctl_redis *, char *why,
+		    size_t whysz);
 enum spike_err	 ctl_redis_status(struct ctl_redis *, struct ctl_status *);
 enum spike_err	 ctl_redis_init(struct ctl_redis *, long long total,
 		    bool force, struct ctl_reset *);

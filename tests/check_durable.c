@@ -11,12 +11,15 @@
  */
 #include "config.h"
 
+#include <sys/wait.h>
+
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -295,6 +298,39 @@ assert_logged(struct rig *r, const char *needle, long n)
 		    rig_instance_log_lines(r, i, needle), n);
 }
 
+/*
+ * spikectl check must pass and, when warning is not NULL, warn of it; when
+ * it is NULL, warn of no durability setting.
+ */
+static void
+assert_ctl_check(struct rig *r, const char *warning)
+{
+	char	 log[RIG_PATH_MAX + 16], line[512];
+	char	*argv[] = { r->spikectl, "-c", r->conf, "check", NULL };
+	FILE	*f;
+	char	 other[512] = "";
+	bool	 found = false;
+	int	 status;
+
+	snprintf(log, sizeof(log), "%s/check.log", r->dir);
+	unlink(log);
+	ck_assert_msg(rig_run(r, argv, log, budget_ms(5000), &status), "%s",
+	    r->err);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "spikectl check failed: see %s", log);
+	ck_assert_msg((f = fopen(log, "r")) != NULL, "%s", log);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (warning != NULL && strstr(line, warning) != NULL)
+			found = true;
+		else if (strstr(line, "warning: durability") != NULL)
+			snprintf(other, sizeof(other), "%s", line);
+	}
+	fclose(f);
+	ck_assert_msg(warning == NULL || found, "spikectl check: no \"%s\"",
+	    warning);
+	ck_assert_msg(other[0] == '\0', "spikectl check: %s", other);
+}
+
 static void
 set_appendfsync(struct rig *r, const char *value)
 {
@@ -319,8 +355,10 @@ START_TEST(test_fsync_refused_until_redis_fsyncs)
 	assert_logged(&r, FSYNC_REFUSED, 1);
 	assert_refused(&r, REFUSED_BUYS, NULL);
 	ck_assert_int_eq(rig_ck_sold(&r), 0);
+	assert_ctl_check(&r, FSYNC_REFUSED);
 
 	set_appendfsync(&r, "always");
+	assert_ctl_check(&r, NULL);
 	bought = assert_recovers(&r, RECOVER_MS);
 	ck_assert_int_eq(rig_ck_sold(&r), bought);
 
@@ -419,6 +457,7 @@ START_TEST(test_replicas_unconfirmed_then_same_order)
 	char		 id[64];
 
 	start_with_replica(&r, &replica, REPLICAS_CONF(1));
+	assert_ctl_check(&r, "redis has min-replicas-to-write 0");
 	buy(&r, "alice", &rep);
 	ck_assert_msg(rep.status == 200 && rep.code == 1, "with the replica: "
 	    "%d %s", rep.status, rep.body);
@@ -496,6 +535,7 @@ START_TEST(test_replicas_more_than_there_are)
 	struct rig_proc	 replica;
 
 	start_with_replica(&r, &replica, REPLICAS_CONF(2));
+	assert_ctl_check(&r, "redis has 1 replicas of the 2 needed");
 	assert_refused(&r, 3 * REFUSED_BUYS, UNCONFIRMED);
 	ck_assert_int_eq(rig_ck_sold(&r), 3 * REFUSED_BUYS);
 	assert_not_down(&r);
