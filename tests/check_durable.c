@@ -463,6 +463,69 @@ assert_not_down(struct rig *r)
 		    "down", i);
 }
 
+/* POST /pay?user=user&order=order through nginx. */
+static void
+pay(struct rig *r, const char *user, const char *order,
+    struct rig_reply *rep)
+{
+	struct rig_http	 h;
+	char		 target[160];
+
+	snprintf(target, sizeof(target), "/pay?user=%s&order=%s", user,
+	    order);
+	rig_http_init(&h, r->http_port);
+	ck_assert_msg(rig_http_request(&h, "POST", target, NULL, NULL, 0, rep,
+	    r->err, sizeof(r->err)), "%s: %s", target, r->err);
+	rig_http_close(&h);
+}
+
+/* The status field of order id on the primary. */
+static void
+order_status(struct rig *r, const char *id, char *status, size_t statussz)
+{
+	redisContext	*c = rig_ck_redis(r);
+	char		 key[96];
+
+	snprintf(key, sizeof(key), RIG_STOCK_KEY ":order:%s", id);
+	rig_redis_str_free(RIG_CK_CMD(c, "HGET", key, "status"), status,
+	    statussz);
+	redisFree(c);
+}
+
+/*
+ * A payment WAIT did not confirm is answered 503 though the primary made
+ * it; the payment service's retry, once the replica has it, is "paid".
+ */
+static void
+assert_pay_unconfirmed(struct rig *r, struct rig_proc *replica,
+    const char *user)
+{
+	struct rig_reply rep;
+	char		 id[64], status[32];
+	double		 t0;
+
+	last_order(r, user, id, sizeof(id));
+	ck_assert_msg(id[0] != '\0', "%s has no order", user);
+	signal_replica(replica, SIGSTOP);
+	pay(r, user, id, &rep);
+	assert_503(&rep, "a payment, replica stopped");
+	ck_assert_msg(strstr(rep.body, UNCONFIRMED) != NULL, "payment: %s",
+	    rep.body);
+	order_status(r, id, status, sizeof(status));
+	ck_assert_str_eq(status, "paid");
+	signal_replica(replica, SIGCONT);
+	ck_assert_msg(rig_redis_replica_wait(r, replica), "%s", r->err);
+	for (t0 = rig_now_ms(), pay(r, user, id, &rep); rep.status == 503;
+	    pay(r, user, id, &rep)) {
+		ck_assert_msg(rig_now_ms() - t0 <= RECOVER_MS, "payment still "
+		    "503 %u ms after the replica came back", RECOVER_MS);
+		rig_sleep_ms(SYNC_MS);
+	}
+	ck_assert_msg(rep.status == 200 && rep.code == 1 &&
+	    strstr(rep.body, "\"status\":\"paid\"") != NULL,
+	    "payment retried: %d %s", rep.status, rep.body);
+}
+
 START_TEST(test_replicas_unconfirmed_then_same_order)
 {
 	struct rig	 r;
@@ -492,6 +555,7 @@ START_TEST(test_replicas_unconfirmed_then_same_order)
 	ck_assert_msg(rig_redis_replica_wait(&r, &replica), "%s", r.err);
 	assert_retry_same_order(&r, "bob", id);
 	assert_recovers(&r, RECOVER_MS);
+	assert_pay_unconfirmed(&r, &replica, "alice");
 	rig_redis_replica_stop(&replica);
 	rig_stop(&r);
 }
