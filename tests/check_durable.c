@@ -84,6 +84,25 @@ buy(struct rig *r, const char *user, struct rig_reply *rep)
 	get(r, target, rep);
 }
 
+/*
+ * user buys, retrying a 503 as Retry-After says (a WAIT on a loaded
+ * machine may outlast durability_timeout_ms), until code 1.
+ */
+static void
+buy_until_bought(struct rig *r, const char *user)
+{
+	struct rig_reply rep;
+	double		 t0 = rig_now_ms();
+
+	for (buy(r, user, &rep); rep.status == 503; buy(r, user, &rep)) {
+		ck_assert_msg(rig_now_ms() - t0 <= RECOVER_MS, "%s: still 503 "
+		    "after %u ms: %s", user, RECOVER_MS, rep.body);
+		rig_sleep_ms(SYNC_MS);
+	}
+	ck_assert_msg(rep.status == 200 && rep.code == 1, "%s: %d %s", user,
+	    rep.status, rep.body);
+}
+
 /* The buy must be a 503 with code -2 and Retry-After: 1. */
 static void
 assert_503(const struct rig_reply *rep, const char *what)
@@ -535,9 +554,7 @@ START_TEST(test_replicas_unconfirmed_then_same_order)
 
 	start_with_replica(&r, &replica, REPLICAS_CONF(1));
 	assert_ctl_check(&r, "redis has min-replicas-to-write 0");
-	buy(&r, "alice", &rep);
-	ck_assert_msg(rep.status == 200 && rep.code == 1, "with the replica: "
-	    "%d %s", rep.status, rep.body);
+	buy_until_bought(&r, "alice");
 
 	signal_replica(&replica, SIGSTOP);
 	buy(&r, "bob", &rep);
@@ -646,6 +663,54 @@ START_TEST(test_replicas_more_than_there_are)
 }
 END_TEST
 
+/*
+ * With min-replicas-to-write on the primary, a primary whose replica went
+ * quiet refuses the scripts (NOREPLICAS): no sale is made that no buyer
+ * is told of, and selling resumes once the replica is back.
+ */
+#define MAX_LAG_S	1	/* min-replicas-max-lag here */
+#define NOREPLICAS_MS	budget_ms(3 * MAX_LAG_S * 1000 + RECOVER_MS)
+
+START_TEST(test_replicas_min_replicas_to_write)
+{
+	struct rig_options opt = { .redis_timeout_ms = REDIS_TIMEOUT_MS,
+	    .sync_ms = SYNC_MS, .conf_extra = REPLICAS_CONF(1),
+	    .redis_extra = "min-replicas-to-write 1\nmin-replicas-max-lag 1\n" };
+	struct rig	 r;
+	struct rig_proc	 replica;
+	struct rig_reply rep = { .status = 0 };
+	double		 t0;
+	long long	 sold;
+	unsigned int	 k = 0;
+	char		 user[32];
+
+	_Static_assert(MAX_LAG_S == 1, "redis_extra writes MAX_LAG_S");
+	ck_assert_msg(rig_init(&r, &opt) && rig_redis_start(&r) &&
+	    rig_redis_replica_start(&r, &replica) && rig_sale_set(&r, 1000) &&
+	    rig_instances_start(&r) && rig_heartbeats_wait(&r, BUDGET_UP_MS) &&
+	    rig_nginx_start(&r), "%s", r.err);
+	assert_recovers(&r, RECOVER_MS);
+	signal_replica(&replica, SIGSTOP);
+	for (t0 = rig_now_ms(); strstr(rep.body, "redis unavailable") == NULL;
+	    rig_sleep_ms(SYNC_MS)) {
+		ck_assert_msg(rig_now_ms() - t0 <= NOREPLICAS_MS, "still "
+		    "selling %u ms after the replica stopped: %d %s",
+		    NOREPLICAS_MS, rep.status, rep.body);
+		snprintf(user, sizeof(user), "lag%u", ++k);
+		buy(&r, user, &rep);
+		ck_assert_msg(rep.code != 1, "%s bought, replica stopped",
+		    user);
+	}
+	sold = rig_ck_sold(&r);
+	assert_refused(&r, REFUSED_BUYS, "redis unavailable");
+	ck_assert_int_eq(rig_ck_sold(&r), sold);
+	signal_replica(&replica, SIGCONT);
+	assert_recovers(&r, NOREPLICAS_MS);
+	rig_redis_replica_stop(&replica);
+	rig_stop(&r);
+}
+END_TEST
+
 static Suite *
 durable_suite(void)
 {
@@ -663,6 +728,7 @@ durable_suite(void)
 	tcase_add_test(replicas, test_replicas_unconfirmed_then_same_order);
 	tcase_add_test(replicas, test_replicas_repeat_waits_for_the_order);
 	tcase_add_test(replicas, test_replicas_more_than_there_are);
+	tcase_add_test(replicas, test_replicas_min_replicas_to_write);
 	suite_add_tcase(s, replicas);
 	tcase_set_timeout(figures, budget_ms(60000) / 1000.0);
 	tcase_add_test(figures, test_figures_weaker_settings);
