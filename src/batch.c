@@ -29,8 +29,29 @@ struct batcher {
 	atomic_bool		 stopping;
 	struct store		*store;		/* the committer's link */
 	struct sync_state	*sync;
+	bool			 unconfirmed;	/* logged; the committer's */
 	pthread_t		 thread;
 };
+
+/*
+ * Log the first group WAIT did not confirm, and the first confirmed one
+ * after it: one line each way, not one per group.  Redis is up all the
+ * while; it is not reported down.
+ */
+static void
+note_confirmation(struct batcher *b, enum spike_err rc)
+{
+	bool	 unconfirmed = rc == SPIKE_EUNCONFIRMED;
+
+	if (unconfirmed == b->unconfirmed || (rc != SPIKE_OK && !unconfirmed))
+		return;
+	b->unconfirmed = unconfirmed;
+	if (unconfirmed)
+		log_warnx("purchases not confirmed, answering 503: %s",
+		    store_error(b->store));
+	else
+		log_info("purchases confirmed by replicas again");
+}
 
 /* Sell n items in one call and wake their workers. */
 static void
@@ -46,9 +67,10 @@ commit_group(struct batcher *b, struct batch_item **items, size_t n)
 		for (i = 0; i < n; i++)
 			purchases[i] = items[i]->purchase;
 		rc = store_buy(b->store, purchases, n);
+		note_confirmation(b, rc);
 		if (rc == SPIKE_EREDIS)
 			sync_report_down(b->sync, store_error(b->store));
-		else if (rc != SPIKE_OK)
+		else if (rc != SPIKE_OK && rc != SPIKE_EUNCONFIRMED)
 			log_warnx("purchases refused: %s",
 			    store_error(b->store));
 	}
@@ -103,7 +125,8 @@ committer_main(void *arg)
 
 /*
  * Sell one purchase through the committer.  Returns SPIKE_OK with its
- * outcome filled in, or SPIKE_EREDIS.
+ * outcome filled in, SPIKE_EUNCONFIRMED with it filled in but not
+ * confirmed by enough replicas, or SPIKE_EREDIS.
  */
 enum spike_err
 batcher_buy(struct batcher *b, struct store_purchase *p)

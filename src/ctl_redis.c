@@ -214,6 +214,87 @@ ctl_redis_ping(struct ctl_redis *cr)
 	return SPIKE_OK;
 }
 
+/* The value of name in a CONFIG GET reply (name, value, ...), or "". */
+static const char *
+ctl_config_value(const redisReply *r, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+	    i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[i]->str, name) == 0)
+			return r->element[i + 1]->str;
+	return "";
+}
+
+/* With fsync: what spike-fcgi refuses to sell without (store.c). */
+static void
+ctl_fsync_missing(const redisReply *r, char *why, size_t whysz)
+{
+	const char	*on = ctl_config_value(r, "appendonly");
+	const char	*fsync = ctl_config_value(r, "appendfsync");
+
+	if (strcmp(on, "yes") != 0)
+		snprintf(why, whysz, "durability fsync: redis has appendonly "
+		    "%s: the instances refuse to sell", on);
+	else if (strcmp(fsync, "always") != 0)
+		snprintf(why, whysz, "durability fsync: redis has appendfsync "
+		    "%s: the instances refuse to sell", fsync);
+}
+
+/* With replicas: too few of them, or a primary that writes alone. */
+static void
+ctl_replicas_missing(struct ctl_redis *cr, const redisReply *r, char *why,
+    size_t whysz)
+{
+	const char	*argv[] = { "INFO", "replication" };
+	const char	*at;
+	redisReply	*info;
+	long long	 have = 0;
+
+	if ((info = ctl_command(cr, 2, argv)) != NULL &&
+	    info->type == REDIS_REPLY_STRING &&
+	    (at = strstr(info->str, "connected_slaves:")) != NULL)
+		have = strtoll(at + strlen("connected_slaves:"), NULL, 10);
+	if (info != NULL)
+		freeReplyObject(info);
+	if (have < cr->conf->durability_replicas)
+		snprintf(why, whysz, "durability replicas: redis has %lld "
+		    "replicas of the %u needed: purchases are answered 503",
+		    have, cr->conf->durability_replicas);
+	else if (strcmp(ctl_config_value(r, "min-replicas-to-write"),
+	    "0") == 0)
+		snprintf(why, whysz, "durability replicas: redis has "
+		    "min-replicas-to-write 0: alone, it still takes sales "
+		    "no buyer is told of (spike.conf(5), HIGH AVAILABILITY)");
+}
+
+/*
+ * What durability in spike.conf needs of Redis and does not find, as a
+ * warning in why ("" when nothing is missing).  Returns SPIKE_OK, or
+ * SPIKE_EREDIS when Redis could not be asked (CONFIG refused, say).
+ */
+enum spike_err
+ctl_redis_durability(struct ctl_redis *cr, char *why, size_t whysz)
+{
+	const char	*argv[] = { "CONFIG", "GET", "*" };
+	redisReply	*r;
+
+	why[0] = '\0';
+	if (cr->conf->durability == CONF_DURABILITY_NONE)
+		return SPIKE_OK;
+	if ((r = ctl_command(cr, 3, argv)) == NULL)
+		return SPIKE_EREDIS;
+	if (cr->conf->durability == CONF_DURABILITY_FSYNC)
+		ctl_fsync_missing(r, why, whysz);
+	else
+		ctl_replicas_missing(cr, r, why, whysz);
+	freeReplyObject(r);
+	return SPIKE_OK;
+}
+
 /* Read the stock hash; a missing hash is SPIKE_OK with exists false. */
 enum spike_err
 ctl_redis_sale(struct ctl_redis *cr, struct ctl_sale *sale)

@@ -21,6 +21,8 @@ spike_strerror(enum spike_err err)
 		return "invalid request";
 	case SPIKE_EREDIS:
 		return "redis unavailable";
+	case SPIKE_EUNCONFIRMED:
+		return "not confirmed by enough replicas";
 	}
 	return "unknown error";
 }

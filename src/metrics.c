@@ -35,6 +35,7 @@ struct metrics_shard {
 	atomic_ullong	 redis_calls[STORE_SCRIPTS];
 	atomic_ullong	 redis_errors;
 	atomic_ullong	 redis_reconnects;
+	atomic_ullong	 unconfirmed;
 	atomic_ullong	 fastcgi_refused;
 };
 
@@ -46,6 +47,7 @@ struct metrics_sum {
 	unsigned long long redis_calls[STORE_SCRIPTS];
 	unsigned long long redis_errors;
 	unsigned long long redis_reconnects;
+	unsigned long long unconfirmed;
 	unsigned long long fastcgi_refused;
 };
 
@@ -119,6 +121,13 @@ metrics_redis_reconnect(void)
 	bump(&shard()->redis_reconnects, 1);
 }
 
+/* Count n purchases or payments Redis made that WAIT did not confirm. */
+void
+metrics_unconfirmed(unsigned int n)
+{
+	bump(&shard()->unconfirmed, n);
+}
+
 void
 metrics_fastcgi_refused(void)
 {
@@ -149,6 +158,7 @@ sum_shards(struct metrics_sum *t)
 			t->redis_calls[k] += load(&s->redis_calls[k]);
 		t->redis_errors += load(&s->redis_errors);
 		t->redis_reconnects += load(&s->redis_reconnects);
+		t->unconfirmed += load(&s->unconfirmed);
 		t->fastcgi_refused += load(&s->fastcgi_refused);
 	}
 }
@@ -260,6 +270,10 @@ write_redis(struct metrics_out *o, const struct metrics_sum *t)
 	    "Redis made again after one was lost.");
 	out_printf(o, "spike_redis_reconnects_total %llu\n",
 	    t->redis_reconnects);
+	family(o, "spike_unconfirmed_total", "counter", "Purchases and "
+	    "payments Redis made but fewer than durability_replicas "
+	    "acknowledged: answered 503.");
+	out_printf(o, "spike_unconfirmed_total %llu\n", t->unconfirmed);
 }
 
 static void

@@ -209,6 +209,22 @@ settle(struct route_ctx *ctx, enum store_buy_result result,
 	r->kind = REPLY_SOLD_OUT;
 }
 
+/*
+ * Too few replicas acknowledged the group the purchase was in: the buyer
+ * is not told "bought", but the primary made the sale, and keeps it if
+ * it survives.  Its local ticket stays taken then, as Redis counts it
+ * sold; any other outcome gives it back.  The buyer's retry finds the
+ * order by the per-user repeat, or buys afresh if a failover lost it.
+ */
+static void
+unconfirmed(struct route_ctx *ctx, enum store_buy_result result,
+    struct reply *r)
+{
+	if (result != STORE_SOLD)
+		stock_give_back(ctx->stock);
+	refuse(r, REPLY_UNAVAILABLE, "not confirmed by replicas");
+}
+
 /* Sell the ticket taken from the local stock through Redis. */
 static void
 sell(struct route_ctx *ctx, const struct route_request *req,
@@ -224,12 +240,18 @@ sell(struct route_ctx *ctx, const struct route_request *req,
 	}
 	p.request_id = id;
 	p.user = q->user;
-	if (batcher_buy(ctx->batcher, &p) != SPIKE_OK) {
+	switch (batcher_buy(ctx->batcher, &p)) {
+	case SPIKE_OK:
+		settle(ctx, p.result, &p.order, r);
+		break;
+	case SPIKE_EUNCONFIRMED:
+		unconfirmed(ctx, p.result, r);
+		break;
+	default:
 		stock_give_back(ctx->stock);
 		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
-		return;
+		break;
 	}
-	settle(ctx, p.result, &p.order, r);
 }
 
 static void
@@ -296,8 +318,13 @@ handle_pay(struct route_ctx *ctx, const struct route_request *req,
 	}
 	if (!payment_verified(ctx, q, r) || !store_usable(ctx, r))
 		return;
-	if (store_pay(ctx->store, q->user, q->order, &result, &order) !=
-	    SPIKE_OK) {
+	switch (store_pay(ctx->store, q->user, q->order, &result, &order)) {
+	case SPIKE_OK:
+		break;
+	case SPIKE_EUNCONFIRMED:	/* Redis is up: not reported down */
+		refuse(r, REPLY_UNAVAILABLE, "not confirmed by replicas");
+		return;
+	default:
 		store_failed(ctx, r);
 		return;
 	}

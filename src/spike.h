@@ -33,6 +33,7 @@ enum spike_err {
 	SPIKE_ECONFIG,		/* configuration is invalid */
 	SPIKE_EINPUT,		/* request input is invalid */
 	SPIKE_EREDIS,		/* Redis unreachable, timed out or broken */
+	SPIKE_EUNCONFIRMED,	/* Redis ran it; too few replicas have it */
 };
 
 const char	*spike_strerror(enum spike_err);
@@ -556,6 +557,7 @@ void		 metrics_count_request(int code, long long us);
 void		 metrics_redis_call(enum store_script);
 void		 metrics_redis_error(void);
 void		 metrics_redis_reconnect(void);
+void		 metrics_unconfirmed(unsigned int n);
 void		 metrics_fastcgi_refused(void);
 size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,
 		    bool redis_up);
@@ -607,6 +609,8 @@ const char	*ctl_redis_error(const struct ctl_redis *);
 const struct redis_where *ctl_redis_where(const struct ctl_redis *);
 enum spike_err	 ctl_redis_ping(struct ctl_redis *);
 enum spike_err	 ctl_redis_sale(struct ctl_redis *, struct ctl_sale *);
+enum spike_err	 ctl_redis_durability(struct ctl_redis *, char *why,
+		    size_t whysz);
 enum spike_err	 ctl_redis_status(struct ctl_redis *, struct ctl_status *);
 enum spike_err	 ctl_redis_init(struct ctl_redis *, long long total,
 		    bool force, struct ctl_reset *);

@@ -536,6 +536,19 @@ check_keys(const struct ctl *c)
 	return CTL_OK;
 }
 
+/* Warn when Redis lacks what durability needs; never fails the check. */
+static void
+check_durability(struct ctl_redis *cr)
+{
+	char	 why[256];
+
+	if (ctl_redis_durability(cr, why, sizeof(why)) != SPIKE_OK)
+		ctl_errx(CTL_OK, "warning: durability not checked: %s",
+		    ctl_redis_error(cr));
+	else if (why[0] != '\0')
+		ctl_errx(CTL_OK, "warning: %s", why);
+}
+
 static int
 cmd_check(struct ctl *c, char **args)
 {
@@ -556,6 +569,7 @@ cmd_check(struct ctl *c, char **args)
 		printf("redis %s: reachable", ctl_redis_where(cr)->addr);
 		print_sentinel(c, ctl_redis_where(cr));
 		status = check_sale(c, &sale);
+		check_durability(cr);
 	}
 	ctl_redis_free(cr);
 	return status;

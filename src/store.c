@@ -7,6 +7,11 @@
  * called with EVALSHA; after a Redis restart or SCRIPT FLUSH, EVALSHA
  * answers NOSCRIPT and the script is loaded again (Redis docs, "Scripting
  * with Lua": script cache semantics).
+ *
+ * The durability policy is kept here too: with fsync, every new link and
+ * every sync first checks that Redis fsyncs its AOF before it replies;
+ * with replicas, the scripts a buyer is told the outcome of are followed
+ * by WAIT on the same link, in the same round trip (Redis docs, WAIT).
  */
 #include "config.h"
 
@@ -78,6 +83,9 @@ struct store {
 	char			 order_ids[STORE_BATCH_MAX][STORE_ORDER_ID_MAX];
 	unsigned char		 pool[STORE_RANDOM_POOL];	/* unused bytes */
 	size_t			 pool_left;	/* at its end */
+	long long		 acked;	/* replicas the last WAIT counted */
+	char			 wait_ms[16];
+	char			 wait_replicas[16];
 	char			 error[512];	/* sentinel errors name each one */
 };
 
@@ -99,6 +107,10 @@ store_new(const struct conf *conf, const char *self_id)
 	    (unsigned long long)conf->pay_timeout_s * 1000);
 	snprintf(st->per_user_limit, sizeof(st->per_user_limit), "%u",
 	    conf->per_user_limit);
+	snprintf(st->wait_replicas, sizeof(st->wait_replicas), "%u",
+	    conf->durability_replicas);
+	snprintf(st->wait_ms, sizeof(st->wait_ms), "%u",
+	    conf->durability_timeout_ms);
 	return st;
 }
 
@@ -177,9 +189,62 @@ store_load(struct store *st, const char *text, char *sha)
 	return rc;
 }
 
+/* The value of name in a CONFIG GET reply (name, value, ...), or NULL. */
+static const char *
+config_value(const redisReply *r, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[i]->str, name) == 0)
+			return r->element[i + 1]->str;
+	return NULL;
+}
+
+/*
+ * With durability = fsync, does Redis fsync its AOF before it replies
+ * (appendonly yes, appendfsync always: Redis docs, "Persistence")?
+ * Returns SPIKE_OK, or SPIKE_EREDIS with the link dropped and what is
+ * wrong in st->error, so that the instance sells nothing until a later
+ * check passes.
+ */
+static enum spike_err
+store_check_fsync(struct store *st)
+{
+	char		 why[sizeof(st->error)];
+	const char	*on, *fsync;
+	redisReply	*r;
+
+	if (st->conf->durability != CONF_DURABILITY_FSYNC)
+		return SPIKE_OK;
+	if ((r = redisCommand(st->ctx, "CONFIG GET append*")) == NULL)
+		return store_fail(st, "CONFIG GET");
+	if (r->type != REDIS_REPLY_ARRAY)
+		snprintf(why, sizeof(why), "durability fsync: CONFIG GET "
+		    "refused: %s", r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+	else if ((on = config_value(r, "appendonly")) == NULL ||
+	    strcmp(on, "yes") != 0)
+		snprintf(why, sizeof(why), "durability fsync: redis has "
+		    "appendonly %s", on != NULL ? on : "unset");
+	else if ((fsync = config_value(r, "appendfsync")) == NULL ||
+	    strcmp(fsync, "always") != 0)
+		snprintf(why, sizeof(why), "durability fsync: redis has "
+		    "appendfsync %s", fsync != NULL ? fsync : "unset");
+	else
+		why[0] = '\0';
+	freeReplyObject(r);
+	if (why[0] == '\0')
+		return SPIKE_OK;
+	return store_fail(st, why);
+}
+
 /*
  * Make sure the link is up, to the primary of the moment (a link made
- * before the primary moved is made again), with the scripts loaded.
+ * before the primary moved is made again), with the durability policy
+ * met and the scripts loaded.
  */
 static enum spike_err
 store_connect(struct store *st)
@@ -195,6 +260,8 @@ store_connect(struct store *st)
 	if ((st->ctx = redis_dial_where(st->conf, &st->where, err,
 	    sizeof(err))) == NULL)
 		return store_fail(st, err);
+	if (store_check_fsync(st) != SPIKE_OK)
+		return SPIKE_EREDIS;
 	for (i = 0; i < STORE_SCRIPTS; i++)
 		if (store_load(st, script_text[i], st->sha[i]) != SPIKE_OK) {
 			store_disconnect(st);
@@ -215,17 +282,71 @@ is_noscript(const redisReply *r)
 }
 
 /*
- * EVALSHA with argv (argv[1] is the sha).  Reloads the script on
- * NOSCRIPT and retries once; retries once on a fresh connection when a
- * kept one turns out closed (Redis restarted), but never after a
- * timeout, when the first call may still run.  Returns the reply or NULL.
+ * Is script followed by WAIT?  Only with durability = replicas, and only
+ * the scripts whose outcome a buyer is told: buy and pay.
+ */
+static bool
+store_waits(const struct store *st, enum store_script script)
+{
+	return st->conf->durability == CONF_DURABILITY_REPLICAS &&
+	    (script == STORE_SCRIPT_BUY || script == STORE_SCRIPT_PAY);
+}
+
+/*
+ * Queue the call, and WAIT after it when waits, so that both go in one
+ * round trip.  WAIT counts the replicas that have every write this link
+ * made so far; it cannot run inside the script (Redis docs, WAIT).
+ */
+static bool
+store_send(struct store *st, bool waits, int argc, const char **argv)
+{
+	const char	*wait[] = { "WAIT", st->wait_replicas, st->wait_ms };
+
+	if (redisAppendCommandArgv(st->ctx, argc, argv, NULL) != REDIS_OK)
+		return false;
+	return !waits || redisAppendCommandArgv(st->ctx, 3, wait,
+	    NULL) == REDIS_OK;
+}
+
+/*
+ * Read the WAIT's answer into st->acked: the replicas it counted, or -1
+ * for an error reply (its text then in st->error).  Returns false when
+ * the link broke, which store_fail() has noted.
+ */
+static bool
+store_read_wait(struct store *st)
+{
+	redisReply	*w;
+
+	if (redisGetReply(st->ctx, (void **)&w) != REDIS_OK) {
+		store_fail(st, "WAIT");
+		return false;
+	}
+	st->acked = w->type == REDIS_REPLY_INTEGER ? w->integer : -1;
+	if (w->type == REDIS_REPLY_ERROR)
+		snprintf(st->error, sizeof(st->error), "WAIT: %s", w->str);
+	else
+		snprintf(st->error, sizeof(st->error), "WAIT: %lld of %s "
+		    "replicas within %s ms", st->acked, st->wait_replicas,
+		    st->wait_ms);
+	freeReplyObject(w);
+	return true;
+}
+
+/*
+ * EVALSHA with argv (argv[1] is the sha), followed by WAIT when
+ * store_waits().  Reloads the script on NOSCRIPT and retries once;
+ * retries once on a fresh connection when a kept one turns out closed
+ * (Redis restarted), but never after a timeout, when the first call may
+ * still run, nor once the script has answered.  Returns the reply or
+ * NULL.
  */
 static redisReply *
 store_eval(struct store *st, enum store_script script, int argc,
     const char **argv)
 {
 	redisReply	*r;
-	bool		 was_fresh;
+	bool		 was_fresh, waits = store_waits(st, script);
 	int		 attempt;
 
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -235,14 +356,19 @@ store_eval(struct store *st, enum store_script script, int argc,
 		st->fresh = false;
 		argv[1] = st->sha[script];
 		metrics_redis_call(script);
-		r = redisCommandArgv(st->ctx, argc, argv, NULL);
-		if (r == NULL) {
+		r = NULL;
+		if (!store_send(st, waits, argc, argv) ||
+		    redisGetReply(st->ctx, (void **)&r) != REDIS_OK) {
 			bool timeout = st->ctx->err == REDIS_ERR_IO &&
 			    (errno == EAGAIN || errno == EWOULDBLOCK);
 			store_fail(st, "EVALSHA");
 			if (was_fresh || timeout)
 				return NULL;
 			continue;
+		}
+		if (waits && !store_read_wait(st)) {
+			freeReplyObject(r);
+			return NULL;
 		}
 		if (!is_noscript(r))
 			return r;
@@ -253,6 +379,21 @@ store_eval(struct store *st, enum store_script script, int argc,
 	}
 	snprintf(st->error, sizeof(st->error), "EVALSHA: gave up after retry");
 	return NULL;
+}
+
+/*
+ * After a call that store_waits(): SPIKE_OK when WAIT counted
+ * durability_replicas, else SPIKE_EUNCONFIRMED, counting the n
+ * purchases or payments the buyers are not told of.
+ */
+static enum spike_err
+store_confirmed(struct store *st, enum store_script script, size_t n)
+{
+	if (!store_waits(st, script) ||
+	    st->acked >= (long long)st->conf->durability_replicas)
+		return SPIKE_OK;
+	metrics_unconfirmed((unsigned int)n);
+	return SPIKE_EUNCONFIRMED;
 }
 
 /* Read element i of an array reply as an integer. */
@@ -433,9 +574,10 @@ store_order_ids(struct store *st, size_t n)
 /*
  * Sell tickets to n purchases in one call, each as if alone (see
  * src/lua/buy.lua).  Returns SPIKE_OK with each purchase's outcome
- * filled in, SPIKE_EINPUT for a request key that does not fit or
- * SPIKE_ESYSTEM without random bytes (nothing sent either way), or
- * SPIKE_EREDIS, for them all.
+ * filled in, SPIKE_EUNCONFIRMED with them filled in but too few replicas
+ * having them (durability = replicas), SPIKE_EINPUT for a request key
+ * that does not fit or SPIKE_ESYSTEM without random bytes (nothing sent
+ * either way), or SPIKE_EREDIS, for them all.
  */
 enum spike_err
 store_buy(struct store *st, struct store_purchase *const *p, size_t n)
@@ -478,12 +620,13 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 		if (!read_purchase(r, STORE_BUY_REPLY * i, p[i]))
 			return store_bad_reply(st, r, "buy");
 	freeReplyObject(r);
-	return SPIKE_OK;
+	return store_confirmed(st, STORE_SCRIPT_BUY, n);
 }
 
 /*
  * Pay user's order (see src/lua/pay.lua).  Returns SPIKE_OK with the
- * outcome in *result, or SPIKE_EREDIS.
+ * outcome in *result, SPIKE_EUNCONFIRMED with it but too few replicas
+ * having it (durability = replicas), or SPIKE_EREDIS.
  */
 enum spike_err
 store_pay(struct store *st, const char *user, const char *order_id,
@@ -517,7 +660,7 @@ store_pay(struct store *st, const char *user, const char *order_id,
 	    *result == STORE_PAID_BEFORE ? "paid" : "pending");
 	order->pay_by = reply_int(r, 1);
 	freeReplyObject(r);
-	return SPIKE_OK;
+	return store_confirmed(st, STORE_SCRIPT_PAY, 1);
 }
 
 /*
@@ -586,7 +729,10 @@ live_weight(const struct conf *conf, const redisReply *r)
 }
 
 /*
- * Heartbeat and read the sale (see src/lua/sync.lua).  Returns SPIKE_OK
+ * Heartbeat and read the sale (see src/lua/sync.lua).  With durability
+ * = fsync, check first that Redis still fsyncs (CONFIG SET may have
+ * changed it since the link was made): the sync is what marks Redis up,
+ * so the instance sells only while the check passes.  Returns SPIKE_OK
  * with the view filled in, or SPIKE_EREDIS.
  */
 enum spike_err
@@ -600,6 +746,8 @@ store_sync(struct store *st, struct store_view *view)
 	redisReply	*r;
 
 	snprintf(window, sizeof(window), "%u", ms < 1000 ? 1000 : ms);
+	if (st->ctx != NULL && store_check_fsync(st) != SPIKE_OK)
+		return SPIKE_EREDIS;
 	if ((r = store_eval(st, STORE_SCRIPT_SYNC, 9, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 3))

@@ -40,7 +40,7 @@ esac
 # Every member the bench promises, once for each path where it belongs.
 for field in time commit dirty mode duration_s connections wrk_threads cpus \
 	loadavg ceiling rps_start rps_end ceiling_plain_rps buy sold_out burst tickets crowd seconds \
-	buy_signed vs_buy \
+	buy_signed vs_buy durability fsync_vs_none replicas_vs_none \
 	to_sold_out_s p99_target_ms ok problems; do
 	case $line in
 	*"\"$field\":"*) ;;

@@ -67,6 +67,7 @@ START_TEST(test_families)
 		{ "spike_redis_calls_total", "counter" },
 		{ "spike_redis_errors_total", "counter" },
 		{ "spike_redis_reconnects_total", "counter" },
+		{ "spike_unconfirmed_total", "counter" },
 		{ "spike_fastcgi_refused_total", "counter" },
 	};
 	static const char *const codes[] = { "1", "-1", "-2", "-3", "-4",

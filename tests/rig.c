@@ -616,6 +616,7 @@ pick_ports(struct rig *r)
  * sale.  On a test host Redis binds the host's address and serves the
  * other hosts: protected mode, which only lets loopback clients in
  * without a password, is off there (the namespaces are the test's own).
+ * Then the test's own lines (rig_options.redis_extra).
  */
 bool
 rig_write_redis_conf(struct rig *r)
@@ -627,11 +628,14 @@ rig_write_redis_conf(struct rig *r)
 		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
 	snprintf(r->redis_conf, sizeof(r->redis_conf), "%s/redis.conf",
 	    r->dir);
-	snprintf(text, sizeof(text),
+	if ((size_t)snprintf(text, sizeof(text),
 	    "port %d\nbind %s\ndir %s\ndaemonize no\nsave \"\"\n"
-	    "appendonly yes\nlogfile %s/redis.log\nprotected-mode %s\n",
+	    "appendonly yes\nlogfile %s/redis.log\nprotected-mode %s\n%s",
 	    r->redis.port, rig_proc_addr(&r->redis), dir, dir,
-	    r->redis.host != NULL ? "no" : "yes");
+	    r->redis.host != NULL ? "no" : "yes", r->opt.redis_extra != NULL ?
+	    r->opt.redis_extra : "") >= sizeof(text))
+		return rig_fail(r, "redis.conf longer than %zu bytes",
+		    sizeof(text));
 	return rig_write_file(r, r->redis_conf, text);
 }
 

@@ -99,6 +99,8 @@ struct rig_options {
 	unsigned int	 request_timeout_ms;
 	const char	*conf_extra;	/* lines added to spike.conf, or NULL */
 	bool		 no_redis_line;	/* conf_extra names Redis (sentinel) */
+	const char	*redis_extra;	/* lines added to redis.conf, or NULL:
+					 * a later line overrides the rig's */
 	/* More arguments of spikectl nginx-conf, up to the first NULL. */
 	const char	*nginx_conf_args[RIG_NGINX_ARGS_MAX];
 	/* Lines naming Redis in spike.conf instead of "redis = ADDR" (e.g.
@@ -222,6 +224,11 @@ void		 rig_sleep_ms(unsigned int ms);
 /* Redis (rig_redis.c). */
 bool		 rig_redis_start(struct rig *);
 bool		 rig_redis_stop(struct rig *);
+bool		 rig_redis_kill(struct rig *);	/* SIGKILL; start again
+							 * from its AOF */
+bool		 rig_redis_replica_start(struct rig *, struct rig_proc *);
+bool		 rig_redis_replica_wait(struct rig *, struct rig_proc *);
+void		 rig_redis_replica_stop(struct rig_proc *);
 bool		 rig_redis_freeze(struct rig *);
 bool		 rig_redis_thaw(struct rig *);
 bool		 rig_redis_ping(struct rig *);

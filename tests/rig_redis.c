@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <sys/time.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +187,103 @@ rig_redis_stop(struct rig *r)
 {
 	if (!rig_proc_stop(&r->redis, SIGTERM, RIG_STOP_TIMEOUT_MS))
 		return rig_fail(r, "redis-server did not stop on SIGTERM");
+	return true;
+}
+
+/* SIGKILL Redis, as a crash does, and reap it; rig_redis_start() again. */
+bool
+rig_redis_kill(struct rig *r)
+{
+	if (r->redis.pid == 0)
+		return rig_fail(r, "redis-server is not running");
+	if (!rig_proc_stop(&r->redis, SIGKILL, RIG_STOP_TIMEOUT_MS))
+		return rig_fail(r, "redis-server did not die on SIGKILL");
+	return true;
+}
+
+/*
+ * The replica's state as ROLE on it tells it: true once it is a replica
+ * whose link to the primary is up ("connected").
+ */
+static bool
+replica_linked(struct rig *r, const struct rig_proc *p)
+{
+	const char	*argv[] = { "ROLE" };
+	redisContext	*c = rig_redis_open(p->port);
+	redisReply	*rep;
+	char		 err[256];
+	bool		 up = false;
+
+	(void)r;
+	if (c == NULL || c->err) {
+		redisFree(c);
+		return false;
+	}
+	rep = rig_redis_argv(c, argv, 1, err, sizeof(err));
+	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
+	    rep->elements >= 4 && rep->element[3]->type == REDIS_REPLY_STRING)
+		up = strcmp(rep->element[3]->str, "connected") == 0;
+	if (rep != NULL)
+		freeReplyObject(rep);
+	redisFree(c);
+	return up;
+}
+
+/*
+ * Start a replica of the rig's Redis on a free port, in a directory of
+ * its own under the rig's, without persistence of its own, and wait
+ * until its link to the primary is up.  rep is the test's; stop it with
+ * rig_redis_replica_stop() before rig_stop(), or let rig_cleanup() kill it.
+ */
+bool
+rig_redis_replica_start(struct rig *r, struct rig_proc *rep)
+{
+	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 16];
+	char	 log[RIG_PATH_MAX + 16], text[2048];
+	char	*argv[] = { (char *)r->redis_server, conf, NULL };
+
+	memset(rep, 0, sizeof(*rep));
+	if ((rep->port = rig_free_port()) <= 0)
+		return rig_fail(r, "no free loopback port for a replica");
+	snprintf(dir, sizeof(dir), "%s/replica-%d", r->dir, rep->port);
+	if (mkdir(dir, 0700) == -1)
+		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
+	snprintf(conf, sizeof(conf), "%s/redis.conf", dir);
+	snprintf(log, sizeof(log), "%s/redis.log", dir);
+	snprintf(text, sizeof(text), "port %d\nbind 127.0.0.1\ndir %s\n"
+	    "daemonize no\nsave \"\"\nappendonly no\nlogfile %s\n"
+	    "protected-mode yes\nreplicaof 127.0.0.1 %d\n", rep->port, dir,
+	    log, r->redis.port);
+	if (!rig_write_file(r, conf, text))
+		return false;
+	if ((rep->pid = rig_spawn(r, argv, log, false)) == -1) {
+		rep->pid = 0;
+		return false;
+	}
+	return rig_wait_ready(r, rep, replica_linked, "redis-server replica",
+	    "no link to the primary", log);
+}
+
+/* SIGTERM the replica and reap it (SIGKILL on timeout). */
+void
+rig_redis_replica_stop(struct rig_proc *rep)
+{
+	rig_proc_stop(rep, SIGTERM, RIG_STOP_TIMEOUT_MS);
+}
+
+/* Wait until the replica's link to the primary is up again. */
+bool
+rig_redis_replica_wait(struct rig *r, struct rig_proc *rep)
+{
+	double	 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
+
+	while (!replica_linked(r, rep)) {
+		if (rig_now_ms() > end)
+			return rig_fail(r, "replica on port %d: no link to the "
+			    "primary after %u ms", rep->port,
+			    RIG_START_TIMEOUT_MS);
+		rig_sleep_ms(RIG_POLL_MS);
+	}
 	return true;
 }
 

@@ -57,17 +57,30 @@ local function create_order(user, request_key, id)
 	return {1, id, pay_by, 'pending'}
 end
 
+-- A repeat writes too (the request key, again), although it changes
+-- nothing: WAIT after this call counts the replicas that have this
+-- link's last write (from Redis 7.2; 7.0 also moves that offset on a
+-- read), and a repeat that wrote nothing could be confirmed while the
+-- order it reports, written by another instance's link, is not yet on a
+-- replica.  The write puts the whole replication stream up to now under
+-- the WAIT.
+local function repeat_of(request_key, before)
+	redis.call('SET', request_key, before, 'EX', ARGV[3])
+	if before == '' then
+		return {2, '', 0, ''}
+	end
+	return order_of(before)
+end
+
 local function buy(request_key, user, id)
 	local before = redis.call('GET', request_key)
 	if before then
-		if before == '' then
-			return {2, '', 0, ''}
-		end
-		return order_of(before)
+		return repeat_of(request_key, before)
 	end
 	local active = prefix .. ':user:' .. user
 	if user ~= '' and redis.call('ZCARD', active) >= limit then
-		return order_of(redis.call('ZREVRANGE', active, 0, 0)[1])
+		return repeat_of(request_key,
+			redis.call('ZREVRANGE', active, 0, 0)[1])
 	end
 	if total == nil or sold == nil then
 		return {-1, '', 0, ''}

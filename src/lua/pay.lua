@@ -19,6 +19,9 @@ if o[1] ~= ARGV[2] then
 end
 local pay_by = tonumber(o[3]) or 0
 if o[2] == 'paid' then
+	-- Written again for WAIT (see buy.lua, repeat_of): the payment
+	-- this repeats may be another link's, not yet on a replica.
+	redis.call('HSET', key, 'status', 'paid')
 	return {2, pay_by}
 end
 local t = redis.call('TIME')
