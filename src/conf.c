@@ -443,14 +443,22 @@ check_together(const struct conf *conf, struct conf_line *at,
 	if ((at->number = seen_at(seen, "sentinel_master")) != 0 &&
 	    conf->nsentinels == 0)
 		return conf_fail(at, "sentinel_master needs sentinel lines");
-	if (conf->durability != CONF_DURABILITY_REPLICAS ||
-	    conf->durability_timeout_ms < conf->redis_timeout_ms)
+	if (conf->durability != CONF_DURABILITY_REPLICAS)
+		return SPIKE_OK;
+	if (conf->allow_anonymous) {
+		at->number = seen_at(seen, "durability");
+		return conf_fail(at, "durability = replicas needs "
+		    "allow_anonymous = no: an anonymous purchase answered 503 "
+		    "may still be sold, and no retry can find it again");
+	}
+	if (conf->durability_timeout_ms <= conf->redis_timeout_ms / 2)
 		return SPIKE_OK;
 	if ((at->number = seen_at(seen, "durability_timeout_ms")) == 0)
 		at->number = seen_at(seen, "durability");
-	return conf_fail(at, "durability_timeout_ms (%u) must be below "
-	    "redis_timeout_ms (%u): WAIT is a Redis command",
-	    conf->durability_timeout_ms, conf->redis_timeout_ms);
+	return conf_fail(at, "durability_timeout_ms (%u) must be at most half "
+	    "of redis_timeout_ms (%u): WAIT is a Redis command, and must "
+	    "answer before the link times out", conf->durability_timeout_ms,
+	    conf->redis_timeout_ms);
 }
 
 /*

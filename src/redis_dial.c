@@ -8,10 +8,14 @@
  * whoever sees the primary move (the sync thread, polling the Sentinels)
  * bumps it, and every connection made under an older one is dropped
  * before its next command and made again.  An atomic, no lock: every
- * Redis call of the request path reads it.
+ * Redis call of the request path reads it.  The address it follows is
+ * kept too, under a lock taken only to make a connection: a Sentinel
+ * that has not yet heard of the switch, asked by a worker reconnecting
+ * after it, would otherwise send that link back to the old primary.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,8 @@
 #include "spike.h"
 
 static atomic_uint	 primary_generation;
+static pthread_mutex_t	 primary_lock = PTHREAD_MUTEX_INITIALIZER;
+static char		 primary_followed[CONF_ADDR_MAX];	/* "": none */
 
 /*
  * Connect to "HOST:PORT" or "unix:PATH" within tv; what hiredis gave:
@@ -48,12 +54,39 @@ redis_dial_generation(void)
 	return atomic_load_explicit(&primary_generation, memory_order_acquire);
 }
 
-/* The primary has moved: every connection is to be made again. */
+/*
+ * Follow the primary at addr from now on; when it is not the one
+ * followed so far, every connection is to be made again.
+ */
 void
-redis_dial_moved(void)
+redis_dial_follow(const char *addr)
 {
-	atomic_fetch_add_explicit(&primary_generation, 1,
-	    memory_order_acq_rel);
+	bool	 moved;
+
+	pthread_mutex_lock(&primary_lock);
+	moved = primary_followed[0] != '\0' &&
+	    strcmp(primary_followed, addr) != 0;
+	snprintf(primary_followed, sizeof(primary_followed), "%s", addr);
+	pthread_mutex_unlock(&primary_lock);
+	if (moved)
+		atomic_fetch_add_explicit(&primary_generation, 1,
+		    memory_order_acq_rel);
+}
+
+/* Is addr the primary followed, or none followed yet?  Else say why. */
+static bool
+is_followed(const struct redis_where *at, char *err, size_t errsz)
+{
+	bool	 ok;
+
+	pthread_mutex_lock(&primary_lock);
+	ok = primary_followed[0] == '\0' ||
+	    strcmp(primary_followed, at->addr) == 0;
+	if (!ok)
+		snprintf(err, errsz, "sentinel %s names %s, but the primary "
+		    "is now %s", at->sentinel, at->addr, primary_followed);
+	pthread_mutex_unlock(&primary_lock);
+	return ok;
 }
 
 /*
@@ -71,7 +104,8 @@ find_primary(const struct conf *conf, struct redis_where *at, char *err,
 		return true;
 	}
 	return sentinel_primary(conf, at->addr, sizeof(at->addr),
-	    at->sentinel, sizeof(at->sentinel), err, errsz) == SPIKE_OK;
+	    at->sentinel, sizeof(at->sentinel), err, errsz) == SPIKE_OK &&
+	    is_followed(at, err, errsz);
 }
 
 /*

@@ -66,6 +66,10 @@ ask_one(const char *sentinel, const char *name, struct timeval tv,
 		    "out of memory");
 		goto out;
 	}
+	if (redisSetTimeout(ctx, tv) != REDIS_OK) {
+		snprintf(why, whysz, "set timeout: %s", ctx->errstr);
+		goto out;
+	}
 	r = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s", name);
 	if (r == NULL)
 		snprintf(why, whysz, "%s", ctx->errstr);

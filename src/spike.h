@@ -209,7 +209,7 @@ struct redisContext *redis_dial_where(const struct conf *,
 		    struct redis_where *, char *err, size_t errsz);
 struct redisContext *redis_dial_addr(const char *addr, struct timeval);
 unsigned int	 redis_dial_generation(void);
-void		 redis_dial_moved(void);
+void		 redis_dial_follow(const char *addr);
 bool		 redis_dial_error_is_unavailable(const char *msg);
 
 /* ---- sentinel.c: the primary, as Redis Sentinel names it -------------- */

@@ -310,8 +310,10 @@ store_send(struct store *st, bool waits, int argc, const char **argv)
 
 /*
  * Read the WAIT's answer into st->acked: the replicas it counted, or -1
- * for an error reply (its text then in st->error).  Returns false when
- * the link broke, which store_fail() has noted.
+ * for an error reply (its text then in st->error, and the link dropped:
+ * a replica refuses WAIT, and a link that only reads would otherwise
+ * never hear READONLY).  Returns false when the link broke, which
+ * store_fail() has noted.
  */
 static bool
 store_read_wait(struct store *st)
@@ -330,6 +332,8 @@ store_read_wait(struct store *st)
 		    "replicas within %s ms", st->acked, st->wait_replicas,
 		    st->wait_ms);
 	freeReplyObject(w);
+	if (st->acked < 0)
+		store_disconnect(st);
 	return true;
 }
 

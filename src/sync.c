@@ -80,7 +80,7 @@ report_up(struct sync_state *ss)
 /*
  * With Sentinel: when the primary the Sentinels name is not the one the
  * instance knew, make every Redis link of the process follow it
- * (redis_dial_moved) and say so once; the sync that follows re-reads the
+ * (redis_dial_follow) and say so once; the sync that follows re-reads the
  * stock from it.  When no Sentinel answers nothing changes: links to a
  * primary that is gone fail by themselves.
  */
@@ -99,11 +99,10 @@ follow_primary(struct sync_state *ss)
 		return;
 	}
 	ss->sentinel_failed = false;
-	if (ss->primary[0] != '\0' && strcmp(addr, ss->primary) != 0) {
+	if (ss->primary[0] != '\0' && strcmp(addr, ss->primary) != 0)
 		log_info("redis primary is now %s (was %s), as sentinel %s "
 		    "names it", addr, ss->primary, via);
-		redis_dial_moved();
-	}
+	redis_dial_follow(addr);
 	snprintf(ss->primary, sizeof(ss->primary), "%s", addr);
 }
 

@@ -686,6 +686,7 @@ END_TEST
 START_TEST(test_ha_keys)
 {
 	ck_assert_int_eq(parse_text(HA_INSTANCE "durability = replicas\n"
+	    "allow_anonymous = no\n"
 	    "durability_replicas = 2\ndurability_timeout_ms = 250\n"
 	    "redis_timeout_ms = 1000\nsentinel = 198.18.0.4:26379\n"
 	    "sentinel = db.example:26380\nsentinel_master = sale-1.a_b\n"),
@@ -697,6 +698,8 @@ START_TEST(test_ha_keys)
 	ck_assert_str_eq(conf.sentinels[0], "198.18.0.4:26379");
 	ck_assert_str_eq(conf.sentinels[1], "db.example:26380");
 	ck_assert_str_eq(conf.sentinel_master, "sale-1.a_b");
+	ck_assert_int_eq(parse_text(HA_INSTANCE "allow_anonymous = no\n"
+	    "durability = replicas\ndurability_timeout_ms = 250\n"), SPIKE_OK);
 	ck_assert_int_eq(parse_text(HA_INSTANCE "durability = fsync\n"),
 	    SPIKE_OK);
 	ck_assert_int_eq(conf.durability, CONF_DURABILITY_FSYNC);
@@ -708,12 +711,17 @@ static const struct conf_refusal ha_refusals[] = {
 	  "must be none, fsync or replicas" },
 	{ HA_INSTANCE "durability_replicas = 0\n", "t.conf:2: 0: "
 	  "durability_replicas must be a whole number from 1 to 16" },
-	{ HA_INSTANCE "durability = replicas\ndurability_timeout_ms = 500\n",
-	  "t.conf:3: durability_timeout_ms (500) must be below "
-	  "redis_timeout_ms (500): WAIT is a Redis command" },
-	{ HA_INSTANCE "redis_timeout_ms = 50\ndurability = replicas\n",
-	  "t.conf:3: durability_timeout_ms (100) must be below "
-	  "redis_timeout_ms (50): WAIT is a Redis command" },
+	{ HA_INSTANCE "allow_anonymous = no\ndurability = replicas\n"
+	  "durability_timeout_ms = 251\n", "t.conf:4: durability_timeout_ms "
+	  "(251) must be at most half of redis_timeout_ms (500): WAIT is a "
+	  "Redis command, and must answer before the link times out" },
+	{ HA_INSTANCE "redis_timeout_ms = 199\ndurability = replicas\n"
+	  "allow_anonymous = no\n", "t.conf:3: durability_timeout_ms (100) "
+	  "must be at most half of redis_timeout_ms (199): WAIT is a Redis "
+	  "command, and must answer before the link times out" },
+	{ HA_INSTANCE "\ndurability = replicas\n", "t.conf:3: durability = "
+	  "replicas needs allow_anonymous = no: an anonymous purchase "
+	  "answered 503 may still be sold, and no retry can find it again" },
 	{ HA_INSTANCE "sentinel = 127.0.0.1:26379\nsentinel_master = m\n"
 	  "redis = 127.0.0.1:6379\n", "t.conf:4: redis and sentinel lines "
 	  "exclude each other: with Sentinel, Sentinel names the primary" },

@@ -459,7 +459,8 @@ START_TEST(test_failover_across_hosts)
 {
 	struct rig	 r;
 	struct rig_net	 net;
-	struct rig_options opt = { .conf_extra = "durability = replicas\n" };
+	struct rig_options opt = { .conf_extra =
+	    "durability = replicas\nallow_anonymous = no\n" };
 	struct rig_load	*load = calloc(1, sizeof(*load));
 	struct rig_load_spec spec;
 	struct rig_proc	 old;
