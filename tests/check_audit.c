@@ -585,47 +585,6 @@ END_TEST
 
 /* ---- a replica -------------------------------------------------------- */
 
-/* Start a replica of the rig's Redis on a free port; wait until synced. */
-static void
-replica_start(struct rig *r, struct rig_proc *rp)
-{
-	char		 port[16], primary[16], dir[RIG_PATH_MAX], log[RIG_PATH_MAX];
-	char		*argv[] = { r->redis_server, "--port", port, "--bind",
-			    "127.0.0.1", "--save", "", "--appendonly", "no",
-			    "--dir", dir, "--dbfilename", "replica.rdb",
-			    "--replicaof", "127.0.0.1", primary, NULL };
-	redisContext	*c = NULL;
-	redisReply	*rep;
-	double		 end = rig_now_ms() + BUDGET_UP_MS;
-	bool		 up = false;
-
-	rp->port = rig_free_port();
-	snprintf(port, sizeof(port), "%d", rp->port);
-	snprintf(primary, sizeof(primary), "%d", r->redis.port);
-	snprintf(dir, sizeof(dir), "%s/redis", r->dir);
-	snprintf(log, sizeof(log), "%s/replica.log", r->dir);
-	ck_assert_msg((rp->pid = rig_spawn(r, argv, log, false)) > 0, "%s",
-	    r->err);
-	while (!up) {
-		ck_assert_msg(rig_now_ms() < end, "replica on %d: not synced "
-		    "after %u ms", rp->port, BUDGET_UP_MS);
-		rig_sleep_ms(50);
-		if (c == NULL && ((c = rig_redis_open(rp->port)) == NULL ||
-		    c->err != 0)) {
-			if (c != NULL)
-				redisFree(c);
-			c = NULL;
-			continue;
-		}
-		rep = redisCommand(c, "INFO replication");
-		up = rep != NULL && rep->type == REDIS_REPLY_STRING &&
-		    strstr(rep->str, "master_link_status:up") != NULL;
-		if (rep != NULL)
-			freeReplyObject(rep);
-	}
-	redisFree(c);
-}
-
 /*
  * audit --redis reads the books from a read-only replica, which allows
  * the script: with the primary stopped it finds them right there.
@@ -639,7 +598,7 @@ START_TEST(test_replica)
 	char		 addr[32];
 
 	clean_books(&r, &b);
-	replica_start(&r, &rp);
+	ck_assert_msg(rig_ha_replica_add(&r, &rp), "%s", r.err);
 	ck_assert_msg(rig_redis_stop(&r), "%s", r.err);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rp.port);
 	audit(&r, &run, "--redis", addr, NULL);
