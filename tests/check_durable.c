@@ -269,6 +269,7 @@ START_TEST(test_fsync_kill_keeps_every_confirmed_sale)
 	fprintf(stderr, "durable: fsync, appendfsync always, SIGKILL: "
 	    "%u told bought, 0 lost, 503s for %.0f ms\n", checked,
 	    rig_load_503_span_ms(&l));
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -388,6 +389,7 @@ START_TEST(test_fsync_refused_until_redis_fsyncs)
 	assert_refused(&r, REFUSED_BUYS, NULL);
 	ck_assert_int_eq(rig_ck_sold(&r), bought);
 	rig_ck_all_alive(&r);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -588,29 +590,55 @@ START_TEST(test_replicas_unconfirmed_then_same_order)
 	assert_retry_same_order(&r, "bob", id);
 	assert_recovers(&r, RECOVER_MS);
 	assert_pay_unconfirmed(&r, &replica, "alice");
+	rig_ck_audit(&r);
 	replica_stop(&replica);
 	rig_stop(&r);
 }
 END_TEST
 
+/* Redis's clock in milliseconds, as the scripts read it. */
+static long long
+redis_now_ms(redisContext *c)
+{
+	redisReply	*rep = RIG_CK_CMD(c, "TIME");
+	long long	 ms;
+
+	ck_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
+	ms = atoll(rep->element[0]->str) * 1000 +
+	    atoll(rep->element[1]->str) / 1000;
+	freeReplyObject(rep);
+	return ms;
+}
+
 /*
- * Write an order for user as another instance's link would, with the
- * replica stopped: on the primary, not on the replica.
+ * Write an order for user as another instance's link would (the whole
+ * of buy.lua's writes, so that the books stay right), with the replica
+ * stopped: on the primary, not on the replica.
  */
 static void
 order_elsewhere(struct rig *r, const char *user, const char *id)
 {
 	redisContext	*c = rig_ck_redis(r);
-	char		 order[96], active[96], pay_by[32], now[32];
-	long long	 ms = (long long)time(NULL) * 1000;
+	char		 order[96], active[96], last[96], pay_by[32], now[32];
+	long long	 ms = redis_now_ms(c);
 
 	snprintf(order, sizeof(order), RIG_STOCK_KEY ":order:%s", id);
 	snprintf(active, sizeof(active), RIG_STOCK_KEY ":user:%s", user);
+	snprintf(last, sizeof(last), RIG_STOCK_KEY ":last:%s", user);
 	snprintf(now, sizeof(now), "%lld", ms);
 	snprintf(pay_by, sizeof(pay_by), "%lld", ms + 600000);
-	freeReplyObject(RIG_CK_CMD(c, "HSET", order, "user", user, "status",
-	    "pending", "pay_by", pay_by));
+	freeReplyObject(RIG_CK_CMD(c, "MULTI"));
+	freeReplyObject(RIG_CK_CMD(c, "HINCRBY", RIG_STOCK_KEY,
+	    RIG_SOLD_FIELD, "1"));
+	freeReplyObject(RIG_CK_CMD(c, "HSET", order, "user", user, "created",
+	    now, "status", "pending", "pay_by", pay_by));
+	freeReplyObject(RIG_CK_CMD(c, "ZADD", RIG_STOCK_KEY ":pending", pay_by,
+	    id));
 	freeReplyObject(RIG_CK_CMD(c, "ZADD", active, now, id));
+	freeReplyObject(RIG_CK_CMD(c, "SET", last, id));
+	freeReplyObject(RIG_CK_CMD(c, "XADD", RIG_STOCK_KEY ":events", "*",
+	    "event", "created", "order", id, "user", user, "pay_by", pay_by));
+	freeReplyObject(RIG_CK_CMD(c, "EXEC"));
 	redisFree(c);
 }
 
@@ -630,6 +658,7 @@ START_TEST(test_replicas_repeat_waits_for_the_order)
 	signal_replica(&replica, SIGCONT);
 	replica_wait(&r, &replica);
 	assert_retry_same_order(&r, "dave", id);
+	rig_ck_audit(&r);
 	replica_stop(&replica);
 	rig_stop(&r);
 }
@@ -673,6 +702,7 @@ START_TEST(test_replicas_more_than_there_are)
 	ck_assert_msg(metric_sum(&r, "spike_unconfirmed_total") ==
 	    3 * REFUSED_BUYS, "spike_unconfirmed_total is not %d",
 	    3 * REFUSED_BUYS);
+	rig_ck_audit(&r);
 	replica_stop(&replica);
 	rig_stop(&r);
 }
@@ -721,6 +751,7 @@ START_TEST(test_replicas_min_replicas_to_write)
 	ck_assert_int_eq(rig_ck_sold(&r), sold);
 	signal_replica(&replica, SIGCONT);
 	assert_recovers(&r, NOREPLICAS_MS);
+	rig_ck_audit(&r);
 	replica_stop(&replica);
 	rig_stop(&r);
 }

@@ -260,6 +260,7 @@ START_TEST(test_resolution)
 	    rep.body);
 	check_ctl_resolution(&r, &ha, dead, dead2);
 	check_ctl_status(&r, &ha);
+	rig_ck_audit(&r);
 
 	for (int i = 0; i < RIG_HA_SENTINELS; i++) {
 		snprintf(s[i], sizeof(s[i]), "127.0.0.1:%d: connect",
@@ -471,6 +472,7 @@ failover_sale(enum fo_mode mode)
 	ck_assert_msg(rig_load_code(&l, 1) > 0 && rig_load_status(&l, 503) > 0,
 	    "the load saw no sale or no 503");
 	retry_and_sell_out(&r, &l, new);
+	rig_ck_audit(&r);
 	rig_ha_stop(&r, &ha);
 	rig_stop(&r);
 }
