@@ -269,6 +269,7 @@ START_TEST(test_fsync_kill_keeps_every_confirmed_sale)
 	fprintf(stderr, "durable: fsync, appendfsync always, SIGKILL: "
 	    "%u told bought, 0 lost, 503s for %.0f ms\n", checked,
 	    rig_load_503_span_ms(&l));
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -388,6 +389,7 @@ START_TEST(test_fsync_refused_until_redis_fsyncs)
 	assert_refused(&r, REFUSED_BUYS, NULL);
 	ck_assert_int_eq(rig_ck_sold(&r), bought);
 	rig_ck_all_alive(&r);
+	rig_ck_audit(&r);
 	rig_stop(&r);
 }
 END_TEST
@@ -418,7 +420,22 @@ start_with_replica(struct rig *r, struct rig_proc *replica,
 	    .sync_ms = SYNC_MS, .conf_extra = conf_extra };
 
 	rig_ck_start(r, &opt, 1000);
-	ck_assert_msg(rig_redis_replica_start(r, replica), "%s", r->err);
+	ck_assert_msg(rig_ha_replica_add(r, replica), "%s", r->err);
+}
+
+/* The replica's link to the primary is up again. */
+static void
+replica_wait(struct rig *r, struct rig_proc *replica)
+{
+	ck_assert_msg(rig_ha_wait_linked(r, rig_proc_addr(replica),
+	    replica->port, r->redis.port, BUDGET_UP_MS), "%s", r->err);
+}
+
+/* Stop the replica by pid (SIGTERM, then SIGKILL). */
+static void
+replica_stop(struct rig_proc *replica)
+{
+	rig_proc_stop(replica, SIGTERM, BUDGET_TERM_MS);
 }
 
 static void
@@ -533,7 +550,7 @@ assert_pay_unconfirmed(struct rig *r, struct rig_proc *replica,
 	order_status(r, id, status, sizeof(status));
 	ck_assert_str_eq(status, "paid");
 	signal_replica(replica, SIGCONT);
-	ck_assert_msg(rig_redis_replica_wait(r, replica), "%s", r->err);
+	replica_wait(r, replica);
 	for (t0 = rig_now_ms(), pay(r, user, id, &rep); rep.status == 503;
 	    pay(r, user, id, &rep)) {
 		ck_assert_msg(rig_now_ms() - t0 <= RECOVER_MS, "payment still "
@@ -569,11 +586,12 @@ START_TEST(test_replicas_unconfirmed_then_same_order)
 	assert_not_down(&r);
 
 	signal_replica(&replica, SIGCONT);
-	ck_assert_msg(rig_redis_replica_wait(&r, &replica), "%s", r.err);
+	replica_wait(&r, &replica);
 	assert_retry_same_order(&r, "bob", id);
 	assert_recovers(&r, RECOVER_MS);
 	assert_pay_unconfirmed(&r, &replica, "alice");
-	rig_redis_replica_stop(&replica);
+	rig_ck_audit(&r);
+	replica_stop(&replica);
 	rig_stop(&r);
 }
 END_TEST
@@ -586,16 +604,8 @@ static void
 order_elsewhere(struct rig *r, const char *user, const char *id)
 {
 	redisContext	*c = rig_ck_redis(r);
-	char		 order[96], active[96], pay_by[32], now[32];
-	long long	 ms = (long long)time(NULL) * 1000;
 
-	snprintf(order, sizeof(order), RIG_STOCK_KEY ":order:%s", id);
-	snprintf(active, sizeof(active), RIG_STOCK_KEY ":user:%s", user);
-	snprintf(now, sizeof(now), "%lld", ms);
-	snprintf(pay_by, sizeof(pay_by), "%lld", ms + 600000);
-	freeReplyObject(RIG_CK_CMD(c, "HSET", order, "user", user, "status",
-	    "pending", "pay_by", pay_by));
-	freeReplyObject(RIG_CK_CMD(c, "ZADD", active, now, id));
+	rig_ck_order_by_hand(c, user, id, rig_ck_redis_now_ms(c) + 600000);
 	redisFree(c);
 }
 
@@ -613,9 +623,10 @@ START_TEST(test_replicas_repeat_waits_for_the_order)
 	buy(&r, "dave", &rep);
 	assert_503(&rep, "a repeat of an order not on the replica");
 	signal_replica(&replica, SIGCONT);
-	ck_assert_msg(rig_redis_replica_wait(&r, &replica), "%s", r.err);
+	replica_wait(&r, &replica);
 	assert_retry_same_order(&r, "dave", id);
-	rig_redis_replica_stop(&replica);
+	rig_ck_audit(&r);
+	replica_stop(&replica);
 	rig_stop(&r);
 }
 END_TEST
@@ -658,7 +669,8 @@ START_TEST(test_replicas_more_than_there_are)
 	ck_assert_msg(metric_sum(&r, "spike_unconfirmed_total") ==
 	    3 * REFUSED_BUYS, "spike_unconfirmed_total is not %d",
 	    3 * REFUSED_BUYS);
-	rig_redis_replica_stop(&replica);
+	rig_ck_audit(&r);
+	replica_stop(&replica);
 	rig_stop(&r);
 }
 END_TEST
@@ -686,7 +698,7 @@ START_TEST(test_replicas_min_replicas_to_write)
 
 	_Static_assert(MAX_LAG_S == 1, "redis_extra writes MAX_LAG_S");
 	ck_assert_msg(rig_init(&r, &opt) && rig_redis_start(&r) &&
-	    rig_redis_replica_start(&r, &replica) && rig_sale_set(&r, 1000) &&
+	    rig_ha_replica_add(&r, &replica) && rig_sale_set(&r, 1000) &&
 	    rig_instances_start(&r) && rig_heartbeats_wait(&r, BUDGET_UP_MS) &&
 	    rig_nginx_start(&r), "%s", r.err);
 	assert_recovers(&r, RECOVER_MS);
@@ -706,7 +718,8 @@ START_TEST(test_replicas_min_replicas_to_write)
 	ck_assert_int_eq(rig_ck_sold(&r), sold);
 	signal_replica(&replica, SIGCONT);
 	assert_recovers(&r, NOREPLICAS_MS);
-	rig_redis_replica_stop(&replica);
+	rig_ck_audit(&r);
+	replica_stop(&replica);
 	rig_stop(&r);
 }
 END_TEST

@@ -260,6 +260,7 @@ START_TEST(test_resolution)
 	    rep.body);
 	check_ctl_resolution(&r, &ha, dead, dead2);
 	check_ctl_status(&r, &ha);
+	rig_ck_audit(&r);
 
 	for (int i = 0; i < RIG_HA_SENTINELS; i++) {
 		snprintf(s[i], sizeof(s[i]), "127.0.0.1:%d: connect",
@@ -268,7 +269,7 @@ START_TEST(test_resolution)
 	}
 	logs_have(&r, (const char *[]){ "no sentinel named primary "
 	    RIG_HA_MASTER, s[0], s[1], s[2] }, 4, FO_ANSWER_MS);
-	ck_assert_msg(rig_ha_redis_kill(&r), "%s", r.err);
+	ck_assert_msg(rig_redis_kill(&r), "%s", r.err);
 	rig_ck_logs_wait(&r, "redis unavailable, answering 503", 1,
 	    FO_ANSWER_MS);
 	ck_assert_msg(rig_get(&r, "/buy/ticket?user=third", &rep), "%s",
@@ -383,7 +384,7 @@ fo_switch(struct rig *r, struct rig_ha *ha, enum fo_mode mode)
 	double		 at = rig_now_ms();
 
 	if (mode == FO_KILL)
-		ck_assert_msg(rig_ha_redis_kill(r), "%s", r->err);
+		ck_assert_msg(rig_redis_kill(r), "%s", r->err);
 	else {
 		c = rig_redis_open(ha->sentinel[0].port);
 		ck_assert(c != NULL && c->err == 0);
@@ -424,7 +425,7 @@ fo_followed(struct rig *r, int old, int new, enum fo_mode mode)
 	ck_assert_msg(sold_at(r, old) == then, "the old primary sold %lld "
 	    "after every instance had moved (%lld before)", sold_at(r, old),
 	    then);
-	ck_assert_msg(rig_ha_redis_kill(r), "%s", r->err);
+	ck_assert_msg(rig_redis_kill(r), "%s", r->err);
 	ck_assert_msg(rig_ha_redis_rejoin(r, new), "%s", r->err);
 }
 
@@ -471,6 +472,7 @@ failover_sale(enum fo_mode mode)
 	ck_assert_msg(rig_load_code(&l, 1) > 0 && rig_load_status(&l, 503) > 0,
 	    "the load saw no sale or no 503");
 	retry_and_sell_out(&r, &l, new);
+	rig_ck_audit(&r);
 	rig_ha_stop(&r, &ha);
 	rig_stop(&r);
 }

@@ -264,13 +264,63 @@ hosts_stop(struct rig *r, struct rig_net *net)
 		    names[i]);
 }
 
+/*
+ * Start load as spec says and wait until the sale is mid-way (a fifth
+ * sold, not all); what was sold then.
+ */
+static long long
+load_until_mid_sale(struct rig *r, struct rig_load *load,
+    const struct rig_load_spec *spec)
+{
+	long long	 sold;
+	char		 sum[1024];
+
+	ck_assert(rig_load_start(load, spec));
+	sold = wait_sold(r, TOTAL / 5, SELL_MS);
+	ck_assert_msg(sold >= TOTAL / 5 && sold < TOTAL, "not mid-sale: sold "
+	    "%lld of %d; %s", sold, TOTAL, rig_load_summary(load, sum,
+	    sizeof(sum)));
+	return sold;
+}
+
+/*
+ * Once the sale has sold what it sold (sold), stop the load: sold ==
+ * total, one order per ticket, no more buyers told "bought" than
+ * tickets, every one of them (at least one) an order, the books audit
+ * clean.  The load's summary into sum; how many buyers were checked.
+ */
+static unsigned int
+ck_sold_out(struct rig *r, struct rig_load *load, long long sold,
+    const char *after, char *sum, size_t sumsz)
+{
+	redisContext	*c;
+	unsigned int	 bought, checked;
+
+	rig_load_stop(load);
+	rig_load_wait(load);
+	rig_load_summary(load, sum, sumsz);
+	ck_assert_msg(sold == TOTAL, "sold %lld of %d after %s; %s", sold,
+	    TOTAL, after, sum);
+	c = rig_ck_redis(r);
+	ck_assert_int_eq(rig_ck_orders_made(c), TOTAL);
+	redisFree(c);
+	bought = rig_load_code(load, 1);
+	ck_assert_msg(bought <= TOTAL, "%u told bought, %d tickets; %s",
+	    bought, TOTAL, sum);
+	checked = rig_ck_bought_are_orders(r, load);
+	ck_assert_msg(checked > 0, "nobody was told bought; %s", sum);
+	rig_ck_audit(r);
+	return checked;
+}
+
 /* ---- one app host killed mid-sale ---------------------------------------- */
 
 /*
  * Test 4, phase 1: under load, app1 (instances of weights 1 and 2) dies
  * entirely mid-sale.  The survivors on app2 sell everything: Redis sold
  * == total, one order per ticket, every buyer told "bought" has an order,
- * no more buyers told "bought" than tickets; the dead instances' weight
+ * no more buyers told "bought" than tickets, the books audit clean (all
+ * ck_sold_out()); the dead instances' weight
  * leaves Redis's live set within the liveness window; the sale is over
  * within the budget that window and nginx's timeouts allow.
  */
@@ -280,9 +330,8 @@ START_TEST(test_app_host_dies)
 	struct rig_net	 net;
 	struct rig_load	*load = calloc(1, sizeof(*load));
 	struct rig_load_spec spec;
-	redisContext	*c;
 	long long	 at_kill, sold;
-	unsigned int	 bought, checked;
+	unsigned int	 checked;
 	double		 killed_ms, sold_out_ms;
 	char		 sum[1024];
 
@@ -293,11 +342,7 @@ START_TEST(test_app_host_dies)
 	ck_assert_int_eq(live_weight(&r), 10);
 
 	spec = rig_load_plan(&r, CONNS, REQUESTS, true, LOAD_MS);
-	ck_assert(rig_load_start(load, &spec));
-	at_kill = wait_sold(&r, TOTAL / 5, SELL_MS);
-	ck_assert_msg(at_kill >= TOTAL / 5 && at_kill < TOTAL, "not mid-sale: "
-	    "sold %lld of %d; %s", at_kill, TOTAL, rig_load_summary(load, sum,
-	    sizeof(sum)));
+	at_kill = load_until_mid_sale(&r, load, &spec);
 	host_kill(&r, &net, rig_net_host(&net, "app1"));
 	killed_ms = rig_now_ms();
 
@@ -305,22 +350,9 @@ START_TEST(test_app_host_dies)
 	    "instances still alive in Redis after %u ms", AGE_OUT_MS);
 	sold = wait_sold(&r, TOTAL, AGE_OUT_MS + NGINX_SKIP_MS + SELL_MS);
 	sold_out_ms = rig_now_ms() - killed_ms;
-	rig_load_stop(load);
-	rig_load_wait(load);
-	rig_load_summary(load, sum, sizeof(sum));
-	ck_assert_msg(sold == TOTAL, "survivors sold %lld of %d (%lld when "
-	    "app1 died); %s", sold, TOTAL, at_kill, sum);
+	checked = ck_sold_out(&r, load, sold, "app1 died", sum, sizeof(sum));
 	ck_assert_msg(rig_instance_alive(&r, 2) && rig_instance_alive(&r, 3),
 	    "%s", r.err);
-
-	c = rig_ck_redis(&r);
-	ck_assert_int_eq(rig_ck_orders_made(c), TOTAL);
-	redisFree(c);
-	bought = rig_load_code(load, 1);
-	ck_assert_msg(bought <= TOTAL, "%u told bought, %d tickets; %s",
-	    bought, TOTAL, sum);
-	checked = rig_ck_bought_are_orders(&r, load);
-	ck_assert_msg(checked > 0, "nobody was told bought; %s", sum);
 	fprintf(stderr, "check_hosts: app1 died at sold %lld of %d; sold out "
 	    "%.0f ms later (%u ms allowed); %u buyers told bought, all "
 	    "orders; %s\n", at_kill, TOTAL, sold_out_ms, AGE_OUT_MS +
@@ -332,128 +364,26 @@ END_TEST
 
 /* ---- the primary failed over across hosts -------------------------------- */
 
-#define MASTER		"spike"
-#define PRIMARY_PORT	6379
-#define REPLICA_PORT	6380
-#define SENTINEL_PORT	26379	/* and the next two */
-#define SENTINELS	3
-/* Sentinel's view of a dead primary: down after this, then a failover. */
-#define DOWN_AFTER_MS	1000
-#define FAILOVER_MS	budget_ms(DOWN_AFTER_MS + 10000)
+/* Sentinel's view of a dead primary (rig_ha.c): down, then a failover. */
+#define FAILOVER_MS	budget_ms(2000 + 10000)
 /*
- * While the new primary has no replica (until Sentinel has made the old
- * one its replica: up to its 10 s INFO period), every purchase is a 503,
- * some of them at once: the load's users must outlast that.
+ * While the new primary has no replica (until the old one is back as its
+ * replica), every purchase is a 503: the load's users, each waiting a
+ * little after a 503 as Retry-After asks, must outlast that.
  */
 #define FAILOVER_REQUESTS RIG_LOAD_USERS_MAX
-
-/* The Redis processes of the failover test besides r->redis. */
-struct ha {
-	struct rig_proc	 replica;
-	struct rig_proc	 sentinel[SENTINELS];
-	char		 redis_lines[512];
-};
-
-/* One command to addr:port; the reply as text in buf ("" on error). */
-static const char *
-ask(const char *addr, int port, const char **argv, size_t argc, char *buf,
-    size_t bufsz)
-{
-	redisContext	*c = rig_redis_open_at(addr, port);
-	redisReply	*rep = NULL;
-	char		 err[256];
-	size_t		 n = 0, i;
-
-	buf[0] = '\0';
-	if (c != NULL && c->err == 0)
-		rep = rig_redis_argv(c, argv, argc, err, sizeof(err));
-	if (rep != NULL && (rep->type == REDIS_REPLY_STRING ||
-	    rep->type == REDIS_REPLY_STATUS))
-		snprintf(buf, bufsz, "%s", rep->str);
-	else if (rep != NULL && rep->type == REDIS_REPLY_ARRAY)
-		for (i = 0; i < rep->elements && n < bufsz; i++)
-			if (rep->element[i]->type == REDIS_REPLY_STRING)
-				n += (size_t)snprintf(buf + n, bufsz - n, "%s%s",
-				    i > 0 ? ":" : "", rep->element[i]->str);
-	if (rep != NULL)
-		freeReplyObject(rep);
-	redisFree(c);
-	return buf;
-}
-
-/* Wait until ask() answers something containing want; false on timeout. */
-static bool
-wait_answer(const char *addr, int port, const char **argv, size_t argc,
-    const char *want, double timeout_ms)
-{
-	double	 end = rig_now_ms() + timeout_ms;
-	char	 buf[8192];
-
-	while (strstr(ask(addr, port, argv, argc, buf, sizeof(buf)), want) ==
-	    NULL)
-		if (rig_now_ms() > end)
-			return false;
-		else
-			rig_sleep_ms(100);
-	return true;
-}
-
-/*
- * On db: the primary (r->redis, with the server-side settings that go
- * with durability = replicas: min-replicas-to-write 1), a replica in
- * sync with it, and three Sentinels that agree on it; spike.conf names
- * the Sentinels instead of Redis.
- */
-static void
-ha_start(struct rig *r, struct ha *ha, const struct rig_host *db)
-{
-	char	 extra[512], want[64];
-	size_t	 n = 0;
-	int	 i;
-
-	ck_assert_msg(rig_net_redis_start(r, &r->redis, db, PRIMARY_PORT,
-	    "primary", "min-replicas-to-write 1\nmin-replicas-max-lag 10\n",
-	    false), "%s", r->err);
-	snprintf(extra, sizeof(extra), "replicaof %s %d\n", db->addr,
-	    PRIMARY_PORT);
-	ck_assert_msg(rig_net_redis_start(r, &ha->replica, db, REPLICA_PORT,
-	    "replica", extra, false), "%s", r->err);
-	ck_assert_msg(wait_answer(db->addr, REPLICA_PORT, RIG_ARGV("INFO",
-	    "replication"), 2, "master_link_status:up", BUDGET_UP_MS),
-	    "the replica never synced with the primary");
-	snprintf(extra, sizeof(extra), "sentinel monitor %s %s %d 2\n"
-	    "sentinel down-after-milliseconds %s %d\n"
-	    "sentinel failover-timeout %s %u\n", MASTER, db->addr,
-	    PRIMARY_PORT, MASTER, DOWN_AFTER_MS, MASTER, FAILOVER_MS);
-	for (i = 0; i < SENTINELS; i++) {
-		char	 name[32];
-
-		snprintf(name, sizeof(name), "sentinel%d", i + 1);
-		ck_assert_msg(rig_net_redis_start(r, &ha->sentinel[i], db,
-		    SENTINEL_PORT + i, name, extra, true), "%s", r->err);
-		n += (size_t)snprintf(ha->redis_lines + n,
-		    sizeof(ha->redis_lines) - n, "sentinel = %s:%d\n",
-		    db->addr, SENTINEL_PORT + i);
-	}
-	snprintf(ha->redis_lines + n, sizeof(ha->redis_lines) - n,
-	    "sentinel_master = %s\n", MASTER);
-	snprintf(want, sizeof(want), "OK %d usable Sentinels", SENTINELS);
-	ck_assert_msg(wait_answer(db->addr, SENTINEL_PORT, RIG_ARGV("SENTINEL",
-	    "CKQUORUM", MASTER), 3, want, BUDGET_UP_MS), "the Sentinels never "
-	    "found each other");
-	r->opt.redis_lines = ha->redis_lines;
-	ck_assert_msg(rig_write_conf(r), "%s", r->err);
-}
+#define PAUSE_503_MS	20	/* a buyer told 503 waits, then buys */
 
 /*
  * Test 4, phase 2: the sale on app1 and app2 with durability = replicas
- * (one replica), Redis found through three Sentinels on db.  Under load
- * the primary is SIGKILLed mid-sale; once Sentinel has promoted the
- * replica, the old primary is started again (Sentinel makes it the new
- * primary's replica, so WAIT 1 can succeed again).  Every buyer told
- * "bought" is an order on the new primary, sold == total, one order per
- * ticket; the seconds of 503 buyers saw are reported.  Needs the Sentinel
- * client (src/sentinel.c) and WAIT after each commit (durability).
+ * (one replica), Redis found through three Sentinels on db, the primary
+ * with the server-side settings that go with it (min-replicas-to-write
+ * 1, rig_ha.c).  Under load the primary is SIGKILLed mid-sale; once the
+ * Sentinels have promoted the replica, the old primary comes back from
+ * its AOF as the new one's replica, so that WAIT 1 can succeed again.
+ * Every buyer told "bought" is an order on the new primary, sold ==
+ * total, one order per ticket, the books audit clean; the seconds of 503
+ * buyers saw are reported.
  */
 START_TEST(test_failover_across_hosts)
 {
@@ -464,62 +394,40 @@ START_TEST(test_failover_across_hosts)
 	struct rig_load	*load = calloc(1, sizeof(*load));
 	struct rig_load_spec spec;
 	struct rig_proc	 old;
-	static struct ha ha;
-	const struct rig_host *db;
-	redisContext	*c;
+	static struct rig_ha ha;
 	long long	 at_kill, sold;
-	unsigned int	 bought, checked;
-	char		 sum[1024], want[64];
-	double		 budget;
+	unsigned int	 checked;
+	char		 sum[1024];
 
 	ck_assert_ptr_nonnull(load);
 	hosts_make(&r, &net, &opt);
-	db = rig_net_host(&net, "db");
-	ha_start(&r, &ha, db);
-	ck_assert_msg(rig_sale_set(&r, TOTAL), "%s", r.err);
-	ck_assert_msg(rig_instances_start(&r), "%s", r.err);
-	ck_assert_msg(rig_heartbeats_wait(&r, BUDGET_UP_MS), "%s", r.err);
-	ck_assert_msg(rig_nginx_start(&r), "%s", r.err);
+	ck_assert_msg(rig_ha_on_host(&r, &ha, rig_net_host(&net, "db")), "%s",
+	    r.err);
+	ck_assert_msg(rig_ha_run(&r, &ha, TOTAL), "%s", r.err);
 	ck_placed(&r);
+	ck_assert_msg(runs_on(ha.replica.pid, ha.replica.host) &&
+	    runs_on(ha.sentinel[0].pid, ha.sentinel[0].host), "the replica "
+	    "or a Sentinel is not on db");
 
 	spec = rig_load_plan(&r, CONNS, FAILOVER_REQUESTS, true, LOAD_MS);
-	ck_assert(rig_load_start(load, &spec));
-	at_kill = wait_sold(&r, TOTAL / 5, SELL_MS);
-	ck_assert_msg(at_kill >= TOTAL / 5 && at_kill < TOTAL, "not mid-sale: "
-	    "sold %lld of %d; %s", at_kill, TOTAL, rig_load_summary(load, sum,
-	    sizeof(sum)));
-	kill(r.redis.pid, SIGKILL);
-	ck_assert(rig_proc_wait(&r.redis, STOP_MS));
-	snprintf(want, sizeof(want), "%s:%d", db->addr, REPLICA_PORT);
-	ck_assert_msg(wait_answer(db->addr, SENTINEL_PORT, RIG_ARGV("SENTINEL",
-	    "GET-MASTER-ADDR-BY-NAME", MASTER), 3, want, FAILOVER_MS),
-	    "no failover to %s within %u ms", want, FAILOVER_MS);
-	old = r.redis;
-	r.redis = ha.replica;	/* the new primary, where the sale is now */
-	ck_assert_msg(rig_net_redis_start(&r, &old, db, PRIMARY_PORT,
-	    "primary", NULL, false), "%s", r.err);
+	spec.pause_503_ms = PAUSE_503_MS;
+	at_kill = load_until_mid_sale(&r, load, &spec);
+	ck_assert_msg(rig_redis_kill(&r), "%s", r.err);
+	ck_assert_msg(rig_ha_wait_primary(&r, &ha, ha.replica.port,
+	    FAILOVER_MS), "%s", r.err);
+	ck_assert_msg(rig_ha_redis_rejoin(&r, ha.replica.port), "%s", r.err);
+	old = r.redis;		/* the new primary, where the sale is now */
+	r.redis = ha.replica;
+	ha.replica = old;
 
-	budget = FAILOVER_MS + AGE_OUT_MS + SELL_MS;
-	sold = wait_sold(&r, TOTAL, budget);
-	rig_load_stop(load);
-	rig_load_wait(load);
-	rig_load_summary(load, sum, sizeof(sum));
-	ck_assert_msg(sold == TOTAL, "sold %lld of %d after the failover "
-	    "(%lld before); %s", sold, TOTAL, at_kill, sum);
-	c = rig_ck_redis(&r);
-	ck_assert_int_eq(rig_ck_orders_made(c), TOTAL);
-	redisFree(c);
-	bought = rig_load_code(load, 1);
-	ck_assert_msg(bought <= TOTAL, "%u told bought, %d tickets; %s",
-	    bought, TOTAL, sum);
-	checked = rig_ck_bought_are_orders(&r, load);
+	sold = wait_sold(&r, TOTAL, FAILOVER_MS + AGE_OUT_MS + SELL_MS);
+	checked = ck_sold_out(&r, load, sold, "the failover", sum,
+	    sizeof(sum));
 	fprintf(stderr, "check_hosts: primary killed at sold %lld of %d; "
 	    "503s for %.1f s; %u buyers told bought, all orders on the new "
 	    "primary; %s\n", at_kill, TOTAL, rig_load_503_span_ms(load) /
 	    1000, checked, sum);
-	rig_proc_stop(&old, SIGTERM, STOP_MS);
-	for (int i = 0; i < SENTINELS; i++)
-		rig_proc_stop(&ha.sentinel[i], SIGTERM, STOP_MS);
+	rig_ha_stop(&r, &ha);
 	hosts_stop(&r, &net);
 	free(load);
 }

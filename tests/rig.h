@@ -226,9 +226,6 @@ bool		 rig_redis_start(struct rig *);
 bool		 rig_redis_stop(struct rig *);
 bool		 rig_redis_kill(struct rig *);	/* SIGKILL; start again
 							 * from its AOF */
-bool		 rig_redis_replica_start(struct rig *, struct rig_proc *);
-bool		 rig_redis_replica_wait(struct rig *, struct rig_proc *);
-void		 rig_redis_replica_stop(struct rig_proc *);
 bool		 rig_redis_freeze(struct rig *);
 bool		 rig_redis_thaw(struct rig *);
 bool		 rig_redis_ping(struct rig *);
@@ -283,11 +280,13 @@ bool		 rig_ha_sentinel_start(struct rig *, struct rig_proc *,
 bool		 rig_ha_init(struct rig *, struct rig_ha *,
 		    const struct rig_options *);
 bool		 rig_ha_run(struct rig *, struct rig_ha *, long long total);
+bool		 rig_ha_on_host(struct rig *, struct rig_ha *,
+		    const struct rig_host *);
+bool		 rig_ha_replica_add(struct rig *, struct rig_proc *);
 bool		 rig_ha_start(struct rig *, struct rig_ha *,
 		    const struct rig_options *, long long total);
 void		 rig_ha_stop(struct rig *, struct rig_ha *);
 bool		 rig_ha_sentinel_stop(struct rig_ha *, int i);
-bool		 rig_ha_redis_kill(struct rig *);
 int		 rig_ha_primary_port(struct rig *, struct rig_ha *);
 bool		 rig_ha_wait_primary(struct rig *, struct rig_ha *, int port,
 		    unsigned int timeout_ms);
@@ -358,9 +357,6 @@ void		 rig_net_cleanup(void);
 bool		 rig_on_host(struct rig *, const struct rig_net *,
 		    const char *redis_role, const char *nginx_role,
 		    const char *const inst_roles[RIG_INSTANCES]);
-bool		 rig_net_redis_start(struct rig *, struct rig_proc *,
-		    const struct rig_host *, int port, const char *name,
-		    const char *extra, bool sentinel);
 
 /* stat.log and the instances' logs (rig_stat.c). */
 long		 rig_stat_lines(struct rig *, const char *needle);

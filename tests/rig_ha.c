@@ -111,17 +111,43 @@ ha_spawn(struct rig *r, struct rig_proc *p, const char *netns,
 	return true;
 }
 
-/* Make NAME-PORT in the rig's dir; its path, conf and log into the bufs. */
-static bool
-ha_dir(struct rig *r, const char *name, int port, char *dir, char *conf,
-    const char *conf_name, char *log)
+/*
+ * Protected mode, which lets only loopback clients in, as the rig's Redis
+ * has it: on a test host (netns) the other hosts are the clients.
+ */
+static const char *
+ha_protected(const char *netns)
 {
-	snprintf(dir, RIG_PATH_MAX, "%s/%s-%d", r->dir, name, port);
+	return netns != NULL ? "no" : "yes";
+}
+
+/*
+ * Start redis-server (a Sentinel with sentinel) named name on
+ * addr:p->port in netns: its own directory NAME-PORT in the rig's, with a
+ * writable config file (Sentinel rewrites its own) of the common lines,
+ * then lines; true once it answers PING.
+ */
+static bool
+ha_server_start(struct rig *r, struct rig_proc *p, const char *netns,
+    const char *addr, const char *name, const char *lines, bool sentinel)
+{
+	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 32];
+	char	 log[RIG_PATH_MAX + 32], text[2048], what[64];
+	char	*argv[] = { r->redis_server, conf, sentinel ? "--sentinel" :
+	    NULL, NULL };
+
+	snprintf(dir, sizeof(dir), "%s/%s-%d", r->dir, name, p->port);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
-	snprintf(conf, RIG_PATH_MAX + 32, "%s/%s", dir, conf_name);
-	snprintf(log, RIG_PATH_MAX + 32, "%s/%s.log", dir, name);
-	return true;
+	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
+	snprintf(text, sizeof(text), "port %d\nbind %s\ndir %s\n"
+	    "daemonize no\nlogfile %s\nprotected-mode %s\n%s", p->port, addr,
+	    dir, log, ha_protected(netns), lines);
+	if (!rig_write_file(r, conf, text))
+		return false;
+	snprintf(what, sizeof(what), "%s on %s:%d", name, addr, p->port);
+	return ha_spawn(r, p, netns, argv, addr, what, log);
 }
 
 /*
@@ -133,53 +159,32 @@ bool
 rig_ha_replica_start(struct rig *r, struct rig_proc *p, const char *netns,
     const char *addr, const char *primary_addr, int primary_port)
 {
-	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 32];
-	char	 log[RIG_PATH_MAX + 32], text[2048], what[64];
-	char	*argv[] = { r->redis_server, conf, NULL };
+	char	 lines[512];
 
-	if (!ha_dir(r, "replica", p->port, dir, conf, "redis.conf", log))
-		return false;
-	snprintf(text, sizeof(text),
-	    "port %d\nbind %s\ndir %s\ndaemonize no\nsave \"\"\n"
-	    "appendonly yes\nlogfile %s\nreplicaof %s %d\n"
-	    "replica-announce-ip %s\nmin-replicas-to-write 1\n"
-	    "min-replicas-max-lag %d\nrepl-diskless-sync-delay 0\n", p->port,
-	    addr, dir, log,
-	    primary_addr, primary_port, addr, HA_MAX_LAG_S);
-	if (!rig_write_file(r, conf, text))
-		return false;
-	snprintf(what, sizeof(what), "replica redis-server on %s:%d", addr,
-	    p->port);
-	return ha_spawn(r, p, netns, argv, addr, what, log);
+	snprintf(lines, sizeof(lines), "save \"\"\nappendonly yes\n"
+	    "replicaof %s %d\nreplica-announce-ip %s\n"
+	    "min-replicas-to-write 1\nmin-replicas-max-lag %d\n"
+	    "repl-diskless-sync-delay 0\n", primary_addr, primary_port, addr,
+	    HA_MAX_LAG_S);
+	return ha_server_start(r, p, netns, addr, "replica", lines, false);
 }
 
 /*
  * Start a Sentinel on addr:p->port watching primary_addr:primary_port as
- * RIG_HA_MASTER, with a quorum of RIG_HA_QUORUM.  Sentinel rewrites its
- * config file, so each has its own, writable.
+ * RIG_HA_MASTER, with a quorum of RIG_HA_QUORUM.
  */
 bool
 rig_ha_sentinel_start(struct rig *r, struct rig_proc *p, const char *netns,
     const char *addr, const char *primary_addr, int primary_port)
 {
-	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 32];
-	char	 log[RIG_PATH_MAX + 32], text[2048], what[64];
-	char	*argv[] = { r->redis_server, conf, "--sentinel", NULL };
+	char	 lines[512];
 
-	if (!ha_dir(r, "sentinel", p->port, dir, conf, "sentinel.conf", log))
-		return false;
-	snprintf(text, sizeof(text),
-	    "port %d\nbind %s\ndir %s\ndaemonize no\nlogfile %s\n"
-	    "sentinel monitor %s %s %d %d\n"
+	snprintf(lines, sizeof(lines), "sentinel monitor %s %s %d %d\n"
 	    "sentinel down-after-milliseconds %s %u\n"
-	    "sentinel failover-timeout %s %u\n", p->port, addr, dir, log,
-	    RIG_HA_MASTER, primary_addr, primary_port, RIG_HA_QUORUM,
-	    RIG_HA_MASTER, HA_DOWN_AFTER_MS, RIG_HA_MASTER,
-	    HA_FAILOVER_TIMEOUT_MS);
-	if (!rig_write_file(r, conf, text))
-		return false;
-	snprintf(what, sizeof(what), "sentinel on %s:%d", addr, p->port);
-	return ha_spawn(r, p, netns, argv, addr, what, log);
+	    "sentinel failover-timeout %s %u\n", RIG_HA_MASTER, primary_addr,
+	    primary_port, RIG_HA_QUORUM, RIG_HA_MASTER, HA_DOWN_AFTER_MS,
+	    RIG_HA_MASTER, HA_FAILOVER_TIMEOUT_MS);
+	return ha_server_start(r, p, netns, addr, "sentinel", lines, true);
 }
 
 /* An array reply's length, or -1. */
@@ -204,10 +209,10 @@ ha_sentinels_ready(struct rig_ha *ha)
 	const char	*replicas[] = { "SENTINEL", "replicas", RIG_HA_MASTER };
 
 	for (int i = 0; i < RIG_HA_SENTINELS; i++)
-		if (ha_array_len("127.0.0.1", ha->sentinel[i].port, 3,
-		    peers) != RIG_HA_SENTINELS - 1 ||
-		    ha_array_len("127.0.0.1", ha->sentinel[i].port, 3,
-		    replicas) != 1)
+		if (ha_array_len(rig_proc_addr(&ha->sentinel[i]),
+		    ha->sentinel[i].port, 3, peers) != RIG_HA_SENTINELS - 1 ||
+		    ha_array_len(rig_proc_addr(&ha->sentinel[i]),
+		    ha->sentinel[i].port, 3, replicas) != 1)
 			return false;
 	return true;
 }
@@ -235,7 +240,8 @@ static bool
 ha_primary_has_replica(struct rig *r)
 {
 	const char	*argv[] = { "INFO", "replication" };
-	redisReply	*rep = ha_command("127.0.0.1", r->redis.port, 2, argv);
+	redisReply	*rep = ha_command(rig_proc_addr(&r->redis), r->redis.port,
+			    2, argv);
 	bool		 ok;
 
 	ok = rep != NULL && rep->type == REDIS_REPLY_STRING &&
@@ -279,8 +285,8 @@ ha_conf(struct rig *r, struct rig_ha *ha, const struct rig_options *opt)
 	for (int i = 0; i < RIG_HA_SENTINELS && n < sizeof(ha->conf_extra);
 	    i++)
 		n += (size_t)snprintf(ha->conf_extra + n,
-		    sizeof(ha->conf_extra) - n, "sentinel = 127.0.0.1:%d\n",
-		    ha->sentinel[i].port);
+		    sizeof(ha->conf_extra) - n, "sentinel = %s:%d\n",
+		    rig_proc_addr(&ha->sentinel[i]), ha->sentinel[i].port);
 	if (n < sizeof(ha->conf_extra))
 		n += (size_t)snprintf(ha->conf_extra + n,
 		    sizeof(ha->conf_extra) - n, "sentinel_master = %s\n",
@@ -312,27 +318,37 @@ ha_redis_conf(struct rig *r)
 	return ok;
 }
 
+/* The namespace p runs in (its host's), or NULL for this one. */
+static const char *
+ha_netns(const struct rig_proc *p)
+{
+	return p->host != NULL ? p->host->name : NULL;
+}
+
 /* The primary's replica is linked and counted, the Sentinels all know. */
 static bool
 ha_start_redis(struct rig *r, struct rig_ha *ha)
 {
-	double	 end;
+	const char	*primary = rig_proc_addr(&r->redis);
+	double		 end;
 
 	if (!rig_redis_start(r) || !rig_ha_replica_start(r, &ha->replica,
-	    NULL, "127.0.0.1", "127.0.0.1", r->redis.port) ||
-	    !rig_ha_wait_linked(r, "127.0.0.1", ha->replica.port,
-	    r->redis.port, RIG_START_TIMEOUT_MS))
+	    ha_netns(&ha->replica), rig_proc_addr(&ha->replica), primary,
+	    r->redis.port) || !rig_ha_wait_linked(r,
+	    rig_proc_addr(&ha->replica), ha->replica.port, r->redis.port,
+	    RIG_START_TIMEOUT_MS))
 		return false;
 	end = rig_now_ms() + RIG_START_TIMEOUT_MS;
 	while (!ha_primary_has_replica(r)) {
 		if (rig_now_ms() > end)
-			return rig_fail(r, "redis 127.0.0.1:%d never counted "
-			    "its replica good", r->redis.port);
+			return rig_fail(r, "redis %s:%d never counted its "
+			    "replica good", primary, r->redis.port);
 		rig_sleep_ms(50);
 	}
 	for (int i = 0; i < RIG_HA_SENTINELS; i++)
-		if (!rig_ha_sentinel_start(r, &ha->sentinel[i], NULL,
-		    "127.0.0.1", "127.0.0.1", r->redis.port))
+		if (!rig_ha_sentinel_start(r, &ha->sentinel[i],
+		    ha_netns(&ha->sentinel[i]), rig_proc_addr(&ha->sentinel[i]),
+		    primary, r->redis.port))
 			return false;
 	return ha_wait(r, ha, ha_sentinels_ready, "sentinels do not know "
 	    "each other and the replica", RIG_START_TIMEOUT_MS);
@@ -349,6 +365,43 @@ rig_ha_init(struct rig *r, struct rig_ha *ha, const struct rig_options *opt)
 	memset(ha, 0, sizeof(*ha));
 	return rig_init(r, opt) && ha_ports(r, ha) && ha_conf(r, ha, opt) &&
 	    ha_redis_conf(r);
+}
+
+/*
+ * For a rig already placed on test hosts (rig_on_host()): the replica
+ * and the Sentinels on host h too, on its ports 6380 and 26379 to 26381
+ * (the defaults: a host of their own needs no free port); spike.conf
+ * then names the Sentinels at h's address.  Starts nothing: rig_ha_run().
+ */
+bool
+rig_ha_on_host(struct rig *r, struct rig_ha *ha, const struct rig_host *h)
+{
+	memset(ha, 0, sizeof(*ha));
+	ha->replica.host = h;
+	ha->replica.port = 6380;
+	for (int i = 0; i < RIG_HA_SENTINELS; i++) {
+		ha->sentinel[i].host = h;
+		ha->sentinel[i].port = 26379 + i;
+	}
+	return ha_conf(r, ha, &r->opt) && ha_redis_conf(r);
+}
+
+/*
+ * A replica of the rig's Redis, on its host and a free port, as
+ * rig_ha_replica_start() makes them, its link up.  Stop it by pid.
+ */
+bool
+rig_ha_replica_add(struct rig *r, struct rig_proc *p)
+{
+	const char	*addr = rig_proc_addr(&r->redis);
+
+	memset(p, 0, sizeof(*p));
+	p->host = r->redis.host;
+	if ((p->port = rig_free_port()) <= 0)
+		return rig_fail(r, "no free loopback port for a replica");
+	return rig_ha_replica_start(r, p, ha_netns(p), addr, addr,
+	    r->redis.port) && rig_ha_wait_linked(r, addr, p->port,
+	    r->redis.port, RIG_START_TIMEOUT_MS);
 }
 
 /*
@@ -392,17 +445,6 @@ rig_ha_sentinel_stop(struct rig_ha *ha, int i)
 	return ha->sentinel[i].pid == 0;
 }
 
-/* SIGKILL the rig's Redis by pid, as a crash; true when it is gone. */
-bool
-rig_ha_redis_kill(struct rig *r)
-{
-	if (r->redis.pid == 0)
-		return rig_fail(r, "redis-server is not running");
-	rig_proc_stop(&r->redis, SIGKILL, RIG_STOP_TIMEOUT_MS);
-	return r->redis.pid == 0 || rig_fail(r, "redis-server survived "
-	    "SIGKILL");
-}
-
 /* The primary's port as the first Sentinel that answers names it, or -1. */
 int
 rig_ha_primary_port(struct rig *r, struct rig_ha *ha)
@@ -415,7 +457,8 @@ rig_ha_primary_port(struct rig *r, struct rig_ha *ha)
 	for (int i = 0; i < RIG_HA_SENTINELS && port == -1; i++) {
 		if (ha->sentinel[i].pid == 0)
 			continue;
-		rep = ha_command("127.0.0.1", ha->sentinel[i].port, 3, argv);
+		rep = ha_command(rig_proc_addr(&ha->sentinel[i]),
+		    ha->sentinel[i].port, 3, argv);
 		if (rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
 		    rep->elements == 2 &&
 		    rep->element[1]->type == REDIS_REPLY_STRING)
@@ -452,8 +495,8 @@ ha_role(const char *addr, int port, char *buf, size_t bufsz, int *of_port,
 }
 
 /*
- * Wait until every running Sentinel names 127.0.0.1:port as the primary
- * and that Redis says it is one (ROLE master).
+ * Wait until every running Sentinel names port, on the rig's Redis's
+ * host, as the primary and that Redis says it is one (ROLE master).
  */
 bool
 rig_ha_wait_primary(struct rig *r, struct rig_ha *ha, int port,
@@ -469,8 +512,8 @@ rig_ha_wait_primary(struct rig *r, struct rig_ha *ha, int port,
 	for (;;) {
 		named = 0;
 		for (int i = 0; i < RIG_HA_SENTINELS; i++) {
-			rep = ha_command("127.0.0.1", ha->sentinel[i].port, 3,
-			    argv);
+			rep = ha_command(rig_proc_addr(&ha->sentinel[i]),
+			    ha->sentinel[i].port, 3, argv);
 			if (ha->sentinel[i].pid == 0 || (rep != NULL &&
 			    rep->type == REDIS_REPLY_ARRAY &&
 			    rep->elements == 2 &&
@@ -480,14 +523,15 @@ rig_ha_wait_primary(struct rig *r, struct rig_ha *ha, int port,
 			if (rep != NULL)
 				freeReplyObject(rep);
 		}
-		ha_role("127.0.0.1", port, role, sizeof(role), &of, state,
-		    sizeof(state));
+		ha_role(rig_proc_addr(&r->redis), port, role, sizeof(role),
+		    &of, state, sizeof(state));
 		if (named == RIG_HA_SENTINELS && strcmp(role, "master") == 0)
 			return true;
 		if (rig_now_ms() > end)
 			return rig_fail(r, "after %u ms, %d of %d sentinels name "
-			    "127.0.0.1:%d the primary, whose ROLE is %s",
-			    timeout_ms, named, RIG_HA_SENTINELS, port, role);
+			    "%s:%d the primary, whose ROLE is %s", timeout_ms,
+			    named, RIG_HA_SENTINELS, rig_proc_addr(&r->redis),
+			    port, role);
 		rig_sleep_ms(50);
 	}
 }
@@ -524,16 +568,17 @@ rig_ha_wait_linked(struct rig *r, const char *addr, int port,
 bool
 rig_ha_redis_rejoin(struct rig *r, int primary_port)
 {
-	char	 port[16], log[RIG_PATH_MAX + 16];
-	char	*argv[] = { r->redis_server, r->redis_conf, "--replicaof",
-	    "127.0.0.1", port, NULL };
+	const char	*addr = rig_proc_addr(&r->redis);
+	char		 port[16], log[RIG_PATH_MAX + 16];
+	char		*argv[] = { r->redis_server, r->redis_conf, "--replicaof",
+	    (char *)addr, port, NULL };
 
 	if (r->redis.pid != 0)
 		return rig_fail(r, "redis-server is running already");
 	snprintf(port, sizeof(port), "%d", primary_port);
 	snprintf(log, sizeof(log), "%s/redis/redis.log", r->dir);
-	return ha_spawn(r, &r->redis, NULL, argv, "127.0.0.1", "redis-server "
-	    "(rejoining)", log) && rig_ha_wait_linked(r, "127.0.0.1",
+	return ha_spawn(r, &r->redis, ha_netns(&r->redis), argv, addr,
+	    "redis-server (rejoining)", log) && rig_ha_wait_linked(r, addr,
 	    r->redis.port, primary_port, RIG_START_TIMEOUT_MS);
 }
 
@@ -543,7 +588,8 @@ rig_ha_sale_at(struct rig *r, int port, long long *total, long long *sold)
 {
 	const char	*argv[] = { "HMGET", RIG_STOCK_KEY, RIG_TOTAL_FIELD,
 	    RIG_SOLD_FIELD };
-	redisReply	*rep = ha_command("127.0.0.1", port, 4, argv);
+	const char	*addr = rig_proc_addr(&r->redis);
+	redisReply	*rep = ha_command(addr, port, 4, argv);
 	bool		 ok;
 
 	ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
@@ -554,7 +600,7 @@ rig_ha_sale_at(struct rig *r, int port, long long *total, long long *sold)
 		*total = atoll(rep->element[0]->str);
 		*sold = atoll(rep->element[1]->str);
 	} else
-		rig_fail(r, "redis 127.0.0.1:%d: no sale (%s)", port,
+		rig_fail(r, "redis %s:%d: no sale (%s)", addr, port,
 		    rep == NULL ? "no answer" : rep->type == REDIS_REPLY_ERROR ?
 		    rep->str : "no numbers");
 	if (rep != NULL)

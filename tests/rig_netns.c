@@ -36,8 +36,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
 #include "rig_private.h"
 
 #define NETNS_DIR	"/run/netns"
@@ -339,64 +337,4 @@ rig_on_host(struct rig *r, const struct rig_net *net, const char *redis_role,
 	if (nginx_role != NULL)
 		r->http_port = r->nginx_master.port;
 	return rig_write_redis_conf(r) && rig_write_conf(r);
-}
-
-/* ---- Redis, replicas and Sentinels on a test host ----------------------- */
-
-/* Does p answer PING at its address?  A rig_ready_fn. */
-static bool
-answers_ping(struct rig *r, const struct rig_proc *p)
-{
-	struct redisContext *c = rig_redis_open_at(rig_proc_addr(p), p->port);
-	char		 err[256];
-	struct redisReply *rep = NULL;
-
-	(void)r;
-	if (c != NULL && c->err == 0)
-		rep = rig_redis_argv(c, RIG_ARGV("PING"), 1, err, sizeof(err));
-	if (rep != NULL)
-		freeReplyObject(rep);
-	redisFree(c);
-	return rep != NULL;
-}
-
-/*
- * Start a redis-server of the test's own on host h, port port, as p
- * (tracked and killed by pid like the rig's Redis): NAME.conf in the
- * rig's directory binds h's address, keeps its data and log in NAME/,
- * with AOF and without protected mode (the namespaces are the test's),
- * then the lines extra (e.g. "replicaof ..." or a Sentinel's "sentinel
- * monitor ...").  With sentinel, runs redis-server NAME.conf --sentinel.
- * The file is written afresh each time (so start it again after a kill
- * with the same arguments); true once it answers PING.
- */
-bool
-rig_net_redis_start(struct rig *r, struct rig_proc *p,
-    const struct rig_host *h, int port, const char *name, const char *extra,
-    bool sentinel)
-{
-	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 8], text[4096];
-	char	 log[RIG_PATH_MAX + 80], what[128];
-	char	*argv[] = { r->redis_server, conf, sentinel ? "--sentinel" :
-	    NULL, NULL };
-
-	snprintf(dir, sizeof(dir), "%s/%s", r->dir, name);
-	snprintf(conf, sizeof(conf), "%s.conf", dir);
-	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
-	snprintf(text, sizeof(text), "port %d\nbind %s\ndir %s\n"
-	    "daemonize no\nprotected-mode no\nlogfile %s\n%s%s", port,
-	    h->addr, dir, log, sentinel ? "" : "save \"\"\nappendonly yes\n",
-	    extra != NULL ? extra : "");
-	if (!rig_write_file(r, conf, text))
-		return false;
-	p->host = h;
-	p->port = port;
-	if ((p->pid = rig_spawn_on(r, h, argv, log, false)) == -1) {
-		p->pid = 0;
-		return false;
-	}
-	snprintf(what, sizeof(what), "%s on %s:%d", name, h->addr, port);
-	return rig_wait_ready(r, p, answers_ping, what, "no PONG", log);
 }
