@@ -640,9 +640,9 @@ audit_from(const redisReply *r, struct ctl_audit *a)
  * Check the sale's books with audit.lua, one read-only script, so they
  * are read at one instant even mid-sale.  It takes longer than any other
  * call (100 ms and more for 10,000 orders), so it waits
- * CTL_AUDIT_TIMEOUT_MS when redis_timeout_ms is shorter.  Returns SPIKE_OK with the
- * findings in *a (a->exists false without a stock hash), SPIKE_EREDIS
- * when Redis cannot be read.
+ * CTL_AUDIT_TIMEOUT_MS when redis_timeout_ms is shorter.  Returns
+ * SPIKE_OK with the findings in *a (a->exists false without a stock
+ * hash), SPIKE_EREDIS when Redis cannot be read.
  */
 enum spike_err
 ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)

@@ -39,7 +39,8 @@
 
 #define FSYNC_CONF	"durability = fsync\n"
 #define REPLICAS_CONF(n) "durability = replicas\nallow_anonymous = no\n" \
-			"durability_replicas = " #n "\ndurability_timeout_ms = 100\n"
+			"durability_replicas = " #n "\n" \
+			"durability_timeout_ms = 100\n"
 #define FSYNC_REFUSED	"durability fsync: redis has appendfsync everysec"
 #define UNCONFIRMED	"not confirmed by replicas"
 

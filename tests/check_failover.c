@@ -42,7 +42,8 @@ durable_conf(void)
 	static char	 text[256];
 
 	snprintf(text, sizeof(text), "durability = replicas\n"
-	    "allow_anonymous = no\ndurability_replicas = 1\ndurability_timeout_ms = %u\n",
+	    "allow_anonymous = no\ndurability_replicas = 1\n"
+	    "durability_timeout_ms = %u\n",
 	    budget_ms(CONF_DEFAULT_DURABILITY_TIMEOUT_MS));
 	return text;
 }
