@@ -23,16 +23,6 @@ ctl_audit_grace_ms(const struct conf *conf)
 	return 2LL * SYNC_EXPIRE_MS + conf->sync_ms + conf->redis_timeout_ms;
 }
 
-/* Write s as a JSON string. */
-static void
-json_text(const char *s)
-{
-	char	 escaped[6 * CTL_AUDIT_ITEM_MAX + 8];
-
-	json_escape(escaped, sizeof(escaped), s);
-	printf("\"%s\"", escaped);
-}
-
 /* A stored field: its number, or the text as stored, or null if missing. */
 static void
 json_raw(const char *raw)
@@ -44,7 +34,7 @@ json_raw(const char *raw)
 	else if (*p != '\0' && strspn(p, "0123456789") == strlen(p))
 		fputs(raw, stdout);
 	else
-		json_text(raw);
+		json_print_string(raw);
 }
 
 static void
@@ -58,11 +48,11 @@ json_kinds(const struct ctl_audit *a)
 		if ((k = &a->kinds[i])->count == 0)
 			continue;
 		fputs(n++ > 0 ? ",{\"kind\":" : "{\"kind\":", stdout);
-		json_text(k->name);
+		json_print_string(k->name);
 		printf(",\"count\":%lld,\"listed\":[", k->count);
 		for (j = 0; j < k->nitems; j++) {
 			fputs(j > 0 ? "," : "", stdout);
-			json_text(k->items[j]);
+			json_print_string(k->items[j]);
 		}
 		fputs("]}", stdout);
 	}
@@ -74,9 +64,9 @@ audit_json(const struct ctl_audit *a, const struct conf *conf,
     const char *conf_path)
 {
 	fputs("{\"conf\":", stdout);
-	json_text(conf_path);
+	json_print_string(conf_path);
 	fputs(",\"stock_key\":", stdout);
-	json_text(conf->stock_key);
+	json_print_string(conf->stock_key);
 	printf(",\"ok\":%s,\"total\":", a->violations == 0 ? "true" : "false");
 	json_raw(a->total_raw);
 	fputs(",\"sold\":", stdout);

@@ -1,6 +1,6 @@
 /*
- * JSON strings (RFC 8259), as spike-fcgi's answers and spikectl status
- * --json write them.
+ * JSON strings (RFC 8259), as spike-fcgi's answers and spikectl's --json
+ * output write them.
  */
 #include "config.h"
 
@@ -30,4 +30,22 @@ json_escape(char *dst, size_t dstsz, const char *s)
 	}
 	dst[o] = '\0';
 	return o;
+}
+
+/*
+ * Write s to stdout as a whole JSON string, quotes and all: escaped a
+ * character at a time, so that no buffer bounds its length.
+ */
+void
+json_print_string(const char *s)
+{
+	char	 one[2] = { '\0', '\0' }, escaped[8];
+
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		one[0] = *s;
+		json_escape(escaped, sizeof(escaped), one);
+		fputs(escaped, stdout);
+	}
+	putchar('"');
 }

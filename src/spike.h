@@ -267,6 +267,7 @@ bool		 query_is_form(const char *content_type);
 /* ---- json.c: JSON strings ---------------------------------------------- */
 
 size_t		 json_escape(char *dst, size_t dstsz, const char *s);
+void		 json_print_string(const char *s);
 
 /* ---- reply.c: JSON answers ---------------------------------------------- */
 

@@ -240,19 +240,6 @@ summarize(const struct ctl *c, const struct ctl_status *st,
 	}
 }
 
-/*
- * Write s as a JSON string, whole: s is a path that was opened (shorter
- * than PATH_MAX) or shorter still.
- */
-static void
-json_string(const char *s)
-{
-	char	 escaped[6 * PATH_MAX + 8];
-
-	json_escape(escaped, sizeof(escaped), s);
-	printf("\"%s\"", escaped);
-}
-
 /* Write a number that may be missing ("null"). */
 static void
 json_number(bool ok, long long v)
@@ -268,7 +255,7 @@ json_instance(const struct ctl *c, const char *addr, unsigned int weight,
     const struct ctl_beat *b)
 {
 	fputs("{\"addr\":", stdout);
-	json_string(addr);
+	json_print_string(addr);
 	printf(",\"configured\":%s,\"weight\":", weight > 0 ? "true" :
 	    "false");
 	json_number(weight > 0, weight);
@@ -306,17 +293,17 @@ status_json(const struct ctl *c, const struct ctl_status *st,
 	bool	 both = s->total_ok && s->sold_ok;
 
 	fputs("{\"conf\":", stdout);
-	json_string(c->conf_path);
+	json_print_string(c->conf_path);
 	fputs(",\"redis\":", stdout);
-	json_string(st->where.addr);
+	json_print_string(st->where.addr);
 	if (st->where.sentinel[0] != '\0') {
 		fputs(",\"sentinel_master\":", stdout);
-		json_string(c->conf.sentinel_master);
+		json_print_string(c->conf.sentinel_master);
 		fputs(",\"sentinel\":", stdout);
-		json_string(st->where.sentinel);
+		json_print_string(st->where.sentinel);
 	}
 	fputs(",\"stock_key\":", stdout);
-	json_string(c->conf.stock_key);
+	json_print_string(c->conf.stock_key);
 	printf(",\"sale\":{\"exists\":%s,\"total\":", s->exists ? "true" :
 	    "false");
 	json_number(s->total_ok, s->total);
