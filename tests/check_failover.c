@@ -269,7 +269,7 @@ START_TEST(test_resolution)
 	}
 	logs_have(&r, (const char *[]){ "no sentinel named primary "
 	    RIG_HA_MASTER, s[0], s[1], s[2] }, 4, FO_ANSWER_MS);
-	ck_assert_msg(rig_ha_redis_kill(&r), "%s", r.err);
+	ck_assert_msg(rig_redis_kill(&r), "%s", r.err);
 	rig_ck_logs_wait(&r, "redis unavailable, answering 503", 1,
 	    FO_ANSWER_MS);
 	ck_assert_msg(rig_get(&r, "/buy/ticket?user=third", &rep), "%s",
@@ -384,7 +384,7 @@ fo_switch(struct rig *r, struct rig_ha *ha, enum fo_mode mode)
 	double		 at = rig_now_ms();
 
 	if (mode == FO_KILL)
-		ck_assert_msg(rig_ha_redis_kill(r), "%s", r->err);
+		ck_assert_msg(rig_redis_kill(r), "%s", r->err);
 	else {
 		c = rig_redis_open(ha->sentinel[0].port);
 		ck_assert(c != NULL && c->err == 0);
@@ -425,7 +425,7 @@ fo_followed(struct rig *r, int old, int new, enum fo_mode mode)
 	ck_assert_msg(sold_at(r, old) == then, "the old primary sold %lld "
 	    "after every instance had moved (%lld before)", sold_at(r, old),
 	    then);
-	ck_assert_msg(rig_ha_redis_kill(r), "%s", r->err);
+	ck_assert_msg(rig_redis_kill(r), "%s", r->err);
 	ck_assert_msg(rig_ha_redis_rejoin(r, new), "%s", r->err);
 }
 

@@ -264,13 +264,63 @@ hosts_stop(struct rig *r, struct rig_net *net)
 		    names[i]);
 }
 
+/*
+ * Start load as spec says and wait until the sale is mid-way (a fifth
+ * sold, not all); what was sold then.
+ */
+static long long
+load_until_mid_sale(struct rig *r, struct rig_load *load,
+    const struct rig_load_spec *spec)
+{
+	long long	 sold;
+	char		 sum[1024];
+
+	ck_assert(rig_load_start(load, spec));
+	sold = wait_sold(r, TOTAL / 5, SELL_MS);
+	ck_assert_msg(sold >= TOTAL / 5 && sold < TOTAL, "not mid-sale: sold "
+	    "%lld of %d; %s", sold, TOTAL, rig_load_summary(load, sum,
+	    sizeof(sum)));
+	return sold;
+}
+
+/*
+ * Once the sale has sold what it sold (sold), stop the load: sold ==
+ * total, one order per ticket, no more buyers told "bought" than
+ * tickets, every one of them (at least one) an order, the books audit
+ * clean.  The load's summary into sum; how many buyers were checked.
+ */
+static unsigned int
+ck_sold_out(struct rig *r, struct rig_load *load, long long sold,
+    const char *after, char *sum, size_t sumsz)
+{
+	redisContext	*c;
+	unsigned int	 bought, checked;
+
+	rig_load_stop(load);
+	rig_load_wait(load);
+	rig_load_summary(load, sum, sumsz);
+	ck_assert_msg(sold == TOTAL, "sold %lld of %d after %s; %s", sold,
+	    TOTAL, after, sum);
+	c = rig_ck_redis(r);
+	ck_assert_int_eq(rig_ck_orders_made(c), TOTAL);
+	redisFree(c);
+	bought = rig_load_code(load, 1);
+	ck_assert_msg(bought <= TOTAL, "%u told bought, %d tickets; %s",
+	    bought, TOTAL, sum);
+	checked = rig_ck_bought_are_orders(r, load);
+	ck_assert_msg(checked > 0, "nobody was told bought; %s", sum);
+	rig_ck_audit(r);
+	return checked;
+}
+
 /* ---- one app host killed mid-sale ---------------------------------------- */
 
 /*
  * Test 4, phase 1: under load, app1 (instances of weights 1 and 2) dies
  * entirely mid-sale.  The survivors on app2 sell everything: Redis sold
  * == total, one order per ticket, every buyer told "bought" has an order,
- * no more buyers told "bought" than tickets; the dead instances' weight
+ * no more buyers told "bought" than tickets, the books audit clean (all
+ * ck_sold_out()); the dead instances' weight
  * leaves Redis's live set within the liveness window; the sale is over
  * within the budget that window and nginx's timeouts allow.
  */
@@ -280,9 +330,8 @@ START_TEST(test_app_host_dies)
 	struct rig_net	 net;
 	struct rig_load	*load = calloc(1, sizeof(*load));
 	struct rig_load_spec spec;
-	redisContext	*c;
 	long long	 at_kill, sold;
-	unsigned int	 bought, checked;
+	unsigned int	 checked;
 	double		 killed_ms, sold_out_ms;
 	char		 sum[1024];
 
@@ -293,11 +342,7 @@ START_TEST(test_app_host_dies)
 	ck_assert_int_eq(live_weight(&r), 10);
 
 	spec = rig_load_plan(&r, CONNS, REQUESTS, true, LOAD_MS);
-	ck_assert(rig_load_start(load, &spec));
-	at_kill = wait_sold(&r, TOTAL / 5, SELL_MS);
-	ck_assert_msg(at_kill >= TOTAL / 5 && at_kill < TOTAL, "not mid-sale: "
-	    "sold %lld of %d; %s", at_kill, TOTAL, rig_load_summary(load, sum,
-	    sizeof(sum)));
+	at_kill = load_until_mid_sale(&r, load, &spec);
 	host_kill(&r, &net, rig_net_host(&net, "app1"));
 	killed_ms = rig_now_ms();
 
@@ -305,23 +350,9 @@ START_TEST(test_app_host_dies)
 	    "instances still alive in Redis after %u ms", AGE_OUT_MS);
 	sold = wait_sold(&r, TOTAL, AGE_OUT_MS + NGINX_SKIP_MS + SELL_MS);
 	sold_out_ms = rig_now_ms() - killed_ms;
-	rig_load_stop(load);
-	rig_load_wait(load);
-	rig_load_summary(load, sum, sizeof(sum));
-	ck_assert_msg(sold == TOTAL, "survivors sold %lld of %d (%lld when "
-	    "app1 died); %s", sold, TOTAL, at_kill, sum);
+	checked = ck_sold_out(&r, load, sold, "app1 died", sum, sizeof(sum));
 	ck_assert_msg(rig_instance_alive(&r, 2) && rig_instance_alive(&r, 3),
 	    "%s", r.err);
-
-	c = rig_ck_redis(&r);
-	ck_assert_int_eq(rig_ck_orders_made(c), TOTAL);
-	redisFree(c);
-	bought = rig_load_code(load, 1);
-	ck_assert_msg(bought <= TOTAL, "%u told bought, %d tickets; %s",
-	    bought, TOTAL, sum);
-	checked = rig_ck_bought_are_orders(&r, load);
-	ck_assert_msg(checked > 0, "nobody was told bought; %s", sum);
-	rig_ck_audit(&r);
 	fprintf(stderr, "check_hosts: app1 died at sold %lld of %d; sold out "
 	    "%.0f ms later (%u ms allowed); %u buyers told bought, all "
 	    "orders; %s\n", at_kill, TOTAL, sold_out_ms, AGE_OUT_MS +
@@ -363,9 +394,8 @@ START_TEST(test_failover_across_hosts)
 	struct rig_load_spec spec;
 	struct rig_proc	 old;
 	static struct rig_ha ha;
-	redisContext	*c;
 	long long	 at_kill, sold;
-	unsigned int	 bought, checked;
+	unsigned int	 checked;
 	char		 sum[1024];
 
 	ck_assert_ptr_nonnull(load);
@@ -380,11 +410,7 @@ START_TEST(test_failover_across_hosts)
 
 	spec = rig_load_plan(&r, CONNS, FAILOVER_REQUESTS, true, LOAD_MS);
 	spec.pause_503_ms = PAUSE_503_MS;
-	ck_assert(rig_load_start(load, &spec));
-	at_kill = wait_sold(&r, TOTAL / 5, SELL_MS);
-	ck_assert_msg(at_kill >= TOTAL / 5 && at_kill < TOTAL, "not mid-sale: "
-	    "sold %lld of %d; %s", at_kill, TOTAL, rig_load_summary(load, sum,
-	    sizeof(sum)));
+	at_kill = load_until_mid_sale(&r, load, &spec);
 	ck_assert_msg(rig_redis_kill(&r), "%s", r.err);
 	ck_assert_msg(rig_ha_wait_primary(&r, &ha, ha.replica.port,
 	    FAILOVER_MS), "%s", r.err);
@@ -394,19 +420,8 @@ START_TEST(test_failover_across_hosts)
 	ha.replica = old;
 
 	sold = wait_sold(&r, TOTAL, FAILOVER_MS + AGE_OUT_MS + SELL_MS);
-	rig_load_stop(load);
-	rig_load_wait(load);
-	rig_load_summary(load, sum, sizeof(sum));
-	ck_assert_msg(sold == TOTAL, "sold %lld of %d after the failover "
-	    "(%lld before); %s", sold, TOTAL, at_kill, sum);
-	c = rig_ck_redis(&r);
-	ck_assert_int_eq(rig_ck_orders_made(c), TOTAL);
-	redisFree(c);
-	bought = rig_load_code(load, 1);
-	ck_assert_msg(bought <= TOTAL, "%u told bought, %d tickets; %s",
-	    bought, TOTAL, sum);
-	checked = rig_ck_bought_are_orders(&r, load);
-	rig_ck_audit(&r);
+	checked = ck_sold_out(&r, load, sold, "the failover", sum,
+	    sizeof(sum));
 	fprintf(stderr, "check_hosts: primary killed at sold %lld of %d; "
 	    "503s for %.1f s; %u buyers told bought, all orders on the new "
 	    "primary; %s\n", at_kill, TOTAL, rig_load_503_span_ms(load) /

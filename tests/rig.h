@@ -287,7 +287,6 @@ bool		 rig_ha_start(struct rig *, struct rig_ha *,
 		    const struct rig_options *, long long total);
 void		 rig_ha_stop(struct rig *, struct rig_ha *);
 bool		 rig_ha_sentinel_stop(struct rig_ha *, int i);
-bool		 rig_ha_redis_kill(struct rig *);
 int		 rig_ha_primary_port(struct rig *, struct rig_ha *);
 bool		 rig_ha_wait_primary(struct rig *, struct rig_ha *, int port,
 		    unsigned int timeout_ms);

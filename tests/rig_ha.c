@@ -121,17 +121,33 @@ ha_protected(const char *netns)
 	return netns != NULL ? "no" : "yes";
 }
 
-/* Make NAME-PORT in the rig's dir; its path, conf and log into the bufs. */
+/*
+ * Start redis-server (a Sentinel with sentinel) named name on
+ * addr:p->port in netns: its own directory NAME-PORT in the rig's, with a
+ * writable config file (Sentinel rewrites its own) of the common lines,
+ * then lines; true once it answers PING.
+ */
 static bool
-ha_dir(struct rig *r, const char *name, int port, char *dir, char *conf,
-    const char *conf_name, char *log)
+ha_server_start(struct rig *r, struct rig_proc *p, const char *netns,
+    const char *addr, const char *name, const char *lines, bool sentinel)
 {
-	snprintf(dir, RIG_PATH_MAX, "%s/%s-%d", r->dir, name, port);
+	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 32];
+	char	 log[RIG_PATH_MAX + 32], text[2048], what[64];
+	char	*argv[] = { r->redis_server, conf, sentinel ? "--sentinel" :
+	    NULL, NULL };
+
+	snprintf(dir, sizeof(dir), "%s/%s-%d", r->dir, name, p->port);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return rig_fail(r, "mkdir %s: %s", dir, strerror(errno));
-	snprintf(conf, RIG_PATH_MAX + 32, "%s/%s", dir, conf_name);
-	snprintf(log, RIG_PATH_MAX + 32, "%s/%s.log", dir, name);
-	return true;
+	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
+	snprintf(text, sizeof(text), "port %d\nbind %s\ndir %s\n"
+	    "daemonize no\nlogfile %s\nprotected-mode %s\n%s", p->port, addr,
+	    dir, log, ha_protected(netns), lines);
+	if (!rig_write_file(r, conf, text))
+		return false;
+	snprintf(what, sizeof(what), "%s on %s:%d", name, addr, p->port);
+	return ha_spawn(r, p, netns, argv, addr, what, log);
 }
 
 /*
@@ -143,53 +159,32 @@ bool
 rig_ha_replica_start(struct rig *r, struct rig_proc *p, const char *netns,
     const char *addr, const char *primary_addr, int primary_port)
 {
-	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 32];
-	char	 log[RIG_PATH_MAX + 32], text[2048], what[64];
-	char	*argv[] = { r->redis_server, conf, NULL };
+	char	 lines[512];
 
-	if (!ha_dir(r, "replica", p->port, dir, conf, "redis.conf", log))
-		return false;
-	snprintf(text, sizeof(text),
-	    "port %d\nbind %s\ndir %s\ndaemonize no\nsave \"\"\n"
-	    "appendonly yes\nlogfile %s\nreplicaof %s %d\n"
-	    "replica-announce-ip %s\nmin-replicas-to-write 1\n"
-	    "min-replicas-max-lag %d\nrepl-diskless-sync-delay 0\n"
-	    "protected-mode %s\n", p->port, addr, dir, log, primary_addr,
-	    primary_port, addr, HA_MAX_LAG_S, ha_protected(netns));
-	if (!rig_write_file(r, conf, text))
-		return false;
-	snprintf(what, sizeof(what), "replica redis-server on %s:%d", addr,
-	    p->port);
-	return ha_spawn(r, p, netns, argv, addr, what, log);
+	snprintf(lines, sizeof(lines), "save \"\"\nappendonly yes\n"
+	    "replicaof %s %d\nreplica-announce-ip %s\n"
+	    "min-replicas-to-write 1\nmin-replicas-max-lag %d\n"
+	    "repl-diskless-sync-delay 0\n", primary_addr, primary_port, addr,
+	    HA_MAX_LAG_S);
+	return ha_server_start(r, p, netns, addr, "replica", lines, false);
 }
 
 /*
  * Start a Sentinel on addr:p->port watching primary_addr:primary_port as
- * RIG_HA_MASTER, with a quorum of RIG_HA_QUORUM.  Sentinel rewrites its
- * config file, so each has its own, writable.
+ * RIG_HA_MASTER, with a quorum of RIG_HA_QUORUM.
  */
 bool
 rig_ha_sentinel_start(struct rig *r, struct rig_proc *p, const char *netns,
     const char *addr, const char *primary_addr, int primary_port)
 {
-	char	 dir[RIG_PATH_MAX], conf[RIG_PATH_MAX + 32];
-	char	 log[RIG_PATH_MAX + 32], text[2048], what[64];
-	char	*argv[] = { r->redis_server, conf, "--sentinel", NULL };
+	char	 lines[512];
 
-	if (!ha_dir(r, "sentinel", p->port, dir, conf, "sentinel.conf", log))
-		return false;
-	snprintf(text, sizeof(text),
-	    "port %d\nbind %s\ndir %s\ndaemonize no\nlogfile %s\n"
-	    "sentinel monitor %s %s %d %d\n"
+	snprintf(lines, sizeof(lines), "sentinel monitor %s %s %d %d\n"
 	    "sentinel down-after-milliseconds %s %u\n"
-	    "sentinel failover-timeout %s %u\nprotected-mode %s\n", p->port,
-	    addr, dir, log, RIG_HA_MASTER, primary_addr, primary_port,
-	    RIG_HA_QUORUM, RIG_HA_MASTER, HA_DOWN_AFTER_MS, RIG_HA_MASTER,
-	    HA_FAILOVER_TIMEOUT_MS, ha_protected(netns));
-	if (!rig_write_file(r, conf, text))
-		return false;
-	snprintf(what, sizeof(what), "sentinel on %s:%d", addr, p->port);
-	return ha_spawn(r, p, netns, argv, addr, what, log);
+	    "sentinel failover-timeout %s %u\n", RIG_HA_MASTER, primary_addr,
+	    primary_port, RIG_HA_QUORUM, RIG_HA_MASTER, HA_DOWN_AFTER_MS,
+	    RIG_HA_MASTER, HA_FAILOVER_TIMEOUT_MS);
+	return ha_server_start(r, p, netns, addr, "sentinel", lines, true);
 }
 
 /* An array reply's length, or -1. */
@@ -448,17 +443,6 @@ rig_ha_sentinel_stop(struct rig_ha *ha, int i)
 {
 	rig_proc_stop(&ha->sentinel[i], SIGTERM, RIG_STOP_TIMEOUT_MS);
 	return ha->sentinel[i].pid == 0;
-}
-
-/* SIGKILL the rig's Redis by pid, as a crash; true when it is gone. */
-bool
-rig_ha_redis_kill(struct rig *r)
-{
-	if (r->redis.pid == 0)
-		return rig_fail(r, "redis-server is not running");
-	rig_proc_stop(&r->redis, SIGKILL, RIG_STOP_TIMEOUT_MS);
-	return r->redis.pid == 0 || rig_fail(r, "redis-server survived "
-	    "SIGKILL");
 }
 
 /* The primary's port as the first Sentinel that answers names it, or -1. */
