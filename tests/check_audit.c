@@ -227,6 +227,22 @@ clean_books(struct rig *r, struct books *b)
 	audit_says(r, 0, "ok: the books are right", NULL);
 }
 
+/* clean_books(), and a connection to Redis to break them with. */
+static redisContext *
+books_to_break(struct rig *r, struct books *b)
+{
+	clean_books(r, b);
+	return rig_ck_redis(r);
+}
+
+/* The end of a test of books_to_break(): c closed, the rig stopped. */
+static void
+books_done(struct rig *r, redisContext *c)
+{
+	redisFree(c);
+	rig_stop(r);
+}
+
 /* "KEY:order:ID" into buf. */
 static const char *
 order_key(char *buf, size_t bufsz, const char *id)
@@ -319,8 +335,7 @@ START_TEST(test_clean_sale)
 	summary_is(&run, "orders", 2);
 	ck_assert_msg(strstr(run.out, "not checked: 8)") != NULL, "%s",
 	    run.tail);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -374,14 +389,12 @@ START_TEST(test_oversold)
 	struct books	 b;
 	redisContext	*c;
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
+	c = books_to_break(&r, &b);
 	freeReplyObject(CMD(c, "HINCRBY", K, RIG_SOLD_FIELD, "20"));
 	freeReplyObject(CMD(c, "INCRBY", K ":anonymous", "20"));
 	audit_says(&r, 1, "violation oversold: " K ": sold 24 > total 20\n",
 	    "1 violations", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -391,51 +404,45 @@ START_TEST(test_sold_mismatch)
 	struct books	 b;
 	redisContext	*c;
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
+	c = books_to_break(&r, &b);
 	freeReplyObject(CMD(c, "HINCRBY", K, RIG_SOLD_FIELD, "-1"));
 	audit_says(&r, 1, "violation sold-mismatch: " K ": sold 3 != pending "
 	    "2 + paid 1 + anonymous 1 = 4\n", "1 violations", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
-START_TEST(test_order_without_event)
+/*
+ * The created event of the pending order, or the paid event of the paid
+ * one, deleted: audit says no-KIND-event for that order.
+ */
+static void
+ck_event_missing(bool paid)
 {
 	struct rig	 r;
 	struct books	 b;
 	redisContext	*c;
+	const char	*kind = paid ? "paid" : "created";
 	char		 sid[64], key[128], want[256];
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
-	event_of(c, "created", b.pending, sid, sizeof(sid));
+	c = books_to_break(&r, &b);
+	event_of(c, kind, paid ? b.paid : b.pending, sid, sizeof(sid));
 	freeReplyObject(CMD(c, "XDEL", EVENTS, sid));
-	snprintf(want, sizeof(want), "violation no-created-event: %s\n",
-	    order_key(key, sizeof(key), b.pending));
+	snprintf(want, sizeof(want), "violation no-%s-event: %s\n", kind,
+	    order_key(key, sizeof(key), paid ? b.paid : b.pending));
 	audit_says(&r, 1, want, "1 violations", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
+}
+
+START_TEST(test_order_without_event)
+{
+	ck_event_missing(false);
 }
 END_TEST
 
 START_TEST(test_paid_without_event)
 {
-	struct rig	 r;
-	struct books	 b;
-	redisContext	*c;
-	char		 sid[64], key[128], want[256];
-
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
-	event_of(c, "paid", b.paid, sid, sizeof(sid));
-	freeReplyObject(CMD(c, "XDEL", EVENTS, sid));
-	snprintf(want, sizeof(want), "violation no-paid-event: %s\n",
-	    order_key(key, sizeof(key), b.paid));
-	audit_says(&r, 1, want, "1 violations", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	ck_event_missing(true);
 }
 END_TEST
 
@@ -447,14 +454,12 @@ START_TEST(test_event_without_order)
 	redisContext	*c;
 	char		 key[128], want[256];
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
+	c = books_to_break(&r, &b);
 	freeReplyObject(CMD(c, "DEL", order_key(key, sizeof(key), b.other)));
 	snprintf(want, sizeof(want), "violation event-without-order: %s: "
 	    "created %s, no %s\n", EVENTS, b.other, key);
 	audit_says(&r, 1, want, "violation sold-mismatch: ", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -466,15 +471,9 @@ START_TEST(test_overdue)
 	redisContext	*c;
 	struct audit_run run;
 	char		 key[128], want[256], past[32];
-	long long	 now;
-	redisReply	*t;
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
-	t = CMD(c, "TIME");
-	now = strtoll(t->element[0]->str, NULL, 10) * 1000;
-	freeReplyObject(t);
-	snprintf(past, sizeof(past), "%lld", now - 60000);
+	c = books_to_break(&r, &b);
+	snprintf(past, sizeof(past), "%lld", rig_ck_redis_now_ms(c) - 60000);
 	order_key(key, sizeof(key), b.pending);
 	freeReplyObject(CMD(c, "HSET", key, "pay_by", past));
 	freeReplyObject(CMD(c, "ZADD", K ":pending", past, b.pending));
@@ -483,8 +482,7 @@ START_TEST(test_overdue)
 	/* Within a grace of 100 s it is not overdue yet. */
 	audit(&r, &run, "--grace", "100", NULL);
 	ck_assert_msg(run.status == 0, "exit %d:\n%s", run.status, run.tail);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -497,31 +495,13 @@ START_TEST(test_over_limit)
 	struct rig	 r;
 	struct books	 b;
 	redisContext	*c;
-	char		 key[128], now[32], future[32];
 	const char	*id = "0123456789abcdef0123456789abcdef";
-	redisReply	*t;
-	long long	 ms;
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
-	t = CMD(c, "TIME");
-	ms = strtoll(t->element[0]->str, NULL, 10) * 1000 +
-	    strtoll(t->element[1]->str, NULL, 10) / 1000;
-	freeReplyObject(t);
-	snprintf(now, sizeof(now), "%lld", ms);
-	snprintf(future, sizeof(future), "%lld", ms + 600000);
-	freeReplyObject(CMD(c, "HSET", order_key(key, sizeof(key), id),
-	    "user", "user1", "created", now, "pay_by", future, "status",
-	    "pending"));
-	freeReplyObject(CMD(c, "ZADD", K ":pending", future, id));
-	freeReplyObject(CMD(c, "ZADD", K ":user:user1", future, id));
-	freeReplyObject(CMD(c, "XADD", EVENTS, "*", "event", "created",
-	    "order", id, "user", "user1"));
-	freeReplyObject(CMD(c, "HINCRBY", K, RIG_SOLD_FIELD, "1"));
+	c = books_to_break(&r, &b);
+	rig_ck_order_by_hand(c, "user1", id, rig_ck_redis_now_ms(c) + 600000);
 	audit_says(&r, 1, "violation over-limit: user user1: 2 pending or "
 	    "paid orders, limit 1\n", "1 violations", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -533,14 +513,12 @@ START_TEST(test_user_set)
 	redisContext	*c;
 	char		 key[128], want[256];
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
+	c = books_to_break(&r, &b);
 	freeReplyObject(CMD(c, "ZREM", K ":user:user2", b.other));
 	snprintf(want, sizeof(want), "violation user-set: %s: pending, not "
 	    "in %s:user:user2\n", order_key(key, sizeof(key), b.other), K);
 	audit_says(&r, 1, want, "1 violations", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -552,15 +530,13 @@ START_TEST(test_pending_set)
 	redisContext	*c;
 	char		 key[128], want[256];
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
+	c = books_to_break(&r, &b);
 	freeReplyObject(CMD(c, "ZREM", K ":pending", b.pending));
 	snprintf(want, sizeof(want), "violation pending-set: %s: status "
 	    "pending, not in %s:pending\n", order_key(key, sizeof(key),
 	    b.pending), K);
 	audit_says(&r, 1, want, "1 violations", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -571,15 +547,13 @@ START_TEST(test_bad_status)
 	redisContext	*c;
 	char		 key[128], want[256];
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
+	c = books_to_break(&r, &b);
 	freeReplyObject(CMD(c, "HSET", order_key(key, sizeof(key), b.paid),
 	    "status", "refunded"));
 	snprintf(want, sizeof(want), "violation bad-status: %s: status "
 	    "refunded\n", key);
 	audit_says(&r, 1, want, NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 
@@ -631,12 +605,10 @@ START_TEST(test_no_sale)
 	struct books	 b;
 	redisContext	*c;
 
-	clean_books(&r, &b);
-	c = rig_ck_redis(&r);
+	c = books_to_break(&r, &b);
 	freeReplyObject(CMD(c, "DEL", K));
 	audit_says(&r, 2, "no stock hash: nothing to audit", NULL);
-	redisFree(c);
-	rig_stop(&r);
+	books_done(&r, c);
 }
 END_TEST
 

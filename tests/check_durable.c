@@ -596,49 +596,16 @@ START_TEST(test_replicas_unconfirmed_then_same_order)
 }
 END_TEST
 
-/* Redis's clock in milliseconds, as the scripts read it. */
-static long long
-redis_now_ms(redisContext *c)
-{
-	redisReply	*rep = RIG_CK_CMD(c, "TIME");
-	long long	 ms;
-
-	ck_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
-	ms = atoll(rep->element[0]->str) * 1000 +
-	    atoll(rep->element[1]->str) / 1000;
-	freeReplyObject(rep);
-	return ms;
-}
-
 /*
- * Write an order for user as another instance's link would (the whole
- * of buy.lua's writes, so that the books stay right), with the replica
- * stopped: on the primary, not on the replica.
+ * Write an order for user as another instance's link would, with the
+ * replica stopped: on the primary, not on the replica.
  */
 static void
 order_elsewhere(struct rig *r, const char *user, const char *id)
 {
 	redisContext	*c = rig_ck_redis(r);
-	char		 order[96], active[96], last[96], pay_by[32], now[32];
-	long long	 ms = redis_now_ms(c);
 
-	snprintf(order, sizeof(order), RIG_STOCK_KEY ":order:%s", id);
-	snprintf(active, sizeof(active), RIG_STOCK_KEY ":user:%s", user);
-	snprintf(last, sizeof(last), RIG_STOCK_KEY ":last:%s", user);
-	snprintf(now, sizeof(now), "%lld", ms);
-	snprintf(pay_by, sizeof(pay_by), "%lld", ms + 600000);
-	freeReplyObject(RIG_CK_CMD(c, "MULTI"));
-	freeReplyObject(RIG_CK_CMD(c, "HINCRBY", RIG_STOCK_KEY,
-	    RIG_SOLD_FIELD, "1"));
-	freeReplyObject(RIG_CK_CMD(c, "HSET", order, "user", user, "created",
-	    now, "status", "pending", "pay_by", pay_by));
-	freeReplyObject(RIG_CK_CMD(c, "ZADD", RIG_STOCK_KEY ":pending", pay_by,
-	    id));
-	freeReplyObject(RIG_CK_CMD(c, "ZADD", active, now, id));
-	freeReplyObject(RIG_CK_CMD(c, "SET", last, id));
-	freeReplyObject(RIG_CK_CMD(c, "XADD", RIG_STOCK_KEY ":events", "*",
-	    "event", "created", "order", id, "user", user, "pay_by", pay_by));
-	freeReplyObject(RIG_CK_CMD(c, "EXEC"));
+	rig_ck_order_by_hand(c, user, id, rig_ck_redis_now_ms(c) + 600000);
 	redisFree(c);
 }
 

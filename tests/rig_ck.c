@@ -6,6 +6,7 @@
 #include <check.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <hiredis/hiredis.h>
 
@@ -136,4 +137,50 @@ rig_ck_audit(struct rig *r)
 	}
 	said[n] = '\0';
 	ck_abort_msg("%s\n%s", r->err, said);
+}
+
+/* Redis's clock in milliseconds (TIME), as the scripts read it. */
+long long
+rig_ck_redis_now_ms(redisContext *c)
+{
+	redisReply	*rep = RIG_CK_CMD(c, "TIME");
+	long long	 ms;
+
+	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2,
+	    "redis TIME: not two numbers");
+	ms = atoll(rep->element[0]->str) * 1000 +
+	    atoll(rep->element[1]->str) / 1000;
+	freeReplyObject(rep);
+	return ms;
+}
+
+/*
+ * Write order id of user, made now and pending until pay_by_ms, whole as
+ * buy.lua writes one (the order, the pending set, the user's active
+ * orders and last order, the created event, one more sold), in one
+ * MULTI, as another instance's link would.
+ */
+void
+rig_ck_order_by_hand(redisContext *c, const char *user, const char *id,
+    long long pay_by_ms)
+{
+	char	 order[96], active[96], last[96], pay_by[32], now[32];
+
+	snprintf(order, sizeof(order), RIG_STOCK_KEY ":order:%s", id);
+	snprintf(active, sizeof(active), RIG_STOCK_KEY ":user:%s", user);
+	snprintf(last, sizeof(last), RIG_STOCK_KEY ":last:%s", user);
+	snprintf(now, sizeof(now), "%lld", rig_ck_redis_now_ms(c));
+	snprintf(pay_by, sizeof(pay_by), "%lld", pay_by_ms);
+	freeReplyObject(RIG_CK_CMD(c, "MULTI"));
+	freeReplyObject(RIG_CK_CMD(c, "HINCRBY", RIG_STOCK_KEY,
+	    RIG_SOLD_FIELD, "1"));
+	freeReplyObject(RIG_CK_CMD(c, "HSET", order, "user", user, "created",
+	    now, "status", "pending", "pay_by", pay_by));
+	freeReplyObject(RIG_CK_CMD(c, "ZADD", RIG_STOCK_KEY ":pending", pay_by,
+	    id));
+	freeReplyObject(RIG_CK_CMD(c, "ZADD", active, now, id));
+	freeReplyObject(RIG_CK_CMD(c, "SET", last, id));
+	freeReplyObject(RIG_CK_CMD(c, "XADD", RIG_STOCK_KEY ":events", "*",
+	    "event", "created", "order", id, "user", user, "pay_by", pay_by));
+	freeReplyObject(RIG_CK_CMD(c, "EXEC"));
 }

@@ -18,6 +18,9 @@ unsigned int	 rig_ck_bought_are_orders(struct rig *, struct rig_load *);
 void		 rig_ck_logs_wait(struct rig *, const char *needle, long want,
 		    double within_ms);
 void		 rig_ck_audit(struct rig *);
+long long	 rig_ck_redis_now_ms(struct redisContext *);
+void		 rig_ck_order_by_hand(struct redisContext *, const char *user,
+		    const char *id, long long pay_by_ms);
 struct redisReply *rig_ck_cmd(struct redisContext *, const char **argv,
 		    size_t argc);
 
