@@ -263,8 +263,13 @@ START_TEST(test_resolution)
 	check_ctl_status(&r, &ha);
 	rig_ck_audit(&r);
 
+	/*
+	 * Each Sentinel named with why it failed: "connect: ..." once it is
+	 * gone, "Connection reset by peer" when asked while it stopped (the
+	 * instance logs the outage once).
+	 */
 	for (int i = 0; i < RIG_HA_SENTINELS; i++) {
-		snprintf(s[i], sizeof(s[i]), "127.0.0.1:%d: connect",
+		snprintf(s[i], sizeof(s[i]), "127.0.0.1:%d: ",
 		    ha.sentinel[i].port);
 		ck_assert(rig_ha_sentinel_stop(&ha, i));
 	}
