@@ -1,16 +1,18 @@
 #!/bin/sh
 # lint-man.sh: the man pages are mandoc-clean and document every key of
 # src/spike.conf with its default, and no key that is not there.
-# Run by make check with top_srcdir and MANDOC set; a skip counts as a
+# Run by make check with top_srcdir, top_builddir and MANDOC set; a skip counts as a
 # failure in this project, so a missing mandoc fails.
 
 top_srcdir=${top_srcdir:-$(dirname "$0")/..}
+# The pages are made from man/*.in by make, in the build tree.
+top_builddir=${top_builddir:-$top_srcdir}
 MANDOC=${MANDOC-$(command -v mandoc)}
 
 conf=$top_srcdir/src/spike.conf
-page8=$top_srcdir/man/spike-fcgi.8
-page5=$top_srcdir/man/spike.conf.5
-page1=$top_srcdir/man/spikectl.1
+page8=$top_builddir/man/spike-fcgi.8
+page5=$top_builddir/man/spike.conf.5
+page1=$top_builddir/man/spikectl.1
 fail=0
 
 if [ -z "$MANDOC" ]; then
