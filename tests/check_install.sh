@@ -120,8 +120,13 @@ if grep -l '@[a-z_]*dir@' "$dest$systemdsystemunitdir"/spike-fcgi* \
 	"$dest$sysconfdir/logrotate.d/spike-fcgi" 2>/dev/null; then
 	fail "the files above still hold @...dir@ placeholders"
 fi
-cmp -s "$top_srcdir/src/spike.conf" "$dest$sysconfdir/spike/spike.conf" ||
-	fail "the installed spike.conf is not src/spike.conf"
+sed "s|@sysconfdir@|$sysconfdir|g" "$top_srcdir/src/spike.conf" |
+	cmp -s - "$dest$sysconfdir/spike/spike.conf" ||
+	fail "the installed spike.conf is not src/spike.conf with" \
+		"@sysconfdir@ made $sysconfdir"
+if grep -n '@[a-z_]*@' "$dest$sysconfdir/spike/spike.conf"; then
+	fail "the installed spike.conf still holds placeholders (above)"
+fi
 
 say "layout: a second install keeps a changed spike.conf"
 echo "# changed by the operator" >>"$dest$sysconfdir/spike/spike.conf"
