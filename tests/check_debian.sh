@@ -76,7 +76,12 @@ cleanup() {
 	trap - EXIT INT TERM
 	# shellcheck disable=SC2086
 	[ -n "$pids" ] && stop $pids
-	[ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+	# Anything left in the namespace (a child the pids missed), by pid.
+	if [ -n "$ns" ]; then
+		# shellcheck disable=SC2046
+		stop $(ip netns pids "$ns" 2>/dev/null)
+		ip netns del "$ns" 2>/dev/null
+	fi
 	if [ -n "$tmp" ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$tmp"; fi
 	exit $rc
 }
@@ -194,6 +199,9 @@ say "spikectl nginx-conf --listen 80 --server-name $name > conf.d"
 ns=spk$$-deb
 ip netns add "$ns" || { ns=; die "ip netns add"; }
 ip netns exec "$ns" ip link set lo up || die "lo up in $ns"
+# inns CMD...: CMD in the namespace.  Not for "&": a function run in the
+# background is a subshell, whose pid is not CMD's; those call "ip netns
+# exec" themselves, which execs CMD in place.
 inns() { ip netns exec "$ns" "$@"; }
 
 say "nginx -t before any spike-fcgi directory exists"
@@ -205,7 +213,8 @@ inns "$nginx_bin" -t -c "$ngx/nginx.conf" -e "$tmp/nginx/error.log" \
 # ---- Redis, the sale, the instances ----------------------------------
 say "redis-server on 127.0.0.1:6379 in $ns"
 mkdir "$tmp/redis" || die "mkdir"
-inns "$REDIS_SERVER" --port 6379 --bind 127.0.0.1 --dir "$tmp/redis" \
+ip netns exec "$ns" "$REDIS_SERVER" --port 6379 --bind 127.0.0.1 \
+	--dir "$tmp/redis" \
 	--save '' --appendonly no --daemonize no \
 	--logfile "$tmp/redis/redis.log" &
 pids="$pids $!"
@@ -224,7 +233,8 @@ mkdir -p "$logdir" "$rundir" && chown nobody:nogroup "$logdir" "$rundir" &&
 # spawn ADDR GROUP: the unit's command line, as nobody:GROUP.
 spawn() {
 	say "spikectl -c $conf spawn $1 --program $program (as nobody:$2)"
-	inns setpriv --reuid=nobody --regid="$2" --clear-groups -- \
+	ip netns exec "$ns" setpriv --reuid=nobody --regid="$2" \
+		--clear-groups -- \
 		"$spikectl" -c "$conf" spawn "$1" --program "$program" \
 		>"$tmp/inst-$(echo "$1" | tr -c 'A-Za-z0-9\n' _).log" 2>&1 &
 	pids="$pids $!"
@@ -245,8 +255,8 @@ perm=$(stat -c '%a %G' "${sock#unix:}" 2>/dev/null)
 
 # ---- nginx on port 80 ------------------------------------------------
 say "nginx on port 80 in $ns"
-inns "$nginx_bin" -c "$ngx/nginx.conf" -e "$tmp/nginx/error.log" \
-	>"$tmp/nginx/stderr.log" 2>&1 &
+ip netns exec "$ns" "$nginx_bin" -c "$ngx/nginx.conf" \
+	-e "$tmp/nginx/error.log" >"$tmp/nginx/stderr.log" 2>&1 &
 nginx_pid=$!
 pids="$pids $nginx_pid"
 # get HOST PATH: the body nginx answers for HOST; status in $tmp/code.
@@ -285,5 +295,7 @@ out=$(get "$name" /healthz/5)
 # shellcheck disable=SC2086
 stop $pids
 pids=
+left=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+[ -z "$left" ] || fail "processes left in $ns after stopping ours: $left"
 [ $status -eq 0 ] && say "PASS"
 exit $status
