@@ -24,6 +24,7 @@
  *    "1..S" becomes "1..N";
  *  - with a listen address given, "listen A" where A is the template's
  *    first listen address becomes "listen" the given one;
+ *  - with server names given, a "server_name" line names them instead;
  *  - an option line, a comment "#@NAME TEXT" (NAME rate or pay-from), is
  *    written as TEXT only when that option was given, with its values in
  *    place of @RATE@ and @BURST@, and once per address in place of
@@ -369,6 +370,27 @@ put_listen(struct ngx_render *nr, const struct ngx_line *l)
 }
 
 /*
+ * Write l with the server names asked for if it is a "server_name" line;
+ * returns whether it was.
+ */
+static bool
+put_server_name(struct ngx_render *nr, const struct ngx_line *l)
+{
+	const struct ctl_nginx_opts *o = nr->opts;
+	size_t	 i, k;
+
+	if (o->nserver_names == 0 || l->comment ||
+	    !word_is(l, 0, "server_name"))
+		return false;
+	i = strspn(l->text, " \t");
+	fprintf(nr->out, "%.*sserver_name", (int)i, l->text);
+	for (k = 0; k < o->nserver_names; k++)
+		fprintf(nr->out, " %s", o->server_names[k]);
+	fputs(";\n", nr->out);
+	return true;
+}
+
+/*
  * The template's file paths, to be replaced by spike.conf's own: the stat
  * log nginx appends its own answers to, and the sold-out flag it tests.
  */
@@ -465,7 +487,7 @@ put_line(struct ngx_render *nr, const struct ngx_line *l, size_t seed,
 		put_option(nr, l);
 		return;
 	}
-	if (put_listen(nr, l))
+	if (put_listen(nr, l) || put_server_name(nr, l))
 		return;
 	for (i = 0; i < l->len; i++) {
 		if ((n = put_path(nr, l->text + i, l->len - i)) > 0) {

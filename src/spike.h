@@ -670,6 +670,8 @@ struct ctl_nginx_opts {
 	unsigned int	 burst;
 	const char *const *pay_from;	/* /pay only from these */
 	size_t		 npay_from;
+	const char *const *server_names;	/* NULL: the template's */
+	size_t		 nserver_names;
 };
 
 enum spike_err	 ctl_nginx_render_opts(const char *tmpl, const struct conf *,

@@ -6,7 +6,8 @@
  *
  * Exit status: 0 success, 1 failure or refusal, 2 usage error.  audit:
  * 0 the books are right, 1 a violation, 2 no verdict (usage, config or
- * Redis unreadable).
+ * Redis unreadable).  status: 3 when it read the sale but no configured
+ * instance is live (LSB's "not running").
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -34,18 +36,23 @@
 #define CTL_FAIL	1
 #define CTL_USAGE	2
 #define CTL_NO_VERDICT	2	/* audit could not read the books */
+#define CTL_NOT_LIVE	3	/* status: no configured instance live */
 
 #define CTL_SPIKE_FCGI	SBINDIR "/spike-fcgi"
 #define CTL_TOTAL_MAX	1000000000000000LL	/* 10^15 tickets */
 #define CTL_SIGN_TTL	300		/* sign: seconds a signature is good */
 #define CTL_RATE_MAX	1000000		/* nginx-conf --rate, --burst */
 #define CTL_PAY_FROM_MAX	64	/* nginx-conf --pay-from */
+#define CTL_NAMES_MAX	64	/* nginx-conf --server-name */
 #define CTL_GRACE_MAX	86400	/* audit --grace, seconds */
+#define CTL_WAIT_MAX	3600	/* status --wait, seconds */
+#define CTL_WAIT_STEP_MS	100	/* status --wait: between looks */
 
 struct ctl {
 	const char	*conf_path;
 	struct conf	 conf;
 	bool		 json;		/* status --json, audit --json */
+	const char	*wait;		/* status --wait, as given */
 	const char	*grace;		/* audit --grace, as given */
 	const char	*audit_redis;	/* audit --redis: this Redis instead */
 	bool		 force;		/* init --force */
@@ -54,6 +61,8 @@ struct ctl {
 	const char	*burst;		/* nginx-conf --burst */
 	const char	*pay_from[CTL_PAY_FROM_MAX];	/* nginx-conf --pay-from */
 	size_t		 npay_from;	/* may exceed the array: refused */
+	const char	*server_names[CTL_NAMES_MAX]; /* --server-name */
+	size_t		 nserver_names;	/* may exceed the array */
 	const char	*program;	/* spawn --program */
 	const char	*ttl;		/* sign --ttl */
 	const char	*order;		/* sign --order */
@@ -76,19 +85,27 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: spikectl [-hV] [-c file] command [argument ...]\n"
+	    "  -h, --help                      this text\n"
+	    "  -V, --version                   spikectl's version\n"
+	    "  -c file                         spike.conf, by default\n"
+	    "                                  %s\n"
 	    "  init TOTAL [--force]            put a sale of TOTAL tickets on\n"
-	    "  status [--json]                 the sale, instances and orders\n"
+	    "  status [--json] [--wait S]      the sale, instances, orders;\n"
+	    "                                  exit 3: no instance is live\n"
+	    "                                  (--wait: for up to S seconds)\n"
 	    "  check                           config, Redis and the stock hash\n"
 	    "  audit [--json] [--grace S] [--redis ADDR]\n"
 	    "                                  check the sale's books\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
+	    "    [--server-name NAME ...]\n"
 	    "    [--rate N [--burst B]] [--pay-from ADDR ...]\n"
 	    "  instances [--local]             the instance addresses (--local:\n"
 	    "                                  those this host can listen on)\n"
 	    "  spawn ADDR [--program PATH] [--user NAME]\n"
 	    "                                  run instance ADDR under spawn-fcgi\n"
 	    "  sign USER [--ttl S] [--order O] a buyer's signature, or with\n"
-	    "                                  --order a payment notice's\n");
+	    "                                  --order a payment notice's\n",
+	    SYSCONFDIR "/spike/spike.conf");
 }
 
 /* Say why on stderr, prefixed "spikectl: "; returns status. */
@@ -430,29 +447,63 @@ status_text(const struct ctl *c, const struct ctl_status *st,
 			    &st->beats[i]);
 }
 
+/*
+ * Read the status into st and sum, looking again every CTL_WAIT_STEP_MS
+ * for up to wait_ms while no configured instance is live.  Returns
+ * CTL_OK or CTL_FAIL, said why.
+ */
+static int
+status_read(struct ctl *c, struct ctl_redis *cr, long long wait_ms,
+    struct ctl_status *st, struct ctl_summary *sum)
+{
+	const struct timespec step = { 0, CTL_WAIT_STEP_MS * 1000000L };
+	long long	 waited = 0;
+
+	for (;;) {
+		if (ctl_redis_status(cr, st) != SPIKE_OK)
+			return ctl_errx(CTL_FAIL, "status: %s",
+			    ctl_redis_error(cr));
+		summarize(c, st, sum);
+		if (sum->live > 0 || waited >= wait_ms)
+			return CTL_OK;
+		nanosleep(&step, NULL);
+		waited += CTL_WAIT_STEP_MS;
+	}
+}
+
+/*
+ * Show the sale, orders and instances.  Returns CTL_OK, CTL_NOT_LIVE when
+ * no configured instance is live (after --wait S seconds of looking), or
+ * CTL_FAIL when Redis could not tell.
+ */
 static int
 cmd_status(struct ctl *c, char **args)
 {
 	struct ctl_redis	*cr;
 	struct ctl_status	*st;
 	struct ctl_summary	 sum;
-	int			 status = CTL_OK;
+	long long		 wait_s = 0;
+	int			 status;
 
 	(void)args;
+	if (c->wait != NULL && (!parse_total(c->wait, &wait_s) ||
+	    wait_s > CTL_WAIT_MAX))
+		return ctl_errx(CTL_USAGE, "status: --wait \"%s\": expected "
+		    "seconds from 0 to %d", c->wait, CTL_WAIT_MAX);
 	if ((st = malloc(sizeof(*st))) == NULL)
 		return ctl_errx(CTL_FAIL, "%s", spike_strerror(SPIKE_ENOMEM));
 	if ((cr = open_redis(c)) == NULL) {
 		free(st);
 		return CTL_FAIL;
 	}
-	if (ctl_redis_status(cr, st) != SPIKE_OK)
-		status = ctl_errx(CTL_FAIL, "status: %s", ctl_redis_error(cr));
-	else {
-		summarize(c, st, &sum);
+	status = status_read(c, cr, wait_s * 1000, st, &sum);
+	if (status == CTL_OK) {
 		if (c->json)
 			status_json(c, st, &sum);
 		else
 			status_text(c, st, &sum);
+		if (sum.live == 0)
+			status = CTL_NOT_LIVE;
 	}
 	ctl_redis_free(cr);
 	free(st);
@@ -684,6 +735,35 @@ pay_from_valid(const char *s)
 	return true;
 }
 
+/*
+ * Check nginx-conf's --server-name options into o; CTL_OK or CTL_USAGE,
+ * said why.  A --listen without one is only warned about: on a port that
+ * another server block shares (Debian's default site on port 80), nginx
+ * gives this one only the requests for its names.
+ */
+static int
+server_name_options(const struct ctl *c, struct ctl_nginx_opts *o)
+{
+	size_t	 i;
+
+	if (c->nserver_names > CTL_NAMES_MAX)
+		return ctl_errx(CTL_USAGE, "nginx-conf: more than %d "
+		    "--server-name", CTL_NAMES_MAX);
+	for (i = 0; i < c->nserver_names; i++)
+		if (!listen_valid(c->server_names[i]))
+			return ctl_errx(CTL_USAGE, "nginx-conf: --server-name "
+			    "\"%s\": expected a name nginx takes as one word",
+			    c->server_names[i]);
+	if (c->listen != NULL && c->nserver_names == 0)
+		fprintf(stderr, "spikectl: nginx-conf: warning: --listen "
+		    "without --server-name: on a port another server block "
+		    "shares, requests reach this one only when it is nginx's "
+		    "default there\n");
+	o->server_names = c->server_names;
+	o->nserver_names = c->nserver_names;
+	return CTL_OK;
+}
+
 /* Check nginx-conf's options into o; CTL_OK or CTL_USAGE, said why. */
 static int
 nginx_options(const struct ctl *c, struct ctl_nginx_opts *o)
@@ -717,7 +797,7 @@ nginx_options(const struct ctl *c, struct ctl_nginx_opts *o)
 			    c->pay_from[i]);
 	o->pay_from = c->pay_from;
 	o->npay_from = c->npay_from;
-	return CTL_OK;
+	return server_name_options(c, o);
 }
 
 static int
@@ -733,7 +813,7 @@ cmd_nginx_conf(struct ctl *c, char **args)
 	snprintf(header, sizeof(header),
 	    "# Generated by spikectl nginx-conf from %s: do not edit;\n"
 	    "# change its instance lines and generate it again.  For nginx's\n"
-	    "# http context, e.g. http { include /etc/nginx/spike-fcgi.conf; }\n",
+	    "# http context: on Debian, /etc/nginx/conf.d/spike-fcgi.conf.\n",
 	    c->conf_path);
 	rc = ctl_nginx_render_opts(ctl_nginx_snippet, &c->conf, header, &opts,
 	    &out, err, sizeof(err));
@@ -840,8 +920,9 @@ spawn_user(const char *user, char *group, size_t groupsz, bool *change)
  * binds ADDR and execs spike-fcgi (the installed one, or --program) on it,
  * so systemd's main process is the responder itself.  As root, spawn-fcgi
  * binds, then becomes --user (-u, -g its primary group; a unix socket is
- * given to that user too).  A unix socket is made mode 0666: as reachable
- * as a loopback port, which nginx running as another user needs.
+ * given to that user too).  A unix socket is made mode 0660: only the
+ * instance's user and group may connect, so nginx's worker user must be
+ * in that group (spike-fcgi(8), Unix sockets).
  */
 static int
 cmd_spawn(struct ctl *c, char **args)
@@ -867,7 +948,7 @@ cmd_spawn(struct ctl *c, char **args)
 		argv[n++] = "-s";
 		argv[n++] = host + 5;
 		argv[n++] = "-M";
-		argv[n++] = "0666";
+		argv[n++] = "0660";
 	} else {
 		colon = strrchr(host, ':');
 		*colon = '\0';
@@ -989,6 +1070,13 @@ take_nginx_option(struct ctl *c, const char *cmd, int argc, char **args,
 	    i, &c->rate) || take_value(cmd, "nginx-conf", "--burst", argc,
 	    args, i, &c->burst))
 		return true;
+	if (take_value(cmd, "nginx-conf", "--server-name", argc, args, i,
+	    &v)) {
+		if (c->nserver_names < CTL_NAMES_MAX)
+			c->server_names[c->nserver_names] = v;
+		c->nserver_names++;
+		return true;
+	}
 	if (!take_value(cmd, "nginx-conf", "--pay-from", argc, args, i, &v))
 		return false;
 	if (c->npay_from < CTL_PAY_FROM_MAX)
@@ -1020,7 +1108,8 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 			c->json = true;
 		else if (take_value(cmd, "audit", "--grace", argc, args, &i,
 		    &c->grace) || take_value(cmd, "audit", "--redis", argc,
-		    args, &i, &c->audit_redis))
+		    args, &i, &c->audit_redis) || take_value(cmd, "status",
+		    "--wait", argc, args, &i, &c->wait))
 			continue;
 		else if (strcmp(cmd, "init") == 0 && strcmp(a, "--force") == 0)
 			c->force = true;
@@ -1072,11 +1161,16 @@ run_command(struct ctl *c, int argc, char **argv)
 int
 main(int argc, char *argv[])
 {
+	static const struct option longopts[] = {
+		{ "help",	no_argument,	NULL,	'h' },
+		{ "version",	no_argument,	NULL,	'V' },
+		{ NULL,		0,		NULL,	0 }
+	};
 	static struct ctl	 c;
 	int			 ch;
 
 	c.conf_path = SYSCONFDIR "/spike/spike.conf";
-	while ((ch = getopt(argc, argv, "+c:hV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			c.conf_path = optarg;

@@ -15,7 +15,13 @@
 #      replaced, started as written against a real redis-server and shown
 #      serving a purchase over FastCGI (cgi-fcgi); stopped by pid.  Run
 #      as root, it runs as nobody (setpriv), as the unit's DynamicUser
-#      does: spike-fcgi refuses root.
+#      does: spike-fcgi refuses root.  A unix socket is mode 0660;
+#    - spike-fcgi.service's ExecStart succeeds while an instance is live
+#      and fails (spikectl status, exit 3) once none is;
+#    - spikectl --help and --version: stdout, exit 0.
+# 3. Where configure puts the units and the generator: under any prefix
+#    but /usr (systemd's own directories there, from pkg-config), where
+#    given, and nowhere with --without-...dir (no directory named "no").
 #
 # Run by make check with top_srcdir, top_builddir, MAKE, REDIS_SERVER,
 # SYSTEMD_ANALYZE and CGI_FCGI set.  A skip counts as a failure in this
@@ -114,8 +120,13 @@ if grep -l '@[a-z_]*dir@' "$dest$systemdsystemunitdir"/spike-fcgi* \
 	"$dest$sysconfdir/logrotate.d/spike-fcgi" 2>/dev/null; then
 	fail "the files above still hold @...dir@ placeholders"
 fi
-cmp -s "$top_srcdir/src/spike.conf" "$dest$sysconfdir/spike/spike.conf" ||
-	fail "the installed spike.conf is not src/spike.conf"
+sed "s|@sysconfdir@|$sysconfdir|g" "$top_srcdir/src/spike.conf" |
+	cmp -s - "$dest$sysconfdir/spike/spike.conf" ||
+	fail "the installed spike.conf is not src/spike.conf with" \
+		"@sysconfdir@ made $sysconfdir"
+if grep -n '@[a-z_]*@' "$dest$sysconfdir/spike/spike.conf"; then
+	fail "the installed spike.conf still holds placeholders (above)"
+fi
 
 say "layout: a second install keeps a changed spike.conf"
 echo "# changed by the operator" >>"$dest$sysconfdir/spike/spike.conf"
@@ -136,14 +147,31 @@ pfx=$tmp/prefix
 say "build and install into $pfx"
 mkdir "$tmp/build" || die "mkdir"
 (cd "$tmp/build" && "$top_srcdir/configure" -q --prefix="$pfx" \
-	--with-systemdsystemunitdir="$pfx/lib/systemd/system" \
-	--with-systemdsystemgeneratordir="$pfx/lib/systemd/system-generators" \
 	${CC:+CC="$CC"} && $MAKE -s install) >"$tmp/build.log" 2>&1 ||
 	{ tail -n 40 "$tmp/build.log" >&2; die "configure/make install into $pfx failed"; }
 units=$pfx/lib/systemd/system
 generator=$pfx/lib/systemd/system-generators/spike-fcgi-generator
 spikectl=$pfx/bin/spikectl
 conf=$pfx/etc/spike/spike.conf
+# The default: under the prefix, not pkg-config's directories (#13, 7).
+for f in "$units/spike-fcgi.service" "$units/spike-fcgi@.service" \
+	"$generator"; do
+	[ -f "$f" ] || fail "configure --prefix=$pfx: no $f"
+done
+
+say "spikectl --help and --version"
+out=$("$spikectl" --help 2>"$tmp/help.err")
+rc=$?
+[ $rc -eq 0 ] && [ ! -s "$tmp/help.err" ] ||
+	fail "spikectl --help: exit $rc, stderr: $(cat "$tmp/help.err")"
+case $out in
+usage:\ spikectl*--help*--version*status*nginx-conf*--server-name*) ;;
+*) fail "spikectl --help: $out" ;;
+esac
+# shellcheck disable=SC2154
+v=$("$spikectl" --version)
+[ "$v" = "spikectl $version" ] ||
+	fail "spikectl --version: '$v', want 'spikectl $version'"
 
 if [ -z "$SYSTEMD_ANALYZE" ]; then
 	say "SKIP: systemd-analyze not found (Debian package systemd):" \
@@ -368,11 +396,17 @@ else
 	fail "$unix_addr never served: $(cat "$tmp"/unit-*.log)"
 fi
 perm=$(stat -c %a "${unix_addr#unix:}" 2>/dev/null)
-[ "$perm" = 666 ] || fail "$unix_addr: socket mode $perm, want 666"
+[ "$perm" = 660 ] || fail "$unix_addr: socket mode $perm, want 660"
 
-say "spike-fcgi.service: $(exec_start spike-fcgi.service '')"
-# shellcheck disable=SC2046
-$(exec_start spike-fcgi.service '') || fail "spike-fcgi.service ExecStart failed"
+umbrella=$(exec_start spike-fcgi.service '')
+case $umbrella in
+*" status --wait "*) ;;
+*) fail "spike-fcgi.service does not wait for a live instance: $umbrella" ;;
+esac
+say "spike-fcgi.service: $umbrella"
+# shellcheck disable=SC2086
+$umbrella >"$tmp/umbrella.log" 2>&1 ||
+	fail "spike-fcgi.service ExecStart failed: $(cat "$tmp/umbrella.log")"
 
 say "spikectl status"
 "$spikectl" -c "$conf" status || fail "spikectl status"
@@ -395,6 +429,92 @@ for p in $tcp_pid $unix_pid; do
 	[ $rc -eq 0 ] || fail "instance pid $p: exit $rc on SIGTERM, want 0"
 done
 pids=$redis_pid
+
+# Every instance gone: the umbrella's command fails (after a shorter
+# wait here), and so does spikectl status, with 3.
+umbrella=$(printf '%s\n' "$umbrella" | sed 's/--wait [0-9]*/--wait 2/')
+say "no instance live: $umbrella"
+# shellcheck disable=SC2086
+$umbrella >"$tmp/umbrella.log" 2>&1
+rc=$?
+[ $rc -eq 3 ] ||
+	fail "spike-fcgi.service ExecStart, no live instance: exit $rc, want 3"
+"$spikectl" -c "$conf" status >"$tmp/status.log" 2>&1
+rc=$?
+[ $rc -eq 3 ] || fail "spikectl status with no live instance: exit $rc, want 3"
+grep -q 'instances: 0 of 2 live' "$tmp/status.log" ||
+	fail "spikectl status: $(cat "$tmp/status.log")"
+
+# ---- 3. where configure puts the units and the generator -------------
+# dirs_of NAME CONFIGURE-ARGS...: configure in $tmp/cfg-NAME, then eval
+# its install directories.
+dirs_of() {
+	d=$tmp/cfg-$1
+	shift
+	mkdir -p "$d" && (cd "$d" && "$top_srcdir/configure" -q "$@" \
+		${CC:+CC="$CC"}) >"$d.log" 2>&1 ||
+		{ tail -n 20 "$d.log" >&2; fail "configure $*"; return 1; }
+	eval "$($MAKE -s -C "$d" print-install-dirs)"
+}
+
+sd_units=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
+sd_gen=$(pkg-config --variable=systemdsystemgeneratordir systemd 2>/dev/null)
+say "configure --prefix=/usr: systemd's directories (${sd_units:-none})"
+if dirs_of usr --prefix=/usr; then
+	[ "$systemdsystemunitdir" = "${sd_units:-/usr/lib/systemd/system}" ] ||
+		fail "--prefix=/usr: units in $systemdsystemunitdir"
+	sd_gen=${sd_gen:-/usr/lib/systemd/system-generators}
+	[ "$systemdsystemgeneratordir" = "$sd_gen" ] ||
+		fail "--prefix=/usr: generator in $systemdsystemgeneratordir"
+fi
+say "configure --prefix=/opt/spike: under the prefix"
+if dirs_of opt --prefix=/opt/spike; then
+	[ "$systemdsystemunitdir" = /opt/spike/lib/systemd/system ] ||
+		fail "--prefix=/opt/spike: units in $systemdsystemunitdir"
+	[ "$systemdsystemgeneratordir" = \
+		/opt/spike/lib/systemd/system-generators ] ||
+		fail "--prefix=/opt/spike: generator in" \
+			"$systemdsystemgeneratordir"
+fi
+say "configure --with-systemdsystemunitdir=/srv/u: there"
+if dirs_of given --prefix=/opt/spike --with-systemdsystemunitdir=/srv/u \
+	--with-systemdsystemgeneratordir=/srv/g; then
+	[ "$systemdsystemunitdir" = /srv/u ] &&
+		[ "$systemdsystemgeneratordir" = /srv/g ] ||
+		fail "given directories not used: $systemdsystemunitdir" \
+			"$systemdsystemgeneratordir"
+fi
+if (cd "$tmp" && "$top_srcdir/configure" -q --with-systemdsystemunitdir=rel) \
+	>"$tmp/cfg-rel.log" 2>&1; then
+	fail "configure took a relative --with-systemdsystemunitdir"
+fi
+
+# installed_systemd NAME: what make install-data put under $tmp/dest-NAME
+# of the systemd units and generator, and any directory named "no".
+installed_systemd() {
+	rm -rf "$tmp/dest-$1"
+	$MAKE -s -C "$tmp/cfg-$1" install-data DESTDIR="$tmp/dest-$1" \
+		>"$tmp/install-$1.log" 2>&1 ||
+		{
+			cat "$tmp/install-$1.log" >&2
+			fail "make install-data ($1)"
+		}
+	(cd "$tmp/dest-$1" && find . \( -name 'spike-fcgi*.service' -o \
+		-name spike-fcgi-generator -o -name no \) -print | sort)
+}
+say "configure --without-systemdsystemunitdir: no units, no generator"
+if dirs_of nounits --prefix=/opt/spike --without-systemdsystemunitdir; then
+	got=$(installed_systemd nounits)
+	[ -z "$got" ] || fail "--without-systemdsystemunitdir installed: $got"
+fi
+say "configure --without-systemdsystemgeneratordir: the units alone"
+if dirs_of nogen --prefix=/opt/spike --without-systemdsystemgeneratordir; then
+	got=$(installed_systemd nogen | tr '\n' ' ')
+	u=./opt/spike/lib/systemd/system
+	want="$u/spike-fcgi.service $u/spike-fcgi@.service "
+	[ "$got" = "$want" ] ||
+		fail "--without-systemdsystemgeneratordir installed: $got"
+fi
 
 [ $status -eq 0 ] && say "PASS"
 exit $status

@@ -456,6 +456,36 @@ START_TEST(test_render_keeps_listen_and_adds_weight)
 }
 END_TEST
 
+/* --server-name replaces the names of a server_name line, only there. */
+START_TEST(test_render_server_names)
+{
+	static const char tmpl[] =
+	    "upstream u {\n\tserver 10.0.0.1:1;\n}\n"
+	    "server {\n\tlisten 127.0.0.1:8080;\n"
+	    "\t# server_name in a comment\n\tserver_name localhost;\n}\n";
+	static const char *const names[] = { "a.example", "*.b.example" };
+	struct ctl_nginx_opts opts = { .listen = "80", .server_names = names,
+	    .nserver_names = 2 };
+	struct conf	 c;
+	char		*out, err[256];
+
+	parse_conf(&c, "instance = 127.0.0.1:5001 weight=3\n");
+	ck_assert_int_eq(ctl_nginx_render_opts(tmpl, &c, "", &opts, &out,
+	    err, sizeof(err)), SPIKE_OK);
+	ck_assert_str_eq(out, "upstream u {\n"
+	    "\tserver 127.0.0.1:5001 weight=3;\n}\n"
+	    "server {\n\tlisten 80;\n\t# server_name in a comment\n"
+	    "\tserver_name a.example *.b.example;\n}\n");
+	free(out);
+	opts.nserver_names = 0;
+	ck_assert_int_eq(ctl_nginx_render_opts(tmpl, &c, "", &opts, &out,
+	    err, sizeof(err)), SPIKE_OK);
+	ck_assert_msg(strstr(out, "\tserver_name localhost;\n") != NULL,
+	    "%s", out);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_render_many_instances)
 {
 	struct conf	 c;
@@ -839,8 +869,20 @@ START_TEST(test_bad_config_and_usage)
 	ck_assert_int_eq(run.status, 2);
 	ctl(r.dir, r.conf, &run, "nginx-conf", "--listen", "a b", NULL);
 	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "nginx-conf", "--server-name", "a;b", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "status", "--wait", "forever", NULL);
+	ck_assert_int_eq(run.status, 2);
 	ctl(r.dir, r.conf, &run, "-h", NULL);
 	ck_assert_int_eq(run.status, 0);
+	ctl(r.dir, r.conf, &run, "--help", NULL);
+	ck_assert_msg(run.status == 0 && strncmp(run.out, "usage: spikectl",
+	    15) == 0 && run.err[0] == '\0', "--help: %d %s%s", run.status,
+	    run.out, run.err);
+	ctl(r.dir, r.conf, &run, "--version", NULL);
+	ck_assert_msg(run.status == 0 && strcmp(run.out, "spikectl "
+	    SPIKE_VERSION "\n") == 0, "--version: %d %s%s", run.status,
+	    run.out, run.err);
 	rig_stop(&r);
 }
 END_TEST
@@ -855,6 +897,7 @@ spikectl_suite(void)
 	tcase_add_test(unit, test_render_exact);
 	tcase_add_test(unit, test_render_keeps_listen_and_adds_weight);
 	tcase_add_test(unit, test_render_many_instances);
+	tcase_add_test(unit, test_render_server_names);
 	tcase_add_test(unit, test_render_errors);
 	suite_add_tcase(s, unit);
 	tcase_set_timeout(live, 90);

@@ -13,6 +13,9 @@ conf=$top_srcdir/src/spike.conf
 page8=$top_builddir/man/spike-fcgi.8
 page5=$top_builddir/man/spike.conf.5
 page1=$top_builddir/man/spikectl.1
+# Keys and defaults are compared before make fills in the paths: both
+# files name them as @sysconfdir@ and the like.
+page5_in=$top_srcdir/man/spike.conf.5.in
 fail=0
 
 if [ -z "$MANDOC" ]; then
@@ -37,10 +40,11 @@ for page in "$page8" "$page5" "$page1"; do
 	fi
 done
 
-if [ ! -r "$conf" ] || [ ! -r "$page5" ]; then
-	echo "lint-man: cannot read $conf or $page5" >&2
+if [ ! -r "$conf" ] || [ ! -r "$page5_in" ]; then
+	echo "lint-man: cannot read $conf or $page5_in" >&2
 	exit 1
 fi
+page5=$page5_in
 
 # Keys set or shown commented out in spike.conf: "key = value", "#key = value".
 conf_keys=$(sed -n 's/^#\{0,1\}\([a-z_][a-z_]*\)[ 	]*=.*/\1/p' "$conf" |
