@@ -102,7 +102,9 @@ for f in "$sysconfdir/spike/spike.conf" "$mandir/man8/spike-fcgi.8" \
 	"$mandir/man5/spike.conf.5" "$mandir/man1/spikectl.1" \
 	"$systemdsystemunitdir/spike-fcgi.service" \
 	"$systemdsystemunitdir/spike-fcgi@.service" \
-	"$sysconfdir/logrotate.d/spike-fcgi" \
+	"$systemdsystemunitdir/spike-fcgi-logrotate.service" \
+	"$systemdsystemunitdir/spike-fcgi-logrotate.timer" \
+	"$logrotatedir/spike-fcgi" \
 	"$pkgdatadir/nginx/spike-fcgi.conf"; do
 	[ -f "$dest$f" ] || fail "$f: not installed"
 done
@@ -111,7 +113,7 @@ grep -qx "ExecStart=$bindir/spikectl -c $sysconfdir/spike/spike.conf spawn %I" \
 	"$unit" 2>/dev/null || fail "spike-fcgi@.service: unexpected ExecStart"
 if grep -l '@[a-z_]*dir@' "$dest$systemdsystemunitdir"/spike-fcgi* \
 	"$dest$systemdsystemgeneratordir/spike-fcgi-generator" \
-	"$dest$sysconfdir/logrotate.d/spike-fcgi" 2>/dev/null; then
+	"$dest$logrotatedir/spike-fcgi" 2>/dev/null; then
 	fail "the files above still hold @...dir@ placeholders"
 fi
 cmp -s "$top_srcdir/src/spike.conf" "$dest$sysconfdir/spike/spike.conf" ||
