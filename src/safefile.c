@@ -61,8 +61,8 @@ safefile_check(const char *path)
 /*
  * Open path for appending, made SAFEFILE_MODE when missing.  O_NONBLOCK
  * keeps a FIFO placed at the path from blocking the open; it is cleared
- * once the file is known to be regular.  Returns the descriptor, or -1 with *why
- * saying what is wrong.
+ * once the file is known to be regular.  Returns the descriptor, or -1
+ * with *why saying what is wrong.
  */
 int
 safefile_append(const char *path, const char **why)

@@ -113,7 +113,7 @@ struct rig {
 						 * RIG_USER when run as root */
 	char		 conf[RIG_PATH_MAX];	/* spike.conf */
 	char		 stat_log[RIG_PATH_MAX];	/* the instances' */
-	char		 edge_log[RIG_PATH_MAX];	/* nginx's own answers */
+	char		 edge_log[RIG_PATH_MAX];	/* nginx's answers */
 	char		 sold_out_flag[RIG_PATH_MAX];
 	char		 redis_conf[RIG_PATH_MAX];
 	char		 nginx_dir[RIG_PATH_MAX];
