@@ -151,9 +151,12 @@ if [ -z "$SYSTEMD_ANALYZE" ]; then
 	say "SKIP: systemd-analyze not found (Debian package systemd):" \
 		"the units are not verified"
 else
-	say "systemd-analyze verify $units/spike-fcgi.service spike-fcgi@.service"
+	say "systemd-analyze verify $units/spike-fcgi.service spike-fcgi@.service" \
+		"spike-fcgi-logrotate.service spike-fcgi-logrotate.timer"
 	"$SYSTEMD_ANALYZE" verify --man=no "$units/spike-fcgi.service" \
-		"$units/spike-fcgi@.service" >"$tmp/verify.log" 2>&1
+		"$units/spike-fcgi@.service" \
+		"$units/spike-fcgi-logrotate.service" \
+		"$units/spike-fcgi-logrotate.timer" >"$tmp/verify.log" 2>&1
 	rc=$?
 	if [ $rc -ne 0 ] || [ -s "$tmp/verify.log" ]; then
 		cat "$tmp/verify.log" >&2
@@ -375,6 +378,19 @@ perm=$(stat -c %a "${unix_addr#unix:}" 2>/dev/null)
 say "spike-fcgi.service: $(exec_start spike-fcgi.service '')"
 # shellcheck disable=SC2046
 $(exec_start spike-fcgi.service '') || fail "spike-fcgi.service ExecStart failed"
+
+# The logrotate unit's command on the installed file, in debug mode (it
+# rotates nothing) and with a state file of the test's own.
+lr=$(exec_start spike-fcgi-logrotate.service '')
+say "spike-fcgi-logrotate.service: $lr -d"
+# shellcheck disable=SC2086
+lr_out=$($lr -d --state "$tmp/logrotate.state" 2>&1) ||
+	fail "spike-fcgi-logrotate.service ExecStart -d failed: $lr_out"
+case $lr_out in
+*error*) fail "logrotate -d on the installed file: $lr_out" ;;
+*"rotating pattern: /var/log/spike-fcgi/stat.log "*) ;;
+*) fail "logrotate -d: the installed file does not rotate stat.log: $lr_out" ;;
+esac
 
 say "spikectl status"
 "$spikectl" -c "$conf" status || fail "spikectl status"
