@@ -23,7 +23,8 @@
 #   svc_sale TOTAL          put a sale on (spikectl init TOTAL --force)
 #   svc_start_front         the four instances (spikectl spawn) and nginx,
 #                           wait until ready
-# and at any time svc_check_alive, svc_wait_stat_log, rcli, free_port.
+# and at any time svc_check_alive, svc_stat, svc_wait_stat_log, rcli,
+# free_port.
 # The service is set up as an operator sets it up (spikectl(1)): spike.conf
 # names the instances and weights, and spikectl does the rest.
 
@@ -229,8 +230,11 @@ svc_ports() {
 # ---- configs -------------------------------------------------------------
 # The instances write stat.log and the sold-out flag in $run/var.  As root
 # they run as $svc_user (spike-fcgi refuses root), who owns that directory
-# alone: the rest of $run stays root's.
+# alone: the rest of $run stays root's.  nginx writes the lines of its own
+# answers (sold out at the edge) to its own file, edge_log in spike.conf;
+# svc_stat prints both files' lines.
 stat_log=$run/var/stat.log
+edge_log=$run/nginx/logs/spike-fcgi-edge.log
 svc_user=
 if [ "$(id -u)" -eq 0 ]; then svc_user=nobody; fi
 
@@ -241,7 +245,7 @@ nginx_extra=
 svc_configs() {
 	local extra=$nginx_extra snippet=$run/nginx/spike-fcgi.conf m nginx_v temp_paths user_line i
 	rm -rf "$run/redis" "$run/nginx" "$run"/instance-*.log
-	rm -f "$stat_log" "$run/spike.conf"
+	rm -f "$stat_log" "$edge_log" "$run/spike.conf"
 	mkdir -p "$run/redis" "$run/nginx/logs" "$run/nginx/tmp" "$run/var"
 	if [ -n "$svc_user" ]; then
 		chown "$svc_user:" "$run/var" || die "chown $svc_user $run/var"
@@ -249,10 +253,6 @@ svc_configs() {
 			--clear-groups -- test -w "$run/var" -a -x "$run/var" ||
 			die "$svc_user cannot write in $run/var: every directory above it must be searchable (chmod o+x), or set SPIKE_RUN_DIR"
 	fi
-	# nginx (root) appends its edge lines to the same stat.log: made here,
-	# the instances' own, so that whichever starts first, both can write.
-	: >"$stat_log"
-	if [ -n "$svc_user" ]; then chown "$svc_user:" "$stat_log"; fi
 
 	cat >"$run/redis/redis.conf" <<EOF
 # Written by scripts/$svc_name: a private, throw-away Redis.
@@ -270,6 +270,7 @@ EOF
 		echo "# Written by scripts/$svc_name; see spike.conf(5)."
 		echo "redis = 127.0.0.1:$redis_port"
 		echo "stat_log = $stat_log"
+		echo "edge_log = $edge_log"
 		echo "sold_out_flag = $run/var/sold-out"
 		for i in "${!ports[@]}"; do
 			echo "instance = 127.0.0.1:${ports[i]} weight=${weights[i]}"
@@ -393,16 +394,21 @@ svc_check_responders() {
 	done
 }
 
+# svc_stat: the stat lines of both writers, the instances' stat.log and
+# nginx's edge log, one after the other (either may not exist yet).
+svc_stat() {
+	cat "$stat_log" "$edge_log" 2>/dev/null || true
+}
+
 # svc_wait_stat_log [LINES]: the instances flush stat.log every 100 ms,
-# nginx its own sold-out lines every second: wait (up to 5 s) until it has
-# LINES lines, or without LINES until it stops growing for 1.2 s; fail
-# when there is none.
+# nginx its edge log every second: wait (up to 5 s) until both have LINES
+# lines together, or without LINES until they stop growing for 1.2 s;
+# fail when the instances wrote no stat.log.
 svc_wait_stat_log() {
 	local want=${1:-} last=-1 same=0 i n
 	for ((i = 0; i < 50 && same < 12; i++)); do
 		sleep 0.1
-		n=0
-		[ -f "$stat_log" ] && n=$(wc -l <"$stat_log")
+		n=$(svc_stat | wc -l)
 		if [ -n "$want" ] && [ "$n" -ge "$want" ]; then break; fi
 		if [ "$n" -eq "$last" ]; then same=$((same + 1)); else same=0; fi
 		last=$n

@@ -64,6 +64,7 @@ conf_defaults(struct conf *conf)
 	strcpy(conf->total_field, "ticket_total_nums");
 	strcpy(conf->sold_field, "ticket_sold_nums");
 	strcpy(conf->stat_log, "/var/log/spike-fcgi/stat.log");
+	strcpy(conf->edge_log, CONF_DEFAULT_EDGE_LOG);
 	conf->threads = CONF_DEFAULT_THREADS;
 	conf->read_timeout_ms = CONF_DEFAULT_READ_TIMEOUT_MS;
 	conf->request_timeout_ms = CONF_DEFAULT_REQUEST_TIMEOUT_MS;
@@ -189,6 +190,7 @@ CONF_STRING_SETTER(set_stock_key, stock_key)
 CONF_STRING_SETTER(set_total_field, total_field)
 CONF_STRING_SETTER(set_sold_field, sold_field)
 CONF_STRING_SETTER(set_stat_log, stat_log)
+CONF_STRING_SETTER(set_edge_log, edge_log)
 CONF_STRING_SETTER(set_sold_out_flag, sold_out_flag)
 CONF_STRING_SETTER(set_events_key, events_key)
 
@@ -340,6 +342,7 @@ static const struct conf_key conf_keys[] = {
 	{ "total_field",	set_total_field },
 	{ "sold_field",		set_sold_field },
 	{ "stat_log",		set_stat_log },
+	{ "edge_log",		set_edge_log },
 	{ "sold_out_flag",	set_sold_out_flag },
 	{ "threads",		set_threads },
 	{ "read_timeout_ms",	set_read_timeout_ms },

@@ -391,10 +391,11 @@ put_server_name(struct ngx_render *nr, const struct ngx_line *l)
 }
 
 /*
- * The template's file paths, to be replaced by spike.conf's own: the stat
- * log nginx appends its own answers to, and the sold-out flag it tests.
+ * The template's file paths, to be replaced by spike.conf's own: the edge
+ * log nginx appends its own answers to (never the instances' stat.log),
+ * and the sold-out flag it tests.
  */
-#define NGX_STAT_LOG	"/var/log/spike-fcgi/stat.log"
+#define NGX_EDGE_LOG	CONF_DEFAULT_EDGE_LOG
 #define NGX_SOLD_OUT	"/run/spike-fcgi/sold-out"
 
 /* Write the path of spike.conf that replaces a template path at s, if any;
@@ -402,8 +403,8 @@ put_server_name(struct ngx_render *nr, const struct ngx_line *l)
 static size_t
 put_path(struct ngx_render *nr, const char *s, size_t len)
 {
-	const char	*from[] = { NGX_STAT_LOG, NGX_SOLD_OUT };
-	const char	*to[] = { nr->conf->stat_log, nr->conf->sold_out_flag };
+	const char	*from[] = { NGX_EDGE_LOG, NGX_SOLD_OUT };
+	const char	*to[] = { nr->conf->edge_log, nr->conf->sold_out_flag };
 	size_t		 k, n;
 
 	for (k = 0; k < 2; k++) {

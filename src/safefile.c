@@ -16,6 +16,12 @@
 
 #include "spike.h"
 
+/*
+ * stat.log names every buyer: the owner writes, its group (an operator's
+ * tools) reads, nobody else.  nginx only tests the flag's existence
+ * (-f), which needs no right on the file itself.
+ */
+#define SAFEFILE_MODE		0640
 #define SAFEFILE_SYMLINK	"a symbolic link, not followed: it must be " \
 				"a regular file"
 #define SAFEFILE_NOT_REGULAR	"not a regular file"
@@ -53,10 +59,10 @@ safefile_check(const char *path)
 }
 
 /*
- * Open path for appending, made mode 0644 when missing.  O_NONBLOCK keeps
- * a FIFO placed at the path from blocking the open; it is cleared once the
- * file is known to be regular.  Returns the descriptor, or -1 with *why
- * saying what is wrong.
+ * Open path for appending, made SAFEFILE_MODE when missing.  O_NONBLOCK
+ * keeps a FIFO placed at the path from blocking the open; it is cleared
+ * once the file is known to be regular.  Returns the descriptor, or -1
+ * with *why saying what is wrong.
  */
 int
 safefile_append(const char *path, const char **why)
@@ -65,7 +71,7 @@ safefile_append(const char *path, const char **why)
 	int		 fd;
 
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW | O_NONBLOCK, 0644);
+	    O_NOFOLLOW | O_NONBLOCK, SAFEFILE_MODE);
 	if (fd == -1) {
 		*why = refusal(path, errno);
 		return -1;
@@ -90,7 +96,7 @@ safefile_create(const char *path)
 	int	 fd;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
-	    O_NONBLOCK, 0644);
+	    O_NONBLOCK, SAFEFILE_MODE);
 	if (fd != -1) {
 		close(fd);
 		return NULL;

@@ -56,6 +56,8 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_DEFAULT_SIG_MAX_TTL_S	86400
 #define CONF_SIG_MAX_TTL_S_MAX		31536000	/* a year */
 #define CONF_DEFAULT_DURABILITY_TIMEOUT_MS 100
+/* nginx's file of its own answers; nginx/spike-fcgi.conf names it. */
+#define CONF_DEFAULT_EDGE_LOG	"/var/log/nginx/spike-fcgi-edge.log"
 
 /* A key file named in spike.conf (buyer_key, pay_key), and where. */
 #define CONF_KEYFILES_MAX	2	/* the current key and the previous */
@@ -90,6 +92,7 @@ struct conf {
 	char		 total_field[CONF_KEY_MAX];
 	char		 sold_field[CONF_KEY_MAX];
 	char		 stat_log[CONF_PATH_MAX];
+	char		 edge_log[CONF_PATH_MAX];	/* nginx's own lines */
 	char		 sold_out_flag[CONF_PATH_MAX];	/* "" for none */
 	unsigned int	 threads;
 	unsigned int	 read_timeout_ms;

@@ -47,7 +47,7 @@
 #define BUDGET_STAT_MS		budget_ms(STATLOG_FLUSH_MS + BUDGET_LATE_MS)
 
 /*
- * A line nginx answered itself is in stat.log: the snippet's access_log
+ * A line nginx answered itself is in its edge log: the snippet's access_log
  * flushes a period (flush=1s) after its first line, on a timer that a
  * busy worker may serve late.
  */

@@ -84,6 +84,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.total_field, "ticket_total_nums");
 	ck_assert_str_eq(conf.sold_field, "ticket_sold_nums");
 	ck_assert_str_eq(conf.stat_log, "/var/log/spike-fcgi/stat.log");
+	ck_assert_str_eq(conf.edge_log, "/var/log/nginx/spike-fcgi-edge.log");
 	ck_assert_uint_eq(conf.threads, 64);
 	ck_assert_uint_eq(conf.read_timeout_ms, 500);
 	ck_assert_uint_eq(conf.buffer_percent, 10);
@@ -114,6 +115,7 @@ START_TEST(test_every_key)
 	    "total_field = total\n"
 	    "sold_field = sold\n"
 	    "stat_log = /srv/log/stat.log\n"
+	    "edge_log = /srv/log/edge.log\n"
 	    "threads = 32\n"
 	    "buffer_percent = 25\n"
 	    "sync_ms = 150\n"
@@ -128,6 +130,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(conf.total_field, "total");
 	ck_assert_str_eq(conf.sold_field, "sold");
 	ck_assert_str_eq(conf.stat_log, "/srv/log/stat.log");
+	ck_assert_str_eq(conf.edge_log, "/srv/log/edge.log");
 	ck_assert_uint_eq(conf.threads, 32);
 	ck_assert_uint_eq(conf.buffer_percent, 25);
 	ck_assert_uint_eq(conf.sync_ms, 150);
@@ -297,6 +300,7 @@ static const struct conf_refusal refusals[] = {
 	{ "redis = 127.0.0.1:6379\n\nredis = 127.0.0.1:6380\n",
 	  "t.conf:3: redis given twice" },
 	{ "stat_log = /a\nstat_log = /b\n", "t.conf:2: stat_log given twice" },
+	{ "edge_log =\n", "t.conf:1: edge_log: empty value" },
 	/* redis addresses */
 	{ "redis = 127.0.0.1\n", "t.conf:1: 127.0.0.1: expected HOST:PORT "
 	  "or unix:PATH" },

@@ -75,7 +75,7 @@ START_TEST(test_sold_out_at_the_edge)
 
 	ms = ms_until_edge_answers(&r, &rep);
 	ck_assert_msg(ms <= EDGE_WITHIN_MS, "edge took %.0f ms", ms);
-	/* nginx logs its answers to stat.log too (buffered up to 1 s). */
+	/* nginx logs its answers to its edge log (buffered up to 1 s). */
 	ck_assert_msg(rig_stat_wait(&r, "port:nginx,user:edge", 1,
 	    BUDGET_NGINX_STAT_MS),
 	    "no stat line for nginx's own answer");

@@ -108,7 +108,9 @@ for f in "$sysconfdir/spike/spike.conf" "$mandir/man8/spike-fcgi.8" \
 	"$mandir/man5/spike.conf.5" "$mandir/man1/spikectl.1" \
 	"$systemdsystemunitdir/spike-fcgi.service" \
 	"$systemdsystemunitdir/spike-fcgi@.service" \
-	"$sysconfdir/logrotate.d/spike-fcgi" \
+	"$systemdsystemunitdir/spike-fcgi-logrotate.service" \
+	"$systemdsystemunitdir/spike-fcgi-logrotate.timer" \
+	"$logrotatedir/spike-fcgi" \
 	"$pkgdatadir/nginx/spike-fcgi.conf"; do
 	[ -f "$dest$f" ] || fail "$f: not installed"
 done
@@ -117,7 +119,7 @@ grep -qx "ExecStart=$bindir/spikectl -c $sysconfdir/spike/spike.conf spawn %I" \
 	"$unit" 2>/dev/null || fail "spike-fcgi@.service: unexpected ExecStart"
 if grep -l '@[a-z_]*dir@' "$dest$systemdsystemunitdir"/spike-fcgi* \
 	"$dest$systemdsystemgeneratordir/spike-fcgi-generator" \
-	"$dest$sysconfdir/logrotate.d/spike-fcgi" 2>/dev/null; then
+	"$dest$logrotatedir/spike-fcgi" 2>/dev/null; then
 	fail "the files above still hold @...dir@ placeholders"
 fi
 sed "s|@sysconfdir@|$sysconfdir|g" "$top_srcdir/src/spike.conf" |
@@ -177,9 +179,12 @@ if [ -z "$SYSTEMD_ANALYZE" ]; then
 	say "SKIP: systemd-analyze not found (Debian package systemd):" \
 		"the units are not verified"
 else
-	say "systemd-analyze verify $units/spike-fcgi.service spike-fcgi@.service"
+	say "systemd-analyze verify $units/spike-fcgi.service spike-fcgi@.service" \
+		"spike-fcgi-logrotate.service spike-fcgi-logrotate.timer"
 	"$SYSTEMD_ANALYZE" verify --man=no "$units/spike-fcgi.service" \
-		"$units/spike-fcgi@.service" >"$tmp/verify.log" 2>&1
+		"$units/spike-fcgi@.service" \
+		"$units/spike-fcgi-logrotate.service" \
+		"$units/spike-fcgi-logrotate.timer" >"$tmp/verify.log" 2>&1
 	rc=$?
 	if [ $rc -ne 0 ] || [ -s "$tmp/verify.log" ]; then
 		cat "$tmp/verify.log" >&2
@@ -407,6 +412,19 @@ say "spike-fcgi.service: $umbrella"
 # shellcheck disable=SC2086
 $umbrella >"$tmp/umbrella.log" 2>&1 ||
 	fail "spike-fcgi.service ExecStart failed: $(cat "$tmp/umbrella.log")"
+
+# The logrotate unit's command on the installed file, in debug mode (it
+# rotates nothing) and with a state file of the test's own.
+lr=$(exec_start spike-fcgi-logrotate.service '')
+say "spike-fcgi-logrotate.service: $lr -d"
+# shellcheck disable=SC2086
+lr_out=$($lr -d --state "$tmp/logrotate.state" 2>&1) ||
+	fail "spike-fcgi-logrotate.service ExecStart -d failed: $lr_out"
+case $lr_out in
+*error*) fail "logrotate -d on the installed file: $lr_out" ;;
+*"rotating pattern: /var/log/spike-fcgi/stat.log "*) ;;
+*) fail "logrotate -d: the installed file does not rotate stat.log: $lr_out" ;;
+esac
 
 say "spikectl status"
 "$spikectl" -c "$conf" status || fail "spikectl status"

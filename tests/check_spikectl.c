@@ -741,8 +741,10 @@ START_TEST(test_nginx_conf_names_instances)
 		ck_assert_msg(strstr(text, line) != NULL, "no \"%s\" in:\n%s",
 		    line, text);
 	}
-	ck_assert_msg(strstr(text, r.stat_log) != NULL, "stat_log %s is not "
-	    "nginx's:\n%s", r.stat_log, text);
+	ck_assert_msg(strstr(text, r.edge_log) != NULL, "edge_log %s is not "
+	    "nginx's:\n%s", r.edge_log, text);
+	ck_assert_msg(strstr(text, r.stat_log) == NULL, "nginx names the "
+	    "instances' stat_log %s:\n%s", r.stat_log, text);
 	ck_assert_msg(rig_nginx_test(&r), "%s", r.err);
 	ck_assert_msg(rig_get(&r, "/buy/ticket?user=ann", &rep), "%s", r.err);
 	ck_assert_int_eq(rep.code, 1);

@@ -668,8 +668,8 @@ rig_write_conf(struct rig *r)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "redis = %s:%d\n", rig_proc_addr(&r->redis), r->redis.port);
 	n += (size_t)snprintf(text + n, sizeof(text) - n,
-	    "stat_log = %s\nsold_out_flag = %s\n", r->stat_log,
-	    r->sold_out_flag);
+	    "stat_log = %s\nedge_log = %s\nsold_out_flag = %s\n", r->stat_log,
+	    r->edge_log, r->sold_out_flag);
 	if (r->opt.threads)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "threads = %u\n", r->opt.threads);
@@ -788,6 +788,7 @@ rig_init(struct rig *r, const struct rig_options *opt)
 		return false;
 	snprintf(r->conf, sizeof(r->conf), "%s/spike.conf", r->dir);
 	snprintf(r->stat_log, sizeof(r->stat_log), "%s/stat.log", r->dir);
+	snprintf(r->edge_log, sizeof(r->edge_log), "%s/edge.log", r->dir);
 	snprintf(r->sold_out_flag, sizeof(r->sold_out_flag), "%s/sold-out",
 	    r->dir);
 	snprintf(r->nginx_dir, sizeof(r->nginx_dir), "%s/nginx", r->dir);

@@ -112,7 +112,8 @@ struct rig {
 	char		 dir[RIG_DIR_MAX];	/* private, mode 0700, owned by
 						 * RIG_USER when run as root */
 	char		 conf[RIG_PATH_MAX];	/* spike.conf */
-	char		 stat_log[RIG_PATH_MAX];
+	char		 stat_log[RIG_PATH_MAX];	/* the instances' */
+	char		 edge_log[RIG_PATH_MAX];	/* nginx's answers */
 	char		 sold_out_flag[RIG_PATH_MAX];
 	char		 redis_conf[RIG_PATH_MAX];
 	char		 nginx_dir[RIG_PATH_MAX];
@@ -358,7 +359,11 @@ bool		 rig_on_host(struct rig *, const struct rig_net *,
 		    const char *redis_role, const char *nginx_role,
 		    const char *const inst_roles[RIG_INSTANCES]);
 
-/* stat.log and the instances' logs (rig_stat.c). */
+/*
+ * stat.log and the instances' logs (rig_stat.c).  The stat lines are
+ * counted over both writers' files: the instances' stat_log and nginx's
+ * edge_log (port:nginx lines).
+ */
 long		 rig_stat_lines(struct rig *, const char *needle);
 long		 rig_stat_lines_both(struct rig *, const char *needle,
 		    const char *also);

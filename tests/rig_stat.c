@@ -1,6 +1,7 @@
 /*
- * The rig's view of stat.log and of the instances' own logs: lines
- * counted, and waited for.  See rig.h.
+ * The rig's view of the stat lines (the instances' stat.log and nginx's
+ * edge log) and of the instances' own logs: lines counted, and waited
+ * for.  See rig.h.
  */
 #include "config.h"
 
@@ -40,18 +41,19 @@ rig_instance_log_lines(struct rig *r, int i, const char *needle)
 	return file_lines(log, needle, NULL);
 }
 
-/* Lines of stat.log containing needle (all lines when NULL); 0 if none. */
+/* Stat lines containing needle (all lines when NULL); 0 if none. */
 long
 rig_stat_lines(struct rig *r, const char *needle)
 {
-	return file_lines(r->stat_log, needle, NULL);
+	return rig_stat_lines_both(r, needle, NULL);
 }
 
-/* Lines of stat.log containing both needle and also. */
+/* Stat lines, of the instances' and of nginx, with needle and also. */
 long
 rig_stat_lines_both(struct rig *r, const char *needle, const char *also)
 {
-	return file_lines(r->stat_log, needle, also);
+	return file_lines(r->stat_log, needle, also) +
+	    file_lines(r->edge_log, needle, also);
 }
 
 /* Lines written by instance i ("port:P" field). */
@@ -64,7 +66,7 @@ rig_stat_port_lines(struct rig *r, int i)
 	return rig_stat_lines(r, needle);
 }
 
-/* Poll stat.log until at least want lines contain needle. */
+/* Poll the stat lines until at least want contain needle. */
 bool
 rig_stat_wait(struct rig *r, const char *needle, long want,
     unsigned int timeout_ms)
@@ -74,7 +76,7 @@ rig_stat_wait(struct rig *r, const char *needle, long want,
 
 	while ((n = rig_stat_lines(r, needle)) < want) {
 		if (rig_now_ms() > end)
-			return rig_fail(r, "stat.log: %ld lines with \"%s\" after "
+			return rig_fail(r, "stat lines: %ld with \"%s\" after "
 			    "%u ms, want %ld", n, needle ? needle : "",
 			    timeout_ms, want);
 		rig_sleep_ms(20);
