@@ -536,7 +536,8 @@ check_auth(const struct ctl *c)
 		return CTL_OK;
 	if (auth_check(&c->conf, err, sizeof(err)) != SPIKE_OK)
 		return ctl_errx(CTL_FAIL, "%s", err);
-	printf("redis_password_file %s: ok\n", c->conf.redis_password_file.path);
+	printf("redis_password_file %s: ok\n",
+	    c->conf.redis_password_file.path);
 	return CTL_OK;
 }
 

@@ -196,12 +196,17 @@ sell_exactly(struct rig *r)
 	rig_ck_audit(r);
 }
 
-/* A Redis with requirepass serves a sale exactly; check says AUTH works. */
+/*
+ * A Redis with requirepass serves a sale exactly; check says AUTH works.
+ * With CREDENTIALS_DIRECTORY holding redis-password, as systemd's
+ * LoadCredential= makes it, that copy is read instead of the file.
+ */
 START_TEST(test_requirepass_sale)
 {
 	struct rig		 r;
 	struct auth_setup	 a;
-	char			 out[8192];
+	char			 out[8192], creds[RIG_PATH_MAX];
+	char			 copy[RIG_PATH_MAX + 32];
 
 	start_auth(&r, &a, NULL);
 	ck_assert_msg(spikectl_check(&r, out, sizeof(out)), "%s", out);
@@ -209,6 +214,16 @@ START_TEST(test_requirepass_sale)
 	    out);
 	sell_exactly(&r);
 	password_nowhere(&r);
+
+	write_password(&r, a.path, AUTH_PW_NEW);
+	ck_assert(!spikectl_check(&r, out, sizeof(out)));
+	snprintf(creds, sizeof(creds), "%s/credentials", r.dir);
+	ck_assert(mkdir(creds, 0700) == 0);
+	snprintf(copy, sizeof(copy), "%s/redis-password", creds);
+	write_password(&r, copy, AUTH_PW);
+	ck_assert(setenv("CREDENTIALS_DIRECTORY", creds, 1) == 0);
+	ck_assert_msg(spikectl_check(&r, out, sizeof(out)), "%s", out);
+	ck_assert(unsetenv("CREDENTIALS_DIRECTORY") == 0);
 	rig_stop(&r);
 }
 END_TEST
@@ -326,7 +341,8 @@ END_TEST
 START_TEST(test_bad_password_file)
 {
 	struct rig	 r;
-	char		 out[8192], path[RIG_PATH_MAX], extra[RIG_PATH_MAX + 64];
+	char		 out[8192], path[RIG_PATH_MAX];
+	char		 extra[RIG_PATH_MAX + 64];
 	char		 want[RIG_PATH_MAX + 64];
 	double		 ms;
 	int		 status;

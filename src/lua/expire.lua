@@ -1,9 +1,9 @@
 -- Expire the pending orders whose pay-by time has passed: mark each
 -- "expired", put its ticket back on sale (sold - 1), let its user buy
 -- again, and append an "expired" event.  The order itself is kept for
--- the retention, then Redis removes it (PEXPIRE).  An order leaves the pending set
--- in the same call that returns its ticket, so however many instances
--- run this at once, a ticket comes back once.
+-- the retention, then Redis removes it (PEXPIRE).  An order leaves the
+-- pending set in the same call that returns its ticket, so however many
+-- instances run this at once, a ticket comes back once.
 --
 -- KEYS[1]  the stock hash        KEYS[2]  the pending orders (sorted set)
 -- KEYS[3]  the events stream
