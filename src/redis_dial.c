@@ -1,8 +1,9 @@
 /*
  * The connection to Redis, made the same way by spike-fcgi (store.c) and
  * spikectl (ctl_redis.c): the address as spike.conf writes it, or, with
- * sentinel lines, the primary that a Sentinel names (sentinel.c), and
- * redis_timeout_ms on the connect and on every command.
+ * sentinel lines, the primary that a Sentinel names (sentinel.c),
+ * redis_timeout_ms on the connect and on every command, and AUTH first
+ * when spike.conf names a redis_password_file (auth.c).
  *
  * A process follows a switch of primary through a generation number:
  * whoever sees the primary move (the sync thread, polling the Sentinels)
