@@ -6,8 +6,9 @@
  * spike-fcgi and spikectl use: the ACL spike-fcgi(8) gives operators)
  * each sell a sale exactly and audit clean.  A password changed on Redis
  * makes buyers get 503 -2 and each instance log the cause once; written
- * into the file, the sale recovers without a restart.  The password is
- * never in a log, an argv, an environment or spike.conf.
+ * into the file, the sale recovers without a restart; so does a command
+ * taken from the ACL user and given back.  The password is never in a
+ * log, an argv, an environment or spike.conf.
  */
 #include "config.h"
 
@@ -334,6 +335,34 @@ START_TEST(test_wrong_password_recovers)
 END_TEST
 
 /*
+ * The ACL user loses EVALSHA: buyers get 503 -2 and each instance logs
+ * NOPERM once; given it back, the same instances sell again.
+ */
+START_TEST(test_acl_noperm_recovers)
+{
+	struct rig		 r;
+	struct auth_setup	 a;
+	redisContext		*c;
+	int			 i;
+
+	start_auth(&r, &a, AUTH_USER);
+	ck_assert_int_eq(buy_until(&r, "before", 200, 0), 1);
+	c = rig_ck_redis(&r);
+	freeReplyObject(CMD(c, "ACL", "SETUSER", AUTH_USER, "-evalsha"));
+	ck_assert_int_eq(buy_until(&r, "during", 503, BUDGET_UP_MS), -2);
+	rig_ck_logs_wait(&r, "NOPERM", 1, BUDGET_UP_MS);
+	freeReplyObject(CMD(c, "ACL", "SETUSER", AUTH_USER, "+evalsha"));
+	redisFree(c);
+	ck_assert_int_eq(buy_until(&r, "after", 200, BUDGET_UP_MS), 1);
+	rig_ck_logs_wait(&r, "redis available again", 1, BUDGET_UP_MS);
+	for (i = 0; i < RIG_INSTANCES; i++)
+		ck_assert_int_eq(rig_instance_log_lines(&r, i, "NOPERM"), 1);
+	rig_ck_audit(&r);
+	rig_stop(&r);
+}
+END_TEST
+
+/*
  * A password file that will not do stops spike-fcgi at start and fails
  * spikectl check, naming spike.conf's line: readable by others, empty,
  * missing.
@@ -386,6 +415,7 @@ auth_suite(void)
 	tcase_add_test(tc, test_requirepass_sale);
 	tcase_add_test(tc, test_acl_user_sale);
 	tcase_add_test(tc, test_wrong_password_recovers);
+	tcase_add_test(tc, test_acl_noperm_recovers);
 	tcase_add_test(tc, test_bad_password_file);
 	suite_add_tcase(s, tc);
 	return s;

@@ -2,8 +2,8 @@
  * Integration: Redis stays bounded over a sale that sells out and comes
  * back again and again (#13 defect 8).  With pay_timeout_s 1,
  * order_retention_s RET_S and events_max_len RET_MAX_LEN, RET_CYCLES
- * cycles each sell every ticket through nginx to unique users, one of
- * whom pays, and let the rest expire.  After each cycle spikectl audit
+ * cycles each sell tickets through nginx to a wave of unique users, one
+ * of whom pays, and let the rest expire.  After each cycle spikectl audit
  * finds the books right; from the warm-up cycle on, the keys of each kind
  * (orders, last:, req:), DBSIZE, XLEN and used_memory stay within bounds
  * that one cycle's leftovers would pass, where before retention every
@@ -32,7 +32,9 @@
 #define RET_MAX_LEN	300	/* events_max_len */
 #define RET_NODE	100	/* stream-node-max-entries: MAXLEN ~ slack */
 #define RET_CONNS	8
-#define RET_BUYERS	(4 * RET_TOTAL)	/* unique users, to sell out */
+#define RET_BUYERS	(4 * RET_TOTAL)	/* unique users of a wave */
+/* Between a connection's requests: a wave spans several refills. */
+#define RET_PAUSE_MS	10
 #define RET_FIXED_KEYS	8	/* stock, events, pending, instances, ... */
 /* used_memory may wander this much once nothing accumulates. */
 #define RET_MEMORY_SLACK (128 * 1024)
@@ -136,39 +138,32 @@ sold_wait(struct rig *r, long long want, unsigned int within_ms)
 }
 
 /*
- * Sell out: every ticket left goes to one of RET_BUYERS unique users, then
- * (instances answer sold out while their quota waits for a refill,
- * spike-fcgi(8), "Sync and undersell") to single buyers until none is
- * left.  Each ticket is sold once: code 1 as often as tickets were left.
+ * A wave of RET_BUYERS unique users through nginx, paced over about a
+ * second, so that the instances' quotas are refilled.  It need not sell
+ * out (an instance whose quota waits for a refill answers sold out,
+ * spike-fcgi(8), "Sync and undersell", and the first orders expire a
+ * second later), but it must sell a good part of the stock, each ticket
+ * once: Redis's sold count is the paid ones and those bought now.
  */
 static void
-sell_out(struct rig *r, int cycle, long long left)
+buy_wave(struct rig *r, long long paid)
 {
 	struct rig_load_spec spec;
 	struct rig_load	 l;
-	struct rig_reply rep;
-	char		 sum[1024], target[64];
-	long long	 bought;
-	double		 end = rig_now_ms() + budget_ms(30000);
-	int		 n = 0;
+	char		 sum[1024];
+	long long	 bought, sold;
 
 	spec = rig_load_plan(r, RET_CONNS, RET_BUYERS, true, budget_ms(60000));
+	spec.pause_ms = RET_PAUSE_MS;
 	ck_assert_msg(rig_load_start(&l, &spec), "cannot start the load");
 	rig_load_wait(&l);
 	bought = rig_load_code(&l, 1);
+	sold = rig_ck_sold(r);
+	printf("check_retention: a wave bought %lld\n", bought);
 	rig_load_summary(&l, sum, sizeof(sum));
-	while (rig_ck_sold(r) < RET_TOTAL) {
-		ck_assert_msg(rig_now_ms() < end, "cycle %d: not sold out, "
-		    "%lld bought: %s", cycle, bought, sum);
-		snprintf(target, sizeof(target), "/buy/ticket?user=c%dn%d",
-		    cycle, n++);
-		ck_assert_msg(rig_get(r, target, &rep), "%s", r->err);
-		bought += rep.code == 1;
-		rig_sleep_ms(10);
-	}
-	ck_assert_msg(bought == left, "%lld bought of %lld: %s", bought, left,
-	    sum);
-	ck_assert_int_eq(rig_ck_sold(r), RET_TOTAL);
+	ck_assert_msg(bought >= RET_TOTAL / 4, "%s", sum);
+	ck_assert_msg(sold <= paid + bought && sold <= RET_TOTAL, "sold %lld "
+	    "after %lld paid and %lld bought: %s", sold, paid, bought, sum);
 }
 
 /* Compare a cycle's figures with the warm-up cycle's; print them. */
@@ -213,7 +208,7 @@ START_TEST(test_bounded_over_cycles)
 	memset(&warm, 0, sizeof(warm));
 	for (cycle = 0; cycle < RET_CYCLES; cycle++) {
 		buy_and_pay(&r, cycle);
-		sell_out(&r, cycle, RET_TOTAL - cycle - 1);
+		buy_wave(&r, cycle + 1);
 		sold_wait(&r, cycle + 1, budget_ms(10000));
 		rig_ck_audit(&r);
 		/* Past the retention of the orders before the last cycle's. */
