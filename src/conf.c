@@ -77,6 +77,8 @@ conf_defaults(struct conf *conf)
 	conf->durability = CONF_DURABILITY_NONE;
 	conf->durability_replicas = 1;
 	conf->durability_timeout_ms = CONF_DEFAULT_DURABILITY_TIMEOUT_MS;
+	conf->order_retention_s = CONF_DEFAULT_ORDER_RETENTION_S;
+	conf->events_max_len = CONF_DEFAULT_EVENTS_MAX_LEN;
 }
 
 /* Parse a whole unsigned decimal in [min, max]; returns false otherwise. */
@@ -177,6 +179,10 @@ CONF_UINT_SETTER(set_pay_timeout_s, pay_timeout_s, 1, 86400)
 CONF_UINT_SETTER(set_sig_max_ttl_s, sig_max_ttl_s, 1, CONF_SIG_MAX_TTL_S_MAX)
 CONF_UINT_SETTER(set_durability_replicas, durability_replicas, 1, 16)
 CONF_UINT_SETTER(set_durability_timeout_ms, durability_timeout_ms, 1, 60000)
+CONF_UINT_SETTER(set_order_retention_s, order_retention_s, 1,
+    CONF_ORDER_RETENTION_S_MAX)
+CONF_UINT_SETTER(set_events_max_len, events_max_len, 1,
+    CONF_EVENTS_MAX_LEN_MAX)
 
 #define CONF_STRING_SETTER(name, field)					\
 static enum spike_err							\
@@ -242,6 +248,39 @@ set_sentinel_master(struct conf *conf, const struct conf_line *at,
 		    "letters, digits, '.', '_' and '-'", value);
 	return set_string(at, conf->sentinel_master,
 	    sizeof(conf->sentinel_master), value, "sentinel_master");
+}
+
+/* An ACL user name: printable, no blank (AUTH takes it as one word). */
+static enum spike_err
+set_redis_user(struct conf *conf, const struct conf_line *at,
+    const char *value)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)value; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return conf_fail(at, "redis_user may hold only "
+			    "printable characters, no blank");
+	return set_string(at, conf->redis_user, sizeof(conf->redis_user),
+	    value, "redis_user");
+}
+
+/*
+ * The file holding Redis's password: an absolute path, read by
+ * redis_dial.c on every new link, which names this line when it will
+ * not do.  The password itself is never in spike.conf.
+ */
+static enum spike_err
+set_redis_password_file(struct conf *conf, const struct conf_line *at,
+    const char *value)
+{
+	if (*value != '/')
+		return conf_fail(at, "%s: redis_password_file must be an "
+		    "absolute path", value);
+	conf->redis_password_file.line = at->number;
+	return set_string(at, conf->redis_password_file.path,
+	    sizeof(conf->redis_password_file.path), value,
+	    "redis_password_file");
 }
 
 static enum spike_err
@@ -333,6 +372,8 @@ set_instance(struct conf *conf, const struct conf_line *at, const char *value)
 static const struct conf_key conf_keys[] = {
 	{ "redis",		set_redis },
 	{ "redis_timeout_ms",	set_redis_timeout_ms },
+	{ "redis_user",		set_redis_user },
+	{ "redis_password_file",	set_redis_password_file },
 	{ "sentinel",		set_sentinel },
 	{ "sentinel_master",	set_sentinel_master },
 	{ "durability",		set_durability },
@@ -354,6 +395,8 @@ static const struct conf_key conf_keys[] = {
 	{ "pay_timeout_s",	set_pay_timeout_s },
 	{ "sig_max_ttl_s",	set_sig_max_ttl_s },
 	{ "events_key",		set_events_key },
+	{ "events_max_len",	set_events_max_len },
+	{ "order_retention_s",	set_order_retention_s },
 	{ "instance",		set_instance },
 	{ "buyer_key",		set_buyer_key },
 	{ "pay_key",		set_pay_key },
@@ -446,6 +489,10 @@ check_together(const struct conf *conf, struct conf_line *at,
 	if ((at->number = seen_at(seen, "sentinel_master")) != 0 &&
 	    conf->nsentinels == 0)
 		return conf_fail(at, "sentinel_master needs sentinel lines");
+	if ((at->number = seen_at(seen, "redis_user")) != 0 &&
+	    conf->redis_password_file.path[0] == '\0')
+		return conf_fail(at, "redis_user needs a redis_password_file "
+		    "line: AUTH sends a user with its password");
 	if (conf->durability != CONF_DURABILITY_REPLICAS)
 		return SPIKE_OK;
 	if (conf->allow_anonymous) {

@@ -409,12 +409,16 @@ static redisReply *
 ctl_init_eval(struct ctl_redis *cr, const char *phase, const char *arg)
 {
 	const struct conf *c = cr->conf;
+	char		 retention[24], max_len[16];
 	const char	*argv[] = { "EVAL", lua_init, "5", c->stock_key,
 			    cr->pending_key, c->events_key, cr->anonymous_key,
 			    cr->opened_key, c->total_field, c->sold_field,
-			    phase, arg, c->stock_key };
+			    phase, arg, c->stock_key, retention, max_len };
 
-	return ctl_command(cr, 13, argv);
+	snprintf(retention, sizeof(retention), "%llu",
+	    (unsigned long long)c->order_retention_s * 1000);
+	snprintf(max_len, sizeof(max_len), "%u", c->events_max_len);
+	return ctl_command(cr, 15, argv);
 }
 
 /* Copy a glob pattern's literal prefix, escaping glob characters. */
@@ -648,13 +652,14 @@ enum spike_err
 ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
 {
 	const struct conf *c = cr->conf;
-	char		 limit[16], grace[32], listed[16];
+	char		 limit[16], grace[32], listed[16], max_len[16];
 	char		 quoted[2 * CONF_KEY_MAX + 2];
 	char		 orders[sizeof(quoted) + 16], users[sizeof(quoted) + 16];
 	const char	*argv[] = { "EVAL", lua_audit, "5", c->stock_key,
 			    c->events_key, cr->pending_key, cr->anonymous_key,
 			    cr->opened_key, c->total_field, c->sold_field,
-			    c->stock_key, limit, grace, listed, orders, users };
+			    c->stock_key, limit, grace, listed, orders, users,
+			    max_len };
 	redisReply	*r;
 	struct timeval	 tv;
 	double		 start;
@@ -665,6 +670,7 @@ ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
 	snprintf(limit, sizeof(limit), "%u", c->per_user_limit);
 	snprintf(grace, sizeof(grace), "%lld", grace_ms);
 	snprintf(listed, sizeof(listed), "%d", CTL_AUDIT_LISTED);
+	snprintf(max_len, sizeof(max_len), "%u", c->events_max_len);
 	glob_quote(quoted, sizeof(quoted), c->stock_key);
 	snprintf(orders, sizeof(orders), "%s:order:*", quoted);
 	snprintf(users, sizeof(users), "%s:user:*", quoted);
@@ -677,7 +683,7 @@ ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
 			return ctl_fail(cr, "audit: set timeout");
 	}
 	start = (double)now_us();
-	if ((r = ctl_command(cr, 16, argv)) == NULL)
+	if ((r = ctl_command(cr, 17, argv)) == NULL)
 		return SPIKE_EREDIS;
 	a->took_ms = ((double)now_us() - start) / 1000.0;
 	ok = audit_from(r, a);

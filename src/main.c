@@ -369,6 +369,20 @@ load_keys(struct instance *in)
 	OPENSSL_cleanse(sets, sizeof(sets));
 }
 
+/*
+ * Read the Redis password once at start, so that a file that will not do
+ * stops the instance naming spike.conf's line; it is read again on every
+ * new Redis link (auth.c).
+ */
+static void
+check_redis_password(struct instance *in)
+{
+	char	 err[CONF_ERR_MAX];
+
+	if (auth_check(&in->conf, err, sizeof(err)) != SPIKE_OK)
+		log_fatalx("%s", err);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -406,6 +420,7 @@ main(int argc, char *argv[])
 		refuse_root();
 	load_conf(&in);
 	load_keys(&in);
+	check_redis_password(&in);
 	if (test_only) {
 		fprintf(stderr, "%s: syntax is ok\n", in.conf_path);
 		return 0;

@@ -1,8 +1,9 @@
 /*
  * The connection to Redis, made the same way by spike-fcgi (store.c) and
  * spikectl (ctl_redis.c): the address as spike.conf writes it, or, with
- * sentinel lines, the primary that a Sentinel names (sentinel.c), and
- * redis_timeout_ms on the connect and on every command.
+ * sentinel lines, the primary that a Sentinel names (sentinel.c),
+ * redis_timeout_ms on the connect and on every command, and AUTH first
+ * when spike.conf names a redis_password_file (auth.c).
  *
  * A process follows a switch of primary through a generation number:
  * whoever sees the primary move (the sync thread, polling the Sentinels)
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
 
 #include "spike.h"
 
@@ -109,11 +111,52 @@ find_primary(const struct conf *conf, struct redis_where *at, char *err,
 }
 
 /*
+ * AUTH [redis_user] password, the password read from its file now
+ * (auth.c), before any other command.  Returns true without a password
+ * file, or when Redis accepted it; else false with why in err, which
+ * names the user and the file, never the password.
+ */
+static bool
+authenticate(const struct conf *conf, redisContext *ctx, char *err,
+    size_t errsz)
+{
+	struct auth_password pw;
+	const char	*argv[3] = { "AUTH" };
+	size_t		 lens[3] = { 4 };
+	int		 argc = 1;
+	redisReply	*r;
+	bool		 ok;
+
+	if (conf->redis_password_file.path[0] == '\0')
+		return true;
+	if (auth_read_password(conf, &pw, err, errsz) != SPIKE_OK)
+		return false;
+	if (conf->redis_user[0] != '\0') {
+		argv[argc] = conf->redis_user;
+		lens[argc++] = strlen(conf->redis_user);
+	}
+	argv[argc] = pw.text;
+	lens[argc++] = pw.len;
+	r = redisCommandArgv(ctx, argc, argv, lens);
+	OPENSSL_cleanse(pw.text, sizeof(pw.text));
+	ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+	if (!ok)
+		snprintf(err, errsz, "AUTH as %s, password from %s: %s",
+		    conf->redis_user[0] != '\0' ? conf->redis_user : "default",
+		    pw.source, r == NULL ? ctx->errstr :
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	if (r != NULL)
+		freeReplyObject(r);
+	return ok;
+}
+
+/*
  * Connect to conf's Redis, or to the primary the Sentinels name, which
- * must say it is one (ROLE).  redisConnectWithTimeout bounds only the
+ * must say it is one (ROLE), and authenticate (AUTH) first when spike.conf
+ * names a password file.  redisConnectWithTimeout bounds only the
  * connect, so the timeout is set again for the commands.  Returns the
  * context with where it is in *at, or NULL with why in err ("connect:
- * ...", "set timeout: ...", or why no primary was found).
+ * ...", "set timeout: ...", "AUTH ...", or why no primary was found).
  */
 struct redisContext *
 redis_dial_where(const struct conf *conf, struct redis_where *at, char *err,
@@ -122,7 +165,7 @@ redis_dial_where(const struct conf *conf, struct redis_where *at, char *err,
 	struct timeval	 tv;
 	redisContext	*ctx;
 	const char	*what = "connect";
-	char		 why[160];
+	char		 why[2 * CONF_ERR_MAX];
 
 	at->generation = redis_dial_generation();
 	if (!find_primary(conf, at, err, errsz))
@@ -138,6 +181,15 @@ redis_dial_where(const struct conf *conf, struct redis_where *at, char *err,
 	what = "set timeout";
 	if (redisSetTimeout(ctx, tv) != REDIS_OK)
 		goto fail;
+	if (!authenticate(conf, ctx, why, sizeof(why))) {
+		if (conf->nsentinels == 0)
+			snprintf(err, errsz, "%s", why);
+		else
+			snprintf(err, errsz, "%s, named by sentinel %s: %s",
+			    at->addr, at->sentinel, why);
+		redisFree(ctx);
+		return NULL;
+	}
 	if (conf->nsentinels > 0 && !sentinel_check_role(ctx, why,
 	    sizeof(why))) {
 		snprintf(err, errsz, "%s, named by sentinel %s: %s", at->addr,
@@ -172,13 +224,15 @@ redis_dial(const struct conf *conf, char *err, size_t errsz)
  * that the link is to be dropped and made again (to the primary, which
  * may have moved)?  READONLY: a demoted primary; MASTERDOWN: a replica
  * that lost its primary; LOADING: a Redis reading its data; NOREPLICAS:
- * a primary short of replicas (min-replicas-to-write).
+ * a primary short of replicas (min-replicas-to-write); NOAUTH and
+ * WRONGPASS: a link whose authentication no longer holds, made again
+ * with the password file read anew.
  */
 bool
 redis_dial_error_is_unavailable(const char *msg)
 {
 	static const char *const codes[] = { "READONLY", "MASTERDOWN",
-	    "LOADING", "NOREPLICAS", "TRYAGAIN" };
+	    "LOADING", "NOREPLICAS", "TRYAGAIN", "NOAUTH", "WRONGPASS" };
 	size_t	 i, n;
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {

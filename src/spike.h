@@ -9,8 +9,8 @@
  * records the stat line and metrics.c counts it.  In the background,
  * sync.c keeps the local stock in step with Redis and expires unpaid
  * orders.  spikectl.c with the ctl_*.c files is the operator's tool;
- * conf.c, redis_dial.c (with sentinel.c), json.c, log.c, now.c and
- * error.c serve both.
+ * conf.c, redis_dial.c (with sentinel.c and auth.c), json.c, log.c,
+ * now.c and error.c serve both.
  */
 #ifndef SPIKE_H
 #define SPIKE_H
@@ -58,6 +58,10 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_DEFAULT_DURABILITY_TIMEOUT_MS 100
 /* nginx's file of its own answers; nginx/spike-fcgi.conf names it. */
 #define CONF_DEFAULT_EDGE_LOG	"/var/log/nginx/spike-fcgi-edge.log"
+#define CONF_DEFAULT_ORDER_RETENTION_S	86400	/* a day */
+#define CONF_ORDER_RETENTION_S_MAX	31536000	/* a year */
+#define CONF_DEFAULT_EVENTS_MAX_LEN	100000
+#define CONF_EVENTS_MAX_LEN_MAX		1000000000
 
 /* A key file named in spike.conf (buyer_key, pay_key), and where. */
 #define CONF_KEYFILES_MAX	2	/* the current key and the previous */
@@ -104,6 +108,10 @@ struct conf {
 	unsigned int	 pay_timeout_s;
 	unsigned int	 sig_max_ttl_s;	/* EXP at most this far ahead */
 	char		 events_key[CONF_KEY_MAX + 16];	/* "" until loaded */
+	unsigned int	 order_retention_s;	/* ended orders kept so long */
+	unsigned int	 events_max_len;	/* XADD MAXLEN ~ this */
+	char		 redis_user[CONF_KEY_MAX];	/* "": the default */
+	struct conf_keyfile redis_password_file;	/* path "": no AUTH */
 	struct conf_instance instances[CONF_INSTANCES_MAX];
 	size_t		 ninstances;
 	char		 source[CONF_PATH_MAX];	/* the file, for key errors */
@@ -214,6 +222,20 @@ struct redisContext *redis_dial_addr(const char *addr, struct timeval);
 unsigned int	 redis_dial_generation(void);
 void		 redis_dial_follow(const char *addr);
 bool		 redis_dial_error_is_unavailable(const char *msg);
+
+/* ---- auth.c: the Redis password, from redis_password_file ----------- */
+
+#define AUTH_PASSWORD_MAX	1024
+
+struct auth_password {
+	char		 text[AUTH_PASSWORD_MAX + 1];
+	size_t		 len;
+	char		 source[CONF_PATH_MAX + 32];	/* the file read */
+};
+
+enum spike_err	 auth_read_password(const struct conf *,
+		    struct auth_password *, char *err, size_t errsz);
+enum spike_err	 auth_check(const struct conf *, char *err, size_t errsz);
 
 /* ---- sentinel.c: the primary, as Redis Sentinel names it -------------- */
 

@@ -574,6 +574,24 @@ check_keys(const struct ctl *c)
 	return CTL_OK;
 }
 
+/*
+ * Can the Redis password be read?  Returns CTL_OK, saying so when there
+ * is one, or CTL_FAIL having named the file and spike.conf's line.
+ */
+static int
+check_auth(const struct ctl *c)
+{
+	char	 err[CONF_ERR_MAX];
+
+	if (c->conf.redis_password_file.path[0] == '\0')
+		return CTL_OK;
+	if (auth_check(&c->conf, err, sizeof(err)) != SPIKE_OK)
+		return ctl_errx(CTL_FAIL, "%s", err);
+	printf("redis_password_file %s: ok\n",
+	    c->conf.redis_password_file.path);
+	return CTL_OK;
+}
+
 /* Warn when Redis lacks what durability needs; never fails the check. */
 static void
 check_durability(struct ctl_redis *cr)
@@ -596,7 +614,7 @@ cmd_check(struct ctl *c, char **args)
 
 	(void)args;
 	printf("%s: syntax is ok\n", c->conf_path);
-	if (check_keys(c) != CTL_OK)
+	if (check_keys(c) != CTL_OK || check_auth(c) != CTL_OK)
 		return CTL_FAIL;
 	if ((cr = open_redis(c)) == NULL)
 		return CTL_FAIL;
@@ -605,6 +623,9 @@ cmd_check(struct ctl *c, char **args)
 		status = ctl_errx(CTL_FAIL, "%s", ctl_redis_error(cr));
 	else {
 		printf("redis %s: reachable", ctl_redis_where(cr)->addr);
+		if (c->conf.redis_password_file.path[0] != '\0')
+			printf(", AUTH as %s accepted", c->conf.redis_user[0] ?
+			    c->conf.redis_user : "default");
 		print_sentinel(c, ctl_redis_where(cr));
 		status = check_sale(c, &sale);
 		check_durability(cr);

@@ -26,7 +26,7 @@
 
 #include "spike.h"
 
-#define STORE_REQUEST_TTL_S	"60"
+#define STORE_REQUEST_TTL_S	60	/* or order_retention_s if shorter */
 #define STORE_EXPIRE_BATCH	"200"
 #define STORE_SHA_LEN		40
 #define STORE_BUY_REPLY		4	/* elements per purchase: buy.lua */
@@ -77,6 +77,10 @@ struct store {
 	char			 pending_key[CONF_KEY_MAX + 16];
 	char			 pay_timeout_ms[16];
 	char			 per_user_limit[16];
+	char			 request_ttl_s[16];
+	char			 retention_ms[24];	/* order_retention_s */
+	char			 last_ttl_s[24];	/* KEY:last:USER's */
+	char			 events_max_len[16];
 	char			 sha[STORE_SCRIPTS][STORE_SHA_LEN + 1];
 	char			 nkeys[8];
 	char			 req_keys[STORE_BATCH_MAX][STORE_REQ_KEY_MAX];
@@ -107,6 +111,15 @@ store_new(const struct conf *conf, const char *self_id)
 	    (unsigned long long)conf->pay_timeout_s * 1000);
 	snprintf(st->per_user_limit, sizeof(st->per_user_limit), "%u",
 	    conf->per_user_limit);
+	snprintf(st->request_ttl_s, sizeof(st->request_ttl_s), "%u",
+	    conf->order_retention_s < STORE_REQUEST_TTL_S ?
+	    conf->order_retention_s : STORE_REQUEST_TTL_S);
+	snprintf(st->retention_ms, sizeof(st->retention_ms), "%llu",
+	    (unsigned long long)conf->order_retention_s * 1000);
+	snprintf(st->last_ttl_s, sizeof(st->last_ttl_s), "%llu",
+	    (unsigned long long)conf->pay_timeout_s + conf->order_retention_s);
+	snprintf(st->events_max_len, sizeof(st->events_max_len), "%u",
+	    conf->events_max_len);
 	snprintf(st->wait_replicas, sizeof(st->wait_replicas), "%u",
 	    conf->durability_replicas);
 	snprintf(st->wait_ms, sizeof(st->wait_ms), "%u",
@@ -586,7 +599,7 @@ store_order_ids(struct store *st, size_t n)
 enum spike_err
 store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 {
-	const char	*argv[12 + 3 * STORE_BATCH_MAX];
+	const char	*argv[14 + 3 * STORE_BATCH_MAX];
 	size_t		 i, argc = 0;
 	redisReply	*r;
 
@@ -607,11 +620,13 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 	}
 	argv[argc++] = st->conf->total_field;
 	argv[argc++] = st->conf->sold_field;
-	argv[argc++] = STORE_REQUEST_TTL_S;
+	argv[argc++] = st->request_ttl_s;
 	argv[argc++] = st->stock_key;
 	argv[argc++] = st->self_id;
 	argv[argc++] = st->pay_timeout_ms;
 	argv[argc++] = st->per_user_limit;
+	argv[argc++] = st->events_max_len;
+	argv[argc++] = st->last_ttl_s;
 	for (i = 0; i < n; i++)
 		argv[argc++] = p[i]->user;
 	for (i = 0; i < n; i++)
@@ -638,10 +653,10 @@ store_pay(struct store *st, const char *user, const char *order_id,
 {
 	const char	*argv[] = { "EVALSHA", NULL, "2", st->pending_key,
 			    st->conf->events_key, st->stock_key, user,
-			    order_id };
+			    order_id, st->retention_ms, st->events_max_len };
 	redisReply	*r;
 
-	if ((r = store_eval(st, STORE_SCRIPT_PAY, 8, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_PAY, 10, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 2))
 		return store_bad_reply(st, r, "pay");
@@ -703,10 +718,11 @@ store_expire(struct store *st, long long *expired)
 	const char	*argv[] = { "EVALSHA", NULL, "3", st->stock_key,
 			    st->pending_key, st->conf->events_key,
 			    st->conf->sold_field, st->stock_key,
-			    STORE_EXPIRE_BATCH };
+			    STORE_EXPIRE_BATCH, st->retention_ms,
+			    st->events_max_len };
 	redisReply	*r;
 
-	if ((r = store_eval(st, STORE_SCRIPT_EXPIRE, 9, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_EXPIRE, 11, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_INTEGER)
 		return store_bad_reply(st, r, "expire");

@@ -4,6 +4,10 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -766,6 +770,143 @@ START_TEST(test_too_many_sentinels)
 }
 END_TEST
 
+/* ---- Redis authentication and retention -------------------------------- */
+
+START_TEST(test_auth_retention_defaults)
+{
+	ck_assert_int_eq(parse_text(HA_INSTANCE), SPIKE_OK);
+	ck_assert_str_eq(conf.redis_user, "");
+	ck_assert_str_eq(conf.redis_password_file.path, "");
+	ck_assert_uint_eq(conf.order_retention_s, 86400);
+	ck_assert_uint_eq(conf.events_max_len, 100000);
+}
+END_TEST
+
+START_TEST(test_auth_retention_keys)
+{
+	ck_assert_int_eq(parse_text(HA_INSTANCE "redis_user = spike\n"
+	    "redis_password_file = /etc/spike/redis.password\n"
+	    "order_retention_s = 31536000\nevents_max_len = 1\n"), SPIKE_OK);
+	ck_assert_str_eq(conf.redis_user, "spike");
+	ck_assert_str_eq(conf.redis_password_file.path,
+	    "/etc/spike/redis.password");
+	ck_assert_uint_eq(conf.redis_password_file.line, 3);
+	ck_assert_uint_eq(conf.order_retention_s, 31536000);
+	ck_assert_uint_eq(conf.events_max_len, 1);
+	ck_assert_int_eq(parse_text(HA_INSTANCE "redis_password_file = /p\n"
+	    "order_retention_s = 1\nevents_max_len = 1000000000\n"), SPIKE_OK);
+	ck_assert_uint_eq(conf.order_retention_s, 1);
+	ck_assert_uint_eq(conf.events_max_len, 1000000000);
+}
+END_TEST
+
+static const struct conf_refusal auth_refusals[] = {
+	{ HA_INSTANCE "redis_user = spike\n", "t.conf:2: redis_user needs a "
+	  "redis_password_file line: AUTH sends a user with its password" },
+	{ "redis_password_file = redis.password\n", "t.conf:1: "
+	  "redis.password: redis_password_file must be an absolute path" },
+	{ "redis_user = sp\tike\n", "t.conf:1: redis_user may hold only "
+	  "printable characters, no blank" },
+	{ "redis_password_file = /a\nredis_password_file = /b\n", "t.conf:2: "
+	  "redis_password_file given twice" },
+	{ "order_retention_s = 0\n", "t.conf:1: 0: order_retention_s must be "
+	  "a whole number from 1 to 31536000" },
+	{ "events_max_len = 0\n", "t.conf:1: 0: events_max_len must be a "
+	  "whole number from 1 to 1000000000" },
+	{ "events_max_len = 1000000001\n", "t.conf:1: 1000000001: "
+	  "events_max_len must be a whole number from 1 to 1000000000" },
+};
+
+START_TEST(test_auth_refusal)
+{
+	expect_refusal(auth_refusals[_i].text, auth_refusals[_i].message);
+}
+END_TEST
+
+/* auth.c: the password file as written, read into pw, or why not. */
+static enum spike_err
+read_password(const char *text, size_t len, mode_t mode,
+    struct auth_password *pw)
+{
+	char	 path[PATH_MAX + 64], conf_text[PATH_MAX + 128];
+
+	write_file(path, sizeof(path), "redis.password", text, len);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	snprintf(conf_text, sizeof(conf_text), HA_INSTANCE
+	    "redis_password_file = %s\n", path);
+	ck_assert_int_eq(parse_text(conf_text), SPIKE_OK);
+	err[0] = '\0';
+	return auth_read_password(&conf, pw, err, sizeof(err));
+}
+
+START_TEST(test_password_file)
+{
+	struct auth_password pw;
+
+	ck_assert_int_eq(read_password("s3cret\n", 7, 0600, &pw), SPIKE_OK);
+	ck_assert_str_eq(pw.text, "s3cret");
+	ck_assert_uint_eq(pw.len, 6);
+	ck_assert_int_eq(read_password("s3 cret\r\n", 9, 0400, &pw),
+	    SPIKE_OK);
+	ck_assert_str_eq(pw.text, "s3 cret");
+	ck_assert_int_eq(read_password("s3cret", 6, 0600, &pw), SPIKE_OK);
+	ck_assert_str_eq(pw.text, "s3cret");
+
+	ck_assert_int_eq(read_password("s3cret\n", 7, 0640, &pw),
+	    SPIKE_ECONFIG);
+	ck_assert_msg(strstr(err, "t.conf:2: redis_password_file ") == err &&
+	    strstr(err, ": mode 0640 lets group or others read or write it: "
+	    "chmod 600 it") != NULL && strstr(err, "s3cret") == NULL, "%s",
+	    err);
+	ck_assert_int_eq(read_password("\n", 1, 0600, &pw), SPIKE_ECONFIG);
+	ck_assert_msg(strstr(err, ": empty") != NULL, "%s", err);
+	ck_assert_int_eq(read_password("one\ntwo\n", 8, 0600, &pw),
+	    SPIKE_ECONFIG);
+	ck_assert_msg(strstr(err, ": more than one line") != NULL &&
+	    strstr(err, "two") == NULL, "%s", err);
+	ck_assert_int_eq(read_password("a\0b", 3, 0600, &pw), SPIKE_ECONFIG);
+}
+END_TEST
+
+/* A password of AUTH_PASSWORD_MAX bytes is taken; one more is not. */
+START_TEST(test_password_file_long)
+{
+	static char	 text[AUTH_PASSWORD_MAX + 2];
+	struct auth_password pw;
+
+	memset(text, 'p', sizeof(text));
+	ck_assert_int_eq(read_password(text, AUTH_PASSWORD_MAX, 0600, &pw),
+	    SPIKE_OK);
+	ck_assert_uint_eq(pw.len, AUTH_PASSWORD_MAX);
+	ck_assert_int_eq(read_password(text, AUTH_PASSWORD_MAX + 1, 0600,
+	    &pw), SPIKE_ECONFIG);
+	ck_assert_msg(strstr(err, "longer than a password may be") != NULL,
+	    "%s", err);
+}
+END_TEST
+
+/* systemd's credential, when there is one, is read instead of the file. */
+START_TEST(test_password_credential)
+{
+	struct auth_password pw;
+	char		 dir[PATH_MAX + 64], path[PATH_MAX + 64];
+
+	snprintf(dir, sizeof(dir), "%s/creds", tmpdir);
+	ck_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	write_file(path, sizeof(path), "creds/redis-password", "fromcred\n",
+	    9);
+	ck_assert_int_eq(chmod(path, 0400), 0);
+	ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
+	ck_assert_int_eq(read_password("fromfile\n", 9, 0600, &pw), SPIKE_OK);
+	ck_assert_str_eq(pw.text, "fromcred");
+	ck_assert_str_eq(pw.source, path);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(read_password("fromfile\n", 9, 0600, &pw), SPIKE_OK);
+	ck_assert_str_eq(pw.text, "fromfile");
+	ck_assert_int_eq(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+}
+END_TEST
+
 Suite *
 make_conf_suite(void)
 {
@@ -828,6 +969,17 @@ make_conf_suite(void)
 	tcase_add_loop_test(tc, test_ha_refusal, 0,
 	    (int)(sizeof(ha_refusals) / sizeof(ha_refusals[0])));
 	tcase_add_test(tc, test_too_many_sentinels);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("redis auth and retention");
+	tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
+	tcase_add_test(tc, test_auth_retention_defaults);
+	tcase_add_test(tc, test_auth_retention_keys);
+	tcase_add_loop_test(tc, test_auth_refusal, 0,
+	    (int)(sizeof(auth_refusals) / sizeof(auth_refusals[0])));
+	tcase_add_test(tc, test_password_file);
+	tcase_add_test(tc, test_password_file_long);
+	tcase_add_test(tc, test_password_credential);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -27,6 +27,9 @@
 #define LIVE		K ":instances"
 #define SELF		"127.0.0.1:3001"
 #define REQ_TTL		"60"		/* as store.c */
+#define RETENTION_MS	"86400000"	/* order_retention_s's default */
+#define MAX_LEN		"100000"	/* events_max_len's default */
+#define LAST_TTL	"86700"		/* pay timeout + retention, s */
 #define LONG_PAY_MS	60000
 #define SHORT_PAY_MS	300
 #define EXPIRE_ORDERS	300
@@ -126,7 +129,7 @@ buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
 	snprintf(lim, sizeof(lim), "%u", limit);
 	snprintf(id, sizeof(id), "%s", next_order_id());
 	rep = CMD(c, "EVAL", lua_buy, "3", K, EVENTS, req_key, TOTAL, SOLD,
-	    REQ_TTL, K, SELF, pay, lim, user, id);
+	    REQ_TTL, K, SELF, pay, lim, MAX_LEN, LAST_TTL, user, id);
 	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4,
 	    "buy: reply type %d with %zu elements", rep->type,
 	    rep->elements);
@@ -164,7 +167,8 @@ pay(redisContext *c, const char *user, const char *order, long long *pay_by)
 	redisReply	*rep;
 	long long	 status;
 
-	rep = CMD(c, "EVAL", lua_pay, "2", PENDING, EVENTS, K, user, order);
+	rep = CMD(c, "EVAL", lua_pay, "2", PENDING, EVENTS, K, user, order,
+	    RETENTION_MS, MAX_LEN);
 	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2,
 	    "pay: reply type %d", rep->type);
 	status = as_int(rep->element[0]);
@@ -180,7 +184,7 @@ expire_batch(redisContext *c, const char *batch)
 	redisReply	*rep;
 
 	rep = CMD(c, "EVAL", lua_expire, "3", K, PENDING, EVENTS, SOLD, K,
-	    batch);
+	    batch, RETENTION_MS, MAX_LEN);
 	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
 	return rig_redis_int_free(rep, NOT_INT);
 }
@@ -305,8 +309,8 @@ START_TEST(test_buy_group)
 	sale(c, "2", "0");
 	rep = CMD(c, "EVAL", lua_buy, "6", K, EVENTS, K ":req:ann:g1",
 	    K ":req:ann:g2", K ":req:bob:g3", K ":req:cat:g4", TOTAL, SOLD,
-	    REQ_TTL, K, SELF, "60000", "1", "ann", "ann", "bob", "cat",
-	    "a1", "a2", "b3", "c4");
+	    REQ_TTL, K, SELF, "60000", "1", MAX_LEN, LAST_TTL, "ann", "ann",
+	    "bob", "cat", "a1", "a2", "b3", "c4");
 	ck_assert_uint_eq(rep->elements, 16);
 	ck_assert_int_eq(as_int(rep->element[0]), 1);	/* ann buys */
 	ck_assert_str_eq(rep->element[1]->str, "a1");	/* her id */
@@ -834,8 +838,9 @@ expirer_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		rep = redisCommand(c, "EVAL %s 3 %s %s %s %s %s %s",
-		    lua_expire, K, PENDING, EVENTS, SOLD, K, EXPIRE_BATCH);
+		rep = redisCommand(c, "EVAL %s 3 %s %s %s %s %s %s %s %s",
+		    lua_expire, K, PENDING, EVENTS, SOLD, K, EXPIRE_BATCH,
+		    RETENTION_MS, MAX_LEN);
 		if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
 			snprintf(e->err, sizeof(e->err), "EVAL: %.100s",
 			    rep ? rep->str : c->errstr);

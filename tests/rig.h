@@ -106,6 +106,9 @@ struct rig_options {
 	/* Lines naming Redis in spike.conf instead of "redis = ADDR" (e.g.
 	 * sentinel lines), or NULL. */
 	const char	*redis_lines;
+	/* The password the rig's own Redis connections send with AUTH (as
+	 * the default user), for a Redis with requirepass; NULL: none. */
+	const char	*redis_password;
 };
 
 struct rig {

@@ -20,6 +20,29 @@
 
 #define REDIS_IO_TIMEOUT_MS	budget_ms(3000)
 
+/*
+ * AUTH on c with the rig's redis_password, when it has one.  Returns
+ * false with r->err set when Redis refused it.
+ */
+static bool
+redis_auth(struct rig *r, redisContext *c)
+{
+	const char	*argv[] = { "AUTH", r->opt.redis_password };
+	redisReply	*reply;
+	bool		 ok;
+
+	if (r->opt.redis_password == NULL)
+		return true;
+	reply = redisCommandArgv(c, 2, argv, NULL);
+	ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
+	if (!ok)
+		rig_fail(r, "redis AUTH: %s", reply == NULL ? c->errstr :
+		    reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+	if (reply != NULL)
+		freeReplyObject(reply);
+	return ok;
+}
+
 /* Run one command on a fresh connection; the reply or NULL (r->err set). */
 static redisReply *
 redis_argv(struct rig *r, int argc, const char **argv)
@@ -38,6 +61,10 @@ redis_argv(struct rig *r, int argc, const char **argv)
 		return NULL;
 	}
 	redisSetTimeout(c, tv);
+	if (!redis_auth(r, c)) {
+		redisFree(c);
+		return NULL;
+	}
 	reply = redisCommandArgv(c, argc, argv, NULL);
 	if (reply == NULL)
 		rig_fail(r, "redis %s: %s", argv[0], c->errstr);
@@ -83,6 +110,10 @@ rig_redis_connect(struct rig *r)
 
 	if (c == NULL || c->err) {
 		rig_fail(r, "redis connect: %s", c ? c->errstr : "out of memory");
+		redisFree(c);
+		return NULL;
+	}
+	if (!redis_auth(r, c)) {
 		redisFree(c);
 		return NULL;
 	}

@@ -6,6 +6,15 @@
 -- and events older than it belong to an earlier sale and are not
 -- checked.  Without KEY:opened every order and event is.
 --
+-- Retention removes what this reads (spike-fcgi(8), "Redis layout"): a
+-- paid or expired order goes order_retention_s after it ended, so KEY:paid
+-- counts the payments for the stock's sum, a created event whose order is
+-- gone must have the event that ended it, and a paid order still in its
+-- user's set (which keeps counting it against the limit) needs its paid
+-- event; the stream is capped (XADD MAXLEN ~), so once it holds
+-- events_max_len entries, events older than its first entry may have
+-- been trimmed and are not required of the orders made or ended before.
+--
 -- KEYS[1]  the stock hash          KEYS[2]  the events stream
 -- KEYS[3]  the pending orders      KEYS[4]  the anonymous sales counter
 -- KEYS[5]  KEY:opened
@@ -15,11 +24,13 @@
 -- ARGV[6]  most items listed of each kind of violation
 -- ARGV[7]  SCAN pattern of the order hashes (KEY:order:*, glob-quoted)
 -- ARGV[8]  SCAN pattern of the users' active orders (KEY:user:*)
+-- ARGV[9]  events_max_len, the stream's cap
 --
 -- Returns {exists, now, opened, total, sold, pending, paid, expired,
 -- anonymous, orders, earlier, events, {kind, count, {item...}}...}:
 -- exists 0 when the stock hash is missing (nothing else follows); total
--- and sold as stored ("" when missing); orders counted by status; earlier
+-- and sold as stored ("" when missing); orders counted by status, paid
+-- by KEY:paid when the sale has it (orders kept or not); earlier
 -- the orders of an earlier sale; events those of this sale; then one
 -- entry per kind of violation, with every one counted and the first
 -- ARGV[6] described.
@@ -72,6 +83,14 @@ local function each_key(pattern, fn)
 	until cursor == '0'
 end
 
+-- Until when events may have been trimmed away: 0 while the stream is
+-- below its cap, else the time of its first entry.
+local trimmed = 0
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[9]) then
+	local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+	trimmed = tonumber(string.match(first[1], '^(%d+)'))
+end
+
 -- The orders each kind of event of this sale names.
 local events = {created = {}, paid = {}, expired = {}}
 local nevents = 0
@@ -102,8 +121,12 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
 	pending_set[id] = true
 end
 local set_of = {}	-- order id: the KEY:user:USER that holds it
+local made = {}		-- order id: when it was made, its score there
 each_key(ARGV[8], function(key)
-	for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+	local r = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+	for i = 1, #r - 1, 2 do
+		local id = r[i]
+		made[id] = tonumber(r[i + 1])
 		if set_of[id] then
 			violation('user-set', key .. ': ' .. id ..
 				', also in ' .. set_of[id])
@@ -117,17 +140,18 @@ local count = {pending = 0, paid = 0, expired = 0}
 local status_of, active = {}, {}
 local norders, earlier = 0, 0
 
-local function check_order(key, id, user, status, pay_by)
+local function check_order(key, id, user, status, o)
+	local pay_by, created = tonumber(o[4]), tonumber(o[3]) or 0
 	if count[status] then
 		count[status] = count[status] + 1
 	else
 		violation('bad-status', key .. ': status ' .. status)
 	end
-	if not events.created[id] then
+	if not events.created[id] and created > trimmed then
 		violation('no-created-event', key)
 	end
 	if (status == 'paid' or status == 'expired') and
-	    not events[status][id] then
+	    not events[status][id] and (tonumber(o[5]) or 0) > trimmed then
 		violation('no-' .. status .. '-event', key)
 	end
 	if (status == 'pending') ~= (pending_set[id] == true) then
@@ -156,7 +180,7 @@ end
 each_key(ARGV[7], function(key)
 	local id = string.sub(key, #prefix + 8)
 	local o = redis.call('HMGET', key, 'user', 'status', 'created',
-		'pay_by')
+		'pay_by', 'ended')
 	local created = tonumber(o[3])
 	if created and created < opened then
 		earlier = earlier + 1
@@ -164,11 +188,12 @@ each_key(ARGV[7], function(key)
 	end
 	norders = norders + 1
 	status_of[id] = o[2] or 'missing'
-	check_order(key, id, o[1] or '', status_of[id], tonumber(o[4]))
+	check_order(key, id, o[1] or '', status_of[id], o)
 end)
 
 for id in pairs(events.created) do
-	if not status_of[id] then
+	if not status_of[id] and not events.paid[id] and
+	    not events.expired[id] then
 		violation('event-without-order', KEYS[2] .. ': created ' .. id
 			.. ', no ' .. prefix .. ':order:' .. id)
 	end
@@ -179,8 +204,10 @@ for id in pairs(pending_set) do
 			', no order of this sale')
 	end
 end
+-- A paid order removed after the retention stays in its user's set.
 for id, set in pairs(set_of) do
-	if not status_of[id] then
+	if not status_of[id] and not events.paid[id] and
+	    (made[id] or 0) > trimmed then
 		violation('user-set', set .. ': ' .. id ..
 			', no order of this sale')
 	end
@@ -190,6 +217,16 @@ for user, n in pairs(active) do
 		violation('over-limit', 'user ' .. user .. ': ' .. int(n) ..
 			' pending or paid orders, limit ' .. int(limit))
 	end
+end
+
+-- The payments: KEY:paid, or the paid orders of a sale opened before
+-- the counter was kept.
+local paid_raw = redis.call('GET', prefix .. ':paid')
+local paid = tonumber(paid_raw or count.paid)
+if paid == nil or paid < count.paid then
+	violation('sold-mismatch', prefix .. ':paid: ' .. (paid_raw or '') ..
+		', below the ' .. int(count.paid) .. ' paid orders kept')
+	paid = count.paid
 end
 
 -- The stock: sold within the total, and every sale accounted for.
@@ -211,17 +248,17 @@ else
 		violation('oversold', KEYS[1] .. ': sold ' .. int(sold) ..
 			' > total ' .. int(total))
 	end
-	local sum = count.pending + count.paid + anonymous
+	local sum = count.pending + paid + anonymous
 	if sold ~= sum then
 		violation('sold-mismatch', KEYS[1] .. ': sold ' .. int(sold)
 			.. ' != pending ' .. int(count.pending) .. ' + paid '
-			.. int(count.paid) .. ' + anonymous ' ..
+			.. int(paid) .. ' + anonymous ' ..
 			int(anonymous) .. ' = ' .. int(sum))
 	end
 end
 
 local answer = {1, now, opened, v[1] or '', v[2] or '', count.pending,
-	count.paid, count.expired, anonymous, norders, earlier, nevents}
+	paid, count.expired, anonymous, norders, earlier, nevents}
 for _, k in ipairs(kinds) do
 	answer[#answer + 1] = found[k]
 end

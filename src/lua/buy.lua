@@ -18,8 +18,11 @@
 -- ARGV[4]  key prefix (the stock key)
 -- ARGV[5]  this instance's address   ARGV[6]  pay timeout, milliseconds
 -- ARGV[7]  per-user limit
--- ARGV[7+i]  purchase i's user, or "" for an anonymous purchase
--- ARGV[7+n+i]  the id purchase i's order takes if it makes one: 32 hex
+-- ARGV[8]  about how many entries the events stream keeps (MAXLEN ~)
+-- ARGV[9]  seconds to keep KEY:last:USER: the pay timeout and the
+--          retention of an ended order, after which the order is gone
+-- ARGV[9+i]  purchase i's user, or "" for an anonymous purchase
+-- ARGV[9+n+i]  the id purchase i's order takes if it makes one: 32 hex
 --            digits of random bits from the caller (n purchases)
 --
 -- Returns {status, order, pay_by, order_status} for each purchase, in
@@ -31,6 +34,7 @@
 
 local prefix, instance = ARGV[4], ARGV[5]
 local pay_timeout, limit = tonumber(ARGV[6]), tonumber(ARGV[7])
+local max_len, last_ttl = ARGV[8], ARGV[9]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -50,8 +54,9 @@ local function create_order(user, request_key, id)
 		'status', 'pending')
 	redis.call('ZADD', prefix .. ':pending', pay_by, id)
 	redis.call('ZADD', prefix .. ':user:' .. user, now, id)
-	redis.call('SET', prefix .. ':last:' .. user, id)
-	redis.call('XADD', KEYS[2], '*', 'event', 'created', 'order', id,
+	redis.call('SET', prefix .. ':last:' .. user, id, 'EX', last_ttl)
+	redis.call('XADD', KEYS[2], 'MAXLEN', '~', max_len, '*',
+		'event', 'created', 'order', id,
 		'user', user, 'instance', instance, 'pay_by', pay_by)
 	redis.call('SET', request_key, id, 'EX', ARGV[3])
 	return {1, id, pay_by, 'pending'}
@@ -100,7 +105,7 @@ end
 local answers = {}
 local n = #KEYS - 2
 for i = 1, n do
-	for _, v in ipairs(buy(KEYS[2 + i], ARGV[7 + i], ARGV[7 + n + i])) do
+	for _, v in ipairs(buy(KEYS[2 + i], ARGV[9 + i], ARGV[9 + n + i])) do
 		answers[#answers + 1] = v
 	end
 end

@@ -1,13 +1,16 @@
 -- Expire the pending orders whose pay-by time has passed: mark each
 -- "expired", put its ticket back on sale (sold - 1), let its user buy
--- again, and append an "expired" event.  An order leaves the pending set
--- in the same call that returns its ticket, so however many instances
--- run this at once, a ticket comes back once.
+-- again, and append an "expired" event.  The order itself is kept for
+-- the retention, then Redis removes it (PEXPIRE).  An order leaves the
+-- pending set in the same call that returns its ticket, so however many
+-- instances run this at once, a ticket comes back once.
 --
 -- KEYS[1]  the stock hash        KEYS[2]  the pending orders (sorted set)
 -- KEYS[3]  the events stream
 -- ARGV[1]  sold field            ARGV[2]  key prefix (the stock key)
 -- ARGV[3]  most orders to expire in one call
+-- ARGV[4]  how long an ended order is kept, milliseconds
+-- ARGV[5]  about how many entries the events stream keeps (MAXLEN ~)
 --
 -- Returns the number of orders expired.
 
@@ -24,10 +27,11 @@ for _, id in ipairs(due) do
 	redis.call('ZREM', KEYS[2], id)
 	if o[2] == 'pending' then
 		redis.call('HSET', key, 'status', 'expired', 'ended', now)
+		redis.call('PEXPIRE', key, ARGV[4])
 		redis.call('ZREM', prefix .. ':user:' .. o[1], id)
 		redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-		redis.call('XADD', KEYS[3], '*', 'event', 'expired',
-			'order', id, 'user', o[1])
+		redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
+			'event', 'expired', 'order', id, 'user', o[1])
 		expired = expired + 1
 	end
 end

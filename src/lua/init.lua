@@ -2,8 +2,9 @@
 -- per-user keys.  ARGV[3] "close": refuse when the sale has sold tickets
 -- and ARGV[4] is not "force"; otherwise close the sale (total 0, sold 0,
 -- so nothing sells during the sweep), end every pending order as
--- expired (its ticket is not returned: the count starts again) and drop
--- the anonymous counter.  ARGV[3] "open": set the new total, and note
+-- expired (its ticket is not returned: the count starts again, and the
+-- order is removed after the retention) and drop the anonymous and paid
+-- counters.  ARGV[3] "open": set the new total, start KEY:paid, and note
 -- in KEY:opened when the sale opened (Redis's clock, milliseconds), which
 -- tells spikectl audit this sale's orders from earlier ones.
 --
@@ -13,6 +14,8 @@
 -- ARGV[1]  total field             ARGV[2]  sold field
 -- ARGV[3]  "close" or "open"       ARGV[4]  "force" or "", or the new total
 -- ARGV[5]  key prefix (the stock key)
+-- ARGV[6]  how long an ended order is kept, milliseconds
+-- ARGV[7]  about how many entries the events stream keeps (MAXLEN ~)
 --
 -- "close" returns {status, total, sold, ended, now}: status 1 closed, 0
 -- refused (sold is above 0 or not a number); total and sold as they
@@ -25,6 +28,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[3] == 'open' then
 	redis.call('HSET', KEYS[1], ARGV[1], ARGV[4], ARGV[2], 0)
 	redis.call('SET', KEYS[5], now)
+	redis.call('SET', ARGV[5] .. ':paid', 0)
 	return 1
 end
 
@@ -42,9 +46,11 @@ for _, id in ipairs(pending) do
 	local o = redis.call('HMGET', key, 'user', 'status')
 	if o[2] == 'pending' then
 		redis.call('HSET', key, 'status', 'expired', 'ended', now)
-		redis.call('XADD', KEYS[3], '*', 'event', 'expired',
-			'order', id, 'user', o[1] or '', 'reason', 'reset')
+		redis.call('PEXPIRE', key, ARGV[6])
+		redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*',
+			'event', 'expired', 'order', id, 'user', o[1] or '',
+			'reason', 'reset')
 	end
 end
-redis.call('DEL', KEYS[2], KEYS[4])
+redis.call('DEL', KEYS[2], KEYS[4], ARGV[5] .. ':paid')
 return {1, v[1], v[2], #pending, now}

@@ -1,4 +1,6 @@
--- A user's latest order, whatever its status.
+-- A user's latest order, whatever its status, while it is kept: an
+-- ended order is removed after the retention, and KEY:last:USER expires
+-- then too.
 --
 -- ARGV[1]  key prefix (the stock key)        ARGV[2]  user
 --
@@ -9,4 +11,7 @@ if not id then
 	return {}
 end
 local o = redis.call('HMGET', ARGV[1] .. ':order:' .. id, 'status', 'pay_by')
-return {id, o[1] or 'unknown', tonumber(o[2]) or 0}
+if not o[1] then
+	return {}
+end
+return {id, o[1], tonumber(o[2]) or 0}

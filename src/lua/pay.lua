@@ -2,10 +2,15 @@
 -- user.  Paying is final: the order leaves the pending set, so it can no
 -- longer expire.  A payment that comes too late is refused and never
 -- takes a returned ticket back out of stock; the order expires instead.
+-- KEY:paid counts the sale's payments, so that its books stay right once
+-- a paid order is removed, the retention after it was paid (PEXPIRE); it
+-- stays in its user's set, which keeps counting it against the limit.
 --
 -- KEYS[1]  the pending orders (sorted set)   KEYS[2]  the events stream
 -- ARGV[1]  key prefix (the stock key)
 -- ARGV[2]  user                              ARGV[3]  order id
+-- ARGV[4]  how long an ended order is kept, milliseconds
+-- ARGV[5]  about how many entries the events stream keeps (MAXLEN ~)
 --
 -- Returns {status, pay_by}: status 1 paid now, 2 paid before, -7 no such
 -- order of this user's (none at all, or another user's: the two answers
@@ -31,7 +36,9 @@ if o[2] ~= 'pending' or now > pay_by then
 end
 
 redis.call('HSET', key, 'status', 'paid', 'ended', now)
+redis.call('PEXPIRE', key, ARGV[4])
 redis.call('ZREM', KEYS[1], ARGV[3])
-redis.call('XADD', KEYS[2], '*', 'event', 'paid', 'order', ARGV[3],
-	'user', ARGV[2])
+redis.call('INCR', ARGV[1] .. ':paid')
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'paid',
+	'order', ARGV[3], 'user', ARGV[2])
 return {1, pay_by}
