@@ -3,7 +3,8 @@
 #
 # 1. make install DESTDIR=... of this build: the layout (programs, example
 #    spike.conf, man pages, systemd units and generator, logrotate file,
-#    nginx example), an existing spike.conf kept on a second install, and
+#    nginx example, README.md and the Prometheus examples in the doc
+#    directory), an existing spike.conf kept on a second install, and
 #    make uninstall leaving only that changed spike.conf.
 # 2. A second build installed for real into a temporary prefix, so that
 #    the units name programs and files that exist:
@@ -105,6 +106,15 @@ for f in "$sysconfdir/spike/spike.conf" "$mandir/man8/spike-fcgi.8" \
 	"$sysconfdir/logrotate.d/spike-fcgi" \
 	"$pkgdatadir/nginx/spike-fcgi.conf"; do
 	[ -f "$dest$f" ] || fail "$f: not installed"
+done
+# The monitoring examples, beside README.md in the doc directory.
+# shellcheck disable=SC2154
+cmp -s "$top_srcdir/README.md" "$dest$docdir/README.md" ||
+	fail "$docdir/README.md: not installed"
+for f in prometheus.yml spike-fcgi.rules.yml spike-fcgi.rules.test.yml; do
+	cmp -s "$top_srcdir/scripts/prometheus/$f" \
+		"$dest$docdir/examples/prometheus/$f" ||
+		fail "$docdir/examples/prometheus/$f: not installed"
 done
 unit=$dest$systemdsystemunitdir/spike-fcgi@.service
 grep -qx "ExecStart=$bindir/spikectl -c $sysconfdir/spike/spike.conf spawn %I" \
