@@ -275,6 +275,19 @@ say "generator: a bad spike.conf makes no instance and says where"
 printf 'instance = 127.0.0.1:3001\nthreads = many\n' >"$conf"
 if run_generator; then fail "generator: exit 0 on a bad spike.conf"; fi
 grep -q "$conf:2:" "$tmp/gen.log" || fail "generator: no FILE:LINE in: $(cat "$tmp/gen.log")"
+
+say "generator: run by systemd, its errors go to the kernel log at <3>"
+: >"$tmp/kmsg"
+rm -rf "$tmp/gen" && mkdir -p "$tmp/gen"
+if SYSTEMD_SCOPE=system SPIKE_GENERATOR_KMSG=$tmp/kmsg \
+	"$generator" "$tmp/gen" 2>"$tmp/gen.log"; then
+	fail "generator: exit 0 on a bad spike.conf"
+fi
+[ -s "$tmp/gen.log" ] && fail "generator: wrote to stderr: $(cat "$tmp/gen.log")"
+grep -q "^<3>spike-fcgi-generator: spikectl: $conf:2: " "$tmp/kmsg" ||
+	fail "generator: no <3> FILE:LINE line in the kernel log: $(cat "$tmp/kmsg")"
+grep -qv '^<3>spike-fcgi-generator: ' "$tmp/kmsg" &&
+	fail "generator: kernel log lines without <3>: $(cat "$tmp/kmsg")"
 [ -e "$tmp/gen/spike-fcgi.service.wants" ] && fail "generator: links for a bad spike.conf"
 
 # ---- Redis and each unit's command line -------------------------------
