@@ -111,7 +111,8 @@ done
 # shellcheck disable=SC2154
 cmp -s "$top_srcdir/README.md" "$dest$docdir/README.md" ||
 	fail "$docdir/README.md: not installed"
-for f in prometheus.yml spike-fcgi.rules.yml spike-fcgi.rules.test.yml; do
+for f in prometheus.yml spike-fcgi.rules.yml spike-fcgi.rules.test.yml \
+	spike-fcgi.dashboard.json; do
 	cmp -s "$top_srcdir/scripts/prometheus/$f" \
 		"$dest$docdir/examples/prometheus/$f" ||
 		fail "$docdir/examples/prometheus/$f: not installed"

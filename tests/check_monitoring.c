@@ -3,7 +3,9 @@
  * scripts/deps installs; missing, the test fails) accepts the example
  * scrape config, the alert rules and their unit tests, and every live
  * instance's /metrics as nginx serves it; spike_stock_remaining follows the
- * sale in Redis.  And the log: with JOURNAL_STREAM naming stderr, every
+ * sale in Redis.  The Grafana dashboard is JSON (jq reads it) whose every
+ * query promtool accepts and names only series spike-fcgi exports (or
+ * Prometheus's up).  And the log: with JOURNAL_STREAM naming stderr, every
  * line of spike-fcgi and spikectl carries its sd-daemon priority and no
  * name or pid; without it, the "PROGRAM[PID]: LEVEL: " lines of before.
  */
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "spike.h"
 #include "rig_ck.h"
 #include "prom.h"
 
@@ -147,6 +150,103 @@ START_TEST(test_examples)
 	    (char *)example("spike-fcgi.rules.yml"), NULL });
 	promtool_ok(&r, (char *[]){ "test", "rules",
 	    (char *)example("spike-fcgi.rules.test.yml"), NULL });
+	rig_stop(&r);
+}
+END_TEST
+
+/* JQ from make check, or fail. */
+static const char *
+jq(void)
+{
+	const char	*p = getenv("JQ");
+
+	ck_assert_msg(p != NULL && *p != '\0' && access(p, X_OK) == 0,
+	    "jq not found (JQ=\"%s\"): scripts/deps installs it", p != NULL ?
+	    p : "");
+	return p;
+}
+
+/*
+ * Every spike_ name in expr is a family of the exposition p, a histogram
+ * named with its _bucket, _sum or _count.
+ */
+static void
+names_exported(const struct prom *p, const char *expr)
+{
+	static const char *const parts[] = { "_bucket", "_sum", "_count" };
+	const char	*s = expr;
+	char		 name[PROM_NAME_MAX];
+	size_t		 n, k, len;
+
+	while ((s = strstr(s, "spike_")) != NULL) {
+		n = strspn(s, "abcdefghijklmnopqrstuvwxyz_");
+		snprintf(name, sizeof(name), "%.*s", (int)n, s);
+		s += n;
+		if (prom_type(p, name) != NULL)
+			continue;
+		for (k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+			len = strlen(parts[k]);
+			if (n > len && strcmp(name + n - len, parts[k]) == 0) {
+				name[n - len] = '\0';
+				break;
+			}
+		}
+		ck_assert_msg(prom_type(p, name) != NULL && strcmp(prom_type(p,
+		    name), "histogram") == 0, "dashboard: %s is not exported: "
+		    "%s", name, expr);
+	}
+}
+
+START_TEST(test_dashboard)
+{
+	static char	 exposition[METRICS_TEXT_MAX];
+	struct rig	 r;
+	struct stock	 s;
+	struct prom	 p;
+	char		 exprs[RIG_PATH_MAX + 32], rules[RIG_PATH_MAX + 32];
+	char		 line[2048];
+	char		*check[] = { (char *)jq(), "-e", "type == \"object\" and "
+	    "(.panels | length) > 0", (char *)example(
+	    "spike-fcgi.dashboard.json"), NULL };
+	char		*extract[] = { "/bin/sh", "-c",
+	    "exec \"$0\" -r '.. | .expr? // empty' \"$1\"", (char *)jq(),
+	    (char *)example("spike-fcgi.dashboard.json"), NULL };
+	const char	*output;
+	FILE		*in, *out;
+	size_t		 len;
+	int		 n = 0, status;
+
+	ck_assert_msg(rig_init(&r, &patient), "%s", r.err);
+	stock_init(&s);
+	atomic_store(&s.synced, true);
+	len = metrics_format(exposition, sizeof(exposition), &s, true);
+	ck_assert(len > 0 && prom_parse(&p, strstr(exposition, "\r\n\r\n") +
+	    4));
+	snprintf(exprs, sizeof(exprs), "%s/exprs.txt", r.dir);
+	snprintf(rules, sizeof(rules), "%s/dashboard.rules.yml", r.dir);
+	status = run(&r, check, exprs, false);
+	output = slurp(exprs, 0);
+	ck_assert_msg(status == 0, "jq: the dashboard is not JSON with "
+	    "panels: exit %d\n%s", status, output);
+	status = run(&r, extract, exprs, false);
+	ck_assert_int_eq(status, 0);
+
+	/* Each query as a recording rule, for promtool to parse. */
+	ck_assert((in = fopen(exprs, "r")) != NULL);
+	ck_assert((out = fopen(rules, "w")) != NULL);
+	fputs("groups:\n  - name: dashboard\n    rules:\n", out);
+	while (fgets(line, sizeof(line), in) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		ck_assert_msg(strchr(line, '\'') == NULL, "%s", line);
+		names_exported(&p, line);
+		fprintf(out, "      - record: dashboard:query%d\n"
+		    "        expr: '%s'\n", ++n, line);
+	}
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+	ck_assert_int_ge(n, 10);
+	promtool_ok(&r, (char *[]){ "check", "rules", rules, NULL });
+	prom_free(&p);
 	rig_stop(&r);
 }
 END_TEST
@@ -382,6 +482,7 @@ monitoring_suite(void)
 
 	tcase_set_timeout(prom, 120);
 	tcase_add_test(prom, test_examples);
+	tcase_add_test(prom, test_dashboard);
 	tcase_add_test(prom, test_live_metrics);
 	suite_add_tcase(s, prom);
 	tcase_set_timeout(journal, 60);
