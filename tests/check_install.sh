@@ -284,9 +284,10 @@ if SYSTEMD_SCOPE=system SPIKE_GENERATOR_KMSG=$tmp/kmsg \
 	"$generator" "$tmp/gen" 2>"$tmp/gen.log"; then
 	fail "generator: exit 0 on a bad spike.conf"
 fi
-[ -s "$tmp/gen.log" ] && fail "generator: wrote to stderr: $(cat "$tmp/gen.log")"
+[ -s "$tmp/gen.log" ] &&
+	fail "generator: wrote to stderr: $(cat "$tmp/gen.log")"
 grep -q "^<3>spike-fcgi-generator: spikectl: $conf:2: " "$tmp/kmsg" ||
-	fail "generator: no <3> FILE:LINE line in the kernel log: $(cat "$tmp/kmsg")"
+	fail "generator: no <3> FILE:LINE line in its kmsg: $(cat "$tmp/kmsg")"
 grep -qv '^<3>spike-fcgi-generator: ' "$tmp/kmsg" &&
 	fail "generator: kernel log lines without <3>: $(cat "$tmp/kmsg")"
 [ -e "$tmp/gen/spike-fcgi.service.wants" ] && fail "generator: links for a bad spike.conf"

@@ -205,9 +205,9 @@ START_TEST(test_dashboard)
 	struct prom	 p;
 	char		 exprs[RIG_PATH_MAX + 32], rules[RIG_PATH_MAX + 32];
 	char		 line[2048];
-	char		*check[] = { (char *)jq(), "-e", "type == \"object\" and "
-	    "(.panels | length) > 0", (char *)example(
-	    "spike-fcgi.dashboard.json"), NULL };
+	char		*check[] = { (char *)jq(), "-e",
+	    "type == \"object\" and (.panels | length) > 0",
+	    (char *)example("spike-fcgi.dashboard.json"), NULL };
 	char		*extract[] = { "/bin/sh", "-c",
 	    "exec \"$0\" -r '.. | .expr? // empty' \"$1\"", (char *)jq(),
 	    (char *)example("spike-fcgi.dashboard.json"), NULL };
