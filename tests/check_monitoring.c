@@ -3,7 +3,10 @@
  * scripts/deps installs; missing, the test fails) accepts the example
  * scrape config, the alert rules and their unit tests, and every live
  * instance's /metrics as nginx serves it; spike_stock_remaining follows the
- * sale in Redis.  The Grafana dashboard is JSON (jq reads it) whose every
+ * sale in Redis.  A private Prometheus server (PROMETHEUS, unpacked beside
+ * promtool) on the example scrape config, pointed at the rig's nginx,
+ * scrapes every instance through /metrics/N and loads the alert rules.
+ * The Grafana dashboard is JSON (jq reads it) whose every
  * query promtool accepts and names only series spike-fcgi exports (or
  * Prometheus's up).  And the log: with JOURNAL_STREAM naming stderr, every
  * line of spike-fcgi and spikectl carries its sd-daemon priority and no
@@ -25,6 +28,7 @@
 
 #include "spike.h"
 #include "rig_ck.h"
+#include "rig_private.h"
 #include "prom.h"
 
 #define TICKETS		1000
@@ -32,6 +36,8 @@
 #define PROMTOOL_MS	budget_ms(30000)	/* it starts slowly */
 #define RUN_MS		budget_ms(5000)
 #define TEXT_MAX	65536
+#define STRINGIFY(x)	STRINGIFY1(x)
+#define STRINGIFY1(x)	#x
 /* The sd-daemon(3) prefix, and the text before it ends a line. */
 #define JOURNAL_LINE_RE	"^<[0-7]>[^<]"
 #define CLASSIC_LINE_RE	"^spike-fcgi\\[[0-9]+\\]: (info|warning|error): "
@@ -269,6 +275,154 @@ scrape(struct rig *r, int i, const char *path, struct prom *p)
 	return rep.body;
 }
 
+/*
+ * Copy the example name into dir, with each edits[k][0] in its text
+ * replaced by edits[k][1].
+ */
+static void
+copy_example(const char *name, const char *dir, const char *const edits[][2],
+    size_t nedits)
+{
+	static char	 text[2 * TEXT_MAX];
+	char		 path[RIG_PATH_MAX + 64], *at;
+	size_t		 k, from, to;
+	FILE		*f;
+
+	snprintf(text, sizeof(text), "%s", slurp(example(name), 0));
+	ck_assert_msg(*text != '\0', "%s: empty", example(name));
+	for (k = 0; k < nedits; k++) {
+		from = strlen(edits[k][0]);
+		to = strlen(edits[k][1]);
+		for (at = text; (at = strstr(at, edits[k][0])) != NULL;
+		    at += to) {
+			ck_assert(strlen(text) + to - from < sizeof(text));
+			memmove(at + to, at + from, strlen(at + from) + 1);
+			memcpy(at, edits[k][1], to);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert((f = fopen(path, "w")) != NULL);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* GET target from the Prometheus at port; the JSON body, or fails. */
+static const char *
+prometheus_get(int port, const char *target)
+{
+	static struct rig_reply rep;
+	struct rig_http	 h;
+	char		 err[256];
+	bool		 ok;
+
+	rig_http_init(&h, port);
+	ok = rig_http_request(&h, "GET", target, NULL, NULL, 0, &rep, err,
+	    sizeof(err));
+	rig_http_close(&h);
+	if (!ok || rep.status != 200)
+		return "";
+	return rep.body;
+}
+
+/* How many times needle is in text. */
+static int
+count(const char *text, const char *needle)
+{
+	int	 n = 0;
+
+	while ((text = strstr(text, needle)) != NULL) {
+		n++;
+		text += strlen(needle);
+	}
+	return n;
+}
+
+/*
+ * The example scrape config as it is, but for nginx's address and a
+ * scrape and evaluation every second: Prometheus finds every instance at
+ * /metrics/N, labels it 127.0.0.1:PORT/metrics/N, and evaluates each
+ * alert rule.
+ */
+START_TEST(test_scrape_config)
+{
+	static const char *const alerts[] = { "SpikeRedisDown",
+	    "SpikeInstanceDown", "SpikeSaleStalled", "SpikeHigh5xxRate" };
+	const char	*prometheus = getenv("PROMETHEUS");
+	struct rig	 r;
+	struct rig_proc	 server = { 0 };
+	char		 dir[RIG_PATH_MAX + 32], conf[RIG_PATH_MAX + 64];
+	char		 data[RIG_PATH_MAX + 64], log[RIG_PATH_MAX + 64];
+	char		 nginx[64], listen[64], flag[RIG_PATH_MAX + 64];
+	char		 want[128];
+	const char	*body = "";
+	double		 end;
+	int		 port, i;
+
+	ck_assert_msg(prometheus != NULL && *prometheus != '\0' &&
+	    access(prometheus, X_OK) == 0, "prometheus not found "
+	    "(PROMETHEUS=\"%s\"): scripts/deps unpacks it into "
+	    "/opt/spike-fcgi-tools/bin", prometheus != NULL ? prometheus : "");
+	rig_ck_start(&r, &patient, TICKETS);
+	snprintf(nginx, sizeof(nginx), "127.0.0.1:%d", r.http_port);
+	{
+		const char *const edits[][2] = { { "127.0.0.1:80", nginx },
+		    { "_interval: 15s", "_interval: 1s" } };
+
+		snprintf(dir, sizeof(dir), "%s/prometheus", r.dir);
+		ck_assert_int_eq(mkdir(dir, 0700), 0);
+		copy_example("prometheus.yml", dir, edits, 2);
+		copy_example("spike-fcgi.rules.yml", dir, edits, 0);
+	}
+	port = rig_free_port();
+	snprintf(conf, sizeof(conf), "--config.file=%s/prometheus.yml", dir);
+	snprintf(data, sizeof(data), "--storage.tsdb.path=%s/data", dir);
+	snprintf(listen, sizeof(listen), "--web.listen-address=127.0.0.1:%d",
+	    port);
+	snprintf(log, sizeof(log), "%s/prometheus.log", dir);
+	snprintf(flag, sizeof(flag), "--log.level=warn");
+	server.pid = rig_spawn(&r, (char *[]){ (char *)prometheus, conf, data,
+	    listen, flag, NULL }, log, false);
+	ck_assert_msg(server.pid > 0, "%s", r.err);
+
+	/* Every instance up, by the label the relabelling made. */
+	end = rig_now_ms() + budget_ms(30000);
+	for (;;) {
+		body = prometheus_get(port, "/api/v1/query?query=up");
+		if (count(body, "\"value\":[") == RIG_INSTANCES &&
+		    count(body, "\"1\"]") == RIG_INSTANCES)
+			break;
+		if (rig_now_ms() > end)
+			break;
+		rig_sleep_ms(200);
+	}
+	for (i = 1; i <= RIG_INSTANCES; i++) {
+		snprintf(want, sizeof(want), "\"instance\":\"%s/metrics/%d\"",
+		    nginx, i);
+		ck_assert_msg(strstr(body, want) != NULL, "up: no %s in %s\n%s",
+		    want, body, slurp(log, 0));
+	}
+	ck_assert_msg(count(body, "\"1\"]") == RIG_INSTANCES, "up: %s",
+	    body);
+	body = prometheus_get(port,
+	    "/api/v1/query?query=spike_stock_remaining");
+	ck_assert_msg(count(body, "\"" STRINGIFY(TICKETS) "\"]") ==
+	    RIG_INSTANCES, "spike_stock_remaining: %s", body);
+
+	/* Each alert rule loaded and evaluated without error. */
+	end = rig_now_ms() + budget_ms(10000);
+	while (count(body = prometheus_get(port, "/api/v1/rules"),
+	    "\"health\":\"ok\"") < 4 && rig_now_ms() < end)
+		rig_sleep_ms(200);
+	for (i = 0; i < 4; i++)
+		ck_assert_msg(strstr(body, alerts[i]) != NULL, "rules: no %s: "
+		    "%s", alerts[i], body);
+	ck_assert_msg(count(body, "\"health\":\"ok\"") == 4, "rules: %s",
+	    body);
+	ck_assert(rig_proc_stop(&server, SIGTERM, RIG_STOP_TIMEOUT_MS));
+	rig_stop(&r);
+}
+END_TEST
+
 /* Every instance's spike_stock_remaining is left, within a sync or two. */
 static void
 remaining_wait(struct rig *r, long long left)
@@ -484,6 +638,7 @@ monitoring_suite(void)
 	tcase_add_test(prom, test_examples);
 	tcase_add_test(prom, test_dashboard);
 	tcase_add_test(prom, test_live_metrics);
+	tcase_add_test(prom, test_scrape_config);
 	suite_add_tcase(s, prom);
 	tcase_set_timeout(journal, 60);
 	tcase_add_test(journal, test_journal_instance);
