@@ -47,7 +47,7 @@ note_confirmation(struct batcher *b, enum spike_err rc)
 		return;
 	b->unconfirmed = unconfirmed;
 	if (unconfirmed)
-		log_warnx("purchases not confirmed, answering 503: %s",
+		log_errorx("purchases not confirmed, answering 503: %s",
 		    store_error(b->store));
 	else
 		log_info("purchases confirmed by replicas again");
@@ -71,7 +71,7 @@ commit_group(struct batcher *b, struct batch_item **items, size_t n)
 		if (rc == SPIKE_EREDIS)
 			sync_report_down(b->sync, store_error(b->store));
 		else if (rc != SPIKE_OK && rc != SPIKE_EUNCONFIRMED)
-			log_warnx("purchases refused: %s",
+			log_errorx("purchases refused: %s",
 			    store_error(b->store));
 	}
 	for (i = 0; i < n; i++) {

@@ -256,7 +256,7 @@ reload_keys(struct instance *in)
 	enum spike_err	 rc;
 
 	if ((conf = malloc(sizeof(*conf))) == NULL) {
-		log_warn("SIGHUP: keys kept");
+		log_error("SIGHUP: keys kept");
 		return;
 	}
 	if ((rc = conf_load(conf, in->conf_path, err, sizeof(err))) ==
@@ -275,8 +275,8 @@ reload_keys(struct instance *in)
 		rc = keys_load_all(conf, sets, err, sizeof(err));
 	free(conf);
 	if (rc != SPIKE_OK) {
-		log_warnx("SIGHUP: keys kept: %s", rc == SPIKE_ECONFIG ? err :
-		    spike_strerror(rc));
+		log_errorx("SIGHUP: keys kept: %s", rc == SPIKE_ECONFIG ?
+		    err : spike_strerror(rc));
 		return;
 	}
 	keyring_replace(in->keyring, sets);

@@ -252,6 +252,38 @@ write_stock(struct metrics_out *o, struct stock *s, bool redis_up)
 	out_printf(o, "spike_redis_up %d\n", redis_up ? 1 : 0);
 }
 
+/*
+ * The sale as this instance's last sync read it from Redis.  Before the
+ * first sync the instance knows nothing: the families have no sample, so
+ * that an alert on them sees no value rather than a false 0.
+ */
+static void
+write_sale(struct metrics_out *o, struct stock *s)
+{
+	long long	 total, sold;
+
+	family(o, "spike_stock_tickets", "gauge", "Tickets of the sale (its "
+	    "total), as the last sync read them from Redis.");
+	family(o, "spike_stock_remaining", "gauge", "Tickets not sold yet "
+	    "(total - sold), as the last sync read them from Redis.");
+	if (!atomic_load_explicit(&s->synced, memory_order_acquire))
+		return;
+	total = atomic_load_explicit(&s->view_total, memory_order_relaxed);
+	sold = atomic_load_explicit(&s->view_sold, memory_order_relaxed);
+	out_printf(o, "spike_stock_tickets %lld\n", total);
+	out_printf(o, "spike_stock_remaining %lld\n", total > sold ?
+	    total - sold : 0);
+}
+
+/* Constant 1, labelled with what runs: a version can be told by a query. */
+static void
+write_build_info(struct metrics_out *o)
+{
+	family(o, "spike_build_info", "gauge", "Always 1; the version label "
+	    "is the version of spike-fcgi that answers.");
+	out_printf(o, "spike_build_info{version=\"%s\"} 1\n", SPIKE_VERSION);
+}
+
 static void
 write_redis(struct metrics_out *o, const struct metrics_sum *t)
 {
@@ -303,7 +335,9 @@ metrics_format(char *buf, size_t bufsz, struct stock *stock, bool redis_up)
 	write_requests(&o, &t);
 	write_latency(&o, &t);
 	write_stock(&o, stock, redis_up);
+	write_sale(&o, stock);
 	write_redis(&o, &t);
 	write_fastcgi(&o, &t);
+	write_build_info(&o);
 	return o.full ? 0 : o.len;
 }

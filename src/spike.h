@@ -254,11 +254,17 @@ void		 log_warn(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 void		 log_warnx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+void		 log_error(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_errorx(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
 _Noreturn void	 log_fatal(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 _Noreturn void	 log_fatalx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 void		 log_escape(char *dst, size_t dstsz, const char *src);
+bool		 log_to_journal(void);
+const char	*log_journal_prefix(int priority);
 
 /* ---- now.c: the monotonic clock -------------------------------------- */
 

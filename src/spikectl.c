@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,7 +109,11 @@ usage(FILE *out)
 	    SYSCONFDIR "/spike/spike.conf");
 }
 
-/* Say why on stderr, prefixed "spikectl: "; returns status. */
+/*
+ * Say why on stderr, prefixed "spikectl: ", or when stderr is the journal
+ * (under systemd: spawn, the generator) with its priority instead: a
+ * failure is an error, what still exits 0 a warning.  Returns status.
+ */
 static int
 ctl_errx(int status, const char *fmt, ...)
 {
@@ -118,7 +123,11 @@ ctl_errx(int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "spikectl: %s\n", line);
+	if (log_to_journal())
+		fprintf(stderr, "%s%s\n", log_journal_prefix(status == CTL_OK ?
+		    LOG_WARNING : LOG_ERR), line);
+	else
+		fprintf(stderr, "spikectl: %s\n", line);
 	return status;
 }
 

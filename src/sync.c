@@ -56,7 +56,7 @@ void
 sync_report_down(struct sync_state *ss, const char *why)
 {
 	if (atomic_exchange(&ss->state, STORE_DOWN) != STORE_DOWN)
-		log_warnx("redis unavailable, answering 503: %s", why);
+		log_errorx("redis unavailable, answering 503: %s", why);
 }
 
 static void

@@ -3,7 +3,8 @@
 #
 # 1. make install DESTDIR=... of this build: the layout (programs, example
 #    spike.conf, man pages, systemd units and generator, logrotate file,
-#    nginx example), an existing spike.conf kept on a second install, and
+#    nginx example, README.md and the Prometheus examples in the doc
+#    directory), an existing spike.conf kept on a second install, and
 #    make uninstall leaving only that changed spike.conf.
 # 2. A second build installed for real into a temporary prefix, so that
 #    the units name programs and files that exist:
@@ -113,6 +114,16 @@ for f in "$sysconfdir/spike/spike.conf" "$mandir/man8/spike-fcgi.8" \
 	"$logrotatedir/spike-fcgi" \
 	"$pkgdatadir/nginx/spike-fcgi.conf"; do
 	[ -f "$dest$f" ] || fail "$f: not installed"
+done
+# The monitoring examples, beside README.md in the doc directory.
+# shellcheck disable=SC2154
+cmp -s "$top_srcdir/README.md" "$dest$docdir/README.md" ||
+	fail "$docdir/README.md: not installed"
+for f in prometheus.yml spike-fcgi.rules.yml spike-fcgi.rules.test.yml \
+	spike-fcgi.dashboard.json; do
+	cmp -s "$top_srcdir/scripts/prometheus/$f" \
+		"$dest$docdir/examples/prometheus/$f" ||
+		fail "$docdir/examples/prometheus/$f: not installed"
 done
 unit=$dest$systemdsystemunitdir/spike-fcgi@.service
 grep -qx "ExecStart=$bindir/spikectl -c $sysconfdir/spike/spike.conf spawn %I" \
@@ -298,6 +309,20 @@ say "generator: a bad spike.conf makes no instance and says where"
 printf 'instance = 127.0.0.1:3001\nthreads = many\n' >"$conf"
 if run_generator; then fail "generator: exit 0 on a bad spike.conf"; fi
 grep -q "$conf:2:" "$tmp/gen.log" || fail "generator: no FILE:LINE in: $(cat "$tmp/gen.log")"
+
+say "generator: run by systemd, its errors go to the kernel log at <3>"
+: >"$tmp/kmsg"
+rm -rf "$tmp/gen" && mkdir -p "$tmp/gen"
+if SYSTEMD_SCOPE=system SPIKE_GENERATOR_KMSG=$tmp/kmsg \
+	"$generator" "$tmp/gen" 2>"$tmp/gen.log"; then
+	fail "generator: exit 0 on a bad spike.conf"
+fi
+[ -s "$tmp/gen.log" ] &&
+	fail "generator: wrote to stderr: $(cat "$tmp/gen.log")"
+grep -q "^<3>spike-fcgi-generator: spikectl: $conf:2: " "$tmp/kmsg" ||
+	fail "generator: no <3> FILE:LINE line in its kmsg: $(cat "$tmp/kmsg")"
+grep -qv '^<3>spike-fcgi-generator: ' "$tmp/kmsg" &&
+	fail "generator: kernel log lines without <3>: $(cat "$tmp/kmsg")"
 [ -e "$tmp/gen/spike-fcgi.service.wants" ] && fail "generator: links for a bad spike.conf"
 
 # ---- Redis and each unit's command line -------------------------------

@@ -69,6 +69,9 @@ START_TEST(test_families)
 		{ "spike_redis_reconnects_total", "counter" },
 		{ "spike_unconfirmed_total", "counter" },
 		{ "spike_fastcgi_refused_total", "counter" },
+		{ "spike_stock_tickets", "gauge" },
+		{ "spike_stock_remaining", "gauge" },
+		{ "spike_build_info", "gauge" },
 	};
 	static const char *const codes[] = { "1", "-1", "-2", "-3", "-4",
 	    "-5", "-6", "-7", "-8", "-9" };
@@ -190,6 +193,55 @@ START_TEST(test_gauges)
 }
 END_TEST
 
+/*
+ * The sale as the last sync saw it: no sample before the first sync (an
+ * alert must not read an unknown stock as 0), then total and total - sold,
+ * never below 0.
+ */
+START_TEST(test_sale)
+{
+	struct stock	 s;
+	struct prom	 p;
+	double		 v;
+
+	stock_init(&s);
+	scrape(&p, &s, true);
+	ck_assert_str_eq(prom_type(&p, "spike_stock_remaining"), "gauge");
+	ck_assert(!prom_value(&p, "spike_stock_remaining", "", &v));
+	ck_assert(!prom_value(&p, "spike_stock_tickets", "", &v));
+	prom_free(&p);
+	stock_set_view(&s, 100, 30);
+	atomic_store(&s.synced, true);
+	scrape(&p, &s, true);
+	ck_assert(value(&p, "spike_stock_tickets", "") == 100);
+	ck_assert(value(&p, "spike_stock_remaining", "") == 70);
+	prom_free(&p);
+	stock_set_view(&s, 100, 101);	/* total lowered under sold */
+	scrape(&p, &s, true);
+	ck_assert(value(&p, "spike_stock_remaining", "") == 0);
+	prom_free(&p);
+}
+END_TEST
+
+/* One series, 1, labelled with the version that -V prints. */
+START_TEST(test_build_info)
+{
+	struct stock	 s;
+	struct prom	 p;
+	char		 labels[64];
+	size_t		 i, n = 0;
+
+	stock_init(&s);
+	scrape(&p, &s, true);
+	snprintf(labels, sizeof(labels), "version=\"%s\"", PACKAGE_VERSION);
+	ck_assert(value(&p, "spike_build_info", labels) == 1);
+	for (i = 0; i < p.nsamples; i++)
+		n += strcmp(p.samples[i].name, "spike_build_info") == 0;
+	ck_assert_uint_eq(n, 1);
+	prom_free(&p);
+}
+END_TEST
+
 /* A worker (bound to its shard) or another thread (the shared one). */
 static void *
 counter_thread(void *arg)
@@ -236,6 +288,7 @@ START_TEST(test_fits)
 	size_t		 len;
 
 	stock_init(&s);
+	atomic_store(&s.synced, true);	/* every series there */
 	len = metrics_format(text, sizeof(text), &s, true);
 	ck_assert_uint_gt(len, 0);
 	ck_assert_uint_eq(metrics_format(text, len, &s, true), 0);
@@ -302,6 +355,8 @@ make_metrics_suite(void)
 	tcase_add_test(tc, test_requests);
 	tcase_add_test(tc, test_redis);
 	tcase_add_test(tc, test_gauges);
+	tcase_add_test(tc, test_sale);
+	tcase_add_test(tc, test_build_info);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_fits);
 	tcase_add_test(tc, test_parser_strict);
