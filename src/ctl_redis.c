@@ -23,6 +23,12 @@
 #define CTL_SCAN_COUNT	"1000"
 #define CTL_CLOCK_WAIT_MS	100
 #define CTL_AUDIT_TIMEOUT_MS	10000
+/*
+ * An operator's command may wait longer than a buyer: init sweeps a
+ * sale's keys, and on a loaded machine 500 ms (redis_timeout_ms's
+ * default) is not always enough.
+ */
+#define CTL_COMMAND_TIMEOUT_MS	5000
 
 struct ctl_redis {
 	const struct conf	*conf;
@@ -103,6 +109,16 @@ ctl_fail(struct ctl_redis *cr, const char *what)
 	return SPIKE_EREDIS;
 }
 
+static enum spike_err
+ctl_set_timeout(struct ctl_redis *cr, long ms)
+{
+	struct timeval	 tv = { ms / 1000, ms % 1000 * 1000 };
+
+	if (redisSetTimeout(cr->ctx, tv) != REDIS_OK)
+		return ctl_fail(cr, "set timeout");
+	return SPIKE_OK;
+}
+
 /* Connect on first use (redis_dial); returns SPIKE_OK or SPIKE_EREDIS. */
 static enum spike_err
 ctl_connect(struct ctl_redis *cr)
@@ -114,6 +130,8 @@ ctl_connect(struct ctl_redis *cr)
 	if ((cr->ctx = redis_dial_where(cr->conf, &cr->where, err,
 	    sizeof(err))) == NULL)
 		return ctl_fail(cr, err);
+	if (cr->conf->redis_timeout_ms < CTL_COMMAND_TIMEOUT_MS)
+		return ctl_set_timeout(cr, CTL_COMMAND_TIMEOUT_MS);
 	return SPIKE_OK;
 }
 
@@ -661,7 +679,6 @@ ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
 			    c->stock_key, limit, grace, listed, orders, users,
 			    max_len };
 	redisReply	*r;
-	struct timeval	 tv;
 	double		 start;
 	bool		 ok;
 
@@ -676,12 +693,9 @@ ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
 	snprintf(users, sizeof(users), "%s:user:*", quoted);
 	if (ctl_connect(cr) != SPIKE_OK)
 		return SPIKE_EREDIS;
-	if (c->redis_timeout_ms < CTL_AUDIT_TIMEOUT_MS) {
-		tv.tv_sec = CTL_AUDIT_TIMEOUT_MS / 1000;
-		tv.tv_usec = CTL_AUDIT_TIMEOUT_MS % 1000 * 1000;
-		if (redisSetTimeout(cr->ctx, tv) != REDIS_OK)
-			return ctl_fail(cr, "audit: set timeout");
-	}
+	if (c->redis_timeout_ms < CTL_AUDIT_TIMEOUT_MS &&
+	    ctl_set_timeout(cr, CTL_AUDIT_TIMEOUT_MS) != SPIKE_OK)
+		return SPIKE_EREDIS;
 	start = (double)now_us();
 	if ((r = ctl_command(cr, 17, argv)) == NULL)
 		return SPIKE_EREDIS;
