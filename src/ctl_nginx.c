@@ -370,8 +370,8 @@ put_listen(struct ngx_render *nr, const struct ngx_line *l)
 }
 
 /*
- * Write l with the server names asked for if it is a "server_name" line;
- * returns whether it was.
+ * Write l with the server names asked for, and this machine's, if it is
+ * a "server_name" line; returns whether it was.
  */
 static bool
 put_server_name(struct ngx_render *nr, const struct ngx_line *l)
@@ -386,7 +386,8 @@ put_server_name(struct ngx_render *nr, const struct ngx_line *l)
 	fprintf(nr->out, "%.*sserver_name", (int)i, l->text);
 	for (k = 0; k < o->nserver_names; k++)
 		fprintf(nr->out, " %s", o->server_names[k]);
-	fputs(";\n", nr->out);
+	/* This machine's own requests: /metrics/N, /healthz/N, Prometheus. */
+	fputs(" localhost 127.0.0.1;\n", nr->out);
 	return true;
 }
 

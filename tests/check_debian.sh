@@ -287,6 +287,12 @@ out=$(get www.example /)
 out=$(get www.example "/buy/ticket?user=debian3")
 [ "$(cat "$tmp/code")" = 404 ] || fail "GET /buy/ticket for" \
 	"www.example reached the service: $(cat "$tmp/code") $out"
+say "this machine's scrape, as the example prometheus.yml makes it"
+out=$(get 127.0.0.1:80 /metrics/1)
+case $out in
+*spike_build_info*) ;;
+*) fail "GET /metrics/1 for 127.0.0.1:80: $(cat "$tmp/code") $out" ;;
+esac
 say "the unix-socket instance (0660, group www-data) through nginx"
 out=$(get "$name" /healthz/5)
 [ "$(cat "$tmp/code")" = 200 ] ||

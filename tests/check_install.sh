@@ -554,7 +554,8 @@ say "configure --without-systemdsystemgeneratordir: the units alone"
 if dirs_of nogen --prefix=/opt/spike --without-systemdsystemgeneratordir; then
 	got=$(installed_systemd nogen | tr '\n' ' ')
 	u=./opt/spike/lib/systemd/system
-	want="$u/spike-fcgi.service $u/spike-fcgi@.service "
+	want="$u/spike-fcgi-logrotate.service $u/spike-fcgi.service"
+	want="$want $u/spike-fcgi@.service "
 	[ "$got" = "$want" ] ||
 		fail "--without-systemdsystemgeneratordir installed: $got"
 fi

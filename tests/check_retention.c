@@ -181,10 +181,16 @@ check_bounded(int cycle, const struct figures *f, const struct figures *w)
 	ck_assert_msg(f->last <= 2 * RET_TOTAL + RET_CYCLES, "last %lld",
 	    f->last);
 	ck_assert_msg(f->req <= 2 * (RET_TOTAL + 1), "req %lld", f->req);
-	ck_assert_msg(f->dbsize <= 2 * w->dbsize + RET_FIXED_KEYS,
-	    "dbsize %lld, %lld after warm-up", f->dbsize, w->dbsize);
+	/*
+	 * An order's keys (order, last:, req:, its user's set) for those
+	 * two cycles: not relative to the warm-up, whose figure may be
+	 * taken just after every order's retention ran out.
+	 */
+	ck_assert_msg(f->dbsize <= 4 * (2 * RET_TOTAL + RET_CYCLES) +
+	    RET_FIXED_KEYS, "dbsize %lld", f->dbsize);
 	ck_assert_msg(f->memory <= w->memory + RET_MEMORY_SLACK,
-	    "used_memory %lld, %lld after warm-up", f->memory, w->memory);
+	    "used_memory %lld, at most %lld in the warm-up", f->memory,
+	    w->memory);
 }
 
 START_TEST(test_bounded_over_cycles)
@@ -214,7 +220,7 @@ START_TEST(test_bounded_over_cycles)
 		/* Past the retention of the orders before the last cycle's. */
 		rig_sleep_ms(budget_ms(1000));
 		measure(c, &f);
-		if (cycle == RET_WARM)
+		if (cycle <= RET_WARM && f.memory > warm.memory)
 			warm = f;
 		if (cycle >= RET_WARM)
 			check_bounded(cycle, &f, &warm);

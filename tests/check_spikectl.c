@@ -475,7 +475,7 @@ START_TEST(test_render_server_names)
 	ck_assert_str_eq(out, "upstream u {\n"
 	    "\tserver 127.0.0.1:5001 weight=3;\n}\n"
 	    "server {\n\tlisten 80;\n\t# server_name in a comment\n"
-	    "\tserver_name a.example *.b.example;\n}\n");
+	    "\tserver_name a.example *.b.example localhost 127.0.0.1;\n}\n");
 	free(out);
 	opts.nserver_names = 0;
 	ck_assert_int_eq(ctl_nginx_render_opts(tmpl, &c, "", &opts, &out,

@@ -41,10 +41,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
 local total, sold = tonumber(v[1]), tonumber(v[2])
 
+-- An order gone from Redis was paid: retention removes ended orders,
+-- expiry takes expired ones out of the user's set, and a request key
+-- never outlives its order.
 local function order_of(id)
 	local o = redis.call('HMGET', prefix .. ':order:' .. id, 'pay_by',
 		'status')
-	return {2, id, tonumber(o[1]) or 0, o[2] or 'unknown'}
+	return {2, id, tonumber(o[1]) or 0, o[2] or 'paid'}
 end
 
 local function create_order(user, request_key, id)

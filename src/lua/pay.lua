@@ -38,7 +38,10 @@ end
 redis.call('HSET', key, 'status', 'paid', 'ended', now)
 redis.call('PEXPIRE', key, ARGV[4])
 redis.call('ZREM', KEYS[1], ARGV[3])
-redis.call('INCR', ARGV[1] .. ':paid')
+-- A sale opened before the counter existed is counted by its orders.
+if redis.call('GET', ARGV[1] .. ':paid') then
+	redis.call('INCR', ARGV[1] .. ':paid')
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'paid',
 	'order', ARGV[3], 'user', ARGV[2])
 return {1, pay_by}
