@@ -204,12 +204,16 @@ for id in pairs(pending_set) do
 			', no order of this sale')
 	end
 end
--- A paid order removed after the retention stays in its user's set.
+-- A paid order removed after the retention stays in its user's set,
+-- and still counts against the limit.
 for id, set in pairs(set_of) do
-	if not status_of[id] and not events.paid[id] and
-	    (made[id] or 0) > trimmed then
-		violation('user-set', set .. ': ' .. id ..
-			', no order of this sale')
+	if not status_of[id] and (made[id] or 0) >= opened then
+		local user = string.sub(set, #prefix + 7)
+		active[user] = (active[user] or 0) + 1
+		if not events.paid[id] and (made[id] or 0) > trimmed then
+			violation('user-set', set .. ': ' .. id ..
+				', no order of this sale')
+		end
 	end
 end
 for user, n in pairs(active) do
