@@ -31,17 +31,10 @@ static const char *
 file_problem(int fd, char *why, size_t whysz)
 {
 	struct stat	 st;
+	const char	*problem;
 
-	if (fstat(fd, &st) == -1)
-		return strerror(errno);
-	if (!S_ISREG(st.st_mode))
-		return "not a regular file";
-	if ((st.st_mode & 077) != 0) {
-		snprintf(why, whysz, "mode %04o lets group or others read or "
-		    "write it: chmod 600 it",
-		    (unsigned int)(st.st_mode & 07777));
-		return why;
-	}
+	if ((problem = safefile_secret_problem(fd, &st, why, whysz)) != NULL)
+		return problem;
 	if (st.st_size > AUTH_PASSWORD_MAX + 2)
 		return "longer than a password may be";
 	return NULL;

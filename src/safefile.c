@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -104,4 +105,25 @@ safefile_create(const char *path)
 	if (errno == EEXIST)
 		return safefile_check(path);
 	return refusal(path, errno);
+}
+
+/*
+ * Why the file open on fd cannot hold a secret (a key, a password): it
+ * must be a regular file that only its owner may read or write.  NULL,
+ * with *st filled, if it can.
+ */
+const char *
+safefile_secret_problem(int fd, struct stat *st, char *why, size_t whysz)
+{
+	if (fstat(fd, st) == -1)
+		return strerror(errno);
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if ((st->st_mode & 077) != 0) {
+		snprintf(why, whysz, "mode %04o lets group or others read or "
+		    "write it: chmod 600 it",
+		    (unsigned int)(st->st_mode & 07777));
+		return why;
+	}
+	return NULL;
 }

@@ -467,6 +467,9 @@ int		 statlog_format(char *buf, size_t bufsz, int result,
 const char	*safefile_check(const char *path);
 int		 safefile_append(const char *path, const char **why);
 const char	*safefile_create(const char *path);
+struct stat;
+const char	*safefile_secret_problem(int fd, struct stat *st, char *why,
+		    size_t whysz);
 
 /* ---- sync.c: the background sync with Redis ---------------------------- */
 

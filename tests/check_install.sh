@@ -41,31 +41,8 @@ status=0
 pids=
 tmp=
 
-say() { printf '%s: %s\n' "$me" "$*"; }
-fail() {
-	printf '%s: FAIL: %s\n' "$me" "$*" >&2
-	status=1
-}
-die() {
-	printf '%s: FAIL: %s\n' "$me" "$*" >&2
-	exit 1
-}
-
-# stop PID...: SIGTERM, wait up to 5 s, SIGKILL; by pid only.
-stop() {
-	for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
-	i=0
-	while [ $i -lt 50 ]; do
-		left=
-		for p in "$@"; do
-			if kill -0 "$p" 2>/dev/null; then left=1; fi
-		done
-		[ -z "$left" ] && break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	for p in "$@"; do kill -KILL "$p" 2>/dev/null; done
-}
+# say, fail, die, stop PID...
+. "$top_srcdir/tests/sh-common.sh"
 
 cleanup() {
 	rc=$?
