@@ -32,7 +32,7 @@
 #define FO_PAUSE_MS		40
 #define FO_RETRY_CONNS		16	/* buyers after it */
 #define FO_DEADLINE_MS		budget_ms(60000)
-#define FO_FAILOVER_MS		budget_ms(30000)	/* Sentinel's own pace */
+#define FO_FAILOVER_MS		RIG_HA_FAILOVER_MS
 #define FO_ANSWER_MS		budget_ms(10000)
 
 /* spike.conf: confirm a purchase once one replica has it (WAIT 1). */

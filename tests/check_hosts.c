@@ -364,8 +364,7 @@ END_TEST
 
 /* ---- the primary failed over across hosts -------------------------------- */
 
-/* Sentinel's view of a dead primary (rig_ha.c): down, then a failover. */
-#define FAILOVER_MS	budget_ms(2000 + 10000)
+#define FAILOVER_MS	RIG_HA_FAILOVER_MS
 /*
  * While the new primary has no replica (until the old one is back as its
  * replica), every purchase is a 503: the load's users, each waiting a

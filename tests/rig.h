@@ -268,6 +268,19 @@ char		*rig_redis_str_free(struct redisReply *, char *buf,
 #define RIG_HA_SENTINELS	3
 #define RIG_HA_MASTER		"spike"
 #define RIG_HA_QUORUM		2
+/*
+ * Sentinel's settings in the rig: a primary is down after
+ * RIG_HA_DOWN_AFTER_MS, a failover may take RIG_HA_FAILOVER_TIMEOUT_MS.
+ * Not quicker: a Redis that stalls longer than down-after-milliseconds on
+ * a loaded machine (a fork for a full resync) is failed over in turn.
+ * When the Sentinels split their votes, none tries again before twice
+ * failover-timeout from the first try: a failover is seen within
+ * RIG_HA_FAILOVER_MS, a retry included.
+ */
+#define RIG_HA_DOWN_AFTER_MS	budget_ms(2000)
+#define RIG_HA_FAILOVER_TIMEOUT_MS budget_ms(10000)
+#define RIG_HA_FAILOVER_MS	(RIG_HA_DOWN_AFTER_MS + \
+				    3 * RIG_HA_FAILOVER_TIMEOUT_MS)
 
 struct rig_ha {
 	struct rig_proc	 replica;

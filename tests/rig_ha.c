@@ -30,13 +30,6 @@
 
 #define HA_IO_TIMEOUT_MS	budget_ms(1000)
 #define HA_MAX_LAG_S		10
-/*
- * Sentinel's own periods are about a second; these make a failover quick.
- * Not quicker: a Redis that stalls longer than down-after-milliseconds on
- * a loaded machine (a fork for a full resync) is failed over in turn.
- */
-#define HA_DOWN_AFTER_MS	budget_ms(2000)
-#define HA_FAILOVER_TIMEOUT_MS	budget_ms(10000)
 #define HA_ARGV_MAX		12
 
 /* A command on a fresh connection to addr:port; the reply or NULL. */
@@ -182,8 +175,8 @@ rig_ha_sentinel_start(struct rig *r, struct rig_proc *p, const char *netns,
 	snprintf(lines, sizeof(lines), "sentinel monitor %s %s %d %d\n"
 	    "sentinel down-after-milliseconds %s %u\n"
 	    "sentinel failover-timeout %s %u\n", RIG_HA_MASTER, primary_addr,
-	    primary_port, RIG_HA_QUORUM, RIG_HA_MASTER, HA_DOWN_AFTER_MS,
-	    RIG_HA_MASTER, HA_FAILOVER_TIMEOUT_MS);
+	    primary_port, RIG_HA_QUORUM, RIG_HA_MASTER,
+	    RIG_HA_DOWN_AFTER_MS, RIG_HA_MASTER, RIG_HA_FAILOVER_TIMEOUT_MS);
 	return ha_server_start(r, p, netns, addr, "sentinel", lines, true);
 }
 

@@ -7,12 +7,14 @@
 
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,11 +55,39 @@ ephemeral_low(void)
 }
 
 /*
+ * Claim port for this process against the other test processes on the
+ * machine: an abstract Unix socket named after it, which the kernel
+ * frees when the process ends.  Between two starts of an instance (a
+ * kill, a restart) its port is free, and another test running at the
+ * same time would otherwise pick it and take it.
+ */
+static bool
+claim_port(int port)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len;
+	int			 fd, n;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
+	    "spike-fcgi-test-port-%d", port);
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	if (bind(fd, (struct sockaddr *)&sun, len) == 0)
+		return true;	/* held, on purpose, until the process ends */
+	close(fd);
+	return false;
+}
+
+/*
  * A free loopback port below the kernel's ephemeral range, tried at
- * random, bound and closed.  A port from bind(0) is in that range: once
- * closed, any connection on the machine (a load test makes thousands a
- * second) may take it as its source port before the part meant to
- * listen there binds it, and spawn-fcgi then fails with EADDRINUSE.
+ * random, bound and closed, and claimed (claim_port).  A port from
+ * bind(0) is in that range: once closed, any connection on the machine
+ * (a load test makes thousands a second) may take it as its source port
+ * before the part meant to listen there binds it, and spawn-fcgi then
+ * fails with EADDRINUSE.
  */
 int
 rig_free_port(void)
@@ -77,7 +107,8 @@ rig_free_port(void)
 			return -1;
 		loopback(&sin, PORT_MIN + (int)(pick % (unsigned int)
 		    (low - PORT_MIN)));
-		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		    claim_port(ntohs(sin.sin_port)))
 			port = ntohs(sin.sin_port);
 		close(fd);
 	}
