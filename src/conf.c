@@ -79,6 +79,8 @@ conf_defaults(struct conf *conf)
 	conf->durability_timeout_ms = CONF_DEFAULT_DURABILITY_TIMEOUT_MS;
 	conf->order_retention_s = CONF_DEFAULT_ORDER_RETENTION_S;
 	conf->events_max_len = CONF_DEFAULT_EVENTS_MAX_LEN;
+	strcpy(conf->edge_dir, CONF_DEFAULT_EDGE_DIR);
+	conf->items_max = CONF_DEFAULT_ITEMS_MAX;
 }
 
 /* Parse a whole unsigned decimal in [min, max]; returns false otherwise. */
@@ -183,6 +185,7 @@ CONF_UINT_SETTER(set_order_retention_s, order_retention_s, 1,
     CONF_ORDER_RETENTION_S_MAX)
 CONF_UINT_SETTER(set_events_max_len, events_max_len, 1,
     CONF_EVENTS_MAX_LEN_MAX)
+CONF_UINT_SETTER(set_items_max, items_max, 1, CONF_ITEMS_MAX_MAX)
 
 #define CONF_STRING_SETTER(name, field)					\
 static enum spike_err							\
@@ -198,6 +201,7 @@ CONF_STRING_SETTER(set_sold_field, sold_field)
 CONF_STRING_SETTER(set_stat_log, stat_log)
 CONF_STRING_SETTER(set_edge_log, edge_log)
 CONF_STRING_SETTER(set_sold_out_flag, sold_out_flag)
+CONF_STRING_SETTER(set_edge_dir, edge_dir)
 CONF_STRING_SETTER(set_events_key, events_key)
 
 static enum spike_err
@@ -385,6 +389,8 @@ static const struct conf_key conf_keys[] = {
 	{ "stat_log",		set_stat_log },
 	{ "edge_log",		set_edge_log },
 	{ "sold_out_flag",	set_sold_out_flag },
+	{ "edge_dir",		set_edge_dir },
+	{ "items_max",		set_items_max },
 	{ "threads",		set_threads },
 	{ "read_timeout_ms",	set_read_timeout_ms },
 	{ "request_timeout_ms",	set_request_timeout_ms },

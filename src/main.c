@@ -34,7 +34,8 @@ struct instance {
 	char			 self_id[CONF_ADDR_MAX + 8];	/* as in spike.conf */
 	char			 where[CONF_ADDR_MAX + 8];	/* for stat.log */
 	unsigned int		 weight;
-	struct stock		 stock;
+	struct item_table	*items;
+	struct item		*default_item;	/* stock_key's */
 	struct statlog		*statlog;
 	struct sync_state	*sync;
 	struct batcher		*batcher;
@@ -166,7 +167,8 @@ start_workers(struct instance *in)
 	for (i = 0; i < in->nworkers; i++) {
 		ctx = &in->ctxs[i];
 		ctx->conf = &in->conf;
-		ctx->stock = &in->stock;
+		ctx->items = in->items;
+		ctx->stock = &in->default_item->stock;
 		ctx->sync = in->sync;
 		ctx->batcher = in->batcher;
 		ctx->statlog = statlog_writer(in->statlog, i);
@@ -237,7 +239,7 @@ stop_instance(struct instance *in)
 		    SHUTDOWN_LEAVE_MS);
 	statlog_close(in->statlog);
 	log_info("stopped after %lld sales", (long long)atomic_load(
-	    &in->stock.sold));
+	    &in->default_item->stock.sold));
 }
 
 /*
@@ -431,9 +433,12 @@ main(int argc, char *argv[])
 	if (FCGX_Init() != 0)
 		log_fatalx("FCGX_Init failed");
 	open_files(&in);
-	stock_init(&in.stock);
+	if ((in.items = item_table_new(in.conf.items_max)) == NULL ||
+	    (in.default_item = item_add(in.items, in.conf.stock_key,
+	    in.conf.stock_key)) == NULL)
+		log_fatal("allocating the items");
 	if ((in.sync = sync_start(&in.conf, in.self_id, in.weight,
-	    &in.stock)) == NULL)
+	    in.items)) == NULL)
 		log_fatal("starting the sync thread");
 	if ((in.batcher = batcher_start(&in.conf, in.self_id,
 	    in.sync)) == NULL)

@@ -62,6 +62,10 @@ const char	*spike_strerror(enum spike_err);
 #define CONF_ORDER_RETENTION_S_MAX	31536000	/* a year */
 #define CONF_DEFAULT_EVENTS_MAX_LEN	100000
 #define CONF_EVENTS_MAX_LEN_MAX		1000000000
+/* The items an instance holds at once (item.c), and where nginx looks. */
+#define CONF_DEFAULT_ITEMS_MAX		16384
+#define CONF_ITEMS_MAX_MAX		1000000
+#define CONF_DEFAULT_EDGE_DIR	"/run/spike-fcgi/edge"
 
 /* A key file named in spike.conf (buyer_key, pay_key), and where. */
 #define CONF_KEYFILES_MAX	2	/* the current key and the previous */
@@ -98,6 +102,8 @@ struct conf {
 	char		 stat_log[CONF_PATH_MAX];
 	char		 edge_log[CONF_PATH_MAX];	/* nginx's own lines */
 	char		 sold_out_flag[CONF_PATH_MAX];	/* "" for none */
+	char		 edge_dir[CONF_PATH_MAX];	/* "" for none */
+	unsigned int	 items_max;
 	unsigned int	 threads;
 	unsigned int	 read_timeout_ms;
 	unsigned int	 request_timeout_ms;
@@ -356,6 +362,63 @@ bool		 stock_refill(struct stock *, long long remaining,
 long long	 stock_share(long long remaining, unsigned int weight,
 		    unsigned int weight_sum, unsigned int buffer_percent);
 
+/* ---- item.c: the items on sale, as the instance knows them ------------- */
+
+/*
+ * An item is one sale: its hash in Redis (total and sold fields, and
+ * start_ms, end_ms, paused, per_user) and the keys of its orders, all
+ * under its key (item_key).  The default item is the one named by
+ * stock_key, whose key is stock_key itself: a request without "item"
+ * buys it, as the seed's did.  See spike-fcgi(8), "Items".
+ */
+#define ITEM_NAME_MAX		64
+#define ITEM_KEY_INFIX		":item:"
+#define ITEM_KEY_MAX		((CONF_KEY_MAX - 1) + \
+				    (sizeof(ITEM_KEY_INFIX) - 1) + \
+				    ITEM_NAME_MAX + 1)
+
+/* Where an item's sale stands at an instant of Redis's clock. */
+enum item_state {
+	ITEM_COMING,		/* before start_ms */
+	ITEM_OPEN,
+	ITEM_PAUSED,		/* the operator's brake (spikectl pause) */
+	ITEM_ENDED,		/* at or past end_ms */
+};
+
+/*
+ * The sync thread alone writes an item; workers read it without a lock.
+ * An item once added stays for the process's life.
+ */
+struct item {
+	char		 name[CONF_KEY_MAX];	/* the default's is stock_key */
+	char		 key[ITEM_KEY_MAX];	/* its hash; prefix of its keys */
+	struct stock	 stock;
+	atomic_llong	 start_ms;	/* Redis's clock; 0: from the start */
+	atomic_llong	 end_ms;	/* 0: no end */
+	atomic_bool	 paused;
+	/* The sync thread's own. */
+	bool		 filled;	/* first quota granted */
+	unsigned int	 edge;		/* what the edge files last said */
+};
+
+struct item_table;
+
+bool		 item_name_valid(const char *name, size_t len);
+bool		 item_key(const struct conf *, const char *name, char *key,
+		    size_t keysz);
+struct item_table *item_table_new(size_t capacity);
+void		 item_table_free(struct item_table *);
+struct item	*item_find(struct item_table *, const char *name, size_t len);
+struct item	*item_add(struct item_table *, const char *name,
+		    const char *key);
+size_t		 item_count(const struct item_table *);
+struct item	*item_at(struct item_table *, size_t i);
+enum item_state	 item_state_at(const struct item *, long long redis_ms);
+const char	*item_state_name(enum item_state);
+void		 item_set_clock(struct item_table *, long long redis_us,
+		    long long local_us);
+long long	 item_redis_now_ms(const struct item_table *);
+
 /* ---- store.c: Redis, the one true count -------------------------------- */
 
 enum store_buy_result {
@@ -478,7 +541,7 @@ const char	*safefile_secret_problem(int fd, struct stat *st, char *why,
 struct sync_state;
 
 struct sync_state *sync_start(const struct conf *, const char *self_id,
-		    unsigned int weight, struct stock *);
+		    unsigned int weight, struct item_table *);
 bool		 sync_stop(struct sync_state *, unsigned int timeout_ms);
 bool		 sync_store_up(const struct sync_state *);
 void		 sync_report_down(struct sync_state *, const char *why);
@@ -487,7 +550,8 @@ void		 sync_report_down(struct sync_state *, const char *why);
 
 struct route_ctx {
 	const struct conf	*conf;
-	struct stock		*stock;
+	struct item_table	*items;		/* the items on sale */
+	struct stock		*stock;		/* the default item's */
 	struct store		*store;		/* this thread's Redis link */
 	struct batcher		*batcher;	/* sells purchases in groups */
 	struct sync_state	*sync;

@@ -222,15 +222,18 @@ sync_main(void *arg)
  */
 struct sync_state *
 sync_start(const struct conf *conf, const char *self_id, unsigned int weight,
-    struct stock *stock)
+    struct item_table *items)
 {
+	struct item	*default_item = item_find(items, conf->stock_key,
+			    strlen(conf->stock_key));
+
 	struct sync_state *ss;
 	pthread_condattr_t attr;
 
 	if ((ss = calloc(1, sizeof(*ss))) == NULL)
 		return NULL;
 	ss->conf = conf;
-	ss->stock = stock;
+	ss->stock = &default_item->stock;
 	ss->weight = weight;
 	atomic_init(&ss->state, STORE_UNKNOWN);
 	pthread_mutex_init(&ss->lock, NULL);
