@@ -668,8 +668,9 @@ rig_write_conf(struct rig *r)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "redis = %s:%d\n", rig_proc_addr(&r->redis), r->redis.port);
 	n += (size_t)snprintf(text + n, sizeof(text) - n,
-	    "stat_log = %s\nedge_log = %s\nsold_out_flag = %s\n", r->stat_log,
-	    r->edge_log, r->sold_out_flag);
+	    "stat_log = %s\nedge_log = %s\nsold_out_flag = %s\n"
+	    "edge_dir = %s\n", r->stat_log, r->edge_log, r->sold_out_flag,
+	    r->edge_dir);
 	if (r->opt.threads)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 		    "threads = %u\n", r->opt.threads);
@@ -791,6 +792,7 @@ rig_init(struct rig *r, const struct rig_options *opt)
 	snprintf(r->edge_log, sizeof(r->edge_log), "%s/edge.log", r->dir);
 	snprintf(r->sold_out_flag, sizeof(r->sold_out_flag), "%s/sold-out",
 	    r->dir);
+	snprintf(r->edge_dir, sizeof(r->edge_dir), "%s/edge", r->dir);
 	snprintf(r->nginx_dir, sizeof(r->nginx_dir), "%s/nginx", r->dir);
 	for (int i = 0; i < RIG_INSTANCES; i++)
 		r->inst[i].weight = RIG_WEIGHT(i);

@@ -118,6 +118,7 @@ struct rig {
 	char		 stat_log[RIG_PATH_MAX];	/* the instances' */
 	char		 edge_log[RIG_PATH_MAX];	/* nginx's answers */
 	char		 sold_out_flag[RIG_PATH_MAX];
+	char		 edge_dir[RIG_PATH_MAX];	/* nginx's per-item files */
 	char		 redis_conf[RIG_PATH_MAX];
 	char		 nginx_dir[RIG_PATH_MAX];
 	char		 spike_fcgi[RIG_PATH_MAX];	/* the programs, from */
