@@ -17,6 +17,8 @@
  */
 #include "config.h"
 
+#include <sys/wait.h>
+
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
@@ -152,6 +154,34 @@ wait_known(struct rig *r, const char *item, unsigned int timeout_ms)
 			ck_assert_msg(rig_now_ms() - start <= timeout_ms,
 			    "instance %d: %s answers %d %s after %u ms", i,
 			    target, rep.status, rep.body, timeout_ms);
+			rig_sleep_ms(PROBE_MS);
+		}
+	return rig_now_ms() - start;
+}
+
+/*
+ * Wait until every instance's own view of item (/stock?item=, straight)
+ * says "state":"<state>"; returns the ms the slowest took.
+ */
+static double
+wait_state(struct rig *r, const char *item, const char *state,
+    unsigned int timeout_ms)
+{
+	struct rig_reply rep;
+	char		 target[128], want[64];
+	double		 start = rig_now_ms();
+
+	snprintf(target, sizeof(target), "/stock?item=%s", item);
+	snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+	for (int i = 0; i < RIG_INSTANCES; i++)
+		for (;;) {
+			direct_get(r, i, target, &rep);
+			if (rep.status == 200 && strstr(rep.body, want) != NULL)
+				break;
+			ck_assert_msg(rig_now_ms() - start <= timeout_ms,
+			    "instance %d: %s answers %d %s after %u ms, want "
+			    "%s", i, target, rep.status, rep.body, timeout_ms,
+			    want);
 			rig_sleep_ms(PROBE_MS);
 		}
 	return rig_now_ms() - start;
@@ -647,8 +677,9 @@ START_TEST(test_pause_resume_under_load)
 	/* Redis refuses from the pause on: what is sold now stays. */
 	at_pause = item_sold(&r, PAUSE_ITEM);
 	paused_ms = redis_now_ms(&r);
-	closed_ms = wait_everywhere(&r, PAUSE_ITEM, "pp", -11, false,
-	    ONE_SYNC_MS, &probes);
+	closed_ms = wait_state(&r, PAUSE_ITEM, "paused", ONE_SYNC_MS);
+	/* And a purchase straight at each is refused, -11. */
+	wait_everywhere(&r, PAUSE_ITEM, "pp", -11, false, 0, &probes);
 	rig_sleep_ms(PAUSE_HOLD_MS);
 	sold = item_sold(&r, PAUSE_ITEM);
 	ck_assert_msg(sold == at_pause, "sold %lld while paused (%lld at the "
@@ -659,8 +690,7 @@ START_TEST(test_pause_resume_under_load)
 
 	ck_assert_msg(rig_spikectl(&r, NULL, "resume", "--item", PAUSE_ITEM,
 	    NULL), "%s", r.err);
-	open_ms = wait_everywhere(&r, PAUSE_ITEM, "pr", -11, true,
-	    ONE_SYNC_MS, &probes);
+	open_ms = wait_state(&r, PAUSE_ITEM, "open", ONE_SYNC_MS);
 	sold = wait_item_sold(&r, PAUSE_ITEM, PAUSE_TOTAL, SELL_MS);
 	rig_load_stop(&l);
 	rig_load_wait(&l);
@@ -680,7 +710,7 @@ END_TEST
 
 #define MANY		10000
 #define MANY_TOTAL	10
-#define MANY_PARALLEL	8	/* spikectl runs at once */
+#define MANY_INIT_MS	budget_ms(120000)	/* init of all, bounded */
 #define MANY_SAMPLE	100
 #define MANY_IDLE_MS	3000
 /* Loose bounds: an item's memory, and an idle sync's CPU. */
@@ -752,40 +782,37 @@ many_name(char *buf, size_t bufsz, unsigned int k)
 }
 
 /*
- * Put items [0, MANY) on sale with spikectl init, MANY_PARALLEL runs at
- * a time, as an operator's script would.
+ * Put items [0, MANY) on sale as an operator with a list does: the
+ * names in a file, one spikectl init TOTAL --items-from FILE.
  */
 static void
 many_init(struct rig *r)
 {
-	struct rig_proc	 p[MANY_PARALLEL];
-	char		 names[MANY_PARALLEL][32], log[RIG_PATH_MAX + 32];
-	char		 total[16], st[64];
+	struct rig_proc	 p = { 0 };
+	char		 list[RIG_PATH_MAX + 16], log[RIG_PATH_MAX + 16];
+	char		 total[16], name[32], st[64];
 	char		*argv[] = { r->spikectl, "-c", r->conf, "init", total,
-	    "--item", NULL, "--force", NULL };
-	unsigned int	 k, j, n;
+	    "--items-from", list, NULL };
+	unsigned int	 k;
+	FILE		*f;
 
 	snprintf(total, sizeof(total), "%d", MANY_TOTAL);
+	snprintf(list, sizeof(list), "%s/items.txt", r->dir);
 	snprintf(log, sizeof(log), "%s/many-init.log", r->dir);
-	for (k = 0; k < MANY; k += n) {
-		n = MANY - k < MANY_PARALLEL ? MANY - k : MANY_PARALLEL;
-		for (j = 0; j < n; j++) {
-			memset(&p[j], 0, sizeof(p[j]));
-			many_name(names[j], sizeof(names[j]), k + j);
-			argv[6] = names[j];
-			ck_assert_msg((p[j].pid = rig_spawn(r, argv, log,
-			    false)) > 0, "spikectl init: %s", r->err);
-		}
-		for (j = 0; j < n; j++) {
-			ck_assert_msg(rig_proc_wait(&p[j], RIG_START_TIMEOUT_MS),
-			    "spikectl init --item %s: still running",
-			    names[j]);
-			ck_assert_msg(WIFEXITED(p[j].status) &&
-			    WEXITSTATUS(p[j].status) == 0, "spikectl init "
-			    "--item %s: %s (see %s)", names[j],
-			    rig_status_str(p[j].status, st, sizeof(st)), log);
-		}
+	ck_assert_msg((f = fopen(list, "w")) != NULL, "%s: %s", list,
+	    strerror(errno));
+	for (k = 0; k < MANY; k++) {
+		many_name(name, sizeof(name), k);
+		fprintf(f, "%s\n", name);
 	}
+	ck_assert_msg(fclose(f) == 0, "%s: %s", list, strerror(errno));
+	ck_assert_msg((p.pid = rig_spawn(r, argv, log, false)) > 0,
+	    "spikectl init --items-from: %s", r->err);
+	ck_assert_msg(rig_proc_wait(&p, MANY_INIT_MS), "spikectl init "
+	    "--items-from: still running after %u ms", MANY_INIT_MS);
+	ck_assert_msg(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0,
+	    "spikectl init --items-from: %s (see %s)", rig_status_str(p.status,
+	    st, sizeof(st)), log);
 }
 
 START_TEST(test_ten_thousand_items)
@@ -853,13 +880,12 @@ START_TEST(test_ten_thousand_items)
 		ck_assert_msg(rep.status == 200 && rep.code == 1, "%s: %d %s",
 		    target, rep.status, rep.body);
 	}
-	fprintf(stderr, "%d items: spikectl init of all took %.0f ms (%d at "
-	    "a time); the last known everywhere %.0f ms later; a new item "
+	fprintf(stderr, "%d items: spikectl init --items-from took %.0f ms; "
+	    "the last known everywhere %.0f ms later; a new item "
 	    "sold on every instance %.0f ms after its init; RSS per item "
 	    "(worst instance) %.0f bytes (%ld -> %ld KiB on instance 0); "
 	    "idle CPU over %.1f s: instance (worst) %.2f %% of a core, "
-	    "Redis %.2f %%; %d random items bought\n", MANY, init_ms,
-	    MANY_PARALLEL, known_ms, new_ms, worst_item, rss0[0], rss1[0],
+	    "Redis %.2f %%; %d random items bought\n", MANY, init_ms, known_ms, new_ms, worst_item, rss0[0], rss1[0],
 	    idle_s, 100 * worst_cpu, 100 * (rcpu1 - rcpu0) / idle_s,
 	    MANY_SAMPLE);
 	ck_assert_msg(worst_item <= MANY_ITEM_BYTES_MAX, "%.0f bytes an item",
