@@ -810,6 +810,53 @@ START_TEST(test_pause_resume_under_load)
 }
 END_TEST
 
+/* ---- e2. the edge files flipping under a crowd ---------------------------- */
+
+#define FLIP_ITEM	"flip"
+#define FLIPS		20
+#define FLIP_MS		150	/* paused, then open, this long each */
+
+/*
+ * An item paused and resumed again and again under a crowd through
+ * nginx: its closed/ITEM file comes and goes while nginx answers.  Every
+ * answer is the service's JSON (200 or 403 with a code), never nginx's
+ * own page for a file that went between its test and its read.
+ */
+START_TEST(test_edge_files_flipping)
+{
+	struct rig_options opt = { .sync_ms = SYNC_MS };
+	struct rig	 r;
+	struct rig_load	 l;
+	char		 sum[1024];
+	unsigned int	 answered;
+
+	rig_ck_start(&r, &opt, 100);
+	item_on(&r, FLIP_ITEM, 10000000, NULL);
+	wait_known(&r, FLIP_ITEM, ONE_SYNC_MS);
+	load_item(&l, &r, FLIP_ITEM, "f", CONNS, 10000000, LOAD_MS);
+	for (int k = 0; k < FLIPS; k++) {
+		ck_assert_msg(rig_spikectl(&r, NULL, "pause", "--item",
+		    FLIP_ITEM, NULL), "%s", r.err);
+		rig_sleep_ms(FLIP_MS);
+		ck_assert_msg(rig_spikectl(&r, NULL, "resume", "--item",
+		    FLIP_ITEM, NULL), "%s", r.err);
+		rig_sleep_ms(FLIP_MS);
+	}
+	rig_load_stop(&l);
+	rig_load_wait(&l);
+	rig_load_summary(&l, sum, sizeof(sum));
+	answered = atomic_load(&l.answered);
+	fprintf(stderr, "edge files flipping: %d pauses and resumes under a "
+	    "crowd: %s\n", FLIPS, sum);
+	ck_assert_msg(rig_load_code(&l, -11) > 0 && rig_load_code(&l, 1) > 0,
+	    "the crowd did not see both states: %s", sum);
+	ck_assert_msg(atomic_load(&l.code_other) == 0 && l.failed == 0 &&
+	    rig_load_status(&l, 200) + rig_load_status(&l, 403) == answered,
+	    "answers other than the service's JSON 200/403: %s", sum);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- f. 10,000 items ---------------------------------------------------- */
 
 #define MANY		10000
@@ -1035,6 +1082,10 @@ items_suite(void)
 	tc = tcase_create("pause");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_pause_resume_under_load);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("flip");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_edge_files_flipping);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("many");
 	tcase_set_timeout(tc, 600);
