@@ -37,7 +37,8 @@ static const char *const wrong_methods[] = {
 #define NWRONG		(sizeof(wrong_methods) / sizeof(wrong_methods[0]))
 
 static struct conf	 conf;
-static struct stock	 stock;
+static struct item_table *items;
+static struct item	*dflt;		/* the default item, as main.c adds it */
 static struct route_ctx	 ctx;
 
 static void
@@ -45,10 +46,20 @@ setup(void)
 {
 	conf_defaults(&conf);
 	conf.allow_anonymous = false;	/* no user: 400 before any store */
-	stock_init(&stock);		/* not synced: 503 before any store */
+	items = item_table_new(16);
+	ck_assert_ptr_nonnull(items);
+	dflt = item_add(items, conf.stock_key, conf.stock_key);
+	ck_assert_ptr_nonnull(dflt);	/* not synced: 503 before any store */
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
-	ctx.stock = &stock;
+	ctx.items = items;
+	ctx.stock = &dflt->stock;
+}
+
+static void
+teardown(void)
+{
+	item_table_free(items);
 }
 
 static void
@@ -189,14 +200,14 @@ make_route_suite(void)
 	TCase	*tc;
 
 	tc = tcase_create("methods");
-	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_wrong_methods, 0, NRESOURCES * NWRONG);
 	tcase_add_test(tc, test_no_method);
 	tcase_add_test(tc, test_right_methods);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("body");
-	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_content_length);
 	tcase_add_test(tc, test_body_only_with_post);
 	suite_add_tcase(s, tc);
