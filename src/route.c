@@ -319,7 +319,7 @@ sell(struct route_ctx *ctx, const struct route_request *req,
  * own clock.
  */
 static bool
-item_open(struct route_ctx *ctx, const struct item *item, struct reply *r)
+sale_open(struct route_ctx *ctx, const struct item *item, struct reply *r)
 {
 	switch (item_state_at(item, item_redis_now_ms(ctx->items))) {
 	case ITEM_OPEN:
@@ -336,7 +336,7 @@ item_open(struct route_ctx *ctx, const struct item *item, struct reply *r)
 
 /* Answer 503 until the sync has read item from Redis once. */
 static bool
-item_synced(const struct item *item, struct reply *r)
+sale_synced(const struct item *item, struct reply *r)
 {
 	if (atomic_load_explicit(&item->stock.synced, memory_order_acquire))
 		return true;
@@ -356,8 +356,8 @@ handle_buy(struct route_ctx *ctx, const struct route_request *req,
 		refuse(r, REPLY_BAD_REQUEST, "user required");
 		return;
 	}
-	if (!store_usable(ctx, r) || !item_synced(item, r) ||
-	    !item_open(ctx, item, r))
+	if (!store_usable(ctx, r) || !sale_synced(item, r) ||
+	    !sale_open(ctx, item, r))
 		return;
 	if (atomic_load_explicit(&item->stock.sold_out, memory_order_acquire) ||
 	    !stock_take(&item->stock)) {
@@ -450,7 +450,7 @@ handle_stock(struct route_ctx *ctx, const struct route_request *req,
 	long long	 total, sold;
 
 	(void)req;
-	if ((item = find_item(ctx, q, r)) == NULL || !item_synced(item, r))
+	if ((item = find_item(ctx, q, r)) == NULL || !sale_synced(item, r))
 		return;
 	total = atomic_load_explicit(&item->stock.view_total,
 	    memory_order_relaxed);
