@@ -1382,6 +1382,63 @@ START_TEST(test_items_repeat_after_close)
 }
 END_TEST
 
+/*
+ * store_buy itself (the argv store.c builds) over a group mixing the
+ * default item and two others, one of them not started: each purchase
+ * is sold or refused by its own item, the request keys are each item's,
+ * and a not-started answer carries the start in opens_at.
+ */
+START_TEST(test_items_store_buy)
+{
+	static const char *const names[] = { K, "A", "B", "A" };
+	struct item	 items[3];
+	struct store_purchase p[4], *pp[4];
+	struct conf	 conf;
+	struct store	*st;
+	long long	 start_ms;
+	char		 start_txt[32], req[4][16];
+	redisContext	*c = start();
+
+	conf_defaults(&conf);
+	snprintf(conf.redis, sizeof(conf.redis), "127.0.0.1:%d",
+	    rig.redis.port);
+	snprintf(conf.events_key, sizeof(conf.events_key), "%s", EVENTS);
+	memset(items, 0, sizeof(items));
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(items[i].name, sizeof(items[i].name), "%s", names[i]);
+		ck_assert(item_key(&conf, names[i], items[i].key,
+		    sizeof(items[i].key)));
+	}
+	ck_assert_str_eq(items[0].key, K);
+	ck_assert_str_eq(items[1].key, ITEM_A);
+	start_ms = redis_ms(c) + 60000;
+	snprintf(start_txt, sizeof(start_txt), "%lld", start_ms);
+	sale(c, "1", "0");
+	DO(c, "HSET", ITEM_A, TOTAL, "1", SOLD, "0");
+	DO(c, "HSET", ITEM_B, TOTAL, "9", SOLD, "0", "start_ms", start_txt);
+	ck_assert_ptr_nonnull(st = store_new(&conf, SELF));
+	for (size_t i = 0; i < 4; i++) {
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].item = &items[i < 3 ? i : 1];
+		snprintf(req[i], sizeof(req[i]), "q%zu", i);
+		p[i].request_id = req[i];
+		p[i].user = i == 3 ? "u4" : "u1";
+		pp[i] = &p[i];
+	}
+	ck_assert_msg(store_buy(st, pp, 4) == SPIKE_OK, "%s", store_error(st));
+	ck_assert_int_eq(p[0].result, STORE_SOLD);
+	ck_assert_int_eq(p[1].result, STORE_SOLD);
+	ck_assert_int_eq(p[2].result, STORE_NOT_STARTED);
+	ck_assert_int_eq(p[2].opens_at, start_ms);
+	ck_assert_int_eq(p[3].result, STORE_SOLD_OUT);	/* A had one */
+	ck_assert_int_eq(INT(c, "EXISTS", K ":req:u1:q0"), 1);
+	ck_assert_int_eq(INT(c, "EXISTS", ITEM_A ":req:u1:q1"), 1);
+	ck_assert_int_eq(INT(c, "ZCARD", K ":changes"), 2);
+	store_free(st);
+	stop(c);
+}
+END_TEST
+
 static Suite *
 lua_suite(void)
 {
@@ -1407,6 +1464,7 @@ lua_suite(void)
 	tcase_add_test(tc, test_items_schedule);
 	tcase_add_test(tc, test_items_change_log_due_events);
 	tcase_add_test(tc, test_items_repeat_after_close);
+	tcase_add_test(tc, test_items_store_buy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pay");
