@@ -138,7 +138,14 @@ static const struct query_field query_fields[] = {
 	  offsetof(struct query, sig_given), QUERY_SIG_MAX + 1,
 	  query_sig_valid, "sig given more than once",
 	  "sig must be 1 to 128 printable characters" },
+	{ "item", offsetof(struct query, item),
+	  offsetof(struct query, item_given), QUERY_ITEM_MAX + 1,
+	  item_name_valid, "item given more than once",
+	  "item must be 1 to 64 of A-Z a-z 0-9 _ . -" },
 };
+
+_Static_assert(QUERY_ITEM_MAX == ITEM_NAME_MAX,
+    "the item parameter takes every item name");
 
 /*
  * The field named by len bytes of name, or NULL.  *cased is set when

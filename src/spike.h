@@ -176,7 +176,8 @@ unsigned int	 keyring_copy(struct keyring *, struct keyset sets[KEYS_KINDS]);
 #define SIG_MAC_BYTES		32	/* HMAC-SHA256 */
 #define SIG_EXP_DIGITS_MAX	18
 #define SIG_TEXT_MAX		(SIG_EXP_DIGITS_MAX + 1 + 2 * SIG_MAC_BYTES)
-#define SIG_SUBJECT_MAX		160	/* "USER" or "ORDER.USER" */
+/* "[ITEM:]USER" or "[ITEM:]ORDER.USER", each part its longest, NUL. */
+#define SIG_SUBJECT_MAX		(64 + 1 + 32 + 1 + 64 + 1)
 
 enum sig_verdict {
 	SIG_GOOD,
@@ -283,15 +284,18 @@ long long	 now_ms(void);
 #define QUERY_ORDER_MAX		32
 #define QUERY_BODY_MAX		4096
 #define QUERY_SIG_MAX		128	/* what sig.c parses is shorter */
+#define QUERY_ITEM_MAX		64	/* ITEM_NAME_MAX, item.c's */
 
 /* Zero it before the first query_parse. */
 struct query {
 	char		 user[QUERY_USER_MAX + 1];	/* "" when not given */
 	char		 order[QUERY_ORDER_MAX + 1];	/* "" when not given */
 	char		 sig[QUERY_SIG_MAX + 1];	/* "" when not given */
+	char		 item[QUERY_ITEM_MAX + 1];	/* "" when not given */
 	bool		 user_given;
 	bool		 order_given;
 	bool		 sig_given;
+	bool		 item_given;
 	const char	*error;				/* why input was refused */
 };
 
@@ -323,6 +327,8 @@ enum reply_kind {
 	REPLY_OK,		/* 200, code 1 */
 	REPLY_NOT_VERIFIED,	/* 403, code -12: buyer signature */
 	REPLY_PAY_NOT_VERIFIED,	/* 403, code -14: payment signature */
+	REPLY_NOT_STARTED,	/* 403, code -10: before the item's start */
+	REPLY_CLOSED,		/* 403, code -11: paused, or past its end */
 	REPLY_KINDS
 };
 
@@ -426,6 +432,8 @@ enum store_buy_result {
 	STORE_SOLD_BEFORE,	/* this request or user bought already */
 	STORE_SOLD_OUT,
 	STORE_NO_SALE,		/* stock hash missing */
+	STORE_NOT_STARTED,	/* before the item's start: opens_at */
+	STORE_CLOSED,		/* the item is paused or past its end */
 };
 
 enum store_pay_result {
@@ -470,10 +478,12 @@ struct store_view {
 
 /* One purchase as Redis is asked to make it. */
 struct store_purchase {
+	const struct item	*item;		/* its key and name */
 	const char		*request_id;
 	const char		*user;		/* "" when anonymous */
 	enum store_buy_result	 result;
 	struct store_order	 order;
+	long long		 opens_at;	/* STORE_NOT_STARTED: Redis ms */
 };
 
 #define STORE_BATCH_MAX		64
@@ -484,11 +494,11 @@ struct store	*store_new(const struct conf *, const char *self_id);
 void		 store_free(struct store *);
 enum spike_err	 store_buy(struct store *, struct store_purchase *const *,
 		    size_t n);
-enum spike_err	 store_pay(struct store *, const char *user,
-		    const char *order, enum store_pay_result *,
-		    struct store_order *);
-enum spike_err	 store_find_order(struct store *, const char *user, bool *found,
-		    struct store_order *);
+enum spike_err	 store_pay(struct store *, const struct item *,
+		    const char *user, const char *order,
+		    enum store_pay_result *, struct store_order *);
+enum spike_err	 store_find_order(struct store *, const struct item *,
+		    const char *user, bool *found, struct store_order *);
 enum spike_err	 store_expire(struct store *, long long *expired);
 enum spike_err	 store_sync(struct store *, struct store_view *);
 void		 store_leave(struct store *);

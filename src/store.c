@@ -36,11 +36,11 @@
 #define STORE_RANDOM_POOL	4096	/* bytes taken from getrandom at once */
 
 /*
- * KEY:req:USER:ID with the longest stock_key, user and request id, and
+ * ITEMKEY:req:USER:ID with the longest item key, user and request id, and
  * its NUL.  The user is in it so that a request id reused by another
  * user (a FastCGI client may send any REQUEST_ID) is another purchase.
  */
-#define STORE_REQ_KEY_MAX	((CONF_KEY_MAX - 1) + \
+#define STORE_REQ_KEY_MAX	((ITEM_KEY_MAX - 1) + \
 				    (sizeof(STORE_REQ_INFIX) - 1) + \
 				    QUERY_USER_MAX + 1 + STORE_REQUEST_ID_MAX)
 
@@ -480,26 +480,32 @@ copy_order_status(struct store_order *o, const redisReply *e)
 static bool
 read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 {
-	static const enum store_buy_result outcome[] = { STORE_NO_SALE,
-	    STORE_SOLD_OUT, STORE_SOLD, STORE_SOLD_BEFORE };
+	static const enum store_buy_result outcome[] = { STORE_CLOSED,
+	    STORE_NOT_STARTED, STORE_NO_SALE, STORE_SOLD_OUT, STORE_SOLD,
+	    STORE_SOLD_BEFORE };
 	long long	 status;
 
 	if (r->element[i]->type != REDIS_REPLY_INTEGER ||
 	    r->element[i + 2]->type != REDIS_REPLY_INTEGER)
 		return false;
 	status = r->element[i]->integer;
-	if (status < -1 || status > 2)
+	if (status < -3 || status > 2)
 		return false;
-	p->result = outcome[status + 1];
+	p->result = outcome[status + 3];
 	copy_order_id(p->order.id, r->element[i + 1]);
 	p->order.pay_by = r->element[i + 2]->integer;
 	copy_order_status(&p->order, r->element[i + 3]);
+	p->opens_at = 0;
+	if (p->result == STORE_NOT_STARTED) {	/* its pay_by is the start */
+		p->opens_at = p->order.pay_by;
+		p->order.pay_by = 0;
+	}
 	return true;
 }
 
 /*
- * Write purchase i's request key, KEY:req:USER:ID.  Returns false when it
- * does not fit, which would give different purchases one key.
+ * Write purchase i's request key, ITEMKEY:req:USER:ID.  Returns false when
+ * it does not fit, which would give different purchases one key.
  */
 static bool
 store_req_key(struct store *st, size_t i, const struct store_purchase *p)
@@ -507,7 +513,7 @@ store_req_key(struct store *st, size_t i, const struct store_purchase *p)
 	int	 n;
 
 	n = snprintf(st->req_keys[i], sizeof(st->req_keys[i]),
-	    "%s" STORE_REQ_INFIX "%s:%s", st->stock_key, p->user,
+	    "%s" STORE_REQ_INFIX "%s:%s", p->item->key, p->user,
 	    p->request_id);
 	if (n >= 0 && (size_t)n < sizeof(st->req_keys[i]))
 		return true;
@@ -599,7 +605,7 @@ store_order_ids(struct store *st, size_t n)
 enum spike_err
 store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 {
-	const char	*argv[14 + 3 * STORE_BATCH_MAX];
+	const char	*argv[13 + 5 * STORE_BATCH_MAX];
 	size_t		 i, argc = 0;
 	redisReply	*r;
 
@@ -609,9 +615,8 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 		return SPIKE_ESYSTEM;
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = NULL;
-	snprintf(st->nkeys, sizeof(st->nkeys), "%zu", n + 2);
+	snprintf(st->nkeys, sizeof(st->nkeys), "%zu", n + 1);
 	argv[argc++] = st->nkeys;
-	argv[argc++] = st->stock_key;
 	argv[argc++] = st->conf->events_key;
 	for (i = 0; i < n; i++) {
 		if (!store_req_key(st, i, p[i]))
@@ -631,6 +636,10 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 		argv[argc++] = p[i]->user;
 	for (i = 0; i < n; i++)
 		argv[argc++] = st->order_ids[i];
+	for (i = 0; i < n; i++)
+		argv[argc++] = p[i]->item->key;
+	for (i = 0; i < n; i++)
+		argv[argc++] = p[i]->item->name;
 	if ((r = store_eval(st, STORE_SCRIPT_BUY, (int)argc, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != STORE_BUY_REPLY * n)
@@ -643,20 +652,24 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 }
 
 /*
- * Pay user's order (see src/lua/pay.lua).  Returns SPIKE_OK with the
- * outcome in *result, SPIKE_EUNCONFIRMED with it but too few replicas
+ * Pay user's order of item (see src/lua/pay.lua).  Returns SPIKE_OK with
+ * the outcome in *result, SPIKE_EUNCONFIRMED with it but too few replicas
  * having it (durability = replicas), or SPIKE_EREDIS.
  */
 enum spike_err
-store_pay(struct store *st, const char *user, const char *order_id,
-    enum store_pay_result *result, struct store_order *order)
+store_pay(struct store *st, const struct item *item, const char *user,
+    const char *order_id, enum store_pay_result *result,
+    struct store_order *order)
 {
-	const char	*argv[] = { "EVALSHA", NULL, "2", st->pending_key,
-			    st->conf->events_key, st->stock_key, user,
-			    order_id, st->retention_ms, st->events_max_len };
+	char		 pending[ITEM_KEY_MAX + sizeof(":pending")];
+	const char	*argv[] = { "EVALSHA", NULL, "2", pending,
+			    st->conf->events_key, item->key, user,
+			    order_id, st->retention_ms, st->events_max_len,
+			    item->name };
 	redisReply	*r;
 
-	if ((r = store_eval(st, STORE_SCRIPT_PAY, 10, argv)) == NULL)
+	snprintf(pending, sizeof(pending), "%s:pending", item->key);
+	if ((r = store_eval(st, STORE_SCRIPT_PAY, 11, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 2))
 		return store_bad_reply(st, r, "pay");
@@ -683,14 +696,14 @@ store_pay(struct store *st, const char *user, const char *order_id,
 }
 
 /*
- * Read user's latest order (see src/lua/order.lua).  Returns SPIKE_OK
- * with *found telling whether there is one, or SPIKE_EREDIS.
+ * Read user's latest order of item (see src/lua/order.lua).  Returns
+ * SPIKE_OK with *found telling whether there is one, or SPIKE_EREDIS.
  */
 enum spike_err
-store_find_order(struct store *st, const char *user, bool *found,
-    struct store_order *order)
+store_find_order(struct store *st, const struct item *item, const char *user,
+    bool *found, struct store_order *order)
 {
-	const char	*argv[] = { "EVALSHA", NULL, "0", st->stock_key, user };
+	const char	*argv[] = { "EVALSHA", NULL, "0", item->key, user };
 	redisReply	*r;
 
 	if ((r = store_eval(st, STORE_SCRIPT_ORDER, 5, argv)) == NULL)
