@@ -1094,6 +1094,40 @@ START_TEST(test_sign_item)
 }
 END_TEST
 
+/* audit --item: the item's books, its events told by their "item". */
+START_TEST(test_audit_item)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+
+	start_redis(&r);
+	ctl(r.dir, r.conf, &run, "init", "10", NULL);
+	ctl(r.dir, r.conf, &run, "init", "10", "--item", "A", NULL);
+	ck_assert_msg(run.status == 0, "init: %s", run.err);
+	ctl(r.dir, r.conf, &run, "audit", "--item", "A", NULL);
+	ck_assert_msg(run.status == 0 && strstr(run.out, "sale A:") != NULL,
+	    "audit --item A: %d %s%s", run.status, run.out, run.err);
+	/* A created event of A's for an order A does not have. */
+	rdo(&r, "XADD %s * event created order 0a user u item A",
+	    K ":events");
+	ctl(r.dir, r.conf, &run, "audit", "--item", "A", NULL);
+	ck_assert_msg(run.status == 1 && strstr(run.out,
+	    "event-without-order") != NULL, "audit --item A: %d %s",
+	    run.status, run.out);
+	ctl(r.dir, r.conf, &run, "audit", NULL);
+	ck_assert_msg(run.status == 0, "the default item audits A's event: "
+	    "%s", run.out);
+	/* An entry without "item" is the default item's. */
+	rdo(&r, "XADD %s * event created order 0b user u", K ":events");
+	ctl(r.dir, r.conf, &run, "audit", NULL);
+	ck_assert_msg(run.status == 1, "audit: %s", run.out);
+	ctl(r.dir, r.conf, &run, "audit", "--item", "B", NULL);
+	ck_assert_msg(run.status == 2 && strstr(run.err, "no stock hash"),
+	    "audit of no item: %d %s", run.status, run.err);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- nginx answers per item at the edge ---------------------------------- */
 
 /* Write an edge file as the instances do: kind/item under edge_dir. */
@@ -1388,6 +1422,7 @@ spikectl_suite(void)
 	tcase_add_test(live, test_init_items_refused);
 	tcase_add_test(live, test_items_pause_resume);
 	tcase_add_test(live, test_sign_item);
+	tcase_add_test(live, test_audit_item);
 	tcase_add_test(live, test_nginx_edge_per_item);
 	suite_add_tcase(s, live);
 	return s;
