@@ -193,18 +193,36 @@ raw_or_missing(const char *raw)
 }
 
 /*
+ * Is --item, if given, an item name (or the default item's, stock_key)?
+ * Returns CTL_OK, or CTL_USAGE having said why.
+ */
+static int
+item_arg_valid(const struct ctl *c, const char *cmd)
+{
+	if (c->item == NULL || strcmp(c->item, c->conf.stock_key) == 0 ||
+	    item_name_valid(c->item, strlen(c->item)))
+		return CTL_OK;
+	return ctl_errx(CTL_USAGE, "%s: --item \"%s\": an item is 1 to %d of "
+	    "A-Z a-z 0-9 _ . - (not \".\" or \"..\")", cmd, c->item,
+	    ITEM_NAME_MAX);
+}
+
+/*
  * Point cr at the item of --item (the default item without it).  Returns
  * CTL_OK, or CTL_USAGE having said why.
  */
 static int
 use_item(struct ctl *c, struct ctl_redis *cr, const char *cmd)
 {
+	int	 st;
+
 	if (c->item == NULL)
 		return CTL_OK;
+	if ((st = item_arg_valid(c, cmd)) != CTL_OK)
+		return st;
 	if (!ctl_redis_set_item(cr, c->item))
-		return ctl_errx(CTL_USAGE, "%s: --item \"%s\": an item is 1 to "
-		    "%d of A-Z a-z 0-9 _ . - (not \".\" or \"..\")", cmd,
-		    c->item, ITEM_NAME_MAX);
+		return ctl_errx(CTL_USAGE, "%s: --item \"%s\": its key is longer "
+		    "than %zu bytes", cmd, c->item, (size_t)ITEM_KEY_MAX - 1);
 	return CTL_OK;
 }
 
@@ -384,11 +402,8 @@ pause_resume(struct ctl *c, bool paused)
 	long long		 changed = 0;
 	int			 st;
 
-	if (c->item != NULL && strcmp(c->item, c->conf.stock_key) != 0 &&
-	    !item_name_valid(c->item, strlen(c->item)))
-		return ctl_errx(CTL_USAGE, "%s: --item \"%s\": an item is 1 to "
-		    "%d of A-Z a-z 0-9 _ . - (not \".\" or \"..\")", cmd,
-		    c->item, ITEM_NAME_MAX);
+	if ((st = item_arg_valid(c, cmd)) != CTL_OK)
+		return st;
 	if ((cr = open_redis(c)) == NULL)
 		return CTL_FAIL;
 	if (ctl_redis_pause(cr, c->item, paused, &changed) != SPIKE_OK)
@@ -1255,6 +1270,7 @@ cmd_sign(struct ctl *c, char **args)
 	char		 err[CONF_ERR_MAX], *end;
 	long		 ttl = CTL_SIGN_TTL;
 	bool		 ok;
+	int		 st;
 
 	if (!query_user_valid(user, strlen(user)))
 		return ctl_errx(CTL_USAGE, "sign: \"%s\": a user is 1 to %d "
@@ -1263,11 +1279,8 @@ cmd_sign(struct ctl *c, char **args)
 	    strlen(c->order)))
 		return ctl_errx(CTL_USAGE, "sign: --order \"%s\": not an "
 		    "order id", c->order);
-	if (c->item != NULL && strcmp(c->item, c->conf.stock_key) != 0 &&
-	    !item_name_valid(c->item, strlen(c->item)))
-		return ctl_errx(CTL_USAGE, "sign: --item \"%s\": an item is 1 "
-		    "to %d of A-Z a-z 0-9 _ . - (not \".\" or \"..\")",
-		    c->item, ITEM_NAME_MAX);
+	if ((st = item_arg_valid(c, "sign")) != CTL_OK)
+		return st;
 	if (c->ttl != NULL && (*c->ttl < '0' || *c->ttl > '9' ||
 	    (ttl = strtol(c->ttl, &end, 10)) < 1 ||
 	    ttl > (long)c->conf.sig_max_ttl_s || *end != '\0'))
