@@ -1094,6 +1094,59 @@ START_TEST(test_sign_item)
 }
 END_TEST
 
+/* 10,000 items: items and pause read and write them all within a second. */
+#define MANY_ITEMS	10000
+
+START_TEST(test_items_many)
+{
+	struct timeval	 tv = { 5, 0 };
+	struct rig	 r;
+	struct ctl_run	 run;
+	redisContext	*c;
+	redisReply	*rep;
+	char		 path[RIG_PATH_MAX + 16], *doc;
+	double		 start, items_ms, pause_ms;
+	int		 i;
+
+	start_redis(&r);
+	c = redisConnectWithTimeout("127.0.0.1", r.redis.port, tv);
+	ck_assert_msg(c != NULL && c->err == 0, "redis connect");
+	for (i = 0; i < MANY_ITEMS; i++) {
+		redisAppendCommand(c, "HSET " IK "it%05d %s 100 %s 3 start_ms 0",
+		    i, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
+		redisAppendCommand(c, "ZADD %s 0 it%05d", K ":items", i);
+	}
+	for (i = 0; i < 2 * MANY_ITEMS; i++) {
+		ck_assert(redisGetReply(c, (void **)&rep) == REDIS_OK);
+		freeReplyObject(rep);
+	}
+	redisFree(c);
+	start = rig_now_ms();
+	ctl(r.dir, r.conf, &run, "items", "--json", NULL);
+	items_ms = rig_now_ms() - start;
+	ck_assert_msg(run.status == 0, "items: %d %s", run.status, run.err);
+	/* The whole answer is longer than run.out: read its file. */
+	snprintf(path, sizeof(path), "%s/run.out", r.dir);
+	ck_assert((doc = malloc(MANY_ITEMS * 256)) != NULL);
+	slurp(path, doc, MANY_ITEMS * 256);
+	ck_assert_msg(json_valid(doc) && json_at(doc, "items.9999") != NULL &&
+	    json_at(doc, "items.10000") == NULL &&
+	    json_is(doc, "items.9999.item", "\"it09999\"") &&
+	    json_ll(doc, "items.9999.remaining") == 97, "not the %d items",
+	    MANY_ITEMS);
+	free(doc);
+	start = rig_now_ms();
+	ctl(r.dir, r.conf, &run, "pause", NULL);
+	pause_ms = rig_now_ms() - start;
+	ck_assert_msg(run.status == 0 && strstr(run.out, "10000 items paused"),
+	    "pause: %s%s", run.out, run.err);
+	ck_assert_msg(items_ms < budget_ms(1000) && pause_ms < budget_ms(1000),
+	    "%d items: items took %.0f ms, pause %.0f ms (budget %u ms)",
+	    MANY_ITEMS, items_ms, pause_ms, budget_ms(1000));
+	rig_stop(&r);
+}
+END_TEST
+
 /* audit --item: the item's books, its events told by their "item". */
 START_TEST(test_audit_item)
 {
@@ -1423,6 +1476,7 @@ spikectl_suite(void)
 	tcase_add_test(live, test_items_pause_resume);
 	tcase_add_test(live, test_sign_item);
 	tcase_add_test(live, test_audit_item);
+	tcase_add_test(live, test_items_many);
 	tcase_add_test(live, test_nginx_edge_per_item);
 	suite_add_tcase(s, live);
 	return s;
