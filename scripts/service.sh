@@ -272,6 +272,7 @@ EOF
 		echo "stat_log = $stat_log"
 		echo "edge_log = $edge_log"
 		echo "sold_out_flag = $run/var/sold-out"
+		echo "edge_dir = $run/var/edge"
 		for i in "${!ports[@]}"; do
 			echo "instance = 127.0.0.1:${ports[i]} weight=${weights[i]}"
 		done

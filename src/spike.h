@@ -697,17 +697,56 @@ struct ctl_status {
 	struct ctl_sale	 sale;
 	long long	 pending;	/* ZCARD KEY:pending */
 	long long	 anonymous;	/* GET KEY:anonymous */
+	long long	 items;		/* ZCARD KEY:items, those registered */
 	struct ctl_beat	 beats[CTL_BEATS_MAX];	/* newest first */
 	size_t		 nbeats;
 	struct redis_where where;	/* the Redis that answered */
 };
 
+/* A start given may lie this far in the past (a command typed late). */
+#define CTL_START_PAST_MS	60000
+
+/* What spikectl init is asked for (spikectl(1), init). */
+struct ctl_init {
+	long long	 total;
+	bool		 force;
+	char		 start[24];	/* "" from now, "+S" seconds, unix ms */
+	char		 end[24];	/* "" no end, "+S", unix ms */
+	long long	 per_user;	/* -1: spike.conf's per_user_limit */
+};
+
+/* init.lua's "close" status: why init refused, or CTL_INIT_DONE. */
+enum ctl_init_status {
+	CTL_INIT_DONE = 1,
+	CTL_INIT_SOLD = 0,		/* sold tickets and no --force */
+	CTL_INIT_END_FIRST = -1,	/* the end not after the start */
+	CTL_INIT_START_PAST = -2,	/* over CTL_START_PAST_MS ago */
+	CTL_INIT_END_PAST = -3,		/* the end already past */
+};
+
 /* What spikectl init found and did. */
 struct ctl_reset {
-	bool		 refused;	/* sold tickets and no --force */
+	bool		 refused;	/* status is not CTL_INIT_DONE */
+	int		 status;	/* enum ctl_init_status */
 	struct ctl_sale	 before;
 	long long	 ended;		/* pending orders ended */
 	long long	 removed;	/* per-user keys unlinked */
+	long long	 now_ms;	/* Redis's clock at the close */
+	long long	 start_ms;	/* the times resolved (0: none) */
+	long long	 end_ms;
+};
+
+/* An item as spikectl items finds it (items.lua). */
+struct ctl_item {
+	char		 name[CONF_KEY_MAX];	/* the default's: stock_key */
+	bool		 total_ok;
+	bool		 sold_ok;
+	long long	 total;
+	long long	 sold;
+	long long	 start_ms;	/* 0: open from init */
+	long long	 end_ms;	/* 0: no end */
+	bool		 paused;
+	long long	 per_user;	/* -1: spike.conf's */
 };
 
 struct ctl_redis;
@@ -721,8 +760,25 @@ enum spike_err	 ctl_redis_sale(struct ctl_redis *, struct ctl_sale *);
 enum spike_err	 ctl_redis_durability(struct ctl_redis *, char *why,
 		    size_t whysz);
 enum spike_err	 ctl_redis_status(struct ctl_redis *, struct ctl_status *);
-enum spike_err	 ctl_redis_init(struct ctl_redis *, long long total,
-		    bool force, struct ctl_reset *);
+bool		 ctl_redis_set_item(struct ctl_redis *, const char *name);
+enum spike_err	 ctl_redis_init(struct ctl_redis *, const struct ctl_init *,
+		    struct ctl_reset *);
+enum spike_err	 ctl_redis_item_count(struct ctl_redis *, long long *);
+enum spike_err	 ctl_redis_pause(struct ctl_redis *, const char *name,
+		    bool paused, long long *changed);
+enum spike_err	 ctl_redis_items(struct ctl_redis *, struct ctl_item **,
+		    size_t *n, long long *now_ms);
+
+/* ---- ctl_time.c: times of spikectl, ISO 8601 to and from Unix ms ------ */
+
+bool		 ctl_time_parse(const char *text, long long *ms);
+void		 ctl_time_format(long long ms, char *buf, size_t bufsz);
+
+/* ---- ctl_items.c: spikectl items, the list ---------------------------- */
+
+const char	*ctl_item_state(const struct ctl_item *, long long now_ms);
+void		 ctl_items_print(const struct ctl_item *, size_t n,
+		    long long now_ms, const struct conf *, bool json);
 
 /* ---- ctl_audit.c: spikectl audit, the sale's books checked ------------ */
 
@@ -740,6 +796,7 @@ struct ctl_audit_kind {
 
 /* The books as audit.lua read them at one instant (spikectl(1), audit). */
 struct ctl_audit {
+	char		 item[CONF_KEY_MAX];	/* the item audited */
 	bool		 exists;	/* the stock hash is there */
 	long long	 now_ms;	/* Redis TIME when it read them */
 	long long	 opened_ms;	/* KEY:opened; 0 without */
@@ -795,7 +852,9 @@ extern const char lua_audit[];
 extern const char lua_buy[];
 extern const char lua_expire[];
 extern const char lua_init[];
+extern const char lua_items[];
 extern const char lua_order[];
+extern const char lua_pause[];
 extern const char lua_pay[];
 extern const char lua_sync[];
 
