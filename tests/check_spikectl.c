@@ -807,7 +807,8 @@ START_TEST(test_render_edge_dir_and_default_item)
 	    &out, err, sizeof(err)), SPIKE_OK);
 	ck_assert_msg(strstr(out, "/run/spike-fcgi/edge") == NULL &&
 	    strstr(out, "-f /srv/edge/not-started/$spike_item") != NULL &&
-	    strstr(out, "alias /srv/edge/closed/;") != NULL,
+	    strstr(out, "-f /srv/edge/closed/$spike_item") != NULL &&
+	    strstr(out, "alias /srv/edge/not-started/;") != NULL,
 	    "edge_dir not written in:\n%s", out);
 	ck_assert_msg(strstr(out, "ticket_hash_key") == NULL &&
 	    strstr(out, "\"\" \"sale:42\";") != NULL &&
