@@ -355,6 +355,27 @@ sync_call(struct sync_state *ss)
 	return view.more;
 }
 
+/*
+ * While edge files fail, try each tick again for the items whose files
+ * are not known, stopping at the first that still fails (the cause is
+ * most likely the directory's); the walk lasts only while they fail.
+ */
+static void
+retry_edges(struct sync_state *ss)
+{
+	long long	 now_ms = item_redis_now_ms(ss->items);
+	size_t		 i, n = item_count(ss->items);
+	struct item	*it;
+
+	for (i = 0; i < n; i++) {
+		if ((it = item_at(ss->items, i))->edge != EDGE_UNKNOWN)
+			continue;
+		update_edge(ss, it, now_ms);
+		if (it->edge == EDGE_UNKNOWN)
+			break;
+	}
+}
+
 /* One tick's sync: calls until the change log is read, within reason. */
 static void
 sync_once(struct sync_state *ss)
@@ -363,6 +384,8 @@ sync_once(struct sync_state *ss)
 
 	while (sync_call(ss) && ++calls < SYNC_CALLS_MAX)
 		;
+	if (ss->edge_failed && sync_store_up(ss))
+		retry_edges(ss);
 }
 
 /* Expire overdue orders about once a second; any instance may. */
