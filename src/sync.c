@@ -29,7 +29,13 @@
 #include "spike.h"
 
 #define SYNC_CALLS_MAX		64	/* sync calls in one tick, catching up */
-#define SYNC_CLOCK_RTT_US	20000	/* slower round trips keep the clock */
+/*
+ * Redis reads TIME as the script starts: the middle of the round trip is
+ * a fair guess of that instant only for a quick call with little to read.
+ * Other calls keep the clock as it was (once it was set).
+ */
+#define SYNC_CLOCK_RTT_US	20000
+#define SYNC_CLOCK_ITEMS_MAX	50
 
 /* What an item's edge files say; 0 (calloc) is "not known yet". */
 enum sync_edge {
@@ -68,6 +74,7 @@ struct sync_state {
 	bool			 times_dirty;	/* an item's start or end moved */
 	bool			 listing_dirty;
 	bool			 full_logged;	/* the table is full, said once */
+	bool			 clock_set;	/* item_set_clock() called */
 	bool			 edge_failed;	/* reported, quiet until it works */
 	bool			 flag_failed;	/* reported, quiet until it works */
 	bool			 sentinel_failed;	/* reported likewise */
@@ -336,8 +343,11 @@ sync_call(struct sync_state *ss)
 		return false;
 	}
 	after = now_us();
-	if (after - before < SYNC_CLOCK_RTT_US || ss->last == 0)
+	if (!ss->clock_set || (after - before < SYNC_CLOCK_RTT_US &&
+	    view.nitems <= SYNC_CLOCK_ITEMS_MAX)) {
 		item_set_clock(ss->items, view.redis_us, (before + after) / 2);
+		ss->clock_set = true;
+	}
 	report_up(ss);
 	now_ms = item_redis_now_ms(ss->items);
 	apply_sale(ss, ss->default_item, &view.sale, view.live_weight, now_ms);
