@@ -309,6 +309,44 @@ START_TEST(test_edge_files_follow_state)
 }
 END_TEST
 
+/*
+ * A full table: items past items_max are not taken, the instance says so
+ * once in its log and in /metrics, and keeps syncing the others.
+ */
+START_TEST(test_table_full)
+{
+	struct rig_options opt = { .conf_extra = "items_max = 3\n" };
+	struct rig	 r;
+	redisContext	*c;
+	double		 start;
+	int		 i;
+
+	rig_ck_start(&r, &opt, 10);
+	c = rig_ck_redis(&r);
+	item_init(c, "first", 5, 0, 0);
+	item_init(c, "second", 5, 0, 0);
+	item_init(c, "third", 5, 0, 0);
+	item_init(c, "fourth", 5, 0, 0);
+	start = rig_now_ms();
+	for (i = 0; i < RIG_INSTANCES; i++)
+		while (gauge(&r, i, "spike_items_full") != 1)
+			ck_assert_msg(rig_now_ms() - start <= KNOWN_WITHIN_MS,
+			    "instance %d: spike_items_full not 1", i + 1);
+	ck_assert_int_eq((int)gauge(&r, 0, "spike_items"), 3);
+	rig_ck_logs_wait(&r, "items_max 3 reached", 1, KNOWN_WITHIN_MS);
+	/* The items it holds still follow Redis; the log says it once. */
+	DO(c, "HSET", K ":item:first", RIG_SOLD_FIELD, "5");
+	log_change(c, "first");
+	log_change(c, "third");
+	ck_assert(edge_wait(&r, "sold-out", "first", true, KNOWN_WITHIN_MS));
+	for (i = 0; i < RIG_INSTANCES; i++)
+		ck_assert_int_eq(rig_instance_log_lines(&r, i,
+		    "items_max 3 reached"), 1);
+	redisFree(c);
+	rig_stop(&r);
+}
+END_TEST
+
 static Suite *
 opening_suite(void)
 {
@@ -319,6 +357,7 @@ opening_suite(void)
 	tcase_add_test(tc, test_items_reach_every_instance);
 	tcase_add_test(tc, test_opens_and_closes_on_time);
 	tcase_add_test(tc, test_edge_files_follow_state);
+	tcase_add_test(tc, test_table_full);
 	suite_add_tcase(s, tc);
 	return s;
 }
