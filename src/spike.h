@@ -7,8 +7,9 @@
  * takes a local ticket, batch.c gathers the purchases of the moment and
  * store.c sells them in one Redis script call, reply.c answers, statlog.c
  * records the stat line and metrics.c counts it.  In the background,
- * sync.c keeps the local stock in step with Redis and expires unpaid
- * orders.  spikectl.c with the ctl_*.c files is the operator's tool;
+ * sync.c keeps each item (item.c) and its local stock in step with
+ * Redis, keeps the edge files nginx answers from (edge.c) and the /items
+ * listing (listing.c), and expires unpaid orders.  spikectl.c with the ctl_*.c files is the operator's tool;
  * conf.c, redis_dial.c (with sentinel.c and auth.c), json.c, log.c,
  * now.c and error.c serve both.
  */
