@@ -336,7 +336,8 @@ write_items(struct metrics_out *o)
 	out_printf(o, "spike_items_open %llu\n", atomic_load(&items_open));
 	family(o, "spike_items_full", "gauge", "1 when items_max was reached "
 	    "and later items are not sold by this instance.");
-	out_printf(o, "spike_items_full %d\n", atomic_load(&items_full) ? 1 : 0);
+	out_printf(o, "spike_items_full %d\n",
+	    atomic_load(&items_full) ? 1 : 0);
 }
 
 static void

@@ -9,9 +9,9 @@
  * records the stat line and metrics.c counts it.  In the background,
  * sync.c keeps each item (item.c) and its local stock in step with
  * Redis, keeps the edge files nginx answers from (edge.c) and the /items
- * listing (listing.c), and expires unpaid orders.  spikectl.c with the ctl_*.c files is the operator's tool;
- * conf.c, redis_dial.c (with sentinel.c and auth.c), json.c, log.c,
- * now.c and error.c serve both.
+ * listing (listing.c), and expires unpaid orders.  spikectl.c with the
+ * ctl_*.c files is the operator's tool; conf.c, redis_dial.c (with
+ * sentinel.c and auth.c), json.c, log.c, now.c and error.c serve both.
  */
 #ifndef SPIKE_H
 #define SPIKE_H

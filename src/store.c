@@ -75,10 +75,10 @@ struct store {
 	char			 stock_key[CONF_KEY_MAX];
 	char			 live_key[CONF_KEY_MAX + 16];
 	char			 pending_key[CONF_KEY_MAX + 16];
-	char			 changes_key[CONF_KEY_MAX + 16];	/* D:changes */
-	char			 registry_key[CONF_KEY_MAX + 16];	/* D:items */
-	char			 seq_key[CONF_KEY_MAX + 16];	/* D:seq */
-	char			 due_key[CONF_KEY_MAX + 16];	/* D:due */
+	char			 changes_key[CONF_KEY_MAX + 16];
+	char			 registry_key[CONF_KEY_MAX + 16]; /* :items */
+	char			 seq_key[CONF_KEY_MAX + 16];	/* KEY:seq */
+	char			 due_key[CONF_KEY_MAX + 16];	/* KEY:due */
 	char			 pay_timeout_ms[16];
 	char			 per_user_limit[16];
 	char			 request_ttl_s[16];

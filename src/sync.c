@@ -9,8 +9,9 @@
  * an item opens or closes, by its estimate of Redis's clock, to change
  * the item's edge files then; workers need no wake-up, they compare
  * start_ms and end_ms with the clock themselves.  After anything
- * changed it rebuilds the /items listing (listing.c).  About once a second it also expires overdue orders, which
- * puts their tickets back on sale.  It is also what notices Redis coming
+ * changed it rebuilds the /items listing (listing.c).  About once a
+ * second it also expires overdue orders, which puts their tickets back
+ * on sale.  It is also what notices Redis coming
  * back after an outage: while Redis is down, workers answer 503 at once
  * instead of each waiting for its own timeout.  With Sentinel, it also
  * asks every sync_ms which primary the Sentinels name, and when that
@@ -28,7 +29,7 @@
 
 #include "spike.h"
 
-#define SYNC_CALLS_MAX		64	/* sync calls in one tick, catching up */
+#define SYNC_CALLS_MAX		64	/* calls in one tick, catching up */
 /*
  * Redis reads TIME as the script starts: the middle of the round trip is
  * a fair guess of that instant only for a quick call with little to read.
@@ -71,11 +72,11 @@ struct sync_state {
 	struct transition	*times;		/* sorted by at_ms */
 	size_t			 ntimes;
 	size_t			 next_time;	/* first not passed */
-	bool			 times_dirty;	/* an item's start or end moved */
+	bool			 times_dirty;	/* a start or end moved */
 	bool			 listing_dirty;
-	bool			 full_logged;	/* the table is full, said once */
+	bool			 full_logged;	/* table full, said once */
 	bool			 clock_set;	/* item_set_clock() called */
-	bool			 edge_failed;	/* reported, quiet until it works */
+	bool			 edge_failed;	/* said once, until it works */
 	bool			 flag_failed;	/* reported, quiet until it works */
 	bool			 sentinel_failed;	/* reported likewise */
 	char			 primary[CONF_ADDR_MAX];	/* "" until known */
@@ -280,10 +281,11 @@ apply_sale(struct sync_state *ss, struct item *it,
     const struct store_sale *sale, unsigned int live_weight, long long now_ms)
 {
 	unsigned int	 weights;
-	long long	 remaining = sale->exists ? sale->total - sale->sold : 0;
+	long long	 remaining;
 
 	bool		 moved = false, changed;
 
+	remaining = sale->exists ? sale->total - sale->sold : 0;
 	if (atomic_exchange(&it->start_ms, sale->start_ms) != sale->start_ms)
 		moved = true;
 	if (atomic_exchange(&it->end_ms, sale->end_ms) != sale->end_ms)
@@ -456,7 +458,8 @@ rebuild_times(struct sync_state *ss, long long now_ms)
 		at[1] = atomic_load(&it->end_ms);
 		for (k = 0; k < 2; k++)
 			if (at[k] > now_ms)
-				t[ss->ntimes++] = (struct transition){ at[k], it };
+				t[ss->ntimes++] = (struct transition){
+					.at_ms = at[k], .item = it };
 	}
 	qsort(t, ss->ntimes, sizeof(*t), transition_order);
 }
