@@ -494,6 +494,17 @@ handle_metrics(struct route_ctx *ctx, const struct route_request *req,
 	r->kind = REPLY_OK;
 }
 
+/* GET /items: the worker sends the listing the sync thread built. */
+static void
+handle_items(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	(void)ctx;
+	(void)req;
+	(void)q;
+	r->kind = REPLY_OK;
+}
+
 static const struct route routes[] = {
 	{ "/buy/ticket",	"GET, POST",	handle_buy,	false },
 	{ "/order",		"GET",		handle_order,	false },
@@ -501,6 +512,7 @@ static const struct route routes[] = {
 	{ "/stock",		"GET",		handle_stock,	false },
 	{ "/healthz",		"GET",		handle_healthz,	true },
 	{ "/metrics",		"GET",		handle_metrics,	true },
+	{ "/items",		"GET",		handle_items,	false },
 };
 
 static const struct route *
@@ -590,4 +602,7 @@ route_handle(struct route_ctx *ctx, const struct route_request *req,
 	memcpy(ans->user, q.user, sizeof(ans->user));
 	route->handle(ctx, req, &q, &ans->reply);
 	ans->exposition = route->handle == handle_metrics;
+	ans->listing = route->handle == handle_items;
+	ans->limit = q.limit_given ? (unsigned int)strtoul(q.limit, NULL, 10) :
+	    LISTING_DEFAULT_LIMIT;
 }

@@ -7,10 +7,11 @@
  * takes a local ticket, batch.c gathers the purchases of the moment and
  * store.c sells them in one Redis script call, reply.c answers, statlog.c
  * records the stat line and metrics.c counts it.  In the background,
- * sync.c keeps the local stock in step with Redis and expires unpaid
- * orders.  spikectl.c with the ctl_*.c files is the operator's tool;
- * conf.c, redis_dial.c (with sentinel.c and auth.c), json.c, log.c,
- * now.c and error.c serve both.
+ * sync.c keeps each item (item.c) and its local stock in step with
+ * Redis, keeps the edge files nginx answers from (edge.c) and the /items
+ * listing (listing.c), and expires unpaid orders.  spikectl.c with the
+ * ctl_*.c files is the operator's tool; conf.c, redis_dial.c (with
+ * sentinel.c and auth.c), json.c, log.c, now.c and error.c serve both.
  */
 #ifndef SPIKE_H
 #define SPIKE_H
@@ -285,6 +286,7 @@ long long	 now_ms(void);
 #define QUERY_BODY_MAX		4096
 #define QUERY_SIG_MAX		128	/* what sig.c parses is shorter */
 #define QUERY_ITEM_MAX		64	/* ITEM_NAME_MAX, item.c's */
+#define QUERY_LIMIT_MAX		4	/* digits of ?limit= (GET /items) */
 
 /* Zero it before the first query_parse. */
 struct query {
@@ -296,6 +298,8 @@ struct query {
 	bool		 order_given;
 	bool		 sig_given;
 	bool		 item_given;
+	char		 limit[QUERY_LIMIT_MAX + 1];	/* "" when not given */
+	bool		 limit_given;
 	const char	*error;				/* why input was refused */
 };
 
@@ -405,6 +409,7 @@ struct item {
 	/* The sync thread's own. */
 	bool		 filled;	/* first quota granted */
 	unsigned int	 edge;		/* what the edge files last said */
+	long long	 edge_opens_ms;	/* the not-started file's opens_at */
 };
 
 struct item_table;
@@ -424,6 +429,7 @@ const char	*item_state_name(enum item_state);
 void		 item_set_clock(struct item_table *, long long redis_us,
 		    long long local_us);
 long long	 item_redis_now_ms(const struct item_table *);
+long long	 item_local_us(const struct item_table *, long long redis_ms);
 
 /* ---- store.c: Redis, the one true count -------------------------------- */
 
@@ -462,11 +468,38 @@ struct store_order {
 	long long	 pay_by;	/* unix milliseconds */
 };
 
-struct store_view {
-	bool		 exists;
+/* An item's hash as sync.lua read it. */
+struct store_sale {
+	bool		 exists;	/* total and sold are numbers */
 	long long	 total;
 	long long	 sold;
+	long long	 start_ms;	/* 0: open from the start */
+	long long	 end_ms;	/* 0: no end */
+	bool		 paused;
+};
+
+/* An item the change log named. */
+struct store_item_view {
+	char		 name[CONF_KEY_MAX];
+	struct store_sale sale;
+};
+
+#define STORE_SYNC_BATCH	1000	/* changed items read per sync call */
+#define STORE_SYNC_HEAD		12	/* numbers before the addresses */
+#define STORE_SYNC_ITEM_FIELDS	7	/* name and the six of a sale */
+
+struct store_view {
+	bool		 exists;	/* the default item's, as sale */
+	long long	 total;
+	long long	 sold;
+	struct store_sale sale;		/* the default item's */
 	unsigned int	 live_weight;	/* weights of instances seen alive */
+	long long	 redis_us;	/* Redis TIME */
+	long long	 seq;		/* D:seq */
+	long long	 last;		/* the last change read */
+	bool		 more;		/* the log may hold more past last */
+	struct store_item_view *items;	/* the caller's, STORE_SYNC_BATCH */
+	size_t		 nitems;
 };
 
 /*
@@ -500,7 +533,8 @@ enum spike_err	 store_pay(struct store *, const struct item *,
 enum spike_err	 store_find_order(struct store *, const struct item *,
 		    const char *user, bool *found, struct store_order *);
 enum spike_err	 store_expire(struct store *, long long *expired);
-enum spike_err	 store_sync(struct store *, struct store_view *);
+enum spike_err	 store_sync(struct store *, long long last,
+		    struct store_view *);
 void		 store_leave(struct store *);
 const char	*store_error(const struct store *);
 const struct redis_where *store_where(const struct store *);
@@ -544,6 +578,36 @@ struct stat;
 const char	*safefile_secret_problem(int fd, struct stat *st, char *why,
 		    size_t whysz);
 
+/* ---- edge.c: the files nginx answers from, per item ------------------- */
+
+enum edge_kind {
+	EDGE_SOLD_OUT,		/* edge_dir/sold-out/ITEM */
+	EDGE_NOT_STARTED,	/* edge_dir/not-started/ITEM */
+	EDGE_CLOSED,		/* edge_dir/closed/ITEM */
+	EDGE_KINDS
+};
+
+const char	*edge_kind_dir(enum edge_kind);
+const char	*edge_prepare(const char *dir, char *path, size_t pathsz);
+const char	*edge_write(const char *dir, enum edge_kind, const char *name,
+		    const char *body);
+const char	*edge_remove(const char *dir, enum edge_kind,
+		    const char *name);
+
+/* ---- listing.c: GET /items, built by the sync thread ------------------ */
+
+#define LISTING_DEFAULT_LIMIT	100
+#define LISTING_MAX		1000	/* ?limit= at most */
+
+struct listing;
+
+struct listing	*listing_new(void);
+void		 listing_free(struct listing *);
+size_t		 listing_build(struct listing *, struct item_table *,
+		    long long redis_ms);
+char		*listing_answer(struct listing *, unsigned int limit,
+		    long long redis_ms, size_t *len);
+
 /* ---- sync.c: the background sync with Redis ---------------------------- */
 
 #define SYNC_EXPIRE_MS		1000	/* overdue orders expire this often */
@@ -555,6 +619,7 @@ struct sync_state *sync_start(const struct conf *, const char *self_id,
 bool		 sync_stop(struct sync_state *, unsigned int timeout_ms);
 bool		 sync_store_up(const struct sync_state *);
 void		 sync_report_down(struct sync_state *, const char *why);
+struct listing	*sync_listing(struct sync_state *);
 
 /* ---- route.c: one request, from parameters to answer ------------------- */
 
@@ -588,6 +653,8 @@ struct route_answer {
 	char		 user[QUERY_USER_MAX + 1];	/* for stat.log */
 	bool		 ops;		/* /metrics or /healthz: not counted */
 	bool		 exposition;	/* send metrics_format(), not JSON */
+	bool		 listing;	/* send listing_answer(), GET /items */
+	unsigned int	 limit;		/* of the listing */
 };
 
 bool		 route_length_ok(const char *content_length, struct reply *);
@@ -668,6 +735,8 @@ void		 metrics_redis_error(void);
 void		 metrics_redis_reconnect(void);
 void		 metrics_unconfirmed(unsigned int n);
 void		 metrics_fastcgi_refused(void);
+void		 metrics_set_items(size_t known, size_t open);
+void		 metrics_items_full(void);
 size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,
 		    bool redis_up);
 

@@ -75,6 +75,10 @@ struct store {
 	char			 stock_key[CONF_KEY_MAX];
 	char			 live_key[CONF_KEY_MAX + 16];
 	char			 pending_key[CONF_KEY_MAX + 16];
+	char			 changes_key[CONF_KEY_MAX + 16];
+	char			 registry_key[CONF_KEY_MAX + 16]; /* :items */
+	char			 seq_key[CONF_KEY_MAX + 16];	/* KEY:seq */
+	char			 due_key[CONF_KEY_MAX + 16];	/* KEY:due */
 	char			 pay_timeout_ms[16];
 	char			 per_user_limit[16];
 	char			 request_ttl_s[16];
@@ -107,6 +111,12 @@ store_new(const struct conf *conf, const char *self_id)
 	    conf->stock_key);
 	snprintf(st->pending_key, sizeof(st->pending_key), "%s:pending",
 	    conf->stock_key);
+	snprintf(st->changes_key, sizeof(st->changes_key), "%s:changes",
+	    conf->stock_key);
+	snprintf(st->registry_key, sizeof(st->registry_key), "%s:items",
+	    conf->stock_key);
+	snprintf(st->seq_key, sizeof(st->seq_key), "%s:seq", conf->stock_key);
+	snprintf(st->due_key, sizeof(st->due_key), "%s:due", conf->stock_key);
 	snprintf(st->pay_timeout_ms, sizeof(st->pay_timeout_ms), "%llu",
 	    (unsigned long long)conf->pay_timeout_s * 1000);
 	snprintf(st->per_user_limit, sizeof(st->per_user_limit), "%u",
@@ -422,17 +432,24 @@ reply_int(const redisReply *r, size_t i)
 	return r->element[i]->integer;
 }
 
+/* Are r's n elements from first integers? */
 static bool
-is_int_array(const redisReply *r, size_t n)
+is_int_array_at(const redisReply *r, size_t first, size_t n)
 {
 	size_t	 i;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < n)
+	if (r->elements < first + n)
 		return false;
-	for (i = 0; i < n; i++)
+	for (i = first; i < first + n; i++)
 		if (r->element[i]->type != REDIS_REPLY_INTEGER)
 			return false;
 	return true;
+}
+
+static bool
+is_int_array(const redisReply *r, size_t n)
+{
+	return r->type == REDIS_REPLY_ARRAY && is_int_array_at(r, 0, n);
 }
 
 /*
@@ -728,14 +745,15 @@ store_find_order(struct store *st, const struct item *item, const char *user,
 enum spike_err
 store_expire(struct store *st, long long *expired)
 {
-	const char	*argv[] = { "EVALSHA", NULL, "3", st->stock_key,
+	const char	*argv[] = { "EVALSHA", NULL, "6", st->stock_key,
 			    st->pending_key, st->conf->events_key,
+			    st->due_key, st->changes_key, st->seq_key,
 			    st->conf->sold_field, st->stock_key,
 			    STORE_EXPIRE_BATCH, st->retention_ms,
 			    st->events_max_len };
 	redisReply	*r;
 
-	if ((r = store_eval(st, STORE_SCRIPT_EXPIRE, 11, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_EXPIRE, 14, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_INTEGER)
 		return store_bad_reply(st, r, "expire");
@@ -744,15 +762,16 @@ store_expire(struct store *st, long long *expired)
 	return SPIKE_OK;
 }
 
-/* Sum the configured weights of the live addresses in r[3...]. */
+/* Sum the configured weights of the n live addresses from r[first]. */
 static unsigned int
-live_weight(const struct conf *conf, const redisReply *r)
+live_weight(const struct conf *conf, const redisReply *r, size_t first,
+    size_t n)
 {
 	const struct conf_instance *inst;
 	unsigned int		 sum = 0;
 	size_t			 i;
 
-	for (i = 3; i < r->elements; i++) {
+	for (i = first; i < first + n && i < r->elements; i++) {
 		if (r->element[i]->type != REDIS_REPLY_STRING)
 			continue;
 		if ((inst = conf_find_instance(conf, r->element[i]->str)))
@@ -762,33 +781,88 @@ live_weight(const struct conf *conf, const redisReply *r)
 }
 
 /*
- * Heartbeat and read the sale (see src/lua/sync.lua).  With durability
- * = fsync, check first that Redis still fsyncs (CONFIG SET may have
- * changed it since the link was made): the sync is what marks Redis up,
- * so the instance sells only while the check passes.  Returns SPIKE_OK
- * with the view filled in, or SPIKE_EREDIS.
+ * Read an item's six numbers from r[i...] (exists, total, sold,
+ * start_ms, end_ms, paused), as sync.lua gives them.
+ */
+static void
+read_sale(const redisReply *r, size_t i, struct store_sale *sale)
+{
+	sale->exists = reply_int(r, i) == 1;
+	sale->total = reply_int(r, i + 1);
+	sale->sold = reply_int(r, i + 2);
+	sale->start_ms = reply_int(r, i + 3);
+	sale->end_ms = reply_int(r, i + 4);
+	sale->paused = reply_int(r, i + 5) == 1;
+}
+
+/*
+ * The changed items of a sync reply, from r[i], seven elements each;
+ * false when one is malformed.
+ */
+static bool
+read_changes(const redisReply *r, size_t i, struct store_view *view)
+{
+	struct store_item_view *iv;
+
+	view->nitems = 0;
+	for (; i + STORE_SYNC_ITEM_FIELDS <= r->elements;
+	    i += STORE_SYNC_ITEM_FIELDS) {
+		if (view->nitems >= STORE_SYNC_BATCH ||
+		    r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i]->len >= sizeof(iv->name) ||
+		    !is_int_array_at(r, i + 1, STORE_SYNC_ITEM_FIELDS - 1))
+			return false;
+		iv = &view->items[view->nitems++];
+		memcpy(iv->name, r->element[i]->str, r->element[i]->len + 1);
+		read_sale(r, i + 1, &iv->sale);
+	}
+	return i == r->elements;
+}
+
+/*
+ * Heartbeat, read Redis's clock, the default item and the items changed
+ * after the change last (see src/lua/sync.lua).  With durability =
+ * fsync, check first that Redis still fsyncs (CONFIG SET may have changed
+ * it since the link was made): the sync is what marks Redis up, so the
+ * instance sells only while the check passes.  Returns SPIKE_OK with the
+ * view filled in (view->items must hold STORE_SYNC_BATCH), or
+ * SPIKE_EREDIS.
  */
 enum spike_err
-store_sync(struct store *st, struct store_view *view)
+store_sync(struct store *st, long long last, struct store_view *view)
 {
-	char		 window[16];
-	const char	*argv[] = { "EVALSHA", NULL, "2", st->stock_key,
-			    st->live_key, st->conf->total_field,
-			    st->conf->sold_field, st->self_id, window };
+	char		 window[16], from[24], batch[16];
+	const char	*argv[] = { "EVALSHA", NULL, "5", st->stock_key,
+			    st->live_key, st->changes_key, st->registry_key,
+			    st->seq_key, st->conf->total_field,
+			    st->conf->sold_field, st->self_id, window, from,
+			    batch, st->stock_key };
 	unsigned int	 ms = st->conf->sync_ms * 3;
+	size_t		 nlive;
 	redisReply	*r;
 
 	snprintf(window, sizeof(window), "%u", ms < 1000 ? 1000 : ms);
+	snprintf(from, sizeof(from), "%lld", last);
+	snprintf(batch, sizeof(batch), "%d", STORE_SYNC_BATCH);
 	if (st->ctx != NULL && store_check_fsync(st) != SPIKE_OK)
 		return SPIKE_EREDIS;
-	if ((r = store_eval(st, STORE_SCRIPT_SYNC, 9, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_SYNC, 15, argv)) == NULL)
 		return SPIKE_EREDIS;
-	if (!is_int_array(r, 3))
+	if (!is_int_array(r, STORE_SYNC_HEAD))
 		return store_bad_reply(st, r, "sync");
-	view->exists = reply_int(r, 0) == 1;
-	view->total = reply_int(r, 1);
-	view->sold = reply_int(r, 2);
-	view->live_weight = live_weight(st->conf, r);
+	read_sale(r, 0, &view->sale);
+	view->exists = view->sale.exists;
+	view->total = view->sale.total;
+	view->sold = view->sale.sold;
+	view->redis_us = reply_int(r, 6) * 1000000 + reply_int(r, 7);
+	view->seq = reply_int(r, 8);
+	view->last = reply_int(r, 9);
+	view->more = reply_int(r, 10) == 1;
+	nlive = (size_t)reply_int(r, 11);
+	view->live_weight = live_weight(st->conf, r, STORE_SYNC_HEAD, nlive);
+	if (nlive > r->elements - STORE_SYNC_HEAD ||
+	    !read_changes(r, STORE_SYNC_HEAD + nlive, view))
+		return store_bad_reply(st, r, "sync");
 	freeReplyObject(r);
 	return SPIKE_OK;
 }

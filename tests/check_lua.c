@@ -24,6 +24,10 @@
 #define SOLD		RIG_SOLD_FIELD
 #define EVENTS		K ":events"
 #define PENDING		K ":pending"
+#define DUE		K ":due"
+#define CHANGES		K ":changes"
+#define SEQ		K ":seq"
+#define ITEMS		K ":items"
 #define LIVE		K ":instances"
 #define SELF		"127.0.0.1:3001"
 #define REQ_TTL		"60"		/* as store.c */
@@ -54,6 +58,7 @@ struct buy {
 
 /* What as_int() makes of a reply neither integer nor numeric string. */
 #define NOT_INT		(-999999)
+#define SYNC_HEAD	12		/* sync.lua's numbers before addresses */
 
 static long long
 as_int(const redisReply *e)
@@ -185,8 +190,8 @@ expire_batch(redisContext *c, const char *batch)
 {
 	redisReply	*rep;
 
-	rep = CMD(c, "EVAL", lua_expire, "3", K, PENDING, EVENTS, SOLD, K,
-	    batch, RETENTION_MS, MAX_LEN);
+	rep = CMD(c, "EVAL", lua_expire, "6", K, PENDING, EVENTS, DUE, CHANGES,
+	    SEQ, SOLD, K, batch, RETENTION_MS, MAX_LEN);
 	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
 	return rig_redis_int_free(rep, NOT_INT);
 }
@@ -840,9 +845,9 @@ expirer_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		rep = redisCommand(c, "EVAL %s 3 %s %s %s %s %s %s %s %s",
-		    lua_expire, K, PENDING, EVENTS, SOLD, K, EXPIRE_BATCH,
-		    RETENTION_MS, MAX_LEN);
+		rep = redisCommand(c, "EVAL %s 6 %s %s %s %s %s %s %s %s %s "
+		    "%s %s", lua_expire, K, PENDING, EVENTS, DUE, CHANGES, SEQ,
+		    SOLD, K, EXPIRE_BATCH, RETENTION_MS, MAX_LEN);
 		if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
 			snprintf(e->err, sizeof(e->err), "EVAL: %.100s",
 			    rep ? rep->str : c->errstr);
@@ -1026,22 +1031,33 @@ END_TEST
 
 /* ---- sync.lua ----------------------------------------------------------- */
 
+/* sync.lua from the change last, reading at most batch changed items. */
+static redisReply *
+sync_from(redisContext *c, const char *self, const char *window,
+    const char *last, const char *batch)
+{
+	redisReply	*rep = CMD(c, "EVAL", lua_sync, "5", K, LIVE, CHANGES,
+			    ITEMS, SEQ, TOTAL, SOLD, self, window, last, batch,
+			    K);
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_ge(rep->elements, SYNC_HEAD);
+	return rep;
+}
+
 static redisReply *
 sync_as(redisContext *c, const char *self, const char *window)
 {
-	redisReply	*rep = CMD(c, "EVAL", lua_sync, "2", K, LIVE, TOTAL,
-			    SOLD, self, window);
-
-	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
-	ck_assert_uint_ge(rep->elements, 3);
-	return rep;
+	return sync_from(c, self, window, "0", "1000");
 }
 
 /* Is addr among the live addresses of a sync reply? */
 static bool
 live_in(const redisReply *rep, const char *addr)
 {
-	for (size_t i = 3; i < rep->elements; i++)
+	size_t	 n = (size_t)rep->element[11]->integer;
+
+	for (size_t i = SYNC_HEAD; i < SYNC_HEAD + n; i++)
 		if (strcmp(rep->element[i]->str, addr) == 0)
 			return true;
 	return false;
@@ -1084,7 +1100,8 @@ START_TEST(test_sync)
 	ck_assert_int_eq(as_int(rep->element[0]), 1);
 	ck_assert_int_eq(as_int(rep->element[1]), 100);
 	ck_assert_int_eq(as_int(rep->element[2]), 7);
-	ck_assert_int_eq(rep->elements, 5);
+	ck_assert_int_eq(as_int(rep->element[11]), 2);	/* two alive */
+	ck_assert_int_eq(rep->elements, SYNC_HEAD + 2);
 	ck_assert(live_in(rep, "127.0.0.1:1"));
 	ck_assert(live_in(rep, "127.0.0.1:2"));
 	ck_assert(!live_in(rep, "127.0.0.1:3"));
@@ -1104,9 +1121,6 @@ END_TEST
 
 #define ITEM_A		K ITEM_KEY_INFIX "A"
 #define ITEM_B		K ITEM_KEY_INFIX "B"
-#define SEQ		K ":seq"
-#define CHANGES		K ":changes"
-#define DUE		K ":due"
 #define ITEMS_GROUP_MAX	8
 
 /* One purchase of a group over items: the item's name, user, request. */
@@ -1439,6 +1453,180 @@ START_TEST(test_items_store_buy)
 }
 END_TEST
 
+/* Register item name with its hash and log the change, as init.lua does. */
+static void
+item_init(redisContext *c, const char *name, const char *total,
+    const char *start_ms, const char *end_ms)
+{
+	char		 key[128];
+	long long	 seq;
+	char		 score[32];
+
+	snprintf(key, sizeof(key), "%s:item:%s", K, name);
+	DO(c, "HSET", key, TOTAL, total, SOLD, "0", "start_ms", start_ms,
+	    "end_ms", end_ms);
+	DO(c, "ZADD", ITEMS, start_ms, name);
+	seq = INT(c, "INCR", SEQ);
+	snprintf(score, sizeof(score), "%lld", seq);
+	DO(c, "ZADD", CHANGES, score, name);
+}
+
+/* Log a change of name without registering it, as a removed item's. */
+static void
+log_change(redisContext *c, const char *name)
+{
+	char	 score[32];
+
+	snprintf(score, sizeof(score), "%lld", INT(c, "INCR", SEQ));
+	DO(c, "ZADD", CHANGES, score, name);
+}
+
+/* The changed items of a sync reply, names joined by spaces. */
+static void
+changed_names(const redisReply *rep, char *buf, size_t bufsz)
+{
+	size_t	 i = SYNC_HEAD + (size_t)rep->element[11]->integer;
+
+	buf[0] = '\0';
+	for (; i + 7 <= rep->elements; i += 7)
+		snprintf(buf + strlen(buf), bufsz - strlen(buf), "%s%s",
+		    buf[0] ? " " : "", rep->element[i]->str);
+}
+
+/*
+ * The change log: the first read from 0 names every registered item with
+ * its numbers; a read from the last change names none; a later change
+ * names only its item; a logged item not registered is skipped, but the
+ * cursor passes it; Redis's TIME and D:seq come back.
+ */
+START_TEST(test_sync_changes)
+{
+	redisContext	*c = start();
+	redisReply	*rep;
+	char		 names[256], last[32];
+	long long	 before = redis_ms(c), at;
+	size_t		 i;
+
+	item_init(c, "a", "10", "0", "0");
+	item_init(c, "b", "20", "1900000000000", "1900000060000");
+	log_change(c, "gone");
+	rep = sync_as(c, SELF, "1000");
+	at = as_int(rep->element[6]) * 1000 + as_int(rep->element[7]) / 1000;
+	ck_assert_msg(at >= before && at <= redis_ms(c), "TIME %lld", at);
+	ck_assert_int_eq(as_int(rep->element[8]), 3);	/* D:seq */
+	ck_assert_int_eq(as_int(rep->element[9]), 3);	/* last read */
+	ck_assert_int_eq(as_int(rep->element[10]), 0);	/* no more */
+	changed_names(rep, names, sizeof(names));
+	ck_assert_str_eq(names, "a b");
+	i = SYNC_HEAD + (size_t)as_int(rep->element[11]) + 7 + 1; /* b's */
+	ck_assert_int_eq(as_int(rep->element[i]), 1);
+	ck_assert_int_eq(as_int(rep->element[i + 1]), 20);
+	ck_assert_int_eq(as_int(rep->element[i + 2]), 0);
+	ck_assert_int_eq(as_int(rep->element[i + 3]), 1900000000000LL);
+	ck_assert_int_eq(as_int(rep->element[i + 4]), 1900000060000LL);
+	ck_assert_int_eq(as_int(rep->element[i + 5]), 0);
+	freeReplyObject(rep);
+	/* Nothing changed since: nothing named. */
+	rep = sync_from(c, SELF, "1000", "3", "1000");
+	changed_names(rep, names, sizeof(names));
+	ck_assert_str_eq(names, "");
+	ck_assert_int_eq(as_int(rep->element[9]), 3);
+	freeReplyObject(rep);
+	/* b paused: b alone, paused 1. */
+	DO(c, "HSET", K ":item:b", "paused", "1");
+	log_change(c, "b");
+	rep = sync_from(c, SELF, "1000", "3", "1000");
+	changed_names(rep, names, sizeof(names));
+	ck_assert_str_eq(names, "b");
+	ck_assert_int_eq(as_int(rep->element[rep->elements - 1]), 1);
+	snprintf(last, sizeof(last), "%lld", as_int(rep->element[9]));
+	ck_assert_str_eq(last, "4");
+	freeReplyObject(rep);
+	stop(c);
+}
+END_TEST
+
+/*
+ * A read is bounded: with more changed items than the batch, it names
+ * the batch and says more; reading on from its last names the rest.
+ */
+START_TEST(test_sync_bounded)
+{
+	redisContext	*c = start();
+	redisReply	*rep;
+	char		 name[16], names[256], last[32] = "0";
+	int		 i, seen = 0, calls = 0;
+	long long	 more = 1;
+
+	for (i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "i%d", i);
+		item_init(c, name, "5", "0", "0");
+	}
+	while (more) {
+		rep = sync_from(c, SELF, "1000", last, "3");
+		changed_names(rep, names, sizeof(names));
+		more = as_int(rep->element[10]);
+		seen += *names ? (int)(strlen(names) + 1) / 3 : 0;
+		snprintf(last, sizeof(last), "%lld", as_int(rep->element[9]));
+		ck_assert_msg(++calls <= 4, "calls %d", calls);
+		freeReplyObject(rep);
+	}
+	ck_assert_int_eq(seen, 7);
+	ck_assert_int_eq(calls, 3);	/* 3 + 3 + 1 */
+	stop(c);
+}
+END_TEST
+
+/*
+ * expire.lua walks the due set: an item's overdue order expires under
+ * the item's key, its ticket comes back, the event names the item, the
+ * due entry follows the next pending order (or goes), and the change log
+ * names the item.
+ */
+START_TEST(test_expire_due_items)
+{
+	redisContext	*c = start();
+	char		 past[32], later[32];
+	long long	 now = redis_ms(c), seq;
+	redisReply	*rep;
+
+	snprintf(past, sizeof(past), "%lld", now - 1000);
+	snprintf(later, sizeof(later), "%lld", now + 600000);
+	DO(c, "HSET", K ":item:x", TOTAL, "10", SOLD, "2");
+	DO(c, "HSET", K ":item:x:order:o1", "user", "u1", "status", "pending");
+	DO(c, "HSET", K ":item:x:order:o2", "user", "u2", "status", "pending");
+	DO(c, "ZADD", K ":item:x:pending", past, "o1");
+	DO(c, "ZADD", K ":item:x:pending", later, "o2");
+	DO(c, "ZADD", K ":item:x:user:u1", past, "o1");
+	DO(c, "ZADD", DUE, past, "x");
+	DO(c, "ZADD", DUE, later, "notdue");
+	ck_assert_int_eq(expire(c), 1);
+	ck_assert_int_eq(INT(c, "HGET", K ":item:x", SOLD), 1);
+	rep = CMD(c, "HGET", K ":item:x:order:o1", "status");
+	ck_assert_str_eq(rep->str, "expired");
+	freeReplyObject(rep);
+	ck_assert_int_eq(INT(c, "ZCARD", K ":item:x:user:u1"), 0);
+	ck_assert_int_eq(INT(c, "ZSCORE", DUE, "x"), now + 600000);
+	seq = INT(c, "GET", SEQ);
+	ck_assert_int_eq(INT(c, "ZSCORE", CHANGES, "x"), seq);
+	rep = CMD(c, "XREVRANGE", EVENTS, "+", "-", "COUNT", "1");
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	ck_assert_int_eq(rep->element[0]->element[1]->elements, 8);
+	ck_assert_str_eq(rep->element[0]->element[1]->element[6]->str, "item");
+	ck_assert_str_eq(rep->element[0]->element[1]->element[7]->str, "x");
+	freeReplyObject(rep);
+	/* Nothing due now: nothing expires, nothing logged. */
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_int_eq(INT(c, "GET", SEQ), seq);
+	/* Once o2 is gone (paid), x leaves the due set. */
+	DO(c, "ZREM", K ":item:x:pending", "o2");
+	DO(c, "ZADD", DUE, past, "x");
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_int_eq(INT(c, "ZSCORE", DUE, "x"), -1);
+	stop(c);
+}
+END_TEST
+
 static Suite *
 lua_suite(void)
 {
@@ -1485,6 +1673,9 @@ lua_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_order);
 	tcase_add_test(tc, test_sync);
+	tcase_add_test(tc, test_sync_changes);
+	tcase_add_test(tc, test_sync_bounded);
+	tcase_add_test(tc, test_expire_due_items);
 	suite_add_tcase(s, tc);
 	return s;
 }
