@@ -134,8 +134,9 @@ END_TEST
  * The default item's schedule, set in its hash: before its start a
  * purchase is 403, code -10, with opens_at; paused, 403, code -11;
  * nothing is sold meanwhile, and each refusal has its stat line.  Redis
- * has the last word (buy.lua checks by its own clock), so this holds
- * whether or not the instances have synced the change yet.  An item not
+ * has the last word (buy.lua checks by its own clock), so nothing sells
+ * whether or not the instances have synced the change yet; what they
+ * answer follows it within a sync.  An item not
  * on sale is 404, code -4; naming the default item is the default item.
  */
 START_TEST(test_default_item_schedule)
@@ -159,9 +160,13 @@ START_TEST(test_default_item_schedule)
 	snprintf(want, sizeof(want), "\"opens_at\":%lld}", start_ms);
 	ck_assert_msg(strstr(a.body, want) != NULL, "%s", a.body);
 
+	/* Until the instances sync, they still say -10 themselves. */
 	freeReplyObject(RIG_CK_CMD(c, "HSET", RIG_STOCK_KEY, "start_ms", "0",
 	    "paused", "1"));
-	ck_assert(rig_get(&r, "/buy/ticket?user=paused", &a));
+	until = rig_now_ms() + BUDGET_UP_MS;
+	do
+		ck_assert(rig_get(&r, "/buy/ticket?user=paused", &a));
+	while (a.code == -10 && rig_now_ms() < until);
 	ck_assert_msg(a.status == 403 && a.code == -11, "%d %s", a.status,
 	    a.body);
 
@@ -186,7 +191,7 @@ START_TEST(test_default_item_schedule)
 	redisFree(c);
 	term_instances(&r);
 	rig_stat_wait(&r, "result:1,", 1, BUDGET_NGINX_STAT_MS);
-	ck_assert_int_eq(rig_stat_lines(&r, "result:-10,"), 1);
+	ck_assert_int_ge(rig_stat_lines(&r, "result:-10,"), 1);
 	ck_assert_int_ge(rig_stat_lines(&r, "result:-11,"), 1);
 	ck_assert_int_eq(rig_stat_lines(&r, "result:-4,"), 2);
 	rig_stop(&r);
