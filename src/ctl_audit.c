@@ -67,6 +67,8 @@ audit_json(const struct ctl_audit *a, const struct conf *conf,
 	json_print_string(conf_path);
 	fputs(",\"stock_key\":", stdout);
 	json_print_string(conf->stock_key);
+	fputs(",\"item\":", stdout);
+	json_print_string(a->item);
 	printf(",\"ok\":%s,\"total\":", a->violations == 0 ? "true" : "false");
 	json_raw(a->total_raw);
 	fputs(",\"sold\":", stdout);
@@ -83,7 +85,7 @@ audit_json(const struct ctl_audit *a, const struct conf *conf,
 }
 
 static void
-audit_text(const struct ctl_audit *a, const struct conf *conf)
+audit_text(const struct ctl_audit *a)
 {
 	const struct ctl_audit_kind *k;
 	size_t		 i, j;
@@ -93,7 +95,7 @@ audit_text(const struct ctl_audit *a, const struct conf *conf)
 	    "  paid       %lld\n  expired    %lld\n  anonymous  %lld\n"
 	    "  orders     %lld (of an earlier sale, not checked: %lld)\n"
 	    "  events     %lld\n  grace      %lld ms past pay_by\n",
-	    conf->stock_key, a->took_ms, a->total_raw[0] ? a->total_raw :
+	    a->item, a->took_ms, a->total_raw[0] ? a->total_raw :
 	    "missing", a->sold_raw[0] ? a->sold_raw : "missing", a->pending,
 	    a->paid, a->expired, a->anonymous, a->orders, a->earlier,
 	    a->events, a->grace_ms);
@@ -119,5 +121,5 @@ ctl_audit_print(const struct ctl_audit *a, const struct conf *conf,
 	if (json)
 		audit_json(a, conf, conf_path);
 	else
-		audit_text(a, conf);
+		audit_text(a);
 }

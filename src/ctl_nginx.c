@@ -394,21 +394,50 @@ put_server_name(struct ngx_render *nr, const struct ngx_line *l)
 /*
  * The template's file paths, to be replaced by spike.conf's own: the edge
  * log nginx appends its own answers to (never the instances' stat.log),
- * and the sold-out flag it tests.
+ * the sold-out flag it tests and the directory of the items' edge files.
+ * And the default item's name, quoted: stock_key.
  */
 #define NGX_EDGE_LOG	CONF_DEFAULT_EDGE_LOG
 #define NGX_SOLD_OUT	"/run/spike-fcgi/sold-out"
+#define NGX_EDGE_DIR	CONF_DEFAULT_EDGE_DIR
+#define NGX_DEFAULT_ITEM	"\"ticket_hash_key\""
+
+/*
+ * Write stock_key quoted, as the default item's name in nginx's maps.
+ * One nginx would read otherwise than as a file name in edge_dir (a
+ * quote, "$", "/", a blank...) is written as a name no request can
+ * carry (it has a blank), so the default item gets no edge answer.
+ */
+static void
+put_default_item(struct ngx_render *nr)
+{
+	const char	*k = nr->conf->stock_key;
+	size_t		 i;
+	bool		 plain = strcmp(k, ".") != 0 && strcmp(k, "..") != 0;
+
+	for (i = 0; k[i] != '\0'; i++)
+		if ((unsigned char)k[i] <= ' ' || k[i] == 0x7f ||
+		    strchr("\"'\\$/{};", k[i]) != NULL)
+			plain = false;
+	fprintf(nr->out, "\"%s\"", plain ? k : "no edge answer");
+}
 
 /* Write the path of spike.conf that replaces a template path at s, if any;
  * returns the length of the template path replaced, or 0. */
 static size_t
 put_path(struct ngx_render *nr, const char *s, size_t len)
 {
-	const char	*from[] = { NGX_EDGE_LOG, NGX_SOLD_OUT };
-	const char	*to[] = { nr->conf->edge_log, nr->conf->sold_out_flag };
+	const char	*from[] = { NGX_EDGE_LOG, NGX_SOLD_OUT, NGX_EDGE_DIR };
+	const char	*to[] = { nr->conf->edge_log, nr->conf->sold_out_flag,
+			    nr->conf->edge_dir };
 	size_t		 k, n;
 
-	for (k = 0; k < 2; k++) {
+	n = strlen(NGX_DEFAULT_ITEM);
+	if (n <= len && strncmp(s, NGX_DEFAULT_ITEM, n) == 0) {
+		put_default_item(nr);
+		return n;
+	}
+	for (k = 0; k < 3; k++) {
 		n = strlen(from[k]);
 		if (n <= len && strncmp(s, from[k], n) == 0 && *to[k] != '\0') {
 			fputs(to[k], nr->out);

@@ -34,10 +34,12 @@ struct ctl_redis {
 	const struct conf	*conf;
 	redisContext		*ctx;
 	struct redis_where	 where;		/* of ctx, or being tried */
+	char			 item[ITEM_NAME_MAX + 1];	/* the item's */
+	char			 key[ITEM_KEY_MAX];	/* its key, K */
 	char			 live_key[CTL_KEY_MAX];
-	char			 pending_key[CTL_KEY_MAX];
-	char			 anonymous_key[CTL_KEY_MAX];
-	char			 opened_key[CTL_KEY_MAX];
+	char			 pending_key[ITEM_KEY_MAX + 16];
+	char			 anonymous_key[ITEM_KEY_MAX + 16];
+	char			 opened_key[ITEM_KEY_MAX + 16];
 	char			 error[CONF_ERR_MAX + 640];
 };
 
@@ -51,13 +53,31 @@ ctl_redis_new(const struct conf *conf)
 	cr->conf = conf;
 	snprintf(cr->live_key, sizeof(cr->live_key), "%s:instances",
 	    conf->stock_key);
-	snprintf(cr->pending_key, sizeof(cr->pending_key), "%s:pending",
-	    conf->stock_key);
-	snprintf(cr->anonymous_key, sizeof(cr->anonymous_key), "%s:anonymous",
-	    conf->stock_key);
-	snprintf(cr->opened_key, sizeof(cr->opened_key), "%s:opened",
-	    conf->stock_key);
+	ctl_redis_set_item(cr, conf->stock_key);
 	return cr;
+}
+
+/*
+ * Work on item name from now on (init, sale, audit): its key K and the
+ * keys under it.  The default item is named stock_key.  Returns false,
+ * changing nothing, when name is not an item name.
+ */
+bool
+ctl_redis_set_item(struct ctl_redis *cr, const char *name)
+{
+	char	 key[ITEM_KEY_MAX];
+
+	if ((strcmp(name, cr->conf->stock_key) != 0 &&
+	    !item_name_valid(name, strlen(name))) ||
+	    !item_key(cr->conf, name, key, sizeof(key)))
+		return false;
+	snprintf(cr->item, sizeof(cr->item), "%s", name);
+	memcpy(cr->key, key, sizeof(key));
+	snprintf(cr->pending_key, sizeof(cr->pending_key), "%s:pending", key);
+	snprintf(cr->anonymous_key, sizeof(cr->anonymous_key), "%s:anonymous",
+	    key);
+	snprintf(cr->opened_key, sizeof(cr->opened_key), "%s:opened", key);
+	return true;
 }
 
 void
@@ -317,8 +337,8 @@ ctl_redis_durability(struct ctl_redis *cr, char *why, size_t whysz)
 enum spike_err
 ctl_redis_sale(struct ctl_redis *cr, struct ctl_sale *sale)
 {
-	const char	*argv[] = { "HMGET", cr->conf->stock_key,
-			    cr->conf->total_field, cr->conf->sold_field };
+	const char	*argv[] = { "HMGET", cr->key, cr->conf->total_field,
+			    cr->conf->sold_field };
 	redisReply	*r;
 
 	if ((r = ctl_command(cr, 4, argv)) == NULL)
@@ -416,27 +436,35 @@ ctl_redis_status(struct ctl_redis *cr, struct ctl_status *st)
 	memset(st, 0, sizeof(*st));
 	if (ctl_redis_sale(cr, &st->sale) != SPIKE_OK ||
 	    ctl_number(cr, 2, pending, &st->pending) != SPIKE_OK ||
-	    ctl_number(cr, 2, anonymous, &st->anonymous) != SPIKE_OK)
+	    ctl_number(cr, 2, anonymous, &st->anonymous) != SPIKE_OK ||
+	    ctl_redis_item_count(cr, &st->items) != SPIKE_OK)
 		return SPIKE_EREDIS;
 	st->where = cr->where;
 	return ctl_beats(cr, st);
 }
 
-/* EVAL init.lua with phase and arg (see src/lua/init.lua). */
+/* EVAL init.lua with phase and arg for the item (see src/lua/init.lua). */
 static redisReply *
-ctl_init_eval(struct ctl_redis *cr, const char *phase, const char *arg)
+ctl_init_eval(struct ctl_redis *cr, const char *phase, const char *arg,
+    const struct ctl_init *in)
 {
 	const struct conf *c = cr->conf;
-	char		 retention[24], max_len[16];
-	const char	*argv[] = { "EVAL", lua_init, "5", c->stock_key,
+	char		 retention[24], max_len[16], per_user[24], past[24];
+	const char	*argv[] = { "EVAL", lua_init, "5", cr->key,
 			    cr->pending_key, c->events_key, cr->anonymous_key,
 			    cr->opened_key, c->total_field, c->sold_field,
-			    phase, arg, c->stock_key, retention, max_len };
+			    phase, arg, cr->key, retention, max_len, cr->item,
+			    c->stock_key, in->start, in->end, per_user, past };
 
 	snprintf(retention, sizeof(retention), "%llu",
 	    (unsigned long long)c->order_retention_s * 1000);
 	snprintf(max_len, sizeof(max_len), "%u", c->events_max_len);
-	return ctl_command(cr, 15, argv);
+	if (in->per_user >= 0)
+		snprintf(per_user, sizeof(per_user), "%lld", in->per_user);
+	else
+		per_user[0] = '\0';
+	snprintf(past, sizeof(past), "%d", CTL_START_PAST_MS);
+	return ctl_command(cr, 21, argv);
 }
 
 /* Copy a glob pattern's literal prefix, escaping glob characters. */
@@ -487,14 +515,14 @@ ctl_unlink(struct ctl_redis *cr, const redisReply *keys, long long *removed)
 static enum spike_err
 ctl_sweep(struct ctl_redis *cr, const char *part, long long *removed)
 {
-	char		 cursor[32] = "0", quoted[2 * CONF_KEY_MAX + 2];
+	char		 cursor[32] = "0", quoted[2 * ITEM_KEY_MAX + 2];
 	char		 pattern[sizeof(quoted) + 32];
 	const char	*argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT",
 			    CTL_SCAN_COUNT };
 	redisReply	*r;
 	enum spike_err	 rc;
 
-	glob_quote(quoted, sizeof(quoted), cr->conf->stock_key);
+	glob_quote(quoted, sizeof(quoted), cr->key);
 	snprintf(pattern, sizeof(pattern), "%s:%s:*", quoted, part);
 	do {
 		if ((r = ctl_command(cr, 6, argv)) == NULL)
@@ -515,8 +543,9 @@ ctl_sweep(struct ctl_redis *cr, const char *part, long long *removed)
 }
 
 /*
- * Read init.lua's "close" answer {status, total, sold, ended, now}; now,
- * Redis's clock at the close, goes into *closed_ms.
+ * Read init.lua's "close" answer {status, total, sold, ended, now,
+ * start_ms, end_ms}; now, Redis's clock at the close, goes into
+ * *closed_ms.
  */
 static enum spike_err
 ctl_closed(struct ctl_redis *cr, redisReply *r, struct ctl_reset *res,
@@ -524,15 +553,19 @@ ctl_closed(struct ctl_redis *cr, redisReply *r, struct ctl_reset *res,
 {
 	long long	 status = 0;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 ||
 	    !reply_ll(r->element[0], &status) ||
 	    !reply_ll(r->element[3], &res->ended) ||
-	    !reply_ll(r->element[4], closed_ms)) {
+	    !reply_ll(r->element[4], closed_ms) ||
+	    !reply_ll(r->element[5], &res->start_ms) ||
+	    !reply_ll(r->element[6], &res->end_ms)) {
 		freeReplyObject(r);
 		return ctl_fail(cr, "init: unexpected reply");
 	}
 	sale_from(r->element[1], r->element[2], &res->before);
-	res->refused = status == 0;
+	res->now_ms = *closed_ms;
+	res->status = (int)status;
+	res->refused = status != 1;
 	freeReplyObject(r);
 	return SPIKE_OK;
 }
@@ -561,22 +594,25 @@ ctl_clock_past(struct ctl_redis *cr, long long ms)
 }
 
 /*
- * Put a sale of total tickets on (spikectl init).  Refuses, with
- * res->refused, when the sale has sold tickets and force is false.
- * Otherwise: close the sale and end its pending orders, unlink
- * KEY:user:* and KEY:last:*, then open it with the new total.
+ * Put the item's sale on as in asks (spikectl init).  Refuses, with
+ * res->refused and why in res->status (enum ctl_init_status), when the
+ * sale has sold tickets and force is false, or its times make no sale.
+ * Otherwise: close the sale and end its pending orders, unlink K:user:*
+ * and K:last:*, then open it with the new total and times.
  */
 enum spike_err
-ctl_redis_init(struct ctl_redis *cr, long long total, bool force,
+ctl_redis_init(struct ctl_redis *cr, const struct ctl_init *in,
     struct ctl_reset *res)
 {
+	struct ctl_init	 opened = *in;
 	char		 num[32];
 	redisReply	*r;
 	long long	 closed_ms = 0;
 	enum spike_err	 rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((r = ctl_init_eval(cr, "close", force ? "force" : "")) == NULL)
+	if ((r = ctl_init_eval(cr, "close", in->force ? "force" : "",
+	    in)) == NULL)
 		return SPIKE_EREDIS;
 	if ((rc = ctl_closed(cr, r, res, &closed_ms)) != SPIKE_OK ||
 	    res->refused)
@@ -585,8 +621,11 @@ ctl_redis_init(struct ctl_redis *cr, long long total, bool force,
 	    (rc = ctl_sweep(cr, "last", &res->removed)) != SPIKE_OK ||
 	    (rc = ctl_clock_past(cr, closed_ms)) != SPIKE_OK)
 		return rc;
-	snprintf(num, sizeof(num), "%lld", total);
-	if ((r = ctl_init_eval(cr, "open", num)) == NULL)
+	/* The times as "close" resolved them, so +S counts from then. */
+	snprintf(opened.start, sizeof(opened.start), "%lld", res->start_ms);
+	snprintf(opened.end, sizeof(opened.end), "%lld", res->end_ms);
+	snprintf(num, sizeof(num), "%lld", in->total);
+	if ((r = ctl_init_eval(cr, "open", num, &opened)) == NULL)
 		return SPIKE_EREDIS;
 	freeReplyObject(r);
 	return SPIKE_OK;
@@ -671,24 +710,27 @@ ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
 {
 	const struct conf *c = cr->conf;
 	char		 limit[16], grace[32], listed[16], max_len[16];
-	char		 quoted[2 * CONF_KEY_MAX + 2];
+	char		 quoted[2 * ITEM_KEY_MAX + 2];
 	char		 orders[sizeof(quoted) + 16], users[sizeof(quoted) + 16];
-	const char	*argv[] = { "EVAL", lua_audit, "5", c->stock_key,
+	const char	*is_default = strcmp(cr->item, c->stock_key) == 0 ?
+			    "1" : "0";
+	const char	*argv[] = { "EVAL", lua_audit, "5", cr->key,
 			    c->events_key, cr->pending_key, cr->anonymous_key,
 			    cr->opened_key, c->total_field, c->sold_field,
-			    c->stock_key, limit, grace, listed, orders, users,
-			    max_len };
+			    cr->key, limit, grace, listed, orders, users,
+			    max_len, cr->item, is_default };
 	redisReply	*r;
 	double		 start;
 	bool		 ok;
 
 	memset(a, 0, sizeof(*a));
+	snprintf(a->item, sizeof(a->item), "%s", cr->item);
 	a->grace_ms = grace_ms;
 	snprintf(limit, sizeof(limit), "%u", c->per_user_limit);
 	snprintf(grace, sizeof(grace), "%lld", grace_ms);
 	snprintf(listed, sizeof(listed), "%d", CTL_AUDIT_LISTED);
 	snprintf(max_len, sizeof(max_len), "%u", c->events_max_len);
-	glob_quote(quoted, sizeof(quoted), c->stock_key);
+	glob_quote(quoted, sizeof(quoted), cr->key);
 	snprintf(orders, sizeof(orders), "%s:order:*", quoted);
 	snprintf(users, sizeof(users), "%s:user:*", quoted);
 	if (ctl_connect(cr) != SPIKE_OK)
@@ -697,12 +739,104 @@ ctl_redis_audit(struct ctl_redis *cr, long long grace_ms, struct ctl_audit *a)
 	    ctl_set_timeout(cr, CTL_AUDIT_TIMEOUT_MS) != SPIKE_OK)
 		return SPIKE_EREDIS;
 	start = (double)now_us();
-	if ((r = ctl_command(cr, 17, argv)) == NULL)
+	if ((r = ctl_command(cr, 19, argv)) == NULL)
 		return SPIKE_EREDIS;
 	a->took_ms = ((double)now_us() - start) / 1000.0;
 	ok = audit_from(r, a);
 	freeReplyObject(r);
 	if (!ok)
 		return ctl_fail(cr, "audit: unexpected reply");
+	return SPIKE_OK;
+}
+
+/* The number of items in the registry D:items (spikectl status). */
+enum spike_err
+ctl_redis_item_count(struct ctl_redis *cr, long long *n)
+{
+	char		 key[CTL_KEY_MAX];
+	const char	*argv[] = { "ZCARD", key };
+
+	snprintf(key, sizeof(key), "%s:items", cr->conf->stock_key);
+	return ctl_number(cr, 2, argv, n);
+}
+
+/*
+ * Pause (paused true) or resume the item name, or every item when name
+ * is NULL, with pause.lua.  *changed: how many items changed, -1 when
+ * the item named is not on sale.
+ */
+enum spike_err
+ctl_redis_pause(struct ctl_redis *cr, const char *name, bool paused,
+    long long *changed)
+{
+	const struct conf *c = cr->conf;
+	const char	*argv[] = { "EVAL", lua_pause, "0", c->stock_key,
+			    paused ? "1" : "0", name != NULL ? name : "",
+			    c->total_field };
+
+	return ctl_number(cr, 7, argv, changed);
+}
+
+/* A field of items.lua's answer as a number; false when missing. */
+static bool
+item_field(const redisReply *e, long long *v)
+{
+	return e->type != REDIS_REPLY_NIL && reply_ll(e, v);
+}
+
+/* Read one {name, total, sold, start_ms, end_ms, paused, per_user}. */
+static bool
+item_from(const redisReply *e, struct ctl_item *it)
+{
+	long long	 paused = 0;
+
+	memset(it, 0, sizeof(*it));
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 7 ||
+	    e->element[0]->type != REDIS_REPLY_STRING)
+		return false;
+	snprintf(it->name, sizeof(it->name), "%s", e->element[0]->str);
+	it->total_ok = item_field(e->element[1], &it->total);
+	it->sold_ok = item_field(e->element[2], &it->sold);
+	item_field(e->element[3], &it->start_ms);
+	item_field(e->element[4], &it->end_ms);
+	item_field(e->element[5], &paused);
+	it->paused = paused == 1;
+	if (!item_field(e->element[6], &it->per_user))
+		it->per_user = -1;
+	return true;
+}
+
+/*
+ * Every item on sale, read at one instant by items.lua: a new array
+ * in *items (free it) of *n, and Redis's clock then in *now_ms.
+ */
+enum spike_err
+ctl_redis_items(struct ctl_redis *cr, struct ctl_item **items, size_t *n,
+    long long *now_ms)
+{
+	const struct conf *c = cr->conf;
+	const char	*argv[] = { "EVAL", lua_items, "0", c->stock_key,
+			    c->total_field, c->sold_field };
+	redisReply	*r;
+	size_t		 i;
+
+	*items = NULL;
+	*n = 0;
+	if ((r = ctl_command(cr, 6, argv)) == NULL)
+		return SPIKE_EREDIS;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    !reply_ll(r->element[0], now_ms)) {
+		freeReplyObject(r);
+		return ctl_fail(cr, "items: unexpected reply");
+	}
+	if (r->elements > 1 &&
+	    (*items = calloc(r->elements - 1, sizeof(**items))) == NULL) {
+		freeReplyObject(r);
+		return SPIKE_ENOMEM;
+	}
+	for (i = 1; i < r->elements; i++)
+		if (item_from(r->element[i], &(*items)[*n]))
+			(*n)++;
+	freeReplyObject(r);
 	return SPIKE_OK;
 }

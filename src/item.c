@@ -232,3 +232,11 @@ item_redis_now_ms(const struct item_table *t)
 	return (now_us() + atomic_load_explicit(&t->clock_offset_us,
 	    memory_order_relaxed)) / 1000;
 }
+
+/* When, on the clock of now_us(), Redis's clock will read redis_ms. */
+long long
+item_local_us(const struct item_table *t, long long redis_ms)
+{
+	return redis_ms * 1000 - atomic_load_explicit(&t->clock_offset_us,
+	    memory_order_relaxed);
+}

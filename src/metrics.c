@@ -61,6 +61,8 @@ struct metrics_out {
 
 /* Static storage: zero is a valid state for atomics (C11 7.17.2). */
 static struct metrics_shard		 shards[METRICS_SHARDS];
+static atomic_ullong			 items_known, items_open;
+static atomic_bool			 items_full;
 static _Thread_local struct metrics_shard *shard_self;
 
 static void	out_printf(struct metrics_out *, const char *, ...)
@@ -308,6 +310,36 @@ write_redis(struct metrics_out *o, const struct metrics_sum *t)
 	out_printf(o, "spike_unconfirmed_total %llu\n", t->unconfirmed);
 }
 
+/* The sync thread's count of the items known, and of those open. */
+void
+metrics_set_items(size_t known, size_t open)
+{
+	atomic_store_explicit(&items_known, known, memory_order_relaxed);
+	atomic_store_explicit(&items_open, open, memory_order_relaxed);
+}
+
+/* The item table is full: items past items_max are not sold here. */
+void
+metrics_items_full(void)
+{
+	atomic_store_explicit(&items_full, true, memory_order_relaxed);
+}
+
+static void
+write_items(struct metrics_out *o)
+{
+	family(o, "spike_items", "gauge", "Items this instance knows, the "
+	    "default one included.");
+	out_printf(o, "spike_items %llu\n", atomic_load(&items_known));
+	family(o, "spike_items_open", "gauge", "Items open for sale now: "
+	    "started, not ended, not paused (sold out ones included).");
+	out_printf(o, "spike_items_open %llu\n", atomic_load(&items_open));
+	family(o, "spike_items_full", "gauge", "1 when items_max was reached "
+	    "and later items are not sold by this instance.");
+	out_printf(o, "spike_items_full %d\n",
+	    atomic_load(&items_full) ? 1 : 0);
+}
+
 static void
 write_fastcgi(struct metrics_out *o, const struct metrics_sum *t)
 {
@@ -338,6 +370,7 @@ metrics_format(char *buf, size_t bufsz, struct stock *stock, bool redis_up)
 	write_sale(&o, stock);
 	write_redis(&o, &t);
 	write_fastcgi(&o, &t);
+	write_items(&o);
 	write_build_info(&o);
 	return o.full ? 0 : o.len;
 }

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -107,6 +108,20 @@ query_sig_valid(const char *sig, size_t len)
 	return true;
 }
 
+/* A listing's length: 1 to LISTING_MAX, in decimal, no leading zero. */
+static bool
+query_limit_valid(const char *limit, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0 || len > 4 || limit[0] == '0')
+		return false;
+	for (i = 0; i < len; i++)
+		if (limit[i] < '0' || limit[i] > '9')
+			return false;
+	return strtoul(limit, NULL, 10) <= LISTING_MAX;
+}
+
 static enum spike_err
 query_refuse(struct query *q, const char *why)
 {
@@ -138,7 +153,18 @@ static const struct query_field query_fields[] = {
 	  offsetof(struct query, sig_given), QUERY_SIG_MAX + 1,
 	  query_sig_valid, "sig given more than once",
 	  "sig must be 1 to 128 printable characters" },
+	{ "item", offsetof(struct query, item),
+	  offsetof(struct query, item_given), QUERY_ITEM_MAX + 1,
+	  item_name_valid, "item given more than once",
+	  "item must be 1 to 64 of A-Z a-z 0-9 _ . -" },
+	{ "limit", offsetof(struct query, limit),
+	  offsetof(struct query, limit_given), QUERY_LIMIT_MAX + 1,
+	  query_limit_valid, "limit given more than once",
+	  "limit must be 1 to 1000" },
 };
+
+_Static_assert(QUERY_ITEM_MAX == ITEM_NAME_MAX,
+    "the item parameter takes every item name");
 
 /*
  * The field named by len bytes of name, or NULL.  *cased is set when

@@ -36,6 +36,9 @@ static const struct reply_spec reply_specs[REPLY_KINDS] = {
 				  "buyer not verified", "" },
 	[REPLY_PAY_NOT_VERIFIED] = { 403, "Forbidden", -14,
 				  "payment not verified", "" },
+	[REPLY_NOT_STARTED] =	{ 403, "Forbidden", -10,
+				  "sale not started", "" },
+	[REPLY_CLOSED] =	{ 403, "Forbidden", -11, "sale closed", "" },
 	[REPLY_PAID] =		{ 200, "OK", 1, "支付成功", "" },
 	[REPLY_OK] =		{ 200, "OK", 1, "ok", "" },
 };

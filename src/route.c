@@ -67,22 +67,59 @@ refuse_signature(struct reply *r, enum reply_kind kind, enum sig_verdict v)
 }
 
 /*
- * With buyer_key set, is the request signed for its user by the shop's
- * login service?  A request without a user (anonymous) is not.  Returns
- * true, or false with a 403, code -12.  Checked before any stock or Redis
- * is touched.
+ * The item a request names: its item parameter, else the default item
+ * (named stock_key).  Returns NULL, with a 404, code -4, for an item this
+ * instance does not know is on sale.
+ */
+static struct item *
+find_item(struct route_ctx *ctx, const struct query *q, struct reply *r)
+{
+	const char	*name = q->item_given ? q->item : ctx->conf->stock_key;
+	struct item	*it;
+
+	if ((it = item_find(ctx->items, name, strlen(name))) == NULL)
+		refuse(r, REPLY_NOT_FOUND, "item not on sale");
+	return it;
+}
+
+/*
+ * What a signature covers: "[ITEM:]WHAT", the item named only when it
+ * is not the default one, so that the default item's signatures are the
+ * single sale's.  Returns false if it does not fit in subject.
+ */
+static bool
+make_subject(struct route_ctx *ctx, const struct query *q, const char *what,
+    char *subject, size_t subjectsz)
+{
+	int	 n;
+
+	if (!q->item_given || strcmp(q->item, ctx->conf->stock_key) == 0)
+		n = snprintf(subject, subjectsz, "%s", what);
+	else
+		n = snprintf(subject, subjectsz, "%s:%s", q->item, what);
+	return n >= 0 && (size_t)n < subjectsz;
+}
+
+/*
+ * With buyer_key set, is the request signed for its user (and its item,
+ * other than the default) by the shop's login service?  A request
+ * without a user (anonymous) is not.  Returns true, or false with a 403,
+ * code -12.  Checked before any stock or Redis is touched.
  */
 static bool
 buyer_verified(struct route_ctx *ctx, const struct query *q, struct reply *r)
 {
+	char			 subject[SIG_SUBJECT_MAX];
 	enum sig_verdict	 v;
 
 	if (ctx->conf->nbuyer_keys == 0)
 		return true;
 	if (q->user[0] == '\0')
 		v = SIG_MISSING;
+	else if (!make_subject(ctx, q, q->user, subject, sizeof(subject)))
+		v = SIG_WRONG;
 	else
-		v = sig_check(ctx->sig, KEYS_BUYER, q->user, q->sig,
+		v = sig_check(ctx->sig, KEYS_BUYER, subject, q->sig,
 		    (long long)time(NULL));
 	if (v == SIG_GOOD)
 		return true;
@@ -92,7 +129,7 @@ buyer_verified(struct route_ctx *ctx, const struct query *q, struct reply *r)
 
 /*
  * Is a payment notice signed by the payment service, with pay_key, over
- * "ORDER.USER"?  Returns true, or false with a 403, code -14.  Without
+ * "[ITEM:]ORDER.USER"?  Returns true, or false with a 403, code -14.  Without
  * pay_key, a sale whose buyers are verified takes no payment at all (a
  * buyer could mark their own order paid); one without keys as before.
  */
@@ -101,6 +138,7 @@ payment_verified(struct route_ctx *ctx, const struct query *q,
     struct reply *r)
 {
 	char			 subject[SIG_SUBJECT_MAX];
+	char			 what[QUERY_ORDER_MAX + 1 + QUERY_USER_MAX + 1];
 	enum sig_verdict	 v;
 
 	if (ctx->conf->npay_keys == 0 && ctx->conf->nbuyer_keys == 0)
@@ -111,8 +149,8 @@ payment_verified(struct route_ctx *ctx, const struct query *q,
 		    "buyers are verified, so payments must be\"");
 		return false;
 	}
-	if (snprintf(subject, sizeof(subject), "%s.%s", q->order, q->user) >=
-	    (int)sizeof(subject))
+	snprintf(what, sizeof(what), "%s.%s", q->order, q->user);
+	if (!make_subject(ctx, q, what, subject, sizeof(subject)))
 		v = SIG_WRONG;
 	else
 		v = sig_check(ctx->sig, KEYS_PAY, subject, q->sig,
@@ -188,25 +226,44 @@ describe_order(struct reply *r, const struct store_order *o, bool repeat)
 	    o->pay_by, repeat ? ",\"repeat\":true" : "");
 }
 
-/* Settle the local ticket taken for a purchase by what Redis said. */
 static void
-settle(struct route_ctx *ctx, enum store_buy_result result,
-    const struct store_order *order, struct reply *r)
+refuse_not_started(struct reply *r, long long opens_at)
 {
-	if (result == STORE_SOLD) {
-		stock_confirm(ctx->stock);
+	refuse(r, REPLY_NOT_STARTED, NULL);
+	snprintf(r->extra, sizeof(r->extra), ",\"opens_at\":%lld", opens_at);
+}
+
+/*
+ * Settle the local ticket taken for a purchase by what Redis said: an
+ * item Redis found not yet open or closed is not sold out, its instance
+ * only a moment behind Redis's clock or the operator.
+ */
+static void
+settle(struct stock *stock, const struct store_purchase *p, struct reply *r)
+{
+	if (p->result == STORE_SOLD) {
+		stock_confirm(stock);
 		r->kind = REPLY_BOUGHT;
-		describe_order(r, order, false);
+		describe_order(r, &p->order, false);
 		return;
 	}
-	stock_give_back(ctx->stock);
-	if (result == STORE_SOLD_BEFORE) {
+	stock_give_back(stock);
+	switch (p->result) {
+	case STORE_SOLD_BEFORE:
 		r->kind = REPLY_BOUGHT;
-		describe_order(r, order, true);
-		return;
+		describe_order(r, &p->order, true);
+		break;
+	case STORE_NOT_STARTED:
+		refuse_not_started(r, p->opens_at);
+		break;
+	case STORE_CLOSED:
+		refuse(r, REPLY_CLOSED, NULL);
+		break;
+	default:
+		stock_mark_sold_out(stock);
+		r->kind = REPLY_SOLD_OUT;
+		break;
 	}
-	stock_mark_sold_out(ctx->stock);
-	r->kind = REPLY_SOLD_OUT;
 }
 
 /*
@@ -217,65 +274,97 @@ settle(struct route_ctx *ctx, enum store_buy_result result,
  * order by the per-user repeat, or buys afresh if a failover lost it.
  */
 static void
-unconfirmed(struct route_ctx *ctx, enum store_buy_result result,
+unconfirmed(struct stock *stock, enum store_buy_result result,
     struct reply *r)
 {
 	if (result != STORE_SOLD)
-		stock_give_back(ctx->stock);
+		stock_give_back(stock);
 	refuse(r, REPLY_UNAVAILABLE, "not confirmed by replicas");
 }
 
-/* Sell the ticket taken from the local stock through Redis. */
+/* Sell the ticket taken from item's local stock through Redis. */
 static void
 sell(struct route_ctx *ctx, const struct route_request *req,
-    const struct query *q, struct reply *r)
+    const struct query *q, struct item *item, struct reply *r)
 {
 	struct store_purchase	 p;
 	char			 id[STORE_REQUEST_ID_MAX];
 
 	if (!make_request_id(ctx, req, id, sizeof(id))) {
-		stock_give_back(ctx->stock);
+		stock_give_back(&item->stock);
 		refuse(r, REPLY_UNAVAILABLE, "request id too long");
 		return;
 	}
+	p.item = item;
 	p.request_id = id;
 	p.user = q->user;
 	switch (batcher_buy(ctx->batcher, &p)) {
 	case SPIKE_OK:
-		settle(ctx, p.result, &p.order, r);
+		settle(&item->stock, &p, r);
 		break;
 	case SPIKE_EUNCONFIRMED:
-		unconfirmed(ctx, p.result, r);
+		unconfirmed(&item->stock, p.result, r);
 		break;
 	default:
-		stock_give_back(ctx->stock);
+		stock_give_back(&item->stock);
 		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
 		break;
 	}
+}
+
+/*
+ * Is item open by this instance's estimate of Redis's clock?  Returns
+ * true, or false with a 403: code -10 with opens_at before its start,
+ * -11 while paused or from its end.  buy.lua checks again by Redis's
+ * own clock.
+ */
+static bool
+sale_open(struct route_ctx *ctx, const struct item *item, struct reply *r)
+{
+	switch (item_state_at(item, item_redis_now_ms(ctx->items))) {
+	case ITEM_OPEN:
+		return true;
+	case ITEM_COMING:
+		refuse_not_started(r, atomic_load_explicit(&item->start_ms,
+		    memory_order_relaxed));
+		return false;
+	default:
+		refuse(r, REPLY_CLOSED, NULL);
+		return false;
+	}
+}
+
+/* Answer 503 until the sync has read item from Redis once. */
+static bool
+sale_synced(const struct item *item, struct reply *r)
+{
+	if (atomic_load_explicit(&item->stock.synced, memory_order_acquire))
+		return true;
+	refuse(r, REPLY_UNAVAILABLE, "stock not read from redis yet");
+	return false;
 }
 
 static void
 handle_buy(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
 {
-	if (!buyer_verified(ctx, q, r))
+	struct item	*item;
+
+	if (!buyer_verified(ctx, q, r) || (item = find_item(ctx, q, r)) == NULL)
 		return;
 	if (q->user[0] == '\0' && !ctx->conf->allow_anonymous) {
 		refuse(r, REPLY_BAD_REQUEST, "user required");
 		return;
 	}
-	if (!store_usable(ctx, r))
+	if (!store_usable(ctx, r) || !sale_synced(item, r) ||
+	    !sale_open(ctx, item, r))
 		return;
-	if (!atomic_load_explicit(&ctx->stock->synced, memory_order_acquire)) {
-		refuse(r, REPLY_UNAVAILABLE, "stock not read from redis yet");
-		return;
-	}
-	if (atomic_load_explicit(&ctx->stock->sold_out, memory_order_acquire) ||
-	    !stock_take(ctx->stock)) {
+	if (atomic_load_explicit(&item->stock.sold_out, memory_order_acquire) ||
+	    !stock_take(&item->stock)) {
 		refuse(r, REPLY_SOLD_OUT, NULL);
 		return;
 	}
-	sell(ctx, req, q, r);
+	sell(ctx, req, q, item, r);
 }
 
 static void
@@ -283,6 +372,7 @@ handle_order(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
 {
 	struct store_order	 order;
+	struct item		*item;
 	bool			 found;
 
 	(void)req;
@@ -290,9 +380,11 @@ handle_order(struct route_ctx *ctx, const struct route_request *req,
 		refuse(r, REPLY_BAD_REQUEST, "user required");
 		return;
 	}
-	if (!buyer_verified(ctx, q, r) || !store_usable(ctx, r))
+	if (!buyer_verified(ctx, q, r) ||
+	    (item = find_item(ctx, q, r)) == NULL || !store_usable(ctx, r))
 		return;
-	if (store_find_order(ctx->store, q->user, &found, &order) != SPIKE_OK) {
+	if (store_find_order(ctx->store, item, q->user, &found, &order) !=
+	    SPIKE_OK) {
 		store_failed(ctx, r);
 		return;
 	}
@@ -310,15 +402,18 @@ handle_pay(struct route_ctx *ctx, const struct route_request *req,
 {
 	struct store_order	 order;
 	enum store_pay_result	 result;
+	struct item		*item;
 
 	(void)req;
 	if (q->user[0] == '\0' || q->order[0] == '\0') {
 		refuse(r, REPLY_BAD_REQUEST, "user and order required");
 		return;
 	}
-	if (!payment_verified(ctx, q, r) || !store_usable(ctx, r))
+	if (!payment_verified(ctx, q, r) ||
+	    (item = find_item(ctx, q, r)) == NULL || !store_usable(ctx, r))
 		return;
-	switch (store_pay(ctx->store, q->user, q->order, &result, &order)) {
+	switch (store_pay(ctx->store, item, q->user, q->order, &result,
+	    &order)) {
 	case SPIKE_OK:
 		break;
 	case SPIKE_EUNCONFIRMED:	/* Redis is up: not reported down */
@@ -343,27 +438,32 @@ handle_pay(struct route_ctx *ctx, const struct route_request *req,
 	}
 }
 
-/* The sale as the last sync saw it: no Redis call. */
+/*
+ * An item's sale as the last sync saw it, and its state now by this
+ * instance's estimate of Redis's clock: no Redis call.
+ */
 static void
 handle_stock(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct reply *r)
 {
+	struct item	*item;
 	long long	 total, sold;
 
 	(void)req;
-	(void)q;
-	if (!atomic_load_explicit(&ctx->stock->synced, memory_order_acquire)) {
-		refuse(r, REPLY_UNAVAILABLE,
-		    "stock not read from redis yet");
+	if ((item = find_item(ctx, q, r)) == NULL || !sale_synced(item, r))
 		return;
-	}
-	total = atomic_load_explicit(&ctx->stock->view_total,
+	total = atomic_load_explicit(&item->stock.view_total,
 	    memory_order_relaxed);
-	sold = atomic_load_explicit(&ctx->stock->view_sold,
+	sold = atomic_load_explicit(&item->stock.view_sold,
 	    memory_order_relaxed);
 	r->kind = REPLY_OK;
 	snprintf(r->extra, sizeof(r->extra), ",\"total\":%lld,\"sold\":%lld,"
-	    "\"remaining\":%lld", total, sold, total > sold ? total - sold : 0);
+	    "\"remaining\":%lld,\"state\":\"%s\",\"opens_at\":%lld,"
+	    "\"closes_at\":%lld", total, sold, total > sold ? total - sold : 0,
+	    item_state_name(item_state_at(item,
+	    item_redis_now_ms(ctx->items))),
+	    atomic_load_explicit(&item->start_ms, memory_order_relaxed),
+	    atomic_load_explicit(&item->end_ms, memory_order_relaxed));
 }
 
 /* GET /healthz: 200 while this instance can sell, else 503 saying why. */
@@ -394,6 +494,17 @@ handle_metrics(struct route_ctx *ctx, const struct route_request *req,
 	r->kind = REPLY_OK;
 }
 
+/* GET /items: the worker sends the listing the sync thread built. */
+static void
+handle_items(struct route_ctx *ctx, const struct route_request *req,
+    const struct query *q, struct reply *r)
+{
+	(void)ctx;
+	(void)req;
+	(void)q;
+	r->kind = REPLY_OK;
+}
+
 static const struct route routes[] = {
 	{ "/buy/ticket",	"GET, POST",	handle_buy,	false },
 	{ "/order",		"GET",		handle_order,	false },
@@ -401,6 +512,7 @@ static const struct route routes[] = {
 	{ "/stock",		"GET",		handle_stock,	false },
 	{ "/healthz",		"GET",		handle_healthz,	true },
 	{ "/metrics",		"GET",		handle_metrics,	true },
+	{ "/items",		"GET",		handle_items,	false },
 };
 
 static const struct route *
@@ -490,4 +602,7 @@ route_handle(struct route_ctx *ctx, const struct route_request *req,
 	memcpy(ans->user, q.user, sizeof(ans->user));
 	route->handle(ctx, req, &q, &ans->reply);
 	ans->exposition = route->handle == handle_metrics;
+	ans->listing = route->handle == handle_items;
+	ans->limit = q.limit_given ? (unsigned int)strtoul(q.limit, NULL, 10) :
+	    LISTING_DEFAULT_LIMIT;
 }

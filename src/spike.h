@@ -7,10 +7,11 @@
  * takes a local ticket, batch.c gathers the purchases of the moment and
  * store.c sells them in one Redis script call, reply.c answers, statlog.c
  * records the stat line and metrics.c counts it.  In the background,
- * sync.c keeps the local stock in step with Redis and expires unpaid
- * orders.  spikectl.c with the ctl_*.c files is the operator's tool;
- * conf.c, redis_dial.c (with sentinel.c and auth.c), json.c, log.c,
- * now.c and error.c serve both.
+ * sync.c keeps each item (item.c) and its local stock in step with
+ * Redis, keeps the edge files nginx answers from (edge.c) and the /items
+ * listing (listing.c), and expires unpaid orders.  spikectl.c with the
+ * ctl_*.c files is the operator's tool; conf.c, redis_dial.c (with
+ * sentinel.c and auth.c), json.c, log.c, now.c and error.c serve both.
  */
 #ifndef SPIKE_H
 #define SPIKE_H
@@ -176,7 +177,8 @@ unsigned int	 keyring_copy(struct keyring *, struct keyset sets[KEYS_KINDS]);
 #define SIG_MAC_BYTES		32	/* HMAC-SHA256 */
 #define SIG_EXP_DIGITS_MAX	18
 #define SIG_TEXT_MAX		(SIG_EXP_DIGITS_MAX + 1 + 2 * SIG_MAC_BYTES)
-#define SIG_SUBJECT_MAX		160	/* "USER" or "ORDER.USER" */
+/* "[ITEM:]USER" or "[ITEM:]ORDER.USER", each part its longest, NUL. */
+#define SIG_SUBJECT_MAX		(64 + 1 + 32 + 1 + 64 + 1)
 
 enum sig_verdict {
 	SIG_GOOD,
@@ -283,15 +285,21 @@ long long	 now_ms(void);
 #define QUERY_ORDER_MAX		32
 #define QUERY_BODY_MAX		4096
 #define QUERY_SIG_MAX		128	/* what sig.c parses is shorter */
+#define QUERY_ITEM_MAX		64	/* ITEM_NAME_MAX, item.c's */
+#define QUERY_LIMIT_MAX		4	/* digits of ?limit= (GET /items) */
 
 /* Zero it before the first query_parse. */
 struct query {
 	char		 user[QUERY_USER_MAX + 1];	/* "" when not given */
 	char		 order[QUERY_ORDER_MAX + 1];	/* "" when not given */
 	char		 sig[QUERY_SIG_MAX + 1];	/* "" when not given */
+	char		 item[QUERY_ITEM_MAX + 1];	/* "" when not given */
 	bool		 user_given;
 	bool		 order_given;
 	bool		 sig_given;
+	bool		 item_given;
+	char		 limit[QUERY_LIMIT_MAX + 1];	/* "" when not given */
+	bool		 limit_given;
 	const char	*error;				/* why input was refused */
 };
 
@@ -323,6 +331,8 @@ enum reply_kind {
 	REPLY_OK,		/* 200, code 1 */
 	REPLY_NOT_VERIFIED,	/* 403, code -12: buyer signature */
 	REPLY_PAY_NOT_VERIFIED,	/* 403, code -14: payment signature */
+	REPLY_NOT_STARTED,	/* 403, code -10: before the item's start */
+	REPLY_CLOSED,		/* 403, code -11: paused, or past its end */
 	REPLY_KINDS
 };
 
@@ -399,6 +409,7 @@ struct item {
 	/* The sync thread's own. */
 	bool		 filled;	/* first quota granted */
 	unsigned int	 edge;		/* what the edge files last said */
+	long long	 edge_opens_ms;	/* the not-started file's opens_at */
 };
 
 struct item_table;
@@ -418,6 +429,7 @@ const char	*item_state_name(enum item_state);
 void		 item_set_clock(struct item_table *, long long redis_us,
 		    long long local_us);
 long long	 item_redis_now_ms(const struct item_table *);
+long long	 item_local_us(const struct item_table *, long long redis_ms);
 
 /* ---- store.c: Redis, the one true count -------------------------------- */
 
@@ -426,6 +438,8 @@ enum store_buy_result {
 	STORE_SOLD_BEFORE,	/* this request or user bought already */
 	STORE_SOLD_OUT,
 	STORE_NO_SALE,		/* stock hash missing */
+	STORE_NOT_STARTED,	/* before the item's start: opens_at */
+	STORE_CLOSED,		/* the item is paused or past its end */
 };
 
 enum store_pay_result {
@@ -454,11 +468,38 @@ struct store_order {
 	long long	 pay_by;	/* unix milliseconds */
 };
 
-struct store_view {
-	bool		 exists;
+/* An item's hash as sync.lua read it. */
+struct store_sale {
+	bool		 exists;	/* total and sold are numbers */
 	long long	 total;
 	long long	 sold;
+	long long	 start_ms;	/* 0: open from the start */
+	long long	 end_ms;	/* 0: no end */
+	bool		 paused;
+};
+
+/* An item the change log named. */
+struct store_item_view {
+	char		 name[CONF_KEY_MAX];
+	struct store_sale sale;
+};
+
+#define STORE_SYNC_BATCH	1000	/* changed items read per sync call */
+#define STORE_SYNC_HEAD		12	/* numbers before the addresses */
+#define STORE_SYNC_ITEM_FIELDS	7	/* name and the six of a sale */
+
+struct store_view {
+	bool		 exists;	/* the default item's, as sale */
+	long long	 total;
+	long long	 sold;
+	struct store_sale sale;		/* the default item's */
 	unsigned int	 live_weight;	/* weights of instances seen alive */
+	long long	 redis_us;	/* Redis TIME */
+	long long	 seq;		/* D:seq */
+	long long	 last;		/* the last change read */
+	bool		 more;		/* the log may hold more past last */
+	struct store_item_view *items;	/* the caller's, STORE_SYNC_BATCH */
+	size_t		 nitems;
 };
 
 /*
@@ -470,10 +511,12 @@ struct store_view {
 
 /* One purchase as Redis is asked to make it. */
 struct store_purchase {
+	const struct item	*item;		/* its key and name */
 	const char		*request_id;
 	const char		*user;		/* "" when anonymous */
 	enum store_buy_result	 result;
 	struct store_order	 order;
+	long long		 opens_at;	/* STORE_NOT_STARTED: Redis ms */
 };
 
 #define STORE_BATCH_MAX		64
@@ -484,13 +527,14 @@ struct store	*store_new(const struct conf *, const char *self_id);
 void		 store_free(struct store *);
 enum spike_err	 store_buy(struct store *, struct store_purchase *const *,
 		    size_t n);
-enum spike_err	 store_pay(struct store *, const char *user,
-		    const char *order, enum store_pay_result *,
-		    struct store_order *);
-enum spike_err	 store_find_order(struct store *, const char *user, bool *found,
-		    struct store_order *);
+enum spike_err	 store_pay(struct store *, const struct item *,
+		    const char *user, const char *order,
+		    enum store_pay_result *, struct store_order *);
+enum spike_err	 store_find_order(struct store *, const struct item *,
+		    const char *user, bool *found, struct store_order *);
 enum spike_err	 store_expire(struct store *, long long *expired);
-enum spike_err	 store_sync(struct store *, struct store_view *);
+enum spike_err	 store_sync(struct store *, long long last,
+		    struct store_view *);
 void		 store_leave(struct store *);
 const char	*store_error(const struct store *);
 const struct redis_where *store_where(const struct store *);
@@ -534,6 +578,36 @@ struct stat;
 const char	*safefile_secret_problem(int fd, struct stat *st, char *why,
 		    size_t whysz);
 
+/* ---- edge.c: the files nginx answers from, per item ------------------- */
+
+enum edge_kind {
+	EDGE_SOLD_OUT,		/* edge_dir/sold-out/ITEM */
+	EDGE_NOT_STARTED,	/* edge_dir/not-started/ITEM */
+	EDGE_CLOSED,		/* edge_dir/closed/ITEM */
+	EDGE_KINDS
+};
+
+const char	*edge_kind_dir(enum edge_kind);
+const char	*edge_prepare(const char *dir, char *path, size_t pathsz);
+const char	*edge_write(const char *dir, enum edge_kind, const char *name,
+		    const char *body);
+const char	*edge_remove(const char *dir, enum edge_kind,
+		    const char *name);
+
+/* ---- listing.c: GET /items, built by the sync thread ------------------ */
+
+#define LISTING_DEFAULT_LIMIT	100
+#define LISTING_MAX		1000	/* ?limit= at most */
+
+struct listing;
+
+struct listing	*listing_new(void);
+void		 listing_free(struct listing *);
+size_t		 listing_build(struct listing *, struct item_table *,
+		    long long redis_ms);
+char		*listing_answer(struct listing *, unsigned int limit,
+		    long long redis_ms, size_t *len);
+
 /* ---- sync.c: the background sync with Redis ---------------------------- */
 
 #define SYNC_EXPIRE_MS		1000	/* overdue orders expire this often */
@@ -545,6 +619,7 @@ struct sync_state *sync_start(const struct conf *, const char *self_id,
 bool		 sync_stop(struct sync_state *, unsigned int timeout_ms);
 bool		 sync_store_up(const struct sync_state *);
 void		 sync_report_down(struct sync_state *, const char *why);
+struct listing	*sync_listing(struct sync_state *);
 
 /* ---- route.c: one request, from parameters to answer ------------------- */
 
@@ -578,6 +653,8 @@ struct route_answer {
 	char		 user[QUERY_USER_MAX + 1];	/* for stat.log */
 	bool		 ops;		/* /metrics or /healthz: not counted */
 	bool		 exposition;	/* send metrics_format(), not JSON */
+	bool		 listing;	/* send listing_answer(), GET /items */
+	unsigned int	 limit;		/* of the listing */
 };
 
 bool		 route_length_ok(const char *content_length, struct reply *);
@@ -658,6 +735,8 @@ void		 metrics_redis_error(void);
 void		 metrics_redis_reconnect(void);
 void		 metrics_unconfirmed(unsigned int n);
 void		 metrics_fastcgi_refused(void);
+void		 metrics_set_items(size_t known, size_t open);
+void		 metrics_items_full(void);
 size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,
 		    bool redis_up);
 
@@ -687,17 +766,56 @@ struct ctl_status {
 	struct ctl_sale	 sale;
 	long long	 pending;	/* ZCARD KEY:pending */
 	long long	 anonymous;	/* GET KEY:anonymous */
+	long long	 items;		/* ZCARD KEY:items, those registered */
 	struct ctl_beat	 beats[CTL_BEATS_MAX];	/* newest first */
 	size_t		 nbeats;
 	struct redis_where where;	/* the Redis that answered */
 };
 
+/* A start given may lie this far in the past (a command typed late). */
+#define CTL_START_PAST_MS	60000
+
+/* What spikectl init is asked for (spikectl(1), init). */
+struct ctl_init {
+	long long	 total;
+	bool		 force;
+	char		 start[24];	/* "" from now, "+S" seconds, unix ms */
+	char		 end[24];	/* "" no end, "+S", unix ms */
+	long long	 per_user;	/* -1: spike.conf's per_user_limit */
+};
+
+/* init.lua's "close" status: why init refused, or CTL_INIT_DONE. */
+enum ctl_init_status {
+	CTL_INIT_DONE = 1,
+	CTL_INIT_SOLD = 0,		/* sold tickets and no --force */
+	CTL_INIT_END_FIRST = -1,	/* the end not after the start */
+	CTL_INIT_START_PAST = -2,	/* over CTL_START_PAST_MS ago */
+	CTL_INIT_END_PAST = -3,		/* the end already past */
+};
+
 /* What spikectl init found and did. */
 struct ctl_reset {
-	bool		 refused;	/* sold tickets and no --force */
+	bool		 refused;	/* status is not CTL_INIT_DONE */
+	int		 status;	/* enum ctl_init_status */
 	struct ctl_sale	 before;
 	long long	 ended;		/* pending orders ended */
 	long long	 removed;	/* per-user keys unlinked */
+	long long	 now_ms;	/* Redis's clock at the close */
+	long long	 start_ms;	/* the times resolved (0: none) */
+	long long	 end_ms;
+};
+
+/* An item as spikectl items finds it (items.lua). */
+struct ctl_item {
+	char		 name[CONF_KEY_MAX];	/* the default's: stock_key */
+	bool		 total_ok;
+	bool		 sold_ok;
+	long long	 total;
+	long long	 sold;
+	long long	 start_ms;	/* 0: open from init */
+	long long	 end_ms;	/* 0: no end */
+	bool		 paused;
+	long long	 per_user;	/* -1: spike.conf's */
 };
 
 struct ctl_redis;
@@ -711,8 +829,25 @@ enum spike_err	 ctl_redis_sale(struct ctl_redis *, struct ctl_sale *);
 enum spike_err	 ctl_redis_durability(struct ctl_redis *, char *why,
 		    size_t whysz);
 enum spike_err	 ctl_redis_status(struct ctl_redis *, struct ctl_status *);
-enum spike_err	 ctl_redis_init(struct ctl_redis *, long long total,
-		    bool force, struct ctl_reset *);
+bool		 ctl_redis_set_item(struct ctl_redis *, const char *name);
+enum spike_err	 ctl_redis_init(struct ctl_redis *, const struct ctl_init *,
+		    struct ctl_reset *);
+enum spike_err	 ctl_redis_item_count(struct ctl_redis *, long long *);
+enum spike_err	 ctl_redis_pause(struct ctl_redis *, const char *name,
+		    bool paused, long long *changed);
+enum spike_err	 ctl_redis_items(struct ctl_redis *, struct ctl_item **,
+		    size_t *n, long long *now_ms);
+
+/* ---- ctl_time.c: times of spikectl, ISO 8601 to and from Unix ms ------ */
+
+bool		 ctl_time_parse(const char *text, long long *ms);
+void		 ctl_time_format(long long ms, char *buf, size_t bufsz);
+
+/* ---- ctl_items.c: spikectl items, the list ---------------------------- */
+
+const char	*ctl_item_state(const struct ctl_item *, long long now_ms);
+void		 ctl_items_print(const struct ctl_item *, size_t n,
+		    long long now_ms, const struct conf *, bool json);
 
 /* ---- ctl_audit.c: spikectl audit, the sale's books checked ------------ */
 
@@ -730,6 +865,7 @@ struct ctl_audit_kind {
 
 /* The books as audit.lua read them at one instant (spikectl(1), audit). */
 struct ctl_audit {
+	char		 item[CONF_KEY_MAX];	/* the item audited */
 	bool		 exists;	/* the stock hash is there */
 	long long	 now_ms;	/* Redis TIME when it read them */
 	long long	 opened_ms;	/* KEY:opened; 0 without */
@@ -785,7 +921,9 @@ extern const char lua_audit[];
 extern const char lua_buy[];
 extern const char lua_expire[];
 extern const char lua_init[];
+extern const char lua_items[];
 extern const char lua_order[];
+extern const char lua_pause[];
 extern const char lua_pay[];
 extern const char lua_sync[];
 

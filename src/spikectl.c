@@ -69,6 +69,11 @@ struct ctl {
 	const char	*order;		/* sign --order */
 	const char	*user;		/* spawn --user */
 	bool		 local;		/* instances --local */
+	const char	*item;		/* --item: init, pause, resume, sign,
+					   audit */
+	const char	*start;		/* init --start, as given */
+	const char	*end;		/* init --end */
+	const char	*per_user;	/* init --per-user */
 };
 
 struct ctl_command {
@@ -90,12 +95,18 @@ usage(FILE *out)
 	    "  -V, --version                   spikectl's version\n"
 	    "  -c file                         spike.conf, by default\n"
 	    "                                  %s\n"
-	    "  init TOTAL [--force]            put a sale of TOTAL tickets on\n"
+	    "  init TOTAL [--item ITEM] [--start TIME] [--end TIME]\n"
+	    "    [--per-user N] [--force]      put a sale of TOTAL tickets on\n"
+	    "                                  (TIME: ISO 8601 with a zone,\n"
+	    "                                  or +SECONDS from now)\n"
+	    "  items [--json]                  every item on sale\n"
+	    "  pause [--item ITEM]             stop selling (every item\n"
+	    "  resume [--item ITEM]            without --item), sell again\n"
 	    "  status [--json] [--wait S]      the sale, instances, orders;\n"
 	    "                                  exit 3: no instance is live\n"
 	    "                                  (--wait: for up to S seconds)\n"
 	    "  check                           config, Redis and the stock hash\n"
-	    "  audit [--json] [--grace S] [--redis ADDR]\n"
+	    "  audit [--json] [--grace S] [--redis ADDR] [--item ITEM]\n"
 	    "                                  check the sale's books\n"
 	    "  nginx-conf [--listen ADDR:PORT] nginx's snippet for the instances\n"
 	    "    [--server-name NAME ...]\n"
@@ -104,7 +115,8 @@ usage(FILE *out)
 	    "                                  those this host can listen on)\n"
 	    "  spawn ADDR [--program PATH] [--user NAME]\n"
 	    "                                  run instance ADDR under spawn-fcgi\n"
-	    "  sign USER [--ttl S] [--order O] a buyer's signature, or with\n"
+	    "  sign USER [--ttl S] [--order O] [--item ITEM]\n"
+	    "                                  a buyer's signature, or with\n"
 	    "                                  --order a payment notice's\n",
 	    SYSCONFDIR "/spike/spike.conf");
 }
@@ -180,20 +192,168 @@ raw_or_missing(const char *raw)
 	return raw[0] != '\0' ? raw : "missing";
 }
 
+/*
+ * Is --item, if given, an item name (or the default item's, stock_key)?
+ * Returns CTL_OK, or CTL_USAGE having said why.
+ */
+static int
+item_arg_valid(const struct ctl *c, const char *cmd)
+{
+	if (c->item == NULL || strcmp(c->item, c->conf.stock_key) == 0 ||
+	    item_name_valid(c->item, strlen(c->item)))
+		return CTL_OK;
+	return ctl_errx(CTL_USAGE, "%s: --item \"%s\": an item is 1 to %d of "
+	    "A-Z a-z 0-9 _ . - (not \".\" or \"..\")", cmd, c->item,
+	    ITEM_NAME_MAX);
+}
+
+/*
+ * Point cr at the item of --item (the default item without it).  Returns
+ * CTL_OK, or CTL_USAGE having said why.
+ */
+static int
+use_item(struct ctl *c, struct ctl_redis *cr, const char *cmd)
+{
+	int	 st;
+
+	if (c->item == NULL)
+		return CTL_OK;
+	if ((st = item_arg_valid(c, cmd)) != CTL_OK)
+		return st;
+	if (!ctl_redis_set_item(cr, c->item))
+		return ctl_errx(CTL_USAGE, "%s: --item \"%s\": its key is longer "
+		    "than %zu bytes", cmd, c->item, (size_t)ITEM_KEY_MAX - 1);
+	return CTL_OK;
+}
+
+/* The item's name for messages: --item, or the default item's. */
+static const char *
+item_name(const struct ctl *c)
+{
+	return c->item != NULL ? c->item : c->conf.stock_key;
+}
+
+/* How far ahead "+SECONDS" may reach: ten years. */
+#define CTL_AHEAD_MAX	(10LL * 366 * 86400)
+
+/*
+ * Turn --start or --end into init.lua's form: "+S", or Unix ms from
+ * ISO 8601.  Returns CTL_OK, or CTL_USAGE having said why.
+ */
+static int
+parse_when(const char *opt, const char *given, char *spec, size_t specsz)
+{
+	long long	 v;
+
+	spec[0] = '\0';
+	if (given == NULL)
+		return CTL_OK;
+	if (given[0] == '+' && parse_total(given + 1, &v) &&
+	    v <= CTL_AHEAD_MAX) {
+		snprintf(spec, specsz, "+%lld", v);
+		return CTL_OK;
+	}
+	if (given[0] != '+' && ctl_time_parse(given, &v)) {
+		snprintf(spec, specsz, "%lld", v);
+		return CTL_OK;
+	}
+	return ctl_errx(CTL_USAGE, "init: %s \"%s\": expected ISO 8601 with "
+	    "a zone (2026-12-02T18:00:00Z, 2026-12-02T18:00:00+08:00) or "
+	    "+SECONDS from now", opt, given);
+}
+
+/* Read init's operand and options into in; CTL_OK or CTL_USAGE. */
+static int
+init_args(struct ctl *c, const char *total, struct ctl_init *in)
+{
+	long long	 v;
+	int		 st;
+
+	memset(in, 0, sizeof(*in));
+	in->force = c->force;
+	in->per_user = -1;
+	if (!parse_total(total, &in->total))
+		return ctl_errx(CTL_USAGE, "init: TOTAL must be a whole number "
+		    "from 0 to %lld, not \"%s\"", CTL_TOTAL_MAX, total);
+	if ((st = parse_when("--start", c->start, in->start,
+	    sizeof(in->start))) != CTL_OK ||
+	    (st = parse_when("--end", c->end, in->end, sizeof(in->end))) !=
+	    CTL_OK)
+		return st;
+	if (c->per_user != NULL) {
+		if (!parse_total(c->per_user, &v) || v < 1 || v > UINT_MAX)
+			return ctl_errx(CTL_USAGE, "init: --per-user \"%s\": "
+			    "expected a whole number from 1 to %u",
+			    c->per_user, UINT_MAX);
+		in->per_user = v;
+	}
+	return CTL_OK;
+}
+
+/* Say why init.lua refused; returns the exit status. */
+static int
+init_refused(const struct ctl *c, const struct ctl_reset *res)
+{
+	char	 a[32], b[32];
+
+	switch (res->status) {
+	case CTL_INIT_END_FIRST:
+		return ctl_errx(CTL_USAGE, "init: %s: --end must be after "
+		    "--start", item_name(c));
+	case CTL_INIT_START_PAST:
+		ctl_time_format(res->start_ms, a, sizeof(a));
+		ctl_time_format(res->now_ms, b, sizeof(b));
+		return ctl_errx(CTL_USAGE, "init: %s: --start %s is more than "
+		    "%d s before Redis's clock (%s): leave --start out to "
+		    "open now", item_name(c), a, CTL_START_PAST_MS / 1000, b);
+	case CTL_INIT_END_PAST:
+		ctl_time_format(res->end_ms, a, sizeof(a));
+		return ctl_errx(CTL_USAGE, "init: %s: --end %s is already "
+		    "past by Redis's clock", item_name(c), a);
+	default:
+		return ctl_errx(CTL_FAIL, "init: %s has sold %s of %s tickets: "
+		    "not resetting a sale that has sold tickets without "
+		    "--force", item_name(c),
+		    raw_or_missing(res->before.sold_raw),
+		    raw_or_missing(res->before.total_raw));
+	}
+}
+
+/* Say when the sale opens and closes, by Redis's clock. */
+static void
+init_times(const struct ctl_reset *res)
+{
+	char	 t[32];
+
+	if (res->start_ms > res->now_ms) {
+		ctl_time_format(res->start_ms, t, sizeof(t));
+		printf("  opens at %s (%lld ms from now)\n", t,
+		    res->start_ms - res->now_ms);
+	}
+	if (res->end_ms > 0) {
+		ctl_time_format(res->end_ms, t, sizeof(t));
+		printf("  closes at %s\n", t);
+	}
+}
+
 static int
 cmd_init(struct ctl *c, char **args)
 {
 	struct ctl_redis	*cr;
+	struct ctl_init		 in;
 	struct ctl_reset	 res;
-	long long		 total;
 	enum spike_err		 rc;
+	int			 st;
 
-	if (!parse_total(args[0], &total))
-		return ctl_errx(CTL_USAGE, "init: TOTAL must be a whole number "
-		    "from 0 to %lld, not \"%s\"", CTL_TOTAL_MAX, args[0]);
+	if ((st = init_args(c, args[0], &in)) != CTL_OK)
+		return st;
 	if ((cr = open_redis(c)) == NULL)
 		return CTL_FAIL;
-	rc = ctl_redis_init(cr, total, c->force, &res);
+	if ((st = use_item(c, cr, "init")) != CTL_OK) {
+		ctl_redis_free(cr);
+		return st;
+	}
+	rc = ctl_redis_init(cr, &in, &res);
 	if (rc != SPIKE_OK) {
 		ctl_errx(CTL_FAIL, "init: %s", ctl_redis_error(cr));
 		ctl_redis_free(cr);
@@ -201,16 +361,78 @@ cmd_init(struct ctl *c, char **args)
 	}
 	ctl_redis_free(cr);
 	if (res.refused)
-		return ctl_errx(CTL_FAIL, "init: %s has sold %s of %s tickets: "
-		    "not resetting a sale that has sold tickets without "
-		    "--force", c->conf.stock_key,
-		    raw_or_missing(res.before.sold_raw),
-		    raw_or_missing(res.before.total_raw));
+		return init_refused(c, &res);
 	printf("%s: sale of %lld tickets on (was: total %s, sold %s; "
 	    "%lld pending orders ended, %lld per-user keys removed)\n",
-	    c->conf.stock_key, total, raw_or_missing(res.before.total_raw),
+	    item_name(c), in.total, raw_or_missing(res.before.total_raw),
 	    raw_or_missing(res.before.sold_raw), res.ended, res.removed);
+	init_times(&res);
 	return CTL_OK;
+}
+
+/* ---- items, pause, resume --------------------------------------------- */
+
+static int
+cmd_items(struct ctl *c, char **args)
+{
+	struct ctl_redis	*cr;
+	struct ctl_item		*items;
+	size_t			 n;
+	long long		 now_ms;
+	int			 st = CTL_OK;
+
+	(void)args;
+	if ((cr = open_redis(c)) == NULL)
+		return CTL_FAIL;
+	if (ctl_redis_items(cr, &items, &n, &now_ms) != SPIKE_OK)
+		st = ctl_errx(CTL_FAIL, "items: %s", ctl_redis_error(cr));
+	else
+		ctl_items_print(items, n, now_ms, &c->conf, c->json);
+	free(items);
+	ctl_redis_free(cr);
+	return st;
+}
+
+/* Pause or resume the item of --item, or every item; says how many. */
+static int
+pause_resume(struct ctl *c, bool paused)
+{
+	const char		*cmd = paused ? "pause" : "resume";
+	struct ctl_redis	*cr;
+	long long		 changed = 0;
+	int			 st;
+
+	if ((st = item_arg_valid(c, cmd)) != CTL_OK)
+		return st;
+	if ((cr = open_redis(c)) == NULL)
+		return CTL_FAIL;
+	if (ctl_redis_pause(cr, c->item, paused, &changed) != SPIKE_OK)
+		st = ctl_errx(CTL_FAIL, "%s: %s", cmd, ctl_redis_error(cr));
+	else if (changed < 0)
+		st = ctl_errx(CTL_FAIL, "%s: %s: item not on sale (spikectl "
+		    "items lists them)", cmd, c->item);
+	else {
+		printf("%s: %lld item%s %s\n", c->item != NULL ? c->item :
+		    "every item", changed, changed == 1 ? "" : "s",
+		    paused ? "paused" : "resumed");
+		st = CTL_OK;
+	}
+	ctl_redis_free(cr);
+	return st;
+}
+
+static int
+cmd_pause(struct ctl *c, char **args)
+{
+	(void)args;
+	return pause_resume(c, true);
+}
+
+static int
+cmd_resume(struct ctl *c, char **args)
+{
+	(void)args;
+	return pause_resume(c, false);
 }
 
 /* ---- status ----------------------------------------------------------- */
@@ -339,7 +561,8 @@ status_json(const struct ctl *c, const struct ctl_status *st,
 	json_number(both, sum->remaining);
 	printf("},\"orders\":{\"pending\":%lld,\"paid\":", st->pending);
 	json_number(s->sold_ok, sum->paid);
-	printf(",\"anonymous\":%lld},", st->anonymous);
+	printf(",\"anonymous\":%lld},\"items\":%lld,", st->anonymous,
+	    st->items);
 	json_instances(c, st);
 	printf(",\"live_instances\":%u,\"live_weight\":%u,"
 	    "\"total_weight\":%u,\"live_window_ms\":%lld}\n", sum->live,
@@ -440,6 +663,8 @@ status_text(const struct ctl *c, const struct ctl_status *st,
 	size_t		 i;
 
 	text_sale(c, st, sum);
+	printf("items: %lld registered (spikectl items lists them)\n",
+	    st->items);
 	text_columns(c, st, &col);
 	printf("instances: %u of %zu live, weight %u of %u (heartbeat "
 	    "within %lld ms)\n", sum->live, c->conf.ninstances,
@@ -696,12 +921,14 @@ cmd_audit(struct ctl *c, char **args)
 		free(a);
 		return CTL_NO_VERDICT;
 	}
-	if (ctl_redis_audit(cr, grace_ms, a) != SPIKE_OK)
+	if (use_item(c, cr, "audit") != CTL_OK)
+		status = CTL_NO_VERDICT;
+	else if (ctl_redis_audit(cr, grace_ms, a) != SPIKE_OK)
 		status = ctl_errx(CTL_NO_VERDICT, "audit: %s",
 		    ctl_redis_error(cr));
 	else if (!a->exists)
 		status = ctl_errx(CTL_NO_VERDICT, "audit: sale %s: no stock "
-		    "hash: nothing to audit", c->conf.stock_key);
+		    "hash: nothing to audit", item_name(c));
 	else {
 		ctl_audit_print(a, &c->conf, c->conf_path, c->json);
 		status = a->violations == 0 ? CTL_OK : CTL_FAIL;
@@ -1007,6 +1234,26 @@ cmd_spawn(struct ctl *c, char **args)
 /* ---- sign ------------------------------------------------------------- */
 
 /*
+ * The signed subject (spike-fcgi(8), Signatures): "USER" or, with
+ * --order, "ORDER.USER"; for an item other than the default one,
+ * "ITEM:" before either.  False when it does not fit.
+ */
+static bool
+sign_subject(const struct ctl *c, const char *user, char *subject,
+    size_t subjectsz)
+{
+	const char	*item = c->item;
+	int		 n;
+
+	if (item != NULL && strcmp(item, c->conf.stock_key) == 0)
+		item = NULL;
+	n = snprintf(subject, subjectsz, "%s%s%s%s%s", item ? item : "",
+	    item ? ":" : "", c->order ? c->order : "", c->order ? "." : "",
+	    user);
+	return n > 0 && (size_t)n < subjectsz;
+}
+
+/*
  * Print a signature good for --ttl seconds (CTL_SIGN_TTL by default):
  * a buyer's, "EXP.MAC" over "USER.EXP" with the first buyer_key, or with
  * --order a payment notice's, over "ORDER.USER.EXP" with the first
@@ -1023,6 +1270,7 @@ cmd_sign(struct ctl *c, char **args)
 	char		 err[CONF_ERR_MAX], *end;
 	long		 ttl = CTL_SIGN_TTL;
 	bool		 ok;
+	int		 st;
 
 	if (!query_user_valid(user, strlen(user)))
 		return ctl_errx(CTL_USAGE, "sign: \"%s\": a user is 1 to %d "
@@ -1031,6 +1279,8 @@ cmd_sign(struct ctl *c, char **args)
 	    strlen(c->order)))
 		return ctl_errx(CTL_USAGE, "sign: --order \"%s\": not an "
 		    "order id", c->order);
+	if ((st = item_arg_valid(c, "sign")) != CTL_OK)
+		return st;
 	if (c->ttl != NULL && (*c->ttl < '0' || *c->ttl > '9' ||
 	    (ttl = strtol(c->ttl, &end, 10)) < 1 ||
 	    ttl > (long)c->conf.sig_max_ttl_s || *end != '\0'))
@@ -1041,8 +1291,11 @@ cmd_sign(struct ctl *c, char **args)
 	if (set.n == 0)
 		return ctl_errx(CTL_FAIL, "sign: no %s in %s", what,
 		    c->conf_path);
-	snprintf(subject, sizeof(subject), "%s%s%s", c->order ? c->order : "",
-	    c->order ? "." : "", user);
+	if (!sign_subject(c, user, subject, sizeof(subject))) {
+		OPENSSL_cleanse(&set, sizeof(set));
+		return ctl_errx(CTL_USAGE, "sign: the subject is longer than "
+		    "%d characters", SIG_SUBJECT_MAX - 1);
+	}
 	ok = sig_mint(&set.keys[0], subject, (long long)time(NULL) + ttl, out,
 	    sizeof(out));
 	OPENSSL_cleanse(&set, sizeof(set));
@@ -1056,6 +1309,9 @@ cmd_sign(struct ctl *c, char **args)
 
 static const struct ctl_command commands[] = {
 	{ "init",	1, 1, cmd_init },
+	{ "items",	0, 0, cmd_items },
+	{ "pause",	0, 0, cmd_pause },
+	{ "resume",	0, 0, cmd_resume },
 	{ "status",	0, 0, cmd_status },
 	{ "check",	0, 0, cmd_check },
 	{ "audit",	0, 0, cmd_audit },
@@ -1115,6 +1371,25 @@ take_nginx_option(struct ctl *c, const char *cmd, int argc, char **args,
 	return true;
 }
 
+/* Take --item (and init's --start, --end, --per-user) at args[*i]. */
+static bool
+take_item_option(struct ctl *c, const char *cmd, int argc, char **args,
+    int *i)
+{
+	static const char *const with_item[] = { "init", "pause", "resume",
+	    "sign", "audit" };
+	size_t		 k;
+
+	for (k = 0; k < sizeof(with_item) / sizeof(with_item[0]); k++)
+		if (take_value(cmd, with_item[k], "--item", argc, args, i,
+		    &c->item))
+			return true;
+	return take_value(cmd, "init", "--start", argc, args, i, &c->start) ||
+	    take_value(cmd, "init", "--end", argc, args, i, &c->end) ||
+	    take_value(cmd, "init", "--per-user", argc, args, i,
+	    &c->per_user);
+}
+
 /*
  * Take the command's --options out of args (anywhere after the command),
  * leaving its operands in order.  Returns the number of operands, or -1
@@ -1134,8 +1409,11 @@ take_options(struct ctl *c, const char *cmd, int argc, char **args)
 		else if (operands_only || a[0] != '-' || a[1] == '\0')
 			args[n++] = args[i];
 		else if ((strcmp(cmd, "status") == 0 ||
-		    strcmp(cmd, "audit") == 0) && strcmp(a, "--json") == 0)
+		    strcmp(cmd, "audit") == 0 || strcmp(cmd, "items") == 0) &&
+		    strcmp(a, "--json") == 0)
 			c->json = true;
+		else if (take_item_option(c, cmd, argc, args, &i))
+			continue;
 		else if (take_value(cmd, "audit", "--grace", argc, args, &i,
 		    &c->grace) || take_value(cmd, "audit", "--redis", argc,
 		    args, &i, &c->audit_redis) || take_value(cmd, "status",

@@ -36,11 +36,11 @@
 #define STORE_RANDOM_POOL	4096	/* bytes taken from getrandom at once */
 
 /*
- * KEY:req:USER:ID with the longest stock_key, user and request id, and
+ * ITEMKEY:req:USER:ID with the longest item key, user and request id, and
  * its NUL.  The user is in it so that a request id reused by another
  * user (a FastCGI client may send any REQUEST_ID) is another purchase.
  */
-#define STORE_REQ_KEY_MAX	((CONF_KEY_MAX - 1) + \
+#define STORE_REQ_KEY_MAX	((ITEM_KEY_MAX - 1) + \
 				    (sizeof(STORE_REQ_INFIX) - 1) + \
 				    QUERY_USER_MAX + 1 + STORE_REQUEST_ID_MAX)
 
@@ -75,6 +75,10 @@ struct store {
 	char			 stock_key[CONF_KEY_MAX];
 	char			 live_key[CONF_KEY_MAX + 16];
 	char			 pending_key[CONF_KEY_MAX + 16];
+	char			 changes_key[CONF_KEY_MAX + 16];
+	char			 registry_key[CONF_KEY_MAX + 16]; /* :items */
+	char			 seq_key[CONF_KEY_MAX + 16];	/* KEY:seq */
+	char			 due_key[CONF_KEY_MAX + 16];	/* KEY:due */
 	char			 pay_timeout_ms[16];
 	char			 per_user_limit[16];
 	char			 request_ttl_s[16];
@@ -107,6 +111,12 @@ store_new(const struct conf *conf, const char *self_id)
 	    conf->stock_key);
 	snprintf(st->pending_key, sizeof(st->pending_key), "%s:pending",
 	    conf->stock_key);
+	snprintf(st->changes_key, sizeof(st->changes_key), "%s:changes",
+	    conf->stock_key);
+	snprintf(st->registry_key, sizeof(st->registry_key), "%s:items",
+	    conf->stock_key);
+	snprintf(st->seq_key, sizeof(st->seq_key), "%s:seq", conf->stock_key);
+	snprintf(st->due_key, sizeof(st->due_key), "%s:due", conf->stock_key);
 	snprintf(st->pay_timeout_ms, sizeof(st->pay_timeout_ms), "%llu",
 	    (unsigned long long)conf->pay_timeout_s * 1000);
 	snprintf(st->per_user_limit, sizeof(st->per_user_limit), "%u",
@@ -422,17 +432,24 @@ reply_int(const redisReply *r, size_t i)
 	return r->element[i]->integer;
 }
 
+/* Are r's n elements from first integers? */
 static bool
-is_int_array(const redisReply *r, size_t n)
+is_int_array_at(const redisReply *r, size_t first, size_t n)
 {
 	size_t	 i;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < n)
+	if (r->elements < first + n)
 		return false;
-	for (i = 0; i < n; i++)
+	for (i = first; i < first + n; i++)
 		if (r->element[i]->type != REDIS_REPLY_INTEGER)
 			return false;
 	return true;
+}
+
+static bool
+is_int_array(const redisReply *r, size_t n)
+{
+	return r->type == REDIS_REPLY_ARRAY && is_int_array_at(r, 0, n);
 }
 
 /*
@@ -480,26 +497,32 @@ copy_order_status(struct store_order *o, const redisReply *e)
 static bool
 read_purchase(const redisReply *r, size_t i, struct store_purchase *p)
 {
-	static const enum store_buy_result outcome[] = { STORE_NO_SALE,
-	    STORE_SOLD_OUT, STORE_SOLD, STORE_SOLD_BEFORE };
+	static const enum store_buy_result outcome[] = { STORE_CLOSED,
+	    STORE_NOT_STARTED, STORE_NO_SALE, STORE_SOLD_OUT, STORE_SOLD,
+	    STORE_SOLD_BEFORE };
 	long long	 status;
 
 	if (r->element[i]->type != REDIS_REPLY_INTEGER ||
 	    r->element[i + 2]->type != REDIS_REPLY_INTEGER)
 		return false;
 	status = r->element[i]->integer;
-	if (status < -1 || status > 2)
+	if (status < -3 || status > 2)
 		return false;
-	p->result = outcome[status + 1];
+	p->result = outcome[status + 3];
 	copy_order_id(p->order.id, r->element[i + 1]);
 	p->order.pay_by = r->element[i + 2]->integer;
 	copy_order_status(&p->order, r->element[i + 3]);
+	p->opens_at = 0;
+	if (p->result == STORE_NOT_STARTED) {	/* its pay_by is the start */
+		p->opens_at = p->order.pay_by;
+		p->order.pay_by = 0;
+	}
 	return true;
 }
 
 /*
- * Write purchase i's request key, KEY:req:USER:ID.  Returns false when it
- * does not fit, which would give different purchases one key.
+ * Write purchase i's request key, ITEMKEY:req:USER:ID.  Returns false when
+ * it does not fit, which would give different purchases one key.
  */
 static bool
 store_req_key(struct store *st, size_t i, const struct store_purchase *p)
@@ -507,7 +530,7 @@ store_req_key(struct store *st, size_t i, const struct store_purchase *p)
 	int	 n;
 
 	n = snprintf(st->req_keys[i], sizeof(st->req_keys[i]),
-	    "%s" STORE_REQ_INFIX "%s:%s", st->stock_key, p->user,
+	    "%s" STORE_REQ_INFIX "%s:%s", p->item->key, p->user,
 	    p->request_id);
 	if (n >= 0 && (size_t)n < sizeof(st->req_keys[i]))
 		return true;
@@ -599,7 +622,7 @@ store_order_ids(struct store *st, size_t n)
 enum spike_err
 store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 {
-	const char	*argv[14 + 3 * STORE_BATCH_MAX];
+	const char	*argv[13 + 5 * STORE_BATCH_MAX];
 	size_t		 i, argc = 0;
 	redisReply	*r;
 
@@ -609,9 +632,8 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 		return SPIKE_ESYSTEM;
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = NULL;
-	snprintf(st->nkeys, sizeof(st->nkeys), "%zu", n + 2);
+	snprintf(st->nkeys, sizeof(st->nkeys), "%zu", n + 1);
 	argv[argc++] = st->nkeys;
-	argv[argc++] = st->stock_key;
 	argv[argc++] = st->conf->events_key;
 	for (i = 0; i < n; i++) {
 		if (!store_req_key(st, i, p[i]))
@@ -631,6 +653,10 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 		argv[argc++] = p[i]->user;
 	for (i = 0; i < n; i++)
 		argv[argc++] = st->order_ids[i];
+	for (i = 0; i < n; i++)
+		argv[argc++] = p[i]->item->key;
+	for (i = 0; i < n; i++)
+		argv[argc++] = p[i]->item->name;
 	if ((r = store_eval(st, STORE_SCRIPT_BUY, (int)argc, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != STORE_BUY_REPLY * n)
@@ -643,20 +669,24 @@ store_buy(struct store *st, struct store_purchase *const *p, size_t n)
 }
 
 /*
- * Pay user's order (see src/lua/pay.lua).  Returns SPIKE_OK with the
- * outcome in *result, SPIKE_EUNCONFIRMED with it but too few replicas
+ * Pay user's order of item (see src/lua/pay.lua).  Returns SPIKE_OK with
+ * the outcome in *result, SPIKE_EUNCONFIRMED with it but too few replicas
  * having it (durability = replicas), or SPIKE_EREDIS.
  */
 enum spike_err
-store_pay(struct store *st, const char *user, const char *order_id,
-    enum store_pay_result *result, struct store_order *order)
+store_pay(struct store *st, const struct item *item, const char *user,
+    const char *order_id, enum store_pay_result *result,
+    struct store_order *order)
 {
-	const char	*argv[] = { "EVALSHA", NULL, "2", st->pending_key,
-			    st->conf->events_key, st->stock_key, user,
-			    order_id, st->retention_ms, st->events_max_len };
+	char		 pending[ITEM_KEY_MAX + sizeof(":pending")];
+	const char	*argv[] = { "EVALSHA", NULL, "2", pending,
+			    st->conf->events_key, item->key, user,
+			    order_id, st->retention_ms, st->events_max_len,
+			    item->name };
 	redisReply	*r;
 
-	if ((r = store_eval(st, STORE_SCRIPT_PAY, 10, argv)) == NULL)
+	snprintf(pending, sizeof(pending), "%s:pending", item->key);
+	if ((r = store_eval(st, STORE_SCRIPT_PAY, 11, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (!is_int_array(r, 2))
 		return store_bad_reply(st, r, "pay");
@@ -683,14 +713,14 @@ store_pay(struct store *st, const char *user, const char *order_id,
 }
 
 /*
- * Read user's latest order (see src/lua/order.lua).  Returns SPIKE_OK
- * with *found telling whether there is one, or SPIKE_EREDIS.
+ * Read user's latest order of item (see src/lua/order.lua).  Returns
+ * SPIKE_OK with *found telling whether there is one, or SPIKE_EREDIS.
  */
 enum spike_err
-store_find_order(struct store *st, const char *user, bool *found,
-    struct store_order *order)
+store_find_order(struct store *st, const struct item *item, const char *user,
+    bool *found, struct store_order *order)
 {
-	const char	*argv[] = { "EVALSHA", NULL, "0", st->stock_key, user };
+	const char	*argv[] = { "EVALSHA", NULL, "0", item->key, user };
 	redisReply	*r;
 
 	if ((r = store_eval(st, STORE_SCRIPT_ORDER, 5, argv)) == NULL)
@@ -715,14 +745,15 @@ store_find_order(struct store *st, const char *user, bool *found,
 enum spike_err
 store_expire(struct store *st, long long *expired)
 {
-	const char	*argv[] = { "EVALSHA", NULL, "3", st->stock_key,
+	const char	*argv[] = { "EVALSHA", NULL, "6", st->stock_key,
 			    st->pending_key, st->conf->events_key,
+			    st->due_key, st->changes_key, st->seq_key,
 			    st->conf->sold_field, st->stock_key,
 			    STORE_EXPIRE_BATCH, st->retention_ms,
 			    st->events_max_len };
 	redisReply	*r;
 
-	if ((r = store_eval(st, STORE_SCRIPT_EXPIRE, 11, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_EXPIRE, 14, argv)) == NULL)
 		return SPIKE_EREDIS;
 	if (r->type != REDIS_REPLY_INTEGER)
 		return store_bad_reply(st, r, "expire");
@@ -731,15 +762,16 @@ store_expire(struct store *st, long long *expired)
 	return SPIKE_OK;
 }
 
-/* Sum the configured weights of the live addresses in r[3...]. */
+/* Sum the configured weights of the n live addresses from r[first]. */
 static unsigned int
-live_weight(const struct conf *conf, const redisReply *r)
+live_weight(const struct conf *conf, const redisReply *r, size_t first,
+    size_t n)
 {
 	const struct conf_instance *inst;
 	unsigned int		 sum = 0;
 	size_t			 i;
 
-	for (i = 3; i < r->elements; i++) {
+	for (i = first; i < first + n && i < r->elements; i++) {
 		if (r->element[i]->type != REDIS_REPLY_STRING)
 			continue;
 		if ((inst = conf_find_instance(conf, r->element[i]->str)))
@@ -749,33 +781,88 @@ live_weight(const struct conf *conf, const redisReply *r)
 }
 
 /*
- * Heartbeat and read the sale (see src/lua/sync.lua).  With durability
- * = fsync, check first that Redis still fsyncs (CONFIG SET may have
- * changed it since the link was made): the sync is what marks Redis up,
- * so the instance sells only while the check passes.  Returns SPIKE_OK
- * with the view filled in, or SPIKE_EREDIS.
+ * Read an item's six numbers from r[i...] (exists, total, sold,
+ * start_ms, end_ms, paused), as sync.lua gives them.
+ */
+static void
+read_sale(const redisReply *r, size_t i, struct store_sale *sale)
+{
+	sale->exists = reply_int(r, i) == 1;
+	sale->total = reply_int(r, i + 1);
+	sale->sold = reply_int(r, i + 2);
+	sale->start_ms = reply_int(r, i + 3);
+	sale->end_ms = reply_int(r, i + 4);
+	sale->paused = reply_int(r, i + 5) == 1;
+}
+
+/*
+ * The changed items of a sync reply, from r[i], seven elements each;
+ * false when one is malformed.
+ */
+static bool
+read_changes(const redisReply *r, size_t i, struct store_view *view)
+{
+	struct store_item_view *iv;
+
+	view->nitems = 0;
+	for (; i + STORE_SYNC_ITEM_FIELDS <= r->elements;
+	    i += STORE_SYNC_ITEM_FIELDS) {
+		if (view->nitems >= STORE_SYNC_BATCH ||
+		    r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i]->len >= sizeof(iv->name) ||
+		    !is_int_array_at(r, i + 1, STORE_SYNC_ITEM_FIELDS - 1))
+			return false;
+		iv = &view->items[view->nitems++];
+		memcpy(iv->name, r->element[i]->str, r->element[i]->len + 1);
+		read_sale(r, i + 1, &iv->sale);
+	}
+	return i == r->elements;
+}
+
+/*
+ * Heartbeat, read Redis's clock, the default item and the items changed
+ * after the change last (see src/lua/sync.lua).  With durability =
+ * fsync, check first that Redis still fsyncs (CONFIG SET may have changed
+ * it since the link was made): the sync is what marks Redis up, so the
+ * instance sells only while the check passes.  Returns SPIKE_OK with the
+ * view filled in (view->items must hold STORE_SYNC_BATCH), or
+ * SPIKE_EREDIS.
  */
 enum spike_err
-store_sync(struct store *st, struct store_view *view)
+store_sync(struct store *st, long long last, struct store_view *view)
 {
-	char		 window[16];
-	const char	*argv[] = { "EVALSHA", NULL, "2", st->stock_key,
-			    st->live_key, st->conf->total_field,
-			    st->conf->sold_field, st->self_id, window };
+	char		 window[16], from[24], batch[16];
+	const char	*argv[] = { "EVALSHA", NULL, "5", st->stock_key,
+			    st->live_key, st->changes_key, st->registry_key,
+			    st->seq_key, st->conf->total_field,
+			    st->conf->sold_field, st->self_id, window, from,
+			    batch, st->stock_key };
 	unsigned int	 ms = st->conf->sync_ms * 3;
+	size_t		 nlive;
 	redisReply	*r;
 
 	snprintf(window, sizeof(window), "%u", ms < 1000 ? 1000 : ms);
+	snprintf(from, sizeof(from), "%lld", last);
+	snprintf(batch, sizeof(batch), "%d", STORE_SYNC_BATCH);
 	if (st->ctx != NULL && store_check_fsync(st) != SPIKE_OK)
 		return SPIKE_EREDIS;
-	if ((r = store_eval(st, STORE_SCRIPT_SYNC, 9, argv)) == NULL)
+	if ((r = store_eval(st, STORE_SCRIPT_SYNC, 15, argv)) == NULL)
 		return SPIKE_EREDIS;
-	if (!is_int_array(r, 3))
+	if (!is_int_array(r, STORE_SYNC_HEAD))
 		return store_bad_reply(st, r, "sync");
-	view->exists = reply_int(r, 0) == 1;
-	view->total = reply_int(r, 1);
-	view->sold = reply_int(r, 2);
-	view->live_weight = live_weight(st->conf, r);
+	read_sale(r, 0, &view->sale);
+	view->exists = view->sale.exists;
+	view->total = view->sale.total;
+	view->sold = view->sale.sold;
+	view->redis_us = reply_int(r, 6) * 1000000 + reply_int(r, 7);
+	view->seq = reply_int(r, 8);
+	view->last = reply_int(r, 9);
+	view->more = reply_int(r, 10) == 1;
+	nlive = (size_t)reply_int(r, 11);
+	view->live_weight = live_weight(st->conf, r, STORE_SYNC_HEAD, nlive);
+	if (nlive > r->elements - STORE_SYNC_HEAD ||
+	    !read_changes(r, STORE_SYNC_HEAD + nlive, view))
+		return store_bad_reply(st, r, "sync");
 	freeReplyObject(r);
 	return SPIKE_OK;
 }

@@ -68,14 +68,40 @@ send_metrics(struct worker *w)
 	FCGX_PutStr(buf, (int)len, w->req.out);
 }
 
+/*
+ * GET /items: the listing, which may be larger than an answer's buffer;
+ * a 503 when memory is short.
+ */
+static bool
+send_listing(struct worker *w, unsigned int limit)
+{
+	char	*text;
+	size_t	 len;
+
+	if ((text = listing_answer(sync_listing(w->ctx->sync), limit,
+	    item_redis_now_ms(w->ctx->items), &len)) == NULL)
+		return false;
+	FCGX_PutStr(text, (int)len, w->req.out);
+	free(text);
+	return true;
+}
+
 static void
 send_answer(struct worker *w, const struct route_answer *ans)
 {
 	char	 buf[1024];
 	size_t	 len;
+	struct reply short_of_memory = { .kind = REPLY_UNAVAILABLE };
 
 	if (ans->exposition) {
 		send_metrics(w);
+		return;
+	}
+	if (ans->listing) {
+		if (!send_listing(w, ans->limit)) {
+			len = reply_format(buf, sizeof(buf), &short_of_memory);
+			FCGX_PutStr(buf, (int)len, w->req.out);
+		}
 		return;
 	}
 	len = reply_format(buf, sizeof(buf), &ans->reply);

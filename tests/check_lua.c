@@ -24,6 +24,10 @@
 #define SOLD		RIG_SOLD_FIELD
 #define EVENTS		K ":events"
 #define PENDING		K ":pending"
+#define DUE		K ":due"
+#define CHANGES		K ":changes"
+#define SEQ		K ":seq"
+#define ITEMS		K ":items"
 #define LIVE		K ":instances"
 #define SELF		"127.0.0.1:3001"
 #define REQ_TTL		"60"		/* as store.c */
@@ -35,6 +39,8 @@
 #define EXPIRE_ORDERS	300
 #define EXPIRE_THREADS	8
 #define EXPIRE_BATCH	"7"
+#define STORE_BUY_REPLY_TEST	4	/* elements per purchase: buy.lua */
+#define STORE_REQ_KEY_MAX_TEST	512	/* ITEMKEY:req:USER:ID, as tested */
 
 /* What buy.lua answered. */
 struct buy {
@@ -52,6 +58,7 @@ struct buy {
 
 /* What as_int() makes of a reply neither integer nor numeric string. */
 #define NOT_INT		(-999999)
+#define SYNC_HEAD	12		/* sync.lua's numbers before addresses */
 
 static long long
 as_int(const redisReply *e)
@@ -128,8 +135,8 @@ buy_raw(redisContext *c, const char *req, const char *user, long long pay_ms,
 	snprintf(pay, sizeof(pay), "%lld", pay_ms);
 	snprintf(lim, sizeof(lim), "%u", limit);
 	snprintf(id, sizeof(id), "%s", next_order_id());
-	rep = CMD(c, "EVAL", lua_buy, "3", K, EVENTS, req_key, TOTAL, SOLD,
-	    REQ_TTL, K, SELF, pay, lim, MAX_LEN, LAST_TTL, user, id);
+	rep = CMD(c, "EVAL", lua_buy, "2", EVENTS, req_key, TOTAL, SOLD,
+	    REQ_TTL, K, SELF, pay, lim, MAX_LEN, LAST_TTL, user, id, K, K);
 	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4,
 	    "buy: reply type %d with %zu elements", rep->type,
 	    rep->elements);
@@ -168,7 +175,7 @@ pay(redisContext *c, const char *user, const char *order, long long *pay_by)
 	long long	 status;
 
 	rep = CMD(c, "EVAL", lua_pay, "2", PENDING, EVENTS, K, user, order,
-	    RETENTION_MS, MAX_LEN);
+	    RETENTION_MS, MAX_LEN, K);
 	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2,
 	    "pay: reply type %d", rep->type);
 	status = as_int(rep->element[0]);
@@ -183,8 +190,8 @@ expire_batch(redisContext *c, const char *batch)
 {
 	redisReply	*rep;
 
-	rep = CMD(c, "EVAL", lua_expire, "3", K, PENDING, EVENTS, SOLD, K,
-	    batch, RETENTION_MS, MAX_LEN);
+	rep = CMD(c, "EVAL", lua_expire, "6", K, PENDING, EVENTS, DUE, CHANGES,
+	    SEQ, SOLD, K, batch, RETENTION_MS, MAX_LEN);
 	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
 	return rig_redis_int_free(rep, NOT_INT);
 }
@@ -307,10 +314,10 @@ START_TEST(test_buy_group)
 	redisReply	*rep;
 
 	sale(c, "2", "0");
-	rep = CMD(c, "EVAL", lua_buy, "6", K, EVENTS, K ":req:ann:g1",
+	rep = CMD(c, "EVAL", lua_buy, "5", EVENTS, K ":req:ann:g1",
 	    K ":req:ann:g2", K ":req:bob:g3", K ":req:cat:g4", TOTAL, SOLD,
 	    REQ_TTL, K, SELF, "60000", "1", MAX_LEN, LAST_TTL, "ann", "ann",
-	    "bob", "cat", "a1", "a2", "b3", "c4");
+	    "bob", "cat", "a1", "a2", "b3", "c4", K, K, K, K, K, K, K, K);
 	ck_assert_uint_eq(rep->elements, 16);
 	ck_assert_int_eq(as_int(rep->element[0]), 1);	/* ann buys */
 	ck_assert_str_eq(rep->element[1]->str, "a1");	/* her id */
@@ -627,12 +634,12 @@ START_TEST(test_buy_order_records)
 		redisReply	*f = rep->element[0]->element[1];
 		const char	*want[] = { "event", "created", "order",
 				    b.order, "user", "alice", "instance", SELF,
-				    "pay_by", NULL };
+				    "pay_by", NULL, "item", K };
 
 		snprintf(key, sizeof(key), "%lld", b.pay_by);
 		want[9] = key;
-		ck_assert_int_eq(f->elements, 10);
-		for (size_t i = 0; i < 10; i++)
+		ck_assert_int_eq(f->elements, 12);
+		for (size_t i = 0; i < 12; i++)
 			ck_assert_str_eq(f->element[i]->str, want[i]);
 	}
 	freeReplyObject(rep);
@@ -838,9 +845,9 @@ expirer_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		rep = redisCommand(c, "EVAL %s 3 %s %s %s %s %s %s %s %s",
-		    lua_expire, K, PENDING, EVENTS, SOLD, K, EXPIRE_BATCH,
-		    RETENTION_MS, MAX_LEN);
+		rep = redisCommand(c, "EVAL %s 6 %s %s %s %s %s %s %s %s %s "
+		    "%s %s", lua_expire, K, PENDING, EVENTS, DUE, CHANGES, SEQ,
+		    SOLD, K, EXPIRE_BATCH, RETENTION_MS, MAX_LEN);
 		if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
 			snprintf(e->err, sizeof(e->err), "EVAL: %.100s",
 			    rep ? rep->str : c->errstr);
@@ -1024,22 +1031,33 @@ END_TEST
 
 /* ---- sync.lua ----------------------------------------------------------- */
 
+/* sync.lua from the change last, reading at most batch changed items. */
+static redisReply *
+sync_from(redisContext *c, const char *self, const char *window,
+    const char *last, const char *batch)
+{
+	redisReply	*rep = CMD(c, "EVAL", lua_sync, "5", K, LIVE, CHANGES,
+			    ITEMS, SEQ, TOTAL, SOLD, self, window, last, batch,
+			    K);
+
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_ge(rep->elements, SYNC_HEAD);
+	return rep;
+}
+
 static redisReply *
 sync_as(redisContext *c, const char *self, const char *window)
 {
-	redisReply	*rep = CMD(c, "EVAL", lua_sync, "2", K, LIVE, TOTAL,
-			    SOLD, self, window);
-
-	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
-	ck_assert_uint_ge(rep->elements, 3);
-	return rep;
+	return sync_from(c, self, window, "0", "1000");
 }
 
 /* Is addr among the live addresses of a sync reply? */
 static bool
 live_in(const redisReply *rep, const char *addr)
 {
-	for (size_t i = 3; i < rep->elements; i++)
+	size_t	 n = (size_t)rep->element[11]->integer;
+
+	for (size_t i = SYNC_HEAD; i < SYNC_HEAD + n; i++)
 		if (strcmp(rep->element[i]->str, addr) == 0)
 			return true;
 	return false;
@@ -1082,7 +1100,8 @@ START_TEST(test_sync)
 	ck_assert_int_eq(as_int(rep->element[0]), 1);
 	ck_assert_int_eq(as_int(rep->element[1]), 100);
 	ck_assert_int_eq(as_int(rep->element[2]), 7);
-	ck_assert_int_eq(rep->elements, 5);
+	ck_assert_int_eq(as_int(rep->element[11]), 2);	/* two alive */
+	ck_assert_int_eq(rep->elements, SYNC_HEAD + 2);
 	ck_assert(live_in(rep, "127.0.0.1:1"));
 	ck_assert(live_in(rep, "127.0.0.1:2"));
 	ck_assert(!live_in(rep, "127.0.0.1:3"));
@@ -1094,6 +1113,516 @@ START_TEST(test_sync)
 	rep = sync_as(c, "127.0.0.1:1", "10000");
 	ck_assert(live_in(rep, "127.0.0.1:3"));
 	freeReplyObject(rep);
+	stop(c);
+}
+END_TEST
+
+/* ---- buy.lua over many items ------------------------------------------ */
+
+#define ITEM_A		K ITEM_KEY_INFIX "A"
+#define ITEM_B		K ITEM_KEY_INFIX "B"
+#define ITEMS_GROUP_MAX	8
+
+/* One purchase of a group over items: the item's name, user, request. */
+struct item_buy {
+	const char	*item;
+	const char	*user;
+	const char	*req;
+};
+
+/* An item's key as item.c makes it: K itself for the default item. */
+static void
+key_of(const char *item, char *key, size_t keysz)
+{
+	if (strcmp(item, K) == 0)
+		snprintf(key, keysz, "%s", K);
+	else
+		snprintf(key, keysz, K ITEM_KEY_INFIX "%s", item);
+}
+
+/*
+ * A group of n purchases over items, sent as store.c sends it; returns
+ * the statuses into status[] and the third element of each answer (the
+ * pay_by, or the start of an item not started) into slot[].
+ */
+static void
+buy_items(redisContext *c, const struct item_buy *b, size_t n,
+    long long *status, long long *slot)
+{
+	static char	 keys[ITEMS_GROUP_MAX][ITEM_KEY_MAX];
+	static char	 reqs[ITEMS_GROUP_MAX][STORE_REQ_KEY_MAX_TEST];
+	static char	 ids[ITEMS_GROUP_MAX][STORE_ORDER_ID_MAX];
+	const char	*argv[13 + 5 * ITEMS_GROUP_MAX];
+	char		 nkeys[8];
+	size_t		 argc = 0, i;
+	redisReply	*rep;
+
+	ck_assert_uint_le(n, ITEMS_GROUP_MAX);
+	snprintf(nkeys, sizeof(nkeys), "%zu", n + 1);
+	argv[argc++] = "EVAL";
+	argv[argc++] = lua_buy;
+	argv[argc++] = nkeys;
+	argv[argc++] = EVENTS;
+	for (i = 0; i < n; i++) {
+		key_of(b[i].item, keys[i], sizeof(keys[i]));
+		ck_assert_int_lt(snprintf(reqs[i], sizeof(reqs[i]),
+		    "%s:req:%s:%s", keys[i], b[i].user, b[i].req),
+		    sizeof(reqs[i]));
+		snprintf(ids[i], sizeof(ids[i]), "%s", next_order_id());
+		argv[argc++] = reqs[i];
+	}
+	argv[argc++] = TOTAL;
+	argv[argc++] = SOLD;
+	argv[argc++] = REQ_TTL;
+	argv[argc++] = K;
+	argv[argc++] = SELF;
+	argv[argc++] = "60000";
+	argv[argc++] = "1";
+	argv[argc++] = MAX_LEN;
+	argv[argc++] = LAST_TTL;
+	for (i = 0; i < n; i++)
+		argv[argc++] = b[i].user;
+	for (i = 0; i < n; i++)
+		argv[argc++] = ids[i];
+	for (i = 0; i < n; i++)
+		argv[argc++] = keys[i];
+	for (i = 0; i < n; i++)
+		argv[argc++] = b[i].item;
+	rep = redisCommandArgv(c, (int)argc, argv, NULL);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_msg(rep->type == REDIS_REPLY_ARRAY &&
+	    rep->elements == STORE_BUY_REPLY_TEST * n, "buy: reply type %d "
+	    "(%s)", rep->type, rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	for (i = 0; i < n; i++) {
+		status[i] = as_int(rep->element[4 * i]);
+		slot[i] = as_int(rep->element[4 * i + 2]);
+	}
+	freeReplyObject(rep);
+}
+
+/* The sold field of an item's hash. */
+static long long
+item_sold(redisContext *c, const char *key)
+{
+	return INT(c, "HGET", key, SOLD);
+}
+
+/*
+ * One group over two items and the default: each sells exactly its own
+ * total, in order, and the default item's keys stay as they were.
+ */
+START_TEST(test_items_group_exact)
+{
+	static const struct item_buy b[] = { { "A", "u1", "1" },
+	    { "B", "u1", "2" }, { "A", "u2", "3" }, { "B", "u2", "4" },
+	    { "A", "u3", "5" }, { K, "u1", "6" } };
+	static const long long want[] = { 1, 1, 1, 0, 0, 1 };
+	long long	 status[6], slot[6];
+	redisContext	*c = start();
+
+	DO(c, "HSET", ITEM_A, TOTAL, "2", SOLD, "0");
+	DO(c, "HSET", ITEM_B, TOTAL, "1", SOLD, "0");
+	sale(c, "5", "0");
+	buy_items(c, b, 6, status, slot);
+	for (size_t i = 0; i < 6; i++)
+		ck_assert_msg(status[i] == want[i], "purchase %zu: status "
+		    "%lld, want %lld", i, status[i], want[i]);
+	ck_assert_int_eq(item_sold(c, ITEM_A), 2);
+	ck_assert_int_eq(item_sold(c, ITEM_B), 1);
+	ck_assert_int_eq(sold_of(c), 1);
+	ck_assert_int_eq(INT(c, "ZCARD", ITEM_A ":pending"), 2);
+	ck_assert_int_eq(INT(c, "ZCARD", ITEM_B ":user:u1"), 1);
+	ck_assert_int_eq(INT(c, "ZCARD", K ":user:u1"), 1);
+	stop(c);
+}
+END_TEST
+
+/*
+ * Before its start an item answers -2 with the start; paused or at its
+ * end, -3; neither writes anything.  The per-user limit is the item's
+ * own per_user, else the one passed.
+ */
+START_TEST(test_items_schedule)
+{
+	static const struct item_buy b[] = { { "A", "u1", "1" },
+	    { "B", "u1", "2" }, { K, "u1", "3" } };
+	long long	 status[3], slot[3], now, start_ms;
+	char		 start_txt[32], end_txt[32];
+	redisContext	*c = start();
+
+	now = redis_ms(c);
+	start_ms = now + 60000;
+	snprintf(start_txt, sizeof(start_txt), "%lld", start_ms);
+	snprintf(end_txt, sizeof(end_txt), "%lld", now - 1);
+	DO(c, "HSET", ITEM_A, TOTAL, "5", SOLD, "0", "start_ms", start_txt);
+	DO(c, "HSET", ITEM_B, TOTAL, "5", SOLD, "0", "paused", "1");
+	sale(c, "5", "0");
+	DO(c, "HSET", K, "end_ms", end_txt);
+	buy_items(c, b, 3, status, slot);
+	ck_assert_int_eq(status[0], -2);
+	ck_assert_int_eq(slot[0], start_ms);
+	ck_assert_int_eq(status[1], -3);
+	ck_assert_int_eq(status[2], -3);
+	ck_assert_int_eq(item_sold(c, ITEM_A), 0);
+	ck_assert_int_eq(item_sold(c, ITEM_B), 0);
+	ck_assert_int_eq(sold_of(c), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", SEQ), 0);
+	ck_assert_int_eq(INT(c, "EXISTS", K ":req:u1:1"), 0);
+
+	/* Resumed, started, end moved out: open, and per_user 2 on B. */
+	DO(c, "HSET", ITEM_A, "start_ms", "0");
+	DO(c, "HSET", ITEM_B, "paused", "0", "per_user", "2");
+	DO(c, "HDEL", K, "end_ms");
+	{
+		static const struct item_buy again[] = { { "A", "u1", "4" },
+		    { "A", "u1", "5" }, { "B", "u1", "6" },
+		    { "B", "u1", "7" }, { "B", "u1", "8" } };
+		static const long long want[] = { 1, 2, 1, 1, 2 };
+		long long st[5], sl[5];
+
+		buy_items(c, again, 5, st, sl);
+		for (size_t i = 0; i < 5; i++)
+			ck_assert_msg(st[i] == want[i], "purchase %zu: "
+			    "status %lld, want %lld", i, st[i], want[i]);
+	}
+	ck_assert_int_eq(item_sold(c, ITEM_A), 1);
+	ck_assert_int_eq(item_sold(c, ITEM_B), 2);
+	stop(c);
+}
+END_TEST
+
+/*
+ * The change log: one INCR of K:seq and one ZADD to K:changes per item
+ * that sold in the call, none for an item that sold nothing; the due set
+ * holds each item with orders at its earliest pay_by (LT); the created
+ * and paid events name their item.
+ */
+START_TEST(test_items_change_log_due_events)
+{
+	static const struct item_buy b[] = { { "A", "u1", "1" },
+	    { "A", "u2", "2" }, { "B", "u1", "3" }, { "B", "u2", "4" },
+	    { "A", "u3", "5" } };
+	long long	 status[5], slot[5], seq, due_a;
+	char		 order[STORE_ORDER_ID_MAX];
+	redisContext	*c = start();
+	redisReply	*rep;
+
+	DO(c, "HSET", ITEM_A, TOTAL, "3", SOLD, "0");
+	DO(c, "HSET", ITEM_B, TOTAL, "0", SOLD, "0");
+	buy_items(c, b, 5, status, slot);
+	ck_assert_int_eq(status[0], 1);
+	ck_assert_int_eq(status[2], 0);		/* B: nothing to sell */
+	seq = INT(c, "GET", SEQ);
+	ck_assert_int_eq(seq, 1);		/* A once, B not */
+	ck_assert_int_eq(INT(c, "ZSCORE", CHANGES, "A"), 1);
+	ck_assert_int_eq(INT(c, "ZCARD", CHANGES), 1);
+	due_a = INT(c, "ZSCORE", DUE, "A");
+	ck_assert_int_eq(due_a, slot[0]);	/* the earliest pay_by */
+	ck_assert_int_eq(INT(c, "ZCARD", DUE), 1);
+
+	/* A later order does not move the due score later. */
+	{
+		static const struct item_buy later[] = { { "A", "u9", "9" } };
+		long long st[1], sl[1];
+
+		DO(c, "HSET", ITEM_A, TOTAL, "4");
+		buy_items(c, later, 1, st, sl);
+		ck_assert_int_eq(st[0], 1);
+		ck_assert_int_ge(sl[0], due_a);
+		ck_assert_int_eq(INT(c, "ZSCORE", DUE, "A"), due_a);
+		ck_assert_int_eq(INT(c, "GET", SEQ), 2);
+	}
+
+	/* The created events name A; a payment's event names it too. */
+	rep = CMD(c, "XRANGE", EVENTS, "-", "+");
+	for (size_t i = 0; i < rep->elements; i++) {
+		redisReply *f = rep->element[i]->element[1];
+		bool named = false;
+
+		for (size_t j = 0; j + 1 < f->elements; j += 2)
+			named |= strcmp(f->element[j]->str, "item") == 0 &&
+			    strcmp(f->element[j + 1]->str, "A") == 0;
+		ck_assert_msg(named, "event %zu without item A", i);
+	}
+	freeReplyObject(rep);
+	rig_redis_str_free(CMD(c, "GET", ITEM_A ":last:u1"), order,
+	    sizeof(order));
+	rep = CMD(c, "EVAL", lua_pay, "2", ITEM_A ":pending", EVENTS, ITEM_A,
+	    "u1", order, RETENTION_MS, MAX_LEN, "A");
+	ck_assert_int_eq(as_int(rep->element[0]), 1);
+	freeReplyObject(rep);
+	rep = CMD(c, "XREVRANGE", EVENTS, "+", "-", "COUNT", "1");
+	{
+		redisReply *f = rep->element[0]->element[1];
+		bool paid = false, named = false;
+
+		for (size_t j = 0; j + 1 < f->elements; j += 2) {
+			paid |= strcmp(f->element[j + 1]->str, "paid") == 0;
+			named |= strcmp(f->element[j]->str, "item") == 0 &&
+			    strcmp(f->element[j + 1]->str, "A") == 0;
+		}
+		ck_assert(paid && named);
+	}
+	freeReplyObject(rep);
+	stop(c);
+}
+END_TEST
+
+/*
+ * A retry of a request that bought (same request key) gets its ticket
+ * after the item closed, and so does its user's repeat: the repeat is
+ * checked before the schedule.
+ */
+START_TEST(test_items_repeat_after_close)
+{
+	static const struct item_buy first[] = { { "A", "u1", "r1" } };
+	static const struct item_buy retry[] = { { "A", "u1", "r1" },
+	    { "A", "u1", "r2" }, { "A", "u2", "r3" } };
+	long long	 status[3], slot[3], pay_by;
+	redisContext	*c = start();
+
+	DO(c, "HSET", ITEM_A, TOTAL, "5", SOLD, "0");
+	buy_items(c, first, 1, status, slot);
+	ck_assert_int_eq(status[0], 1);
+	pay_by = slot[0];
+	DO(c, "HSET", ITEM_A, "paused", "1");
+	buy_items(c, retry, 3, status, slot);
+	ck_assert_int_eq(status[0], 2);		/* the same request */
+	ck_assert_int_eq(slot[0], pay_by);
+	ck_assert_int_eq(status[1], 2);		/* the same user */
+	ck_assert_int_eq(status[2], -3);	/* a new buyer: closed */
+	ck_assert_int_eq(item_sold(c, ITEM_A), 1);
+	stop(c);
+}
+END_TEST
+
+/*
+ * store_buy itself (the argv store.c builds) over a group mixing the
+ * default item and two others, one of them not started: each purchase
+ * is sold or refused by its own item, the request keys are each item's,
+ * and a not-started answer carries the start in opens_at.
+ */
+START_TEST(test_items_store_buy)
+{
+	static const char *const names[] = { K, "A", "B", "A" };
+	struct item	 items[3];
+	struct store_purchase p[4], *pp[4];
+	struct conf	 conf;
+	struct store	*st;
+	long long	 start_ms;
+	char		 start_txt[32], req[4][16];
+	redisContext	*c = start();
+
+	conf_defaults(&conf);
+	snprintf(conf.redis, sizeof(conf.redis), "127.0.0.1:%d",
+	    rig.redis.port);
+	snprintf(conf.events_key, sizeof(conf.events_key), "%s", EVENTS);
+	memset(items, 0, sizeof(items));
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(items[i].name, sizeof(items[i].name), "%s", names[i]);
+		ck_assert(item_key(&conf, names[i], items[i].key,
+		    sizeof(items[i].key)));
+	}
+	ck_assert_str_eq(items[0].key, K);
+	ck_assert_str_eq(items[1].key, ITEM_A);
+	start_ms = redis_ms(c) + 60000;
+	snprintf(start_txt, sizeof(start_txt), "%lld", start_ms);
+	sale(c, "1", "0");
+	DO(c, "HSET", ITEM_A, TOTAL, "1", SOLD, "0");
+	DO(c, "HSET", ITEM_B, TOTAL, "9", SOLD, "0", "start_ms", start_txt);
+	ck_assert_ptr_nonnull(st = store_new(&conf, SELF));
+	for (size_t i = 0; i < 4; i++) {
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].item = &items[i < 3 ? i : 1];
+		snprintf(req[i], sizeof(req[i]), "q%zu", i);
+		p[i].request_id = req[i];
+		p[i].user = i == 3 ? "u4" : "u1";
+		pp[i] = &p[i];
+	}
+	ck_assert_msg(store_buy(st, pp, 4) == SPIKE_OK, "%s", store_error(st));
+	ck_assert_int_eq(p[0].result, STORE_SOLD);
+	ck_assert_int_eq(p[1].result, STORE_SOLD);
+	ck_assert_int_eq(p[2].result, STORE_NOT_STARTED);
+	ck_assert_int_eq(p[2].opens_at, start_ms);
+	ck_assert_int_eq(p[3].result, STORE_SOLD_OUT);	/* A had one */
+	ck_assert_int_eq(INT(c, "EXISTS", K ":req:u1:q0"), 1);
+	ck_assert_int_eq(INT(c, "EXISTS", ITEM_A ":req:u1:q1"), 1);
+	ck_assert_int_eq(INT(c, "ZCARD", K ":changes"), 2);
+	store_free(st);
+	stop(c);
+}
+END_TEST
+
+/* Register item name with its hash and log the change, as init.lua does. */
+static void
+item_init(redisContext *c, const char *name, const char *total,
+    const char *start_ms, const char *end_ms)
+{
+	char		 key[128];
+	long long	 seq;
+	char		 score[32];
+
+	snprintf(key, sizeof(key), "%s:item:%s", K, name);
+	DO(c, "HSET", key, TOTAL, total, SOLD, "0", "start_ms", start_ms,
+	    "end_ms", end_ms);
+	DO(c, "ZADD", ITEMS, start_ms, name);
+	seq = INT(c, "INCR", SEQ);
+	snprintf(score, sizeof(score), "%lld", seq);
+	DO(c, "ZADD", CHANGES, score, name);
+}
+
+/* Log a change of name without registering it, as a removed item's. */
+static void
+log_change(redisContext *c, const char *name)
+{
+	char	 score[32];
+
+	snprintf(score, sizeof(score), "%lld", INT(c, "INCR", SEQ));
+	DO(c, "ZADD", CHANGES, score, name);
+}
+
+/* The changed items of a sync reply, names joined by spaces. */
+static void
+changed_names(const redisReply *rep, char *buf, size_t bufsz)
+{
+	size_t	 i = SYNC_HEAD + (size_t)rep->element[11]->integer;
+
+	buf[0] = '\0';
+	for (; i + 7 <= rep->elements; i += 7)
+		snprintf(buf + strlen(buf), bufsz - strlen(buf), "%s%s",
+		    buf[0] ? " " : "", rep->element[i]->str);
+}
+
+/*
+ * The change log: the first read from 0 names every registered item with
+ * its numbers; a read from the last change names none; a later change
+ * names only its item; a logged item not registered is skipped, but the
+ * cursor passes it; Redis's TIME and D:seq come back.
+ */
+START_TEST(test_sync_changes)
+{
+	redisContext	*c = start();
+	redisReply	*rep;
+	char		 names[256], last[32];
+	long long	 before = redis_ms(c), at;
+	size_t		 i;
+
+	item_init(c, "a", "10", "0", "0");
+	item_init(c, "b", "20", "1900000000000", "1900000060000");
+	log_change(c, "gone");
+	rep = sync_as(c, SELF, "1000");
+	at = as_int(rep->element[6]) * 1000 + as_int(rep->element[7]) / 1000;
+	ck_assert_msg(at >= before && at <= redis_ms(c), "TIME %lld", at);
+	ck_assert_int_eq(as_int(rep->element[8]), 3);	/* D:seq */
+	ck_assert_int_eq(as_int(rep->element[9]), 3);	/* last read */
+	ck_assert_int_eq(as_int(rep->element[10]), 0);	/* no more */
+	changed_names(rep, names, sizeof(names));
+	ck_assert_str_eq(names, "a b");
+	i = SYNC_HEAD + (size_t)as_int(rep->element[11]) + 7 + 1; /* b's */
+	ck_assert_int_eq(as_int(rep->element[i]), 1);
+	ck_assert_int_eq(as_int(rep->element[i + 1]), 20);
+	ck_assert_int_eq(as_int(rep->element[i + 2]), 0);
+	ck_assert_int_eq(as_int(rep->element[i + 3]), 1900000000000LL);
+	ck_assert_int_eq(as_int(rep->element[i + 4]), 1900000060000LL);
+	ck_assert_int_eq(as_int(rep->element[i + 5]), 0);
+	freeReplyObject(rep);
+	/* Nothing changed since: nothing named. */
+	rep = sync_from(c, SELF, "1000", "3", "1000");
+	changed_names(rep, names, sizeof(names));
+	ck_assert_str_eq(names, "");
+	ck_assert_int_eq(as_int(rep->element[9]), 3);
+	freeReplyObject(rep);
+	/* b paused: b alone, paused 1. */
+	DO(c, "HSET", K ":item:b", "paused", "1");
+	log_change(c, "b");
+	rep = sync_from(c, SELF, "1000", "3", "1000");
+	changed_names(rep, names, sizeof(names));
+	ck_assert_str_eq(names, "b");
+	ck_assert_int_eq(as_int(rep->element[rep->elements - 1]), 1);
+	snprintf(last, sizeof(last), "%lld", as_int(rep->element[9]));
+	ck_assert_str_eq(last, "4");
+	freeReplyObject(rep);
+	stop(c);
+}
+END_TEST
+
+/*
+ * A read is bounded: with more changed items than the batch, it names
+ * the batch and says more; reading on from its last names the rest.
+ */
+START_TEST(test_sync_bounded)
+{
+	redisContext	*c = start();
+	redisReply	*rep;
+	char		 name[16], names[256], last[32] = "0";
+	int		 i, seen = 0, calls = 0;
+	long long	 more = 1;
+
+	for (i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "i%d", i);
+		item_init(c, name, "5", "0", "0");
+	}
+	while (more) {
+		rep = sync_from(c, SELF, "1000", last, "3");
+		changed_names(rep, names, sizeof(names));
+		more = as_int(rep->element[10]);
+		seen += *names ? (int)(strlen(names) + 1) / 3 : 0;
+		snprintf(last, sizeof(last), "%lld", as_int(rep->element[9]));
+		ck_assert_msg(++calls <= 4, "calls %d", calls);
+		freeReplyObject(rep);
+	}
+	ck_assert_int_eq(seen, 7);
+	ck_assert_int_eq(calls, 3);	/* 3 + 3 + 1 */
+	stop(c);
+}
+END_TEST
+
+/*
+ * expire.lua walks the due set: an item's overdue order expires under
+ * the item's key, its ticket comes back, the event names the item, the
+ * due entry follows the next pending order (or goes), and the change log
+ * names the item.
+ */
+START_TEST(test_expire_due_items)
+{
+	redisContext	*c = start();
+	char		 past[32], later[32];
+	long long	 now = redis_ms(c), seq;
+	redisReply	*rep;
+
+	snprintf(past, sizeof(past), "%lld", now - 1000);
+	snprintf(later, sizeof(later), "%lld", now + 600000);
+	DO(c, "HSET", K ":item:x", TOTAL, "10", SOLD, "2");
+	DO(c, "HSET", K ":item:x:order:o1", "user", "u1", "status", "pending");
+	DO(c, "HSET", K ":item:x:order:o2", "user", "u2", "status", "pending");
+	DO(c, "ZADD", K ":item:x:pending", past, "o1");
+	DO(c, "ZADD", K ":item:x:pending", later, "o2");
+	DO(c, "ZADD", K ":item:x:user:u1", past, "o1");
+	DO(c, "ZADD", DUE, past, "x");
+	DO(c, "ZADD", DUE, later, "notdue");
+	ck_assert_int_eq(expire(c), 1);
+	ck_assert_int_eq(INT(c, "HGET", K ":item:x", SOLD), 1);
+	rep = CMD(c, "HGET", K ":item:x:order:o1", "status");
+	ck_assert_str_eq(rep->str, "expired");
+	freeReplyObject(rep);
+	ck_assert_int_eq(INT(c, "ZCARD", K ":item:x:user:u1"), 0);
+	ck_assert_int_eq(INT(c, "ZSCORE", DUE, "x"), now + 600000);
+	seq = INT(c, "GET", SEQ);
+	ck_assert_int_eq(INT(c, "ZSCORE", CHANGES, "x"), seq);
+	rep = CMD(c, "XREVRANGE", EVENTS, "+", "-", "COUNT", "1");
+	ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+	ck_assert_int_eq(rep->element[0]->element[1]->elements, 8);
+	ck_assert_str_eq(rep->element[0]->element[1]->element[6]->str, "item");
+	ck_assert_str_eq(rep->element[0]->element[1]->element[7]->str, "x");
+	freeReplyObject(rep);
+	/* Nothing due now: nothing expires, nothing logged. */
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_int_eq(INT(c, "GET", SEQ), seq);
+	/* Once o2 is gone (paid), x leaves the due set. */
+	DO(c, "ZREM", K ":item:x:pending", "o2");
+	DO(c, "ZADD", DUE, past, "x");
+	ck_assert_int_eq(expire(c), 0);
+	ck_assert_int_eq(INT(c, "ZSCORE", DUE, "x"), -1);
 	stop(c);
 }
 END_TEST
@@ -1117,6 +1646,15 @@ lua_suite(void)
 	tcase_add_test(tc, test_buy_order_records);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("items");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_items_group_exact);
+	tcase_add_test(tc, test_items_schedule);
+	tcase_add_test(tc, test_items_change_log_due_events);
+	tcase_add_test(tc, test_items_repeat_after_close);
+	tcase_add_test(tc, test_items_store_buy);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("pay");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_pay);
@@ -1135,6 +1673,9 @@ lua_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_order);
 	tcase_add_test(tc, test_sync);
+	tcase_add_test(tc, test_sync_changes);
+	tcase_add_test(tc, test_sync_bounded);
+	tcase_add_test(tc, test_expire_due_items);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -54,6 +54,26 @@ delta(const struct prom *a, const struct prom *b, const char *name,
 	return value(b, name, labels) - value(a, name, labels);
 }
 
+/* The sync thread's item counts, and the full table, as set. */
+START_TEST(test_items)
+{
+	struct stock	 s;
+	struct prom	 p, q;
+
+	stock_init(&s);
+	metrics_set_items(3, 2);
+	scrape(&p, &s, true);
+	ck_assert_double_eq(value(&p, "spike_items", ""), 3);
+	ck_assert_double_eq(value(&p, "spike_items_open", ""), 2);
+	ck_assert_double_eq(value(&p, "spike_items_full", ""), 0);
+	prom_free(&p);
+	metrics_items_full();
+	scrape(&q, &s, true);
+	ck_assert_double_eq(value(&q, "spike_items_full", ""), 1);
+	prom_free(&q);
+}
+END_TEST
+
 START_TEST(test_families)
 {
 	static const char *const want[][2] = {
@@ -71,6 +91,9 @@ START_TEST(test_families)
 		{ "spike_fastcgi_refused_total", "counter" },
 		{ "spike_stock_tickets", "gauge" },
 		{ "spike_stock_remaining", "gauge" },
+		{ "spike_items", "gauge" },
+		{ "spike_items_open", "gauge" },
+		{ "spike_items_full", "gauge" },
 		{ "spike_build_info", "gauge" },
 	};
 	static const char *const codes[] = { "1", "-1", "-2", "-3", "-4",
@@ -352,6 +375,7 @@ make_metrics_suite(void)
 	TCase	*tc = tcase_create("exposition");
 
 	tcase_add_test(tc, test_families);
+	tcase_add_test(tc, test_items);
 	tcase_add_test(tc, test_requests);
 	tcase_add_test(tc, test_redis);
 	tcase_add_test(tc, test_gauges);

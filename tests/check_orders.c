@@ -1192,7 +1192,7 @@ START_TEST(test_event_stream)
 
 		if (strcmp(f->element[1]->str, "created") != 0)
 			continue;
-		ck_assert_int_eq(f->elements, 10);
+		ck_assert_int_eq(f->elements, 12);
 		ck_assert_str_eq(f->element[4]->str, "user");
 		snprintf(user, sizeof(user), "ev%lld",
 		    order_index(orders, EV_USERS, f->element[3]->str));
@@ -1204,6 +1204,8 @@ START_TEST(test_event_stream)
 		ck_assert_msg(known, "instance %s", f->element[7]->str);
 		ck_assert_str_eq(f->element[8]->str, "pay_by");
 		ck_assert_int_gt(atoll(f->element[9]->str), 0);
+		ck_assert_str_eq(f->element[10]->str, "item");
+		ck_assert_str_eq(f->element[11]->str, RIG_STOCK_KEY);
 	}
 	freeReplyObject(rep);
 

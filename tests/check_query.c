@@ -434,6 +434,50 @@ START_TEST(test_order_valid)
 }
 END_TEST
 
+/* ---- item --------------------------------------------------------------- */
+
+#define BAD_ITEM	"item must be 1 to 64 of A-Z a-z 0-9 _ . -"
+#define ITEM_TWICE	"item given more than once"
+
+START_TEST(test_item_read)
+{
+	ck_assert_int_eq(parse("item=G1234.2026-12-02_A&user=a"), SPIKE_OK);
+	ck_assert_str_eq(q.item, "G1234.2026-12-02_A");
+	ck_assert(q.item_given);
+	ck_assert_int_eq(parse("item=" USER_64), SPIKE_OK);
+	ck_assert_str_eq(q.item, USER_64);
+	ck_assert_int_eq(parse("user=a"), SPIKE_OK);
+	ck_assert(!q.item_given);
+	ck_assert_str_eq(q.item, "");
+}
+END_TEST
+
+static const char *const bad_items[] = {
+	"item=", "item", "item=.", "item=..", "item=a/b", "item=a%2Fb",
+	"item=%2E%2E", "item=a:b", "item=a b", "item=a+b", "item=%00",
+	"item=" USER_64 "x", "item=%C3%A9",
+};
+
+START_TEST(test_bad_item)
+{
+	expect_refusal(bad_items[_i], BAD_ITEM);
+	ck_assert(q.item_given);
+	ck_assert_str_eq(q.item, "");
+}
+END_TEST
+
+START_TEST(test_item_twice)
+{
+	expect_refusal("item=a&item=b", ITEM_TWICE);
+	expect_refusal("item=a&item=a", ITEM_TWICE);
+	ck_assert_int_eq(parse("item=a"), SPIKE_OK);
+	ck_assert_int_eq(query_parse(&q, "item=b", 6), SPIKE_EINPUT);
+	ck_assert_str_eq(q.error, ITEM_TWICE);
+	expect_refusal("ITEM=a", CASED_NAME);
+	expect_refusal("it%65m=a", ESCAPED_NAME);
+}
+END_TEST
+
 Suite *
 make_query_suite(void)
 {
@@ -480,6 +524,13 @@ make_query_suite(void)
 	    (int)(sizeof(bad_orders) / sizeof(bad_orders[0])));
 	tcase_add_test(tc, test_order_twice);
 	tcase_add_test(tc, test_order_valid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("item");
+	tcase_add_test(tc, test_item_read);
+	tcase_add_loop_test(tc, test_bad_item, 0,
+	    (int)(sizeof(bad_items) / sizeof(bad_items[0])));
+	tcase_add_test(tc, test_item_twice);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -68,13 +68,18 @@ static const char *const want_replies[REPLY_KINDS] = {
 	    "{\"code\":-12,\"msg\":\"buyer not verified\"}\n",
 	[REPLY_PAY_NOT_VERIFIED] = "Status: 403 Forbidden\r\n" CONTENT_TYPE
 	    "\r\n{\"code\":-14,\"msg\":\"payment not verified\"}\n",
+	[REPLY_NOT_STARTED] = "Status: 403 Forbidden\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-10,\"msg\":\"sale not started\"}\n",
+	[REPLY_CLOSED] = "Status: 403 Forbidden\r\n" CONTENT_TYPE "\r\n"
+	    "{\"code\":-11,\"msg\":\"sale closed\"}\n",
 };
 
 static const int want_codes[REPLY_KINDS] = {
-	1, -1, -2, -3, -4, -5, -6, -7, -8, -9, 1, 1, -12, -14
+	1, -1, -2, -3, -4, -5, -6, -7, -8, -9, 1, 1, -12, -14, -10, -11
 };
 static const int want_statuses[REPLY_KINDS] = {
-	200, 200, 503, 400, 404, 405, 413, 404, 409, 431, 200, 200, 403, 403
+	200, 200, 503, 400, 404, 405, 413, 404, 409, 431, 200, 200, 403, 403,
+	403, 403
 };
 
 /* reply_format for a kind with an optional detail and nothing else. */

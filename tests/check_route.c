@@ -37,7 +37,8 @@ static const char *const wrong_methods[] = {
 #define NWRONG		(sizeof(wrong_methods) / sizeof(wrong_methods[0]))
 
 static struct conf	 conf;
-static struct stock	 stock;
+static struct item_table *items;
+static struct item	*dflt;		/* the default item, as main.c adds it */
 static struct route_ctx	 ctx;
 
 static void
@@ -45,10 +46,20 @@ setup(void)
 {
 	conf_defaults(&conf);
 	conf.allow_anonymous = false;	/* no user: 400 before any store */
-	stock_init(&stock);		/* not synced: 503 before any store */
+	items = item_table_new(16);
+	ck_assert_ptr_nonnull(items);
+	dflt = item_add(items, conf.stock_key, conf.stock_key);
+	ck_assert_ptr_nonnull(dflt);	/* not synced: 503 before any store */
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
-	ctx.stock = &stock;
+	ctx.items = items;
+	ctx.stock = &dflt->stock;
+}
+
+static void
+teardown(void)
+{
+	item_table_free(items);
 }
 
 static void
@@ -182,6 +193,103 @@ START_TEST(test_body_only_with_post)
 }
 END_TEST
 
+/* A request with its query string; the answer's code. */
+static int
+code_of(const char *method, const char *path, const char *query,
+    struct route_answer *ans)
+{
+	struct route_request	 req;
+
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = path;
+	req.query = query;
+	route_handle(&ctx, &req, ans);
+	return reply_code(ans->reply.kind);
+}
+
+/*
+ * An item this instance does not know is not on sale: 404, code -4,
+ * from every resource that takes an item, before a user is asked for
+ * and before Redis is; a bad item name is a 400 first.
+ */
+START_TEST(test_item_not_on_sale)
+{
+	static const struct {
+		const char	*method, *path, *query;
+		int		 code;
+	} cases[] = {
+		{ "GET", "/buy/ticket", "item=nope&user=a", -4 },
+		{ "POST", "/buy/ticket", "item=nope", -4 },
+		{ "GET", "/stock", "item=nope", -4 },
+		{ "GET", "/order", "item=nope&user=a", -4 },
+		{ "POST", "/pay", "item=nope&user=a&order=1", -4 },
+		{ "GET", "/buy/ticket", "item=..&user=a", -3 },
+		{ "GET", "/stock", "item=a/b", -3 },
+		{ "GET", "/stock", "item=a&item=b", -3 },
+	};
+	struct route_answer	 ans;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_msg(code_of(cases[i].method, cases[i].path,
+		    cases[i].query, &ans) == cases[i].code, "%s %s?%s: code "
+		    "%d, want %d", cases[i].method, cases[i].path,
+		    cases[i].query, reply_code(ans.reply.kind), cases[i].code);
+		ck_assert_int_eq(reply_status(ans.reply.kind),
+		    cases[i].code == -4 ? 404 : 400);
+	}
+	code_of("GET", "/stock", "item=nope", &ans);
+	ck_assert_str_eq(ans.reply.detail, "item not on sale");
+}
+END_TEST
+
+/*
+ * /stock?item= answers an item's view from memory, today's members
+ * first, then its state by the estimate of Redis's clock and its times;
+ * without item (or item=stock_key) it is the default item's.
+ */
+START_TEST(test_stock_per_item)
+{
+	struct item		*a;
+	struct route_answer	 ans;
+	char			 want[192];
+	long long		 now = item_redis_now_ms(items);
+
+	ck_assert_ptr_nonnull(a = item_add(items, "A", "ticket_hash_key"
+	    ITEM_KEY_INFIX "A"));
+	ck_assert_int_eq(code_of("GET", "/stock", "item=A", &ans), -2);
+	stock_set_view(&a->stock, 10, 3);
+	atomic_store(&a->stock.synced, true);
+	atomic_store(&a->start_ms, now + 60000);
+	atomic_store(&a->end_ms, now + 120000);
+	ck_assert_int_eq(code_of("GET", "/stock", "item=A", &ans), 1);
+	snprintf(want, sizeof(want), ",\"total\":10,\"sold\":3,"
+	    "\"remaining\":7,\"state\":\"coming\",\"opens_at\":%lld,"
+	    "\"closes_at\":%lld", now + 60000, now + 120000);
+	ck_assert_str_eq(ans.reply.extra, want);
+	atomic_store(&a->start_ms, 0);
+	atomic_store(&a->paused, true);
+	code_of("GET", "/stock", "item=A", &ans);
+	ck_assert_ptr_nonnull(strstr(ans.reply.extra, "\"state\":\"paused\""));
+	atomic_store(&a->paused, false);
+	code_of("GET", "/stock", "item=A", &ans);
+	ck_assert_ptr_nonnull(strstr(ans.reply.extra, "\"state\":\"open\""));
+	atomic_store(&a->end_ms, now - 1);
+	code_of("GET", "/stock", "item=A", &ans);
+	ck_assert_ptr_nonnull(strstr(ans.reply.extra, "\"state\":\"ended\""));
+
+	stock_set_view(&dflt->stock, 5, 5);
+	atomic_store(&dflt->stock.synced, true);
+	ck_assert_int_eq(code_of("GET", "/stock", NULL, &ans), 1);
+	ck_assert_str_eq(ans.reply.extra, ",\"total\":5,\"sold\":5,"
+	    "\"remaining\":0,\"state\":\"open\",\"opens_at\":0,"
+	    "\"closes_at\":0");
+	code_of("GET", "/stock", "item=ticket_hash_key", &ans);
+	ck_assert_ptr_nonnull(strstr(ans.reply.extra, "\"total\":5,"));
+}
+END_TEST
+
 Suite *
 make_route_suite(void)
 {
@@ -189,16 +297,22 @@ make_route_suite(void)
 	TCase	*tc;
 
 	tc = tcase_create("methods");
-	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_wrong_methods, 0, NRESOURCES * NWRONG);
 	tcase_add_test(tc, test_no_method);
 	tcase_add_test(tc, test_right_methods);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("body");
-	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_content_length);
 	tcase_add_test(tc, test_body_only_with_post);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("items");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_item_not_on_sale);
+	tcase_add_test(tc, test_stock_per_item);
 	suite_add_tcase(s, tc);
 	return s;
 }

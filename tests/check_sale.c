@@ -9,6 +9,9 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
 
 #include "rig_ck.h"
 
@@ -127,6 +130,74 @@ START_TEST(test_weight_spread)
 }
 END_TEST
 
+/*
+ * The default item's schedule, set in its hash: before its start a
+ * purchase is 403, code -10, with opens_at; paused, 403, code -11;
+ * nothing is sold meanwhile, and each refusal has its stat line.  Redis
+ * has the last word (buy.lua checks by its own clock), so nothing sells
+ * whether or not the instances have synced the change yet; what they
+ * answer follows it within a sync.  An item not
+ * on sale is 404, code -4; naming the default item is the default item.
+ */
+START_TEST(test_default_item_schedule)
+{
+	struct rig		 r;
+	struct rig_reply	 a;
+	struct redisContext	*c;
+	long long		 start_ms, total = 0, sold = 0;
+	char			 start_txt[32], want[64];
+	double			 until;
+
+	start(&r, 10);
+	c = rig_ck_redis(&r);
+	start_ms = rig_ck_redis_now_ms(c) + 3600000;
+	snprintf(start_txt, sizeof(start_txt), "%lld", start_ms);
+	freeReplyObject(RIG_CK_CMD(c, "HSET", RIG_STOCK_KEY, "start_ms",
+	    start_txt));
+	ck_assert(rig_get(&r, "/buy/ticket?user=early", &a));
+	ck_assert_msg(a.status == 403 && a.code == -10, "%d %s", a.status,
+	    a.body);
+	snprintf(want, sizeof(want), "\"opens_at\":%lld}", start_ms);
+	ck_assert_msg(strstr(a.body, want) != NULL, "%s", a.body);
+
+	/* Until the instances sync, they still say -10 themselves. */
+	freeReplyObject(RIG_CK_CMD(c, "HSET", RIG_STOCK_KEY, "start_ms", "0",
+	    "paused", "1"));
+	until = rig_now_ms() + BUDGET_UP_MS;
+	do
+		ck_assert(rig_get(&r, "/buy/ticket?user=paused", &a));
+	while (a.code == -10 && rig_now_ms() < until);
+	ck_assert_msg(a.status == 403 && a.code == -11, "%d %s", a.status,
+	    a.body);
+
+	ck_assert(rig_get(&r, "/buy/ticket?item=nope&user=x", &a));
+	ck_assert_msg(a.status == 404 && a.code == -4, "%d %s", a.status,
+	    a.body);
+	ck_assert(rig_get(&r, "/stock?item=nope", &a));
+	ck_assert_msg(a.status == 404 && a.code == -4, "%d %s", a.status,
+	    a.body);
+
+	/* Resumed: sells again once every instance has seen it. */
+	freeReplyObject(RIG_CK_CMD(c, "HDEL", RIG_STOCK_KEY, "paused"));
+	until = rig_now_ms() + BUDGET_UP_MS;
+	do
+		ck_assert(rig_get(&r, "/buy/ticket?item=" RIG_STOCK_KEY
+		    "&user=later", &a));
+	while (a.code == -11 && rig_now_ms() < until);
+	ck_assert_msg(a.status == 200 && a.code == 1, "%d %s", a.status,
+	    a.body);
+	ck_assert_msg(rig_sale_get(&r, &total, &sold), "%s", r.err);
+	ck_assert_int_eq(sold, 1);
+	redisFree(c);
+	term_instances(&r);
+	rig_stat_wait(&r, "result:1,", 1, BUDGET_NGINX_STAT_MS);
+	ck_assert_int_ge(rig_stat_lines(&r, "result:-10,"), 1);
+	ck_assert_int_ge(rig_stat_lines(&r, "result:-11,"), 1);
+	ck_assert_int_eq(rig_stat_lines(&r, "result:-4,"), 2);
+	rig_stop(&r);
+}
+END_TEST
+
 static Suite *
 sale_suite(void)
 {
@@ -136,6 +207,7 @@ sale_suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_exact_sale);
 	tcase_add_test(tc, test_weight_spread);
+	tcase_add_test(tc, test_default_item_schedule);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,6 +18,8 @@
 #include "spike.h"
 #include "unit.h"
 
+#define DEFAULT_ITEM	"ticket_hash_key"	/* stock_key's default */
+
 #define NOW	1800000000LL	/* a fixed "now" for sig_check */
 
 static const char good_mac[] =
@@ -476,6 +478,77 @@ START_TEST(test_route_refuses_unsigned)
 }
 END_TEST
 
+/*
+ * The subjects route.c checks: "USER" and "ORDER.USER" for the default
+ * item, whether named or not, "ITEM:USER" and "ITEM:ORDER.USER" for any
+ * other.  The item table is empty, so a request whose signature passes
+ * is answered 404 (item not on sale) and one whose signature fails 403.
+ */
+START_TEST(test_route_item_subjects)
+{
+	static const struct {
+		const char	*path, *subject, *query;
+		int		 code;
+	} cases[] = {
+		{ "/buy/ticket", "A:alice", "item=A&user=alice", -4 },
+		{ "/buy/ticket", "alice", "item=A&user=alice", -12 },
+		{ "/buy/ticket", "A:alice", "item=B&user=alice", -12 },
+		{ "/buy/ticket", "A:alice", "user=alice", -12 },
+		{ "/buy/ticket", "alice", "user=alice", -4 },
+		{ "/buy/ticket", "alice", "item=" DEFAULT_ITEM "&user=alice",
+		  -4 },
+		{ "/order", "A:alice", "item=A&user=alice", -4 },
+		{ "/order", "alice", "item=A&user=alice", -12 },
+		{ "/pay", "A:0a.alice", "item=A&order=0a&user=alice", -4 },
+		{ "/pay", "0a.alice", "item=A&order=0a&user=alice", -14 },
+		{ "/pay", "0a.alice", "order=0a&user=alice", -4 },
+		{ "/pay", "A:0a.alice", "order=0a&user=alice", -14 },
+	};
+	struct key		 keys[1], pay;
+	struct keyring		*ring;
+	struct conf		 conf;
+	struct route_ctx	 ctx;
+	struct route_request	 req;
+	struct route_answer	 ans;
+	char			 q[256], sig[SIG_TEXT_MAX + 1];
+	size_t			 i;
+
+	make_key(&keys[0], 0x11, 32);
+	make_key(&pay, 0x77, 32);
+	ck_assert_ptr_nonnull(ring = ring_of(keys, 1));
+	conf_defaults(&conf);
+	ck_assert_str_eq(conf.stock_key, DEFAULT_ITEM);
+	conf.nbuyer_keys = conf.npay_keys = 1;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = &conf;
+	ck_assert_ptr_nonnull(ctx.items = item_table_new(4));
+	ck_assert_ptr_nonnull(ctx.sig = sig_checker_new(ring,
+	    CONF_DEFAULT_SIG_MAX_TTL_S));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool	 paying = strcmp(cases[i].path, "/pay") == 0;
+
+		ck_assert(sig_mint(paying ? &pay : &keys[0], cases[i].subject,
+		    (long long)time(NULL) + 60, sig, sizeof(sig)));
+		snprintf(q, sizeof(q), "%s&sig=%s", cases[i].query, sig);
+		memset(&req, 0, sizeof(req));
+		req.method = paying ? "POST" : "GET";
+		req.path = cases[i].path;
+		req.query = q;
+		route_handle(&ctx, &req, &ans);
+		ck_assert_msg(reply_code(ans.reply.kind) == cases[i].code,
+		    "%s?%s signed over \"%s\": code %d, want %d", req.path,
+		    cases[i].query, cases[i].subject,
+		    reply_code(ans.reply.kind), cases[i].code);
+	}
+	/* The longest subject there is fits: 64 + 1 + 32 + 1 + 64. */
+	ck_assert_int_eq(SIG_SUBJECT_MAX, QUERY_ITEM_MAX + 1 +
+	    QUERY_ORDER_MAX + 1 + QUERY_USER_MAX + 1);
+	item_table_free(ctx.items);
+	sig_checker_free(ctx.sig);
+	keyring_free(ring);
+}
+END_TEST
+
 Suite *
 make_sig_suite(void)
 {
@@ -491,6 +564,7 @@ make_sig_suite(void)
 	tcase_add_test(tc, test_check_rotation);
 	tcase_add_test(tc, test_conf_key_lines);
 	tcase_add_test(tc, test_route_refuses_unsigned);
+	tcase_add_test(tc, test_route_item_subjects);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(files, keydir_setup, keydir_teardown);
 	tcase_add_test(files, test_key_file_good);

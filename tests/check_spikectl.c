@@ -752,6 +752,584 @@ START_TEST(test_nginx_conf_names_instances)
 }
 END_TEST
 
+/* ---- unit: times ---------------------------------------------------------- */
+
+START_TEST(test_time_parse)
+{
+	static const struct {
+		const char	*text;
+		long long	 ms;
+	} good[] = {
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "2026-12-02T18:00:00Z", 1796234400000LL },
+		{ "2026-12-02T18:00:00+08:00", 1796205600000LL },
+		{ "2026-12-02T10:00:00-00:30", 1796207400000LL },
+		{ "2026-12-02T18:00:00.25Z", 1796234400250LL },
+		{ "2028-02-29T23:59:59.999999Z", 1835481599999LL },
+	};
+	static const char *const bad[] = {
+		"2026-12-02T18:00:00", "2026-12-02 18:00:00Z",
+		"2026-13-02T18:00:00Z", "2027-02-29T00:00:00Z",
+		"2026-12-02T24:00:00Z", "2026-12-02T18:00:00+8:00",
+		"2026-12-02T18:00:00.Z", "2026-12-02T18:00:00Zx", "",
+		"1969-12-31T23:59:59Z", "+60", "2026-12-02T18:00:60Z",
+	};
+	char		 buf[40];
+	long long	 ms;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(ctl_time_parse(good[i].text, &ms) &&
+		    ms == good[i].ms, "%s: %lld, want %lld", good[i].text, ms,
+		    good[i].ms);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!ctl_time_parse(bad[i], &ms), "\"%s\" taken",
+		    bad[i]);
+	ctl_time_format(1796234400250LL, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2026-12-02T18:00:00.250Z");
+	ctl_time_format(1835481599999LL, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2028-02-29T23:59:59.999Z");
+	ck_assert(ctl_time_parse(buf, &ms) && ms == 1835481599999LL);
+}
+END_TEST
+
+/* The snippet names spike.conf's edge_dir and the default item. */
+START_TEST(test_render_edge_dir_and_default_item)
+{
+	struct conf	 c;
+	char		 err[CONF_ERR_MAX], *out;
+
+	conf_defaults(&c);
+	snprintf(c.edge_dir, sizeof(c.edge_dir), "/srv/edge");
+	snprintf(c.stock_key, sizeof(c.stock_key), "sale:42");
+	ck_assert_int_eq(ctl_nginx_render(ctl_nginx_snippet, &c, "", NULL,
+	    &out, err, sizeof(err)), SPIKE_OK);
+	ck_assert_msg(strstr(out, "/run/spike-fcgi/edge") == NULL &&
+	    strstr(out, "-f /srv/edge/not-started/$spike_item") != NULL &&
+	    strstr(out, "-f /srv/edge/closed/$spike_item") != NULL &&
+	    strstr(out, "alias /srv/edge/not-started/;") != NULL,
+	    "edge_dir not written in:\n%s", out);
+	ck_assert_msg(strstr(out, "ticket_hash_key") == NULL &&
+	    strstr(out, "\"\" \"sale:42\";") != NULL &&
+	    strstr(out, "\"sale:42\" 1;") != NULL,
+	    "the default item is not stock_key's:\n%s", out);
+	free(out);
+	snprintf(c.stock_key, sizeof(c.stock_key), "a\"b/$c");
+	ck_assert_int_eq(ctl_nginx_render(ctl_nginx_snippet, &c, "", NULL,
+	    &out, err, sizeof(err)), SPIKE_OK);
+	ck_assert_msg(strstr(out, "a\"b") == NULL &&
+	    strstr(out, "\"\" \"no edge answer\";") != NULL,
+	    "an unsafe stock_key reached nginx:\n%s", out);
+	free(out);
+}
+END_TEST
+
+/* ---- items: init, items, pause, resume ---------------------------------- */
+
+/* A whole-number reply of a Redis command (nil: -1). */
+static long long
+rll(struct rig *r, const char *fmt, const char *a, const char *b)
+{
+	redisReply	*rep = rcmd(r, fmt, a, b);
+	long long	 v = -1;
+
+	if (rep->type == REDIS_REPLY_INTEGER)
+		v = rep->integer;
+	else if (rep->type == REDIS_REPLY_STRING)
+		v = atoll(rep->str);
+	freeReplyObject(rep);
+	return v;
+}
+
+/* Redis's clock, ms. */
+static long long
+redis_ms(struct rig *r)
+{
+	redisReply	*rep = rcmd(r, "TIME");
+	long long	 ms;
+
+	ck_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
+	ms = atoll(rep->element[0]->str) * 1000 +
+	    atoll(rep->element[1]->str) / 1000;
+	freeReplyObject(rep);
+	return ms;
+}
+
+#define IK	K ":item:"
+
+/* The change log names item at the last D:seq: its latest change. */
+static void
+expect_logged(struct rig *r, const char *item, long long seq_before)
+{
+	long long	 seq = rll(r, "GET %s", K ":seq", NULL);
+
+	ck_assert_msg(seq > seq_before, "%s: D:seq %lld, was %lld", item, seq,
+	    seq_before);
+	ck_assert_msg(rll(r, "ZSCORE %s %s", K ":changes", item) == seq,
+	    "%s: not logged at D:seq %lld", item, seq);
+}
+
+START_TEST(test_init_items)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+	char		 iso[40], buf[64];
+	long long	 before, now, start, at;
+
+	start_redis(&r);
+	before = redis_ms(&r);
+	ctl(r.dir, r.conf, &run, "init", "50", "--item", "A", "--start", "+60",
+	    "--end", "+3600", "--per-user", "3", NULL);
+	now = redis_ms(&r);
+	ck_assert_msg(run.status == 0, "init --item A: %d %s", run.status,
+	    run.err);
+	start = rll(&r, "HGET %s %s", IK "A", "start_ms");
+	ck_assert_msg(start >= before + 60000 && start <= now + 60000,
+	    "start_ms %lld not 60 s after Redis's %lld..%lld", start, before,
+	    now);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "A", "end_ms"),
+	    start + 3540000);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "A", RIG_TOTAL_FIELD), 50);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "A", RIG_SOLD_FIELD), 0);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "A", "paused"), 0);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "A", "per_user"), 3);
+	ck_assert_int_eq(rll(&r, "ZSCORE %s %s", K ":items", "A"), start);
+	ck_assert_msg(rll(&r, "EXISTS %s", IK "A:opened", NULL) == 1 &&
+	    rll(&r, "EXISTS %s", K ":opened", NULL) == 0, "A's keys are not "
+	    "under %sA", IK);
+	/* Both phases log: the close, then the open. */
+	ck_assert_int_eq(rll(&r, "GET %s", K ":seq", NULL), 2);
+	expect_logged(&r, "A", 1);
+
+	/* An ISO 8601 start, exact; no --per-user drops the item's own. */
+	at = (now / 1000 + 7200) * 1000;
+	ctl_time_format(at, iso, sizeof(iso));
+	before = rll(&r, "GET %s", K ":seq", NULL);
+	ctl(r.dir, r.conf, &run, "init", "20", "--item", "A", "--start", iso,
+	    NULL);
+	ck_assert_msg(run.status == 0, "init --start %s: %s", iso, run.err);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "A", "start_ms"), at);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "A", "end_ms"), 0);
+	ck_assert_int_eq(rll(&r, "HEXISTS %s %s", IK "A", "per_user"), 0);
+	ck_assert_int_eq(rll(&r, "ZSCORE %s %s", K ":items", "A"), at);
+	expect_logged(&r, "A", before);
+	/* +08:00 names the same instant. */
+	ctl_time_format(at + 8 * 3600000LL, buf, sizeof(buf));
+	snprintf(buf + strlen(buf) - 1, sizeof(buf) - strlen(buf) + 1,
+	    "+08:00");
+	ctl(r.dir, r.conf, &run, "init", "20", "--item", "B", "--start", buf,
+	    NULL);
+	ck_assert_msg(run.status == 0, "init --start %s: %s", buf, run.err);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "B", "start_ms"), at);
+
+	/* The default item: its keys as today, registered too. */
+	ctl(r.dir, r.conf, &run, "init", "10", NULL);
+	ck_assert_msg(run.status == 0, "init: %s", run.err);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", K, "start_ms"), 0);
+	ck_assert_int_eq(rll(&r, "ZSCORE %s %s", K ":items", K), 0);
+	rig_stop(&r);
+}
+END_TEST
+
+/* A refused init: exit 2 with why, and nothing changed or logged. */
+static void
+expect_init_refused(struct rig *r, const char *why, const char *opt,
+    const char *value, const char *opt2, const char *value2)
+{
+	struct ctl_run	 run;
+	long long	 seq = rll(r, "GET %s", K ":seq", NULL);
+
+	ctl(r->dir, r->conf, &run, "init", "5", "--item", "C", opt, value,
+	    opt2, value2, NULL);
+	ck_assert_msg(run.status == 2 && strstr(run.err, why) != NULL,
+	    "init %s %s: exit %d, want 2 saying \"%s\": %s", opt, value,
+	    run.status, why, run.err);
+	ck_assert_int_eq(rll(r, "GET %s", K ":seq", NULL), seq);
+	ck_assert_int_eq(rll(r, "EXISTS %s", IK "C", NULL), 0);
+	ck_assert_int_eq(rll(r, "ZSCORE %s %s", K ":items", "C"), -1);
+}
+
+START_TEST(test_init_items_refused)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+
+	start_redis(&r);
+	expect_init_refused(&r, "--end must be after --start", "--start",
+	    "+600", "--end", "+60");
+	expect_init_refused(&r, "before Redis's clock", "--start",
+	    "2020-01-01T00:00:00Z", NULL, NULL);
+	expect_init_refused(&r, "already past", "--end",
+	    "2020-01-01T00:00:00Z", NULL, NULL);
+	expect_init_refused(&r, "expected ISO 8601", "--start",
+	    "2026-12-02T18:00:00", NULL, NULL);
+	expect_init_refused(&r, "expected ISO 8601", "--end", "+1h", NULL,
+	    NULL);
+	expect_init_refused(&r, "--per-user \"0\"", "--per-user", "0", NULL,
+	    NULL);
+	ctl(r.dir, r.conf, &run, "init", "5", "--item", "..", NULL);
+	ck_assert_msg(run.status == 2 && strstr(run.err, "an item is 1 to 64")
+	    != NULL, "init --item ..: %d %s", run.status, run.err);
+	ctl(r.dir, r.conf, &run, "init", "5", "--item", "a/b", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "init", "5", "--start", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ck_assert_int_eq(rll(&r, "EXISTS %s", K ":seq", NULL), 0);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_items_pause_resume)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+	long long	 seq;
+
+	start_redis(&r);
+	ctl(r.dir, r.conf, &run, "init", "10", NULL);
+	ctl(r.dir, r.conf, &run, "init", "5", "--item", "soon", "--start",
+	    "+600", NULL);
+	ctl(r.dir, r.conf, &run, "init", "3", "--item", "now", NULL);
+	ck_assert_msg(run.status == 0, "init: %s", run.err);
+	rdo(&r, "HSET %s %s 3", IK "now", RIG_SOLD_FIELD);
+	ctl(r.dir, r.conf, &run, "items", "--json", NULL);
+	ck_assert_msg(run.status == 0 && json_valid(run.out), "items --json: "
+	    "%d %s%s", run.status, run.out, run.err);
+	/* By start, then name: the default and "now" (0), then "soon". */
+	ck_assert_msg(json_is(run.out, "items.0.item", "\"now\"") &&
+	    json_is(run.out, "items.0.state", "\"sold-out\"") &&
+	    json_is(run.out, "items.1.item", "\"" K "\"") &&
+	    json_is(run.out, "items.1.state", "\"open\"") &&
+	    json_is(run.out, "items.2.item", "\"soon\"") &&
+	    json_is(run.out, "items.2.state", "\"coming\"") &&
+	    json_at(run.out, "items.3") == NULL, "items: %s", run.out);
+	ck_assert_int_eq(json_ll(run.out, "items.0.remaining"), 0);
+	ck_assert_int_eq(json_ll(run.out, "items.1.remaining"), 10);
+	ck_assert_int_eq(json_ll(run.out, "items.2.opens_at"),
+	    rll(&r, "HGET %s %s", IK "soon", "start_ms"));
+	ctl(r.dir, r.conf, &run, "items", NULL);
+	ck_assert_msg(run.status == 0 && strstr(run.out, "3 items") != NULL &&
+	    strstr(run.out, "coming") != NULL, "items: %s", run.out);
+
+	seq = rll(&r, "GET %s", K ":seq", NULL);
+	ctl(r.dir, r.conf, &run, "pause", "--item", "soon", NULL);
+	ck_assert_msg(run.status == 0 && strstr(run.out, "1 item paused"),
+	    "pause: %d %s%s", run.status, run.out, run.err);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "soon", "paused"), 1);
+	expect_logged(&r, "soon", seq);
+	seq = rll(&r, "GET %s", K ":seq", NULL);
+	ctl(r.dir, r.conf, &run, "pause", "--item", "soon", NULL);
+	ck_assert_msg(run.status == 0 && strstr(run.out, "0 items paused"),
+	    "pause again: %s", run.out);
+	ck_assert_int_eq(rll(&r, "GET %s", K ":seq", NULL), seq);
+	ctl(r.dir, r.conf, &run, "items", "--json", NULL);
+	ck_assert_msg(json_is(run.out, "items.2.state", "\"paused\""), "%s",
+	    run.out);
+
+	ctl(r.dir, r.conf, &run, "pause", NULL);
+	ck_assert_msg(run.status == 0 && strstr(run.out, "2 items paused"),
+	    "pause all: %s", run.out);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", K, "paused"), 1);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "now", "paused"), 1);
+	ctl(r.dir, r.conf, &run, "resume", NULL);
+	ck_assert_msg(run.status == 0 && strstr(run.out, "3 items resumed"),
+	    "resume all: %s", run.out);
+	ck_assert_int_eq(rll(&r, "HGET %s %s", IK "soon", "paused"), 0);
+	expect_logged(&r, "soon", seq);
+
+	ctl(r.dir, r.conf, &run, "pause", "--item", "nosuch", NULL);
+	ck_assert_msg(run.status == 1 && strstr(run.err, "not on sale"),
+	    "pause unknown: %d %s", run.status, run.err);
+	ctl(r.dir, r.conf, &run, "resume", "--item", "../x", NULL);
+	ck_assert_int_eq(run.status, 2);
+	ctl(r.dir, r.conf, &run, "status", "--json", NULL);
+	ck_assert_int_eq(json_ll(run.out, "items"), 3);
+	rig_stop(&r);
+}
+END_TEST
+
+/* spikectl sign with args signs subject with key: same MAC, same exp. */
+static void
+expect_signed(struct rig *r, const struct key *key, const char *subject,
+    const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	struct ctl_run	 run;
+	char		 want[SIG_TEXT_MAX + 1];
+	long long	 exp;
+
+	ctl(r->dir, r->conf, &run, "sign", "u1", a1, a2, a3, a4, NULL);
+	ck_assert_msg(run.status == 0, "sign %s %s: %d %s", a1, a2,
+	    run.status, run.err);
+	exp = atoll(run.out);
+	ck_assert(sig_mint(key, subject, exp, want, sizeof(want)));
+	ck_assert_msg(strncmp(run.out, want, strlen(want)) == 0,
+	    "sign %s %s %s %s: %s, not over \"%s\" (%s)", a1, a2, a3, a4,
+	    run.out, subject, want);
+}
+
+START_TEST(test_sign_item)
+{
+	struct rig	 r;
+	struct key	 buyer, pay;
+	struct ctl_run	 run;
+	char		 bpath[RIG_PATH_MAX + 16], ppath[RIG_PATH_MAX + 16];
+	char		 extra[2 * RIG_PATH_MAX + 64];
+
+	ck_assert_msg(rig_init(&r, NULL), "rig: %s", r.err);
+	ck_assert_msg(rig_write_key(&r, "buyer.key", 32, &buyer, bpath,
+	    sizeof(bpath)) && rig_write_key(&r, "pay.key", 32, &pay, ppath,
+	    sizeof(ppath)), "%s", r.err);
+	snprintf(extra, sizeof(extra), "buyer_key = %s\npay_key = %s\n",
+	    bpath, ppath);
+	r.opt.conf_extra = extra;
+	ck_assert_msg(rig_write_conf(&r), "%s", r.err);
+	expect_signed(&r, &buyer, "u1", NULL, NULL, NULL, NULL);
+	expect_signed(&r, &buyer, "u1", "--item", K, NULL, NULL);
+	expect_signed(&r, &buyer, "A:u1", "--item", "A", NULL, NULL);
+	expect_signed(&r, &pay, "0f.u1", "--order", "0f", NULL, NULL);
+	expect_signed(&r, &pay, "A:0f.u1", "--order", "0f", "--item", "A");
+	ctl(r.dir, r.conf, &run, "sign", "u1", "--item", ".", NULL);
+	ck_assert_int_eq(run.status, 2);
+	rig_stop(&r);
+}
+END_TEST
+
+/* 10,000 items: items and pause read and write them all within a second. */
+#define MANY_ITEMS	10000
+
+START_TEST(test_items_many)
+{
+	struct timeval	 tv = { 5, 0 };
+	struct rig	 r;
+	struct ctl_run	 run;
+	redisContext	*c;
+	redisReply	*rep;
+	char		 path[RIG_PATH_MAX + 16], *doc;
+	double		 start, items_ms, pause_ms;
+	int		 i;
+
+	start_redis(&r);
+	c = redisConnectWithTimeout("127.0.0.1", r.redis.port, tv);
+	ck_assert_msg(c != NULL && c->err == 0, "redis connect");
+	for (i = 0; i < MANY_ITEMS; i++) {
+		redisAppendCommand(c, "HSET " IK "it%05d %s 100 %s 3 start_ms 0",
+		    i, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
+		redisAppendCommand(c, "ZADD %s 0 it%05d", K ":items", i);
+	}
+	for (i = 0; i < 2 * MANY_ITEMS; i++) {
+		ck_assert(redisGetReply(c, (void **)&rep) == REDIS_OK);
+		freeReplyObject(rep);
+	}
+	redisFree(c);
+	start = rig_now_ms();
+	ctl(r.dir, r.conf, &run, "items", "--json", NULL);
+	items_ms = rig_now_ms() - start;
+	ck_assert_msg(run.status == 0, "items: %d %s", run.status, run.err);
+	/* The whole answer is longer than run.out: read its file. */
+	snprintf(path, sizeof(path), "%s/run.out", r.dir);
+	ck_assert((doc = malloc(MANY_ITEMS * 256)) != NULL);
+	slurp(path, doc, MANY_ITEMS * 256);
+	ck_assert_msg(json_valid(doc) && json_at(doc, "items.9999") != NULL &&
+	    json_at(doc, "items.10000") == NULL &&
+	    json_is(doc, "items.9999.item", "\"it09999\"") &&
+	    json_ll(doc, "items.9999.remaining") == 97, "not the %d items",
+	    MANY_ITEMS);
+	free(doc);
+	start = rig_now_ms();
+	ctl(r.dir, r.conf, &run, "pause", NULL);
+	pause_ms = rig_now_ms() - start;
+	ck_assert_msg(run.status == 0 && strstr(run.out, "10000 items paused"),
+	    "pause: %s%s", run.out, run.err);
+	ck_assert_msg(items_ms < budget_ms(1000) && pause_ms < budget_ms(1000),
+	    "%d items: items took %.0f ms, pause %.0f ms (budget %u ms)",
+	    MANY_ITEMS, items_ms, pause_ms, budget_ms(1000));
+	rig_stop(&r);
+}
+END_TEST
+
+/* audit --item: the item's books, its events told by their "item". */
+START_TEST(test_audit_item)
+{
+	struct rig	 r;
+	struct ctl_run	 run;
+
+	start_redis(&r);
+	ctl(r.dir, r.conf, &run, "init", "10", NULL);
+	ctl(r.dir, r.conf, &run, "init", "10", "--item", "A", NULL);
+	ck_assert_msg(run.status == 0, "init: %s", run.err);
+	ctl(r.dir, r.conf, &run, "audit", "--item", "A", NULL);
+	ck_assert_msg(run.status == 0 && strstr(run.out, "sale A:") != NULL,
+	    "audit --item A: %d %s%s", run.status, run.out, run.err);
+	/* A created event of A's for an order A does not have. */
+	rdo(&r, "XADD %s * event created order 0a user u item A",
+	    K ":events");
+	ctl(r.dir, r.conf, &run, "audit", "--item", "A", NULL);
+	ck_assert_msg(run.status == 1 && strstr(run.out,
+	    "event-without-order") != NULL, "audit --item A: %d %s",
+	    run.status, run.out);
+	ctl(r.dir, r.conf, &run, "audit", NULL);
+	ck_assert_msg(run.status == 0, "the default item audits A's event: "
+	    "%s", run.out);
+	/* An entry without "item" is the default item's. */
+	rdo(&r, "XADD %s * event created order 0b user u", K ":events");
+	ctl(r.dir, r.conf, &run, "audit", NULL);
+	ck_assert_msg(run.status == 1, "audit: %s", run.out);
+	ctl(r.dir, r.conf, &run, "audit", "--item", "B", NULL);
+	ck_assert_msg(run.status == 2 && strstr(run.err, "no stock hash"),
+	    "audit of no item: %d %s", run.status, run.err);
+	rig_stop(&r);
+}
+END_TEST
+
+/* ---- nginx answers per item at the edge ---------------------------------- */
+
+/* Write an edge file as the instances do: kind/item under edge_dir. */
+static void
+edge_file(struct rig *r, const char *kind, const char *item, const char *text)
+{
+	char	 path[RIG_PATH_MAX + 128];
+
+	snprintf(path, sizeof(path), "%s", r->edge_dir);
+	ck_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+	snprintf(path, sizeof(path), "%s/%s", r->edge_dir, kind);
+	ck_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+	chmod(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/%s", r->edge_dir, kind, item);
+	spit(path, text);
+	chmod(path, 0644);
+}
+
+/* Lines of the file at path holding needle. */
+static int
+lines_with(const char *path, const char *needle)
+{
+	static char	 text[1 << 20];
+	const char	*p;
+	int		 n = 0;
+
+	slurp(path, text, sizeof(text));
+	for (p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/*
+ * GET target: nginx answers it itself with status and body (the file's
+ * text), JSON, and an edge-log line of result for user.
+ */
+static void
+expect_edge(struct rig *r, const char *target, int status, const char *body,
+    int result, const char *user)
+{
+	struct rig_reply rep;
+	char		 line[128];
+
+	ck_assert_msg(rig_get(r, target, &rep), "%s", r->err);
+	ck_assert_msg(rep.status == status && strcmp(rep.body, body) == 0,
+	    "%s: %d %s, want %d %s", target, rep.status, rep.body, status,
+	    body);
+	ck_assert_str_eq(rep.content_type, "application/json; charset=utf-8");
+	snprintf(line, sizeof(line), "result:%d,localSales:0,port:nginx,"
+	    "user:%s,", result, user);
+	ck_assert_msg(rig_stat_wait(r, line, 1, BUDGET_NGINX_STAT_MS),
+	    "%s: %s", target, r->err);
+}
+
+START_TEST(test_nginx_edge_per_item)
+{
+	static const char sold[] = "{\"code\":-1,\"msg\":\"已售罄\"}\n";
+	static const char closed[] = "{\"code\":-11,\"msg\":\"sale closed\"}\n";
+	char		 secret[RIG_PATH_MAX + 32], target[256], coming[128];
+	struct rig	 r;
+	struct rig_reply rep;
+	struct ctl_run	 run;
+	size_t		 i;
+	static const char *const outside[] = {
+		"..", "%2e%2e", "..%2F..%2Fsecret", "../../secret", ".",
+		"a/b", "",
+	};
+
+	/*
+	 * Redis says what the files say (as the instances, which keep
+	 * them, would write them): sold out, coming, paused, and the
+	 * default item paused.
+	 */
+	rig_ck_start(&r, NULL, 10);
+	ctl(r.dir, r.conf, &run, "init", "0", "--item", "gone", NULL);
+	ctl(r.dir, r.conf, &run, "init", "5", "--item", "later.html",
+	    "--start", "+3600", NULL);
+	ctl(r.dir, r.conf, &run, "init", "5", "--item", "stopped", NULL);
+	ctl(r.dir, r.conf, &run, "pause", "--item", "stopped", NULL);
+	ctl(r.dir, r.conf, &run, "pause", "--item", K, NULL);
+	ck_assert_msg(run.status == 0, "pause: %s", run.err);
+	snprintf(coming, sizeof(coming), "{\"code\":-10,\"msg\":\"sale not "
+	    "started\",\"opens_at\":%lld}\n", rll(&r, "HGET %s %s",
+	    IK "later.html", "start_ms"));
+	edge_file(&r, "sold-out", "gone", sold);
+	edge_file(&r, "not-started", "later.html", coming);
+	edge_file(&r, "closed", "stopped", closed);
+	expect_edge(&r, "/buy/ticket?item=gone&user=e1", 200, sold, -1, "e1");
+	expect_edge(&r, "/buy/ticket?user=e2&item=later.html", 403, coming,
+	    -10, "e2");
+	snprintf(target, sizeof(target), "/buy/ticket?sig=1.%064d&item="
+	    "stopped&user=e3", 0);
+	expect_edge(&r, target, 403, closed, -11, "e3");
+	/* No item, or item=K: the default item's files. */
+	edge_file(&r, "closed", K, closed);
+	expect_edge(&r, "/buy/ticket?user=e4", 403, closed, -11, "e4");
+	expect_edge(&r, "/buy/ticket?item=" K "&user=e5", 403, closed, -11,
+	    "e5");
+	/* Closed wins over sold out, as the instances check it first. */
+	edge_file(&r, "sold-out", "stopped", sold);
+	expect_edge(&r, "/buy/ticket?item=stopped&user=e6", 403, closed, -11,
+	    "e6");
+
+	/* Not plain, or another item: an instance answers (its stat line). */
+	ck_assert(rig_get(&r, "/buy/ticket?item=gone&user=e7&x=1", &rep));
+	ck_assert(rig_get(&r, "/buy/ticket?item=gone&item=gone&user=e8",
+	    &rep));
+	ck_assert_msg(rep.status == 400 && strstr(rep.body, "more than once"),
+	    "item twice: %d %s", rep.status, rep.body);
+	ck_assert(rig_get(&r, "/buy/ticket?item=open&user=e9", &rep));
+	ck_assert(rig_get(&r, "/buy/ticket?item=gone&user=bad*", &rep));
+	ck_assert_msg(rep.status == 400, "bad user: %d %s", rep.status,
+	    rep.body);
+	/* Names that would reach outside edge_dir are never looked up. */
+	snprintf(secret, sizeof(secret), "%s/secret", r.dir);
+	spit(secret, "SECRET\n");
+	chmod(secret, 0644);
+	for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+		snprintf(target, sizeof(target), "/buy/ticket?item=%s&user=o%zu",
+		    outside[i], i);
+		ck_assert(rig_get(&r, target, &rep));
+		ck_assert_msg(strstr(rep.body, "SECRET") == NULL, "%s: %d %s",
+		    target, rep.status, rep.body);
+	}
+	ck_assert(rig_get(&r, "/.spike-edge/sold-out/gone", &rep));
+	ck_assert_msg(rep.status == 404, "the edge location is not internal: "
+	    "%d %s", rep.status, rep.body);
+	ck_assert(rig_get(&r, "/buy/ticket?user=e10", &rep));
+	/* Every edge answer above, none of the others, in the edge log. */
+	ck_assert_msg(rig_stat_wait(&r, "user:e7,", 1, BUDGET_STAT_MS) &&
+	    rig_stat_wait(&r, "user:e9,", 1, BUDGET_STAT_MS),
+	    "%s", r.err);
+	/* nginx flushes its edge log within BUDGET_NGINX_STAT_MS. */
+	rig_sleep_ms(BUDGET_NGINX_STAT_MS);
+	ck_assert_int_eq(lines_with(r.edge_log, "user:e7,") +
+	    lines_with(r.edge_log, "user:e8,") +
+	    lines_with(r.edge_log, "user:e9,"), 0);
+	ck_assert_msg(lines_with(r.edge_log, ",user:o") == 0, "nginx answered "
+	    "a name outside edge_dir itself");
+	ck_assert_int_eq(lines_with(r.stat_log, "user:e1,") +
+	    lines_with(r.stat_log, "user:e2,") +
+	    lines_with(r.stat_log, "user:e3,") +
+	    lines_with(r.stat_log, "user:e5,"), 0);
+	ck_assert_msg(rig_nginx_test(&r), "%s", r.err);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- check -------------------------------------------------------------- */
 
 /* spikectl check: want its exit status, and needle in what it said. */
@@ -901,6 +1479,8 @@ spikectl_suite(void)
 	tcase_add_test(unit, test_render_many_instances);
 	tcase_add_test(unit, test_render_server_names);
 	tcase_add_test(unit, test_render_errors);
+	tcase_add_test(unit, test_render_edge_dir_and_default_item);
+	tcase_add_test(unit, test_time_parse);
 	suite_add_tcase(s, unit);
 	tcase_set_timeout(live, 90);
 	tcase_add_test(live, test_init_refuses_live_sale);
@@ -910,6 +1490,13 @@ spikectl_suite(void)
 	tcase_add_test(live, test_check);
 	tcase_add_test(live, test_unreachable_redis);
 	tcase_add_test(live, test_bad_config_and_usage);
+	tcase_add_test(live, test_init_items);
+	tcase_add_test(live, test_init_items_refused);
+	tcase_add_test(live, test_items_pause_resume);
+	tcase_add_test(live, test_sign_item);
+	tcase_add_test(live, test_audit_item);
+	tcase_add_test(live, test_items_many);
+	tcase_add_test(live, test_nginx_edge_per_item);
 	suite_add_tcase(s, live);
 	return s;
 }

@@ -19,6 +19,7 @@ static Suite *(*const suite_makers[])(void) = {
 	make_conn_suite,
 	make_route_suite,
 	make_sig_suite,
+	make_listing_suite,
 };
 
 int

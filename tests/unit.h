@@ -18,6 +18,7 @@ Suite	*make_fcgi_scan_suite(void);	/* tests/check_fcgi_scan.c */
 Suite	*make_conn_suite(void);		/* tests/check_conn.c */
 Suite	*make_route_suite(void);	/* tests/check_route.c */
 Suite	*make_sig_suite(void);		/* tests/check_sig.c */
+Suite	*make_listing_suite(void);	/* tests/check_listing.c */
 
 void	 unit_tmpdir_make(char *dir, size_t dirsz, const char *name);
 void	 unit_tmpdir_remove(const char *dir);

@@ -20,11 +20,15 @@
 -- KEYS[5]  KEY:opened
 -- ARGV[1]  total field             ARGV[2]  sold field
 -- ARGV[3]  key prefix (the stock key)
--- ARGV[4]  per-user limit          ARGV[5]  grace past pay_by, ms
+-- ARGV[4]  per-user limit (spike.conf's; the item's per_user first)
+-- ARGV[5]  grace past pay_by, ms
 -- ARGV[6]  most items listed of each kind of violation
 -- ARGV[7]  SCAN pattern of the order hashes (KEY:order:*, glob-quoted)
 -- ARGV[8]  SCAN pattern of the users' active orders (KEY:user:*)
 -- ARGV[9]  events_max_len, the stream's cap
+-- ARGV[10] the item's name: the stream is shared by every item, and an
+--          entry without an "item" field is the default item's
+-- ARGV[11] "1" when the item is the default item, else "0"
 --
 -- Returns {exists, now, opened, total, sold, pending, paid, expired,
 -- anonymous, orders, earlier, events, {kind, count, {item...}}...}:
@@ -35,7 +39,9 @@
 -- entry per kind of violation, with every one counted and the first
 -- ARGV[6] described.
 
-local prefix, limit = ARGV[3], tonumber(ARGV[4])
+local prefix = ARGV[3]
+-- The item's own per-user limit when it has one.
+local limit = tonumber(redis.call('HGET', KEYS[1], 'per_user') or ARGV[4])
 local grace, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -98,18 +104,22 @@ local from = opened > 0 and (int(opened) .. '-0') or '-'
 repeat
 	local batch = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', 1000)
 	for _, e in ipairs(batch) do
-		local f, kind, order = e[2], nil, nil
+		local f, kind, order, item = e[2], nil, nil, nil
 		for i = 1, #f - 1, 2 do
 			if f[i] == 'event' then
 				kind = f[i + 1]
 			elseif f[i] == 'order' then
 				order = f[i + 1]
+			elseif f[i] == 'item' then
+				item = f[i + 1]
 			end
 		end
-		if kind and order and events[kind] then
-			events[kind][order] = true
+		if item == ARGV[10] or (item == nil and ARGV[11] == '1') then
+			if kind and order and events[kind] then
+				events[kind][order] = true
+			end
+			nevents = nevents + 1
 		end
-		nevents = nevents + 1
 		from = '(' .. e[1]
 	end
 until #batch < 1000

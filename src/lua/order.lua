@@ -2,7 +2,7 @@
 -- ended order is removed after the retention, and KEY:last:USER expires
 -- then too.
 --
--- ARGV[1]  key prefix (the stock key)        ARGV[2]  user
+-- ARGV[1]  key prefix (the item's key)       ARGV[2]  user
 --
 -- Returns {} when the user has no order, else {order, status, pay_by}.
 

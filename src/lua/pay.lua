@@ -6,11 +6,13 @@
 -- a paid order is removed, the retention after it was paid (PEXPIRE); it
 -- stays in its user's set, which keeps counting it against the limit.
 --
--- KEYS[1]  the pending orders (sorted set)   KEYS[2]  the events stream
--- ARGV[1]  key prefix (the stock key)
+-- KEYS[1]  the item's pending orders (sorted set)
+-- KEYS[2]  the events stream
+-- ARGV[1]  key prefix (the item's key)
 -- ARGV[2]  user                              ARGV[3]  order id
 -- ARGV[4]  how long an ended order is kept, milliseconds
 -- ARGV[5]  about how many entries the events stream keeps (MAXLEN ~)
+-- ARGV[6]  the item's name, for the event
 --
 -- Returns {status, pay_by}: status 1 paid now, 2 paid before, -7 no such
 -- order of this user's (none at all, or another user's: the two answers
@@ -43,5 +45,5 @@ if redis.call('GET', ARGV[1] .. ':paid') then
 	redis.call('INCR', ARGV[1] .. ':paid')
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'paid',
-	'order', ARGV[3], 'user', ARGV[2])
+	'order', ARGV[3], 'user', ARGV[2], 'item', ARGV[6])
 return {1, pay_by}

@@ -103,6 +103,7 @@ batcher_buy(struct batcher *b, struct store_purchase *p)
 	static const enum store_buy_result results[] = { STORE_SOLD,
 	    STORE_SOLD_BEFORE, STORE_SOLD_OUT, STORE_NO_SALE };
 
+	FUZZ_ASSERT(p->item != NULL);
 	FUZZ_ASSERT(p->request_id != NULL && p->request_id[0] != '\0');
 	FUZZ_ASSERT(p->user[0] == '\0' ||
 	    query_user_valid(p->user, strlen(p->user)));
@@ -111,9 +112,10 @@ batcher_buy(struct batcher *b, struct store_purchase *p)
 }
 
 enum spike_err
-store_pay(struct store *st, const char *user, const char *order,
-    enum store_pay_result *result, struct store_order *o)
+store_pay(struct store *st, const struct item *item, const char *user,
+    const char *order, enum store_pay_result *result, struct store_order *o)
 {
+	FUZZ_ASSERT(item != NULL);
 	FUZZ_ASSERT(query_user_valid(user, strlen(user)));
 	static const enum store_pay_result results[2][3] = {
 	    { STORE_PAID, STORE_PAID_BEFORE, STORE_NO_ORDER },
@@ -125,9 +127,10 @@ store_pay(struct store *st, const char *user, const char *order,
 }
 
 enum spike_err
-store_find_order(struct store *st, const char *user, bool *found,
-    struct store_order *o)
+store_find_order(struct store *st, const struct item *item, const char *user,
+    bool *found, struct store_order *o)
 {
+	FUZZ_ASSERT(item != NULL);
 	FUZZ_ASSERT(query_user_valid(user, strlen(user)));
 	*found = st->result != 2;
 	return store_call(st, o);
@@ -285,11 +288,51 @@ check_down(const struct route_answer *ans, const struct store *st)
 	    k != REPLY_NO_ORDER && k != REPLY_CONFLICT && k != REPLY_SOLD_OUT);
 }
 
+/*
+ * The items: the default, "open" and "soon" (whose start is far ahead),
+ * each stock set up by the flags as the default's always was.
+ */
+static const char *const fuzz_items[] = { NULL, "open", "soon" };
+#define NITEMS	(sizeof(fuzz_items) / sizeof(fuzz_items[0]))
+
+static struct item_table *
+fuzz_table(const struct conf *conf)
+{
+	static struct item_table *t;
+	struct item	*it;
+	char		 key[ITEM_KEY_MAX];
+	size_t		 i;
+
+	if (t != NULL)
+		return t;
+	FUZZ_ASSERT((t = item_table_new(NITEMS)) != NULL);
+	for (i = 0; i < NITEMS; i++) {
+		const char *name = fuzz_items[i] ? fuzz_items[i] :
+		    conf->stock_key;
+
+		FUZZ_ASSERT(item_key(conf, name, key, sizeof(key)));
+		FUZZ_ASSERT((it = item_add(t, name, key)) != NULL);
+	}
+	atomic_store(&item_at(t, 2)->start_ms, 1LL << 62);
+	return t;
+}
+
+static void
+fuzz_stock(struct stock *stock, uint8_t flags)
+{
+	stock_init(stock);
+	if (flags & FLAG_QUOTA)
+		stock_refill(stock, 3, 1, 1, 0);
+	atomic_store(&stock->synced, (flags & FLAG_SYNCED) != 0);
+	atomic_store(&stock->sold_out, (flags & FLAG_SOLD_OUT) != 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct conf	 conf;
-	struct stock		 stock;
+	struct item_table	*items;
+	struct stock		*stock;
 	struct sync_state	 ss;
 	struct store		 st;
 	struct batcher		 batcher;
@@ -303,11 +346,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (conf.threads == 0)
 		conf_defaults(&conf);
 	conf.allow_anonymous = (flags & FLAG_ANONYMOUS) != 0;
-	stock_init(&stock);
-	if (flags & FLAG_QUOTA)
-		stock_refill(&stock, 3, 1, 1, 0);
-	atomic_store(&stock.synced, (flags & FLAG_SYNCED) != 0);
-	atomic_store(&stock.sold_out, (flags & FLAG_SOLD_OUT) != 0);
+	items = fuzz_table(&conf);
+	for (size_t i = 0; i < NITEMS; i++)
+		fuzz_stock(&item_at(items, i)->stock, flags);
 	ss.up = (flags & FLAG_REDIS_UP) != 0;
 	memset(&st, 0, sizeof(st));
 	st.up = ss.up;
@@ -315,7 +356,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st.anonymous = (flags & FLAG_NO_ORDER_ID) != 0;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = &conf;
-	ctx.stock = &stock;
+	ctx.items = items;
+	ctx.stock = &item_at(items, 0)->stock;
 	ctx.store = &st;
 	batcher.store = &st;
 	ctx.batcher = &batcher;
@@ -335,8 +377,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!(flags & FLAG_REDIS_UP))
 		check_down(&ans, &st);
-	FUZZ_ASSERT(atomic_load(&stock.taken) == atomic_load(&stock.sold));
-	FUZZ_ASSERT(atomic_load(&stock.sold) <= atomic_load(&stock.quota));
+	for (size_t i = 0; i < NITEMS; i++) {
+		stock = &item_at(items, i)->stock;
+		FUZZ_ASSERT(atomic_load(&stock->taken) ==
+		    atomic_load(&stock->sold));
+		FUZZ_ASSERT(atomic_load(&stock->sold) <=
+		    atomic_load(&stock->quota));
+	}
+	FUZZ_ASSERT(atomic_load(&item_at(items, 2)->stock.sold) == 0);
 	ulen = strnlen(ans.user, sizeof(ans.user));
 	FUZZ_ASSERT(ulen < sizeof(ans.user));
 	FUZZ_ASSERT(ulen == 0 || query_user_valid(ans.user, ulen));
