@@ -582,6 +582,11 @@ START_TEST(test_opening_under_load)
 		ck_assert_msg(o.first_by[i] > 0, "instance %d sold nothing",
 		    i);
 	}
+	rig_load_summary(&edge, sum, sizeof(sum));
+	ck_assert_msg(atomic_load(&edge.code_other) == 0 &&
+	    rig_load_status(&edge, 200) + rig_load_status(&edge, 403) ==
+	    atomic_load(&edge.answered), "through nginx, across the "
+	    "opening: answers other than the service's JSON: %s", sum);
 	first = atomic_load(&edge.first_bought_wall_ms);
 	ck_assert_msg(first == 0 || first >= start_ms, "through nginx: a "
 	    "\"bought\" read %lld ms before start_ms", start_ms - first);
