@@ -869,6 +869,92 @@ START_TEST(test_edge_files_flipping)
 }
 END_TEST
 
+/* ---- spikectl init --items-from ------------------------------------------ */
+
+/* Run spikectl init TOTAL --items-from with list's text; its exit status. */
+static int
+init_from(struct rig *r, const char *list, const char *extra, char *said,
+    size_t saidsz)
+{
+	struct rig_proc	 p = { 0 };
+	char		 path[RIG_PATH_MAX + 16], out[RIG_PATH_MAX + 16];
+	char		*argv[] = { r->spikectl, "-c", r->conf, "init", "5",
+	    "--items-from", path, (char *)extra, NULL };
+	char		*text;
+
+	snprintf(path, sizeof(path), "%s/list.txt", r->dir);
+	snprintf(out, sizeof(out), "%s/list.out", r->dir);
+	ck_assert_msg(rig_write_file(r, path, list), "%s", r->err);
+	unlink(out);
+	ck_assert((p.pid = rig_spawn(r, argv, out, false)) > 0);
+	ck_assert(rig_proc_wait(&p, RIG_START_TIMEOUT_MS));
+	text = rig_read_file(out);
+	snprintf(said, saidsz, "%s", text ? text : "");
+	free(text);
+	return WIFEXITED(p.status) ? WEXITSTATUS(p.status) : -1;
+}
+
+static bool
+registered(struct rig *r, const char *item)
+{
+	redisContext	*c = rig_ck_redis(r);
+	long long	 score;
+
+	score = rig_redis_int_free(RIG_CK_CMD(c, "ZSCORE", RIG_STOCK_KEY
+	    ":items", item), -2);
+	redisFree(c);
+	return score >= 0;
+}
+
+/*
+ * The list: blank and "#" lines skipped, every item put on and
+ * registered; a bad name stops it at its line (exit 2), the items before
+ * it on, none after; an item that sold is refused without --force.
+ */
+START_TEST(test_init_items_from)
+{
+	struct rig	 r;
+	char		 said[2048];
+	long long	 total, sold;
+	int		 st;
+
+	ck_assert_msg(rig_init(&r, NULL) && rig_redis_start(&r), "%s", r.err);
+	st = init_from(&r, "lf-a\n# a comment\n\nlf-b\n", NULL, said,
+	    sizeof(said));
+	ck_assert_msg(st == 0, "exit %d: %s", st, said);
+	ck_assert_msg(strstr(said, "2 items") != NULL, "%s", said);
+	ck_assert(rig_item_get(&r, "lf-a", &total, &sold) && total == 5 &&
+	    sold == 0);
+	ck_assert(rig_item_get(&r, "lf-b", &total, &sold) && total == 5);
+	ck_assert(registered(&r, "lf-a") && registered(&r, "lf-b"));
+
+	st = init_from(&r, "lf-c\nbad*name\nlf-d\n", NULL, said,
+	    sizeof(said));
+	ck_assert_msg(st == 2 && strstr(said, "list.txt:2:") != NULL,
+	    "exit %d: %s", st, said);
+	ck_assert(registered(&r, "lf-c") && !registered(&r, "lf-d"));
+
+	/* lf-a sold a ticket: refused without --force, then with it. */
+	{
+		redisContext	*c = rig_ck_redis(&r);
+
+		freeReplyObject(RIG_CK_CMD(c, "HSET", RIG_STOCK_KEY
+		    ":item:lf-a", RIG_SOLD_FIELD, "1"));
+		redisFree(c);
+	}
+	st = init_from(&r, "lf-a\n", NULL, said, sizeof(said));
+	ck_assert_msg(st == 1 && strstr(said, "lf-a") != NULL, "exit %d: %s",
+	    st, said);
+	st = init_from(&r, "lf-a\n", "--force", said, sizeof(said));
+	ck_assert_msg(st == 0, "exit %d: %s", st, said);
+	ck_assert(rig_item_get(&r, "lf-a", &total, &sold) && sold == 0);
+	st = init_from(&r, "x\n", "--item=lf-x", said, sizeof(said));
+	ck_assert_msg(st == 2, "--item with --items-from: exit %d: %s", st,
+	    said);
+	rig_stop(&r);
+}
+END_TEST
+
 /* ---- f. 10,000 items ---------------------------------------------------- */
 
 #define MANY		10000
@@ -1098,6 +1184,10 @@ items_suite(void)
 	tc = tcase_create("flip");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_edge_files_flipping);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("items_from");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_init_items_from);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("many");
 	tcase_set_timeout(tc, 600);
