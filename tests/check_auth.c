@@ -46,7 +46,8 @@
 	"-@all +auth +ping +evalsha +eval +script|load +time +role +wait " \
 	"+config|get +info +hmget +hset +hincrby +get +set +incr +del " \
 	"+unlink +scan +zadd +zrem +zcard +zrange +zrevrange " \
-	"+zrangebyscore +zremrangebyscore +xadd +xrange +xlen +pexpire"
+	"+zrangebyscore +zremrangebyscore +xadd +xrange +xlen +pexpire " \
+	"+hget +hdel +hexists +zscore"
 
 /* The file spike.conf names, its path, and the lines naming it. */
 struct auth_setup {
