@@ -616,9 +616,13 @@ END_TEST
 #define EDGE_GONE_TOTAL	5
 #define EDGE_PHASE_MS	budget_ms(3000)
 #define EDGE_CONNS	8
-/* The live item keeps this share of its rate with the crowd on the
- * others (loose: the crowd's threads share the machine's two cores). */
-#define EDGE_KEEP	0.25
+/*
+ * The live item keeps this share of its rate with the crowd on the
+ * others.  Loose: the crowd's 16 threads and nginx answering them share
+ * the machine's two cores with the live item's 8 (a fair share of the
+ * test's own CPU alone would leave it a third); 0.28 to 0.5 measured.
+ */
+#define EDGE_KEEP	0.15
 
 /* path/sub/item's content must become want within ONE_SYNC_MS. */
 static void
