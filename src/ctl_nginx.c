@@ -405,7 +405,8 @@ put_server_name(struct ngx_render *nr, const struct ngx_line *l)
 /*
  * Write stock_key quoted, as the default item's name in nginx's maps.
  * One nginx would read otherwise than as a file name in edge_dir (a
- * quote, "$", "/", a blank...) is written as a name no request can
+ * quote, "$", "/", a blank, a leading "~", or what ends a URI's path:
+ * "?", "#", "%") is written as a name no request can
  * carry (it has a blank), so the default item gets no edge answer.
  */
 static void
@@ -417,8 +418,10 @@ put_default_item(struct ngx_render *nr)
 
 	for (i = 0; k[i] != '\0'; i++)
 		if ((unsigned char)k[i] <= ' ' || k[i] == 0x7f ||
-		    strchr("\"'\\$/{};", k[i]) != NULL)
+		    strchr("\"'\\$/{};?#%", k[i]) != NULL)
 			plain = false;
+	if (k[0] == '~')
+		plain = false;	/* a regular expression to nginx's map */
 	fprintf(nr->out, "\"%s\"", plain ? k : "no edge answer");
 }
 

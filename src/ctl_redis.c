@@ -34,7 +34,7 @@ struct ctl_redis {
 	const struct conf	*conf;
 	redisContext		*ctx;
 	struct redis_where	 where;		/* of ctx, or being tried */
-	char			 item[ITEM_NAME_MAX + 1];	/* the item's */
+	char			 item[CONF_KEY_MAX];	/* the default: stock_key */
 	char			 key[ITEM_KEY_MAX];	/* its key, K */
 	char			 live_key[CTL_KEY_MAX];
 	char			 pending_key[ITEM_KEY_MAX + 16];

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -94,21 +95,37 @@ write_all(int fd, const char *body, size_t len)
 	return true;
 }
 
+#define EDGE_PATH_MAX	(CONF_PATH_MAX + CONF_KEY_MAX + 32)
+
+/* dir/KIND/name into path; false when it does not fit. */
+static bool
+edge_path(char *path, const char *dir, enum edge_kind kind, const char *name)
+{
+	int	 n = snprintf(path, EDGE_PATH_MAX, "%s/%s/%s", dir,
+		    edge_dirs[kind], name);
+
+	return n >= 0 && n < EDGE_PATH_MAX;
+}
+
 /*
  * Make dir/KIND/name hold body, through a temporary file renamed over
- * it.  Returns NULL, or why not.
+ * it; the temporary's name is random, as instances in containers that
+ * share edge_dir may have the same pid.  Returns NULL, or why not.
  */
 const char *
 edge_write(const char *dir, enum edge_kind kind, const char *name,
     const char *body)
 {
-	char		 path[CONF_PATH_MAX + 128], tmp[CONF_PATH_MAX + 160];
+	char		 path[EDGE_PATH_MAX], tmp[EDGE_PATH_MAX + 24];
 	const char	*why = NULL;
+	unsigned long long r;
 	int		 fd;
 
-	snprintf(path, sizeof(path), "%s/%s/%s", dir, edge_dirs[kind], name);
-	snprintf(tmp, sizeof(tmp), "%s~%ld", path, (long)getpid());
-	(void)unlink(tmp);	/* left by a crash of this pid's namesake */
+	if (!edge_path(path, dir, kind, name))
+		return "path too long";
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return "no random bytes for a temporary name";
+	snprintf(tmp, sizeof(tmp), "%s~%016llx", path, r);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, EDGE_MODE)) == -1)
 		return strerror(errno);
@@ -128,9 +145,10 @@ edge_write(const char *dir, enum edge_kind kind, const char *name,
 const char *
 edge_remove(const char *dir, enum edge_kind kind, const char *name)
 {
-	char	 path[CONF_PATH_MAX + 128];
+	char	 path[EDGE_PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s/%s", dir, edge_dirs[kind], name);
+	if (!edge_path(path, dir, kind, name))
+		return "path too long";
 	if (unlink(path) == -1 && errno != ENOENT)
 		return strerror(errno);
 	return NULL;

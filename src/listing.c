@@ -2,12 +2,14 @@
  * GET /items, the front page's listing: the items coming or open,
  * ordered by opening then name, as JSON.  The sync thread builds the
  * entries after something changed (listing_build) and publishes them
- * under a read-write lock that only /items readers and the sync thread
- * take, never the purchase path; a reader copies what it needs out.
+ * as an immutable snapshot, counted by its readers: the mutex guards
+ * only the pointer's swap and its taking, never a copy or a build, and
+ * the purchase path never takes it.
  */
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +19,16 @@
 #define LISTING_ENTRY_MAX	(2 * CONF_KEY_MAX + 192)
 #define LISTING_HEAD_MAX	256
 
-struct listing {
-	pthread_rwlock_t lock;
+struct listing_snap {
+	atomic_uint	 refs;		/* the listing's own, and readers' */
 	char		*text;		/* the entries, comma-separated */
 	size_t		*ends;		/* where each entry ends in text */
 	size_t		 n;
+};
+
+struct listing {
+	pthread_mutex_t	 lock;		/* over current alone */
+	struct listing_snap *current;	/* NULL until the first build */
 };
 
 /* One listed item, as the builder sorts it. */
@@ -38,8 +45,18 @@ listing_new(void)
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
-	pthread_rwlock_init(&l->lock, NULL);
+	pthread_mutex_init(&l->lock, NULL);
 	return l;
+}
+
+static void
+snap_release(struct listing_snap *s)
+{
+	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	free(s->text);
+	free(s->ends);
+	free(s);
 }
 
 void
@@ -47,10 +64,36 @@ listing_free(struct listing *l)
 {
 	if (l == NULL)
 		return;
-	pthread_rwlock_destroy(&l->lock);
-	free(l->text);
-	free(l->ends);
+	snap_release(l->current);
+	pthread_mutex_destroy(&l->lock);
 	free(l);
+}
+
+/* Make s the listing's; the one it replaces goes with its last reader. */
+static void
+publish(struct listing *l, struct listing_snap *s)
+{
+	struct listing_snap *old;
+
+	atomic_init(&s->refs, 1);
+	pthread_mutex_lock(&l->lock);
+	old = l->current;
+	l->current = s;
+	pthread_mutex_unlock(&l->lock);
+	snap_release(old);
+}
+
+/* The current snapshot, held until snap_release(); NULL before any. */
+static struct listing_snap *
+take(struct listing *l)
+{
+	struct listing_snap *s;
+
+	pthread_mutex_lock(&l->lock);
+	if ((s = l->current) != NULL)
+		atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&l->lock);
+	return s;
 }
 
 static int
@@ -113,6 +156,7 @@ size_t
 listing_build(struct listing *l, struct item_table *t, long long redis_ms)
 {
 	struct listed	*v;
+	struct listing_snap *snap;
 	size_t		 n, i, len = 0, open = 0, *ends;
 	char		*text;
 	int		 w;
@@ -123,9 +167,11 @@ listing_build(struct listing *l, struct item_table *t, long long redis_ms)
 		n = LISTING_MAX;
 	text = malloc(n * LISTING_ENTRY_MAX + 1);
 	ends = calloc(n + 1, sizeof(*ends));
-	if (text == NULL || ends == NULL) {
+	snap = malloc(sizeof(*snap));
+	if (text == NULL || ends == NULL || snap == NULL) {
 		free(text);
 		free(ends);
+		free(snap);
 		free(v);
 		return 0;
 	}
@@ -139,13 +185,10 @@ listing_build(struct listing *l, struct item_table *t, long long redis_ms)
 	for (i = 0; i < item_count(t); i++)
 		open += item_state_at(item_at(t, i), redis_ms) == ITEM_OPEN;
 	free(v);
-	pthread_rwlock_wrlock(&l->lock);
-	free(l->text);
-	free(l->ends);
-	l->text = text;
-	l->ends = ends;
-	l->n = n;
-	pthread_rwlock_unlock(&l->lock);
+	snap->text = text;
+	snap->ends = ends;
+	snap->n = n;
+	publish(l, snap);
 	return open;
 }
 
@@ -160,6 +203,7 @@ listing_answer(struct listing *l, unsigned int limit, long long redis_ms,
 {
 	char		 head[LISTING_HEAD_MAX];
 	static const char tail[] = "]}\n";
+	struct listing_snap *snap;
 	size_t		 body, hlen;
 	char		*out;
 	int		 n;
@@ -168,17 +212,17 @@ listing_answer(struct listing *l, unsigned int limit, long long redis_ms,
 	    "Content-Type: application/json; charset=utf-8\r\n\r\n"
 	    "{\"code\":1,\"msg\":\"ok\",\"now\":%lld,\"items\":[", redis_ms);
 	hlen = n > 0 ? (size_t)n : 0;
-	pthread_rwlock_rdlock(&l->lock);
-	if (limit > l->n)
-		limit = (unsigned int)l->n;
-	body = limit > 0 ? l->ends[limit - 1] : 0;
+	snap = take(l);
+	if (snap == NULL || limit > snap->n)
+		limit = snap == NULL ? 0 : (unsigned int)snap->n;
+	body = limit > 0 ? snap->ends[limit - 1] : 0;
 	if ((out = malloc(hlen + body + sizeof(tail))) != NULL) {
 		memcpy(out, head, hlen);
 		if (body > 0)
-			memcpy(out + hlen, l->text, body);
+			memcpy(out + hlen, snap->text, body);
 		memcpy(out + hlen + body, tail, sizeof(tail));
 		*len = hlen + body + sizeof(tail) - 1;
 	}
-	pthread_rwlock_unlock(&l->lock);
+	snap_release(snap);
 	return out;
 }

@@ -410,6 +410,7 @@ struct item {
 	bool		 filled;	/* first quota granted */
 	unsigned int	 edge;		/* what the edge files last said */
 	long long	 edge_opens_ms;	/* the not-started file's opens_at */
+	bool		 edge_retry;	/* its files failed: try again */
 };
 
 struct item_table;

@@ -808,10 +808,11 @@ read_changes(const redisReply *r, size_t i, struct store_view *view)
 	for (; i + STORE_SYNC_ITEM_FIELDS <= r->elements;
 	    i += STORE_SYNC_ITEM_FIELDS) {
 		if (view->nitems >= STORE_SYNC_BATCH ||
-		    r->element[i]->type != REDIS_REPLY_STRING ||
-		    r->element[i]->len >= sizeof(iv->name) ||
 		    !is_int_array_at(r, i + 1, STORE_SYNC_ITEM_FIELDS - 1))
 			return false;
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i]->len >= sizeof(iv->name))
+			continue;	/* no item's name: not one to sell */
 		iv = &view->items[view->nitems++];
 		memcpy(iv->name, r->element[i]->str, r->element[i]->len + 1);
 		read_sale(r, i + 1, &iv->sale);

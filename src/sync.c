@@ -32,11 +32,12 @@
 #define SYNC_CALLS_MAX		64	/* calls in one tick, catching up */
 /*
  * Redis reads TIME as the script starts: the middle of the round trip is
- * a fair guess of that instant only for a quick call with little to read.
- * Other calls keep the clock as it was (once it was set).
+ * off by at most half of it.  The clock follows a call whose round trip
+ * is under SYNC_CLOCK_RTT_US, or no longer than the one it follows now,
+ * or any call once that one is SYNC_CLOCK_AGE_US old (clocks drift).
  */
-#define SYNC_CLOCK_RTT_US	20000
-#define SYNC_CLOCK_ITEMS_MAX	50
+#define SYNC_CLOCK_RTT_US	2000
+#define SYNC_CLOCK_AGE_US	10000000LL
 
 /* What an item's edge files say; 0 (calloc) is "not known yet". */
 enum sync_edge {
@@ -76,7 +77,12 @@ struct sync_state {
 	bool			 listing_dirty;
 	bool			 full_logged;	/* table full, said once */
 	bool			 clock_set;	/* item_set_clock() called */
+	long long		 clock_rtt_us;	/* of the call it follows */
+	long long		 clock_at_us;	/* when that call was made */
+	long long		 times_done_ms;	/* instants up to it handled */
+	unsigned int		 generation;	/* of the link last read */
 	bool			 edge_failed;	/* said once, until it works */
+	size_t			 edges_unknown;	/* items whose files failed */
 	bool			 flag_failed;	/* reported, quiet until it works */
 	bool			 sentinel_failed;	/* reported likewise */
 	char			 primary[CONF_ADDR_MAX];	/* "" until known */
@@ -265,8 +271,16 @@ update_edge(struct sync_state *ss, struct item *it, long long now_ms)
 	if (why != NULL && !ss->edge_failed)
 		log_warnx("edge_dir %s: item %s: %s", ss->conf->edge_dir,
 		    it->name, why);
-	ss->edge_failed = why != NULL;
+	if (why != NULL)
+		ss->edge_failed = true;
+	if (was == EDGE_UNKNOWN && why == NULL && it->edge_retry)
+		ss->edges_unknown--;
+	else if (why != NULL && !it->edge_retry)
+		ss->edges_unknown++;
+	it->edge_retry = why != NULL;
 	it->edge = why == NULL ? want : EDGE_UNKNOWN;
+	if (ss->edges_unknown == 0)
+		ss->edge_failed = false;
 	ss->listing_dirty = true;
 }
 
@@ -327,6 +341,23 @@ changed_item(struct sync_state *ss, const char *name)
 	return it;
 }
 
+/* Follow Redis's clock by the call made from before to after (now_us()). */
+static void
+follow_clock(struct sync_state *ss, long long redis_us, long long before,
+    long long after)
+{
+	long long	 rtt = after - before;
+
+	if (ss->clock_set && rtt >= SYNC_CLOCK_RTT_US &&
+	    rtt > ss->clock_rtt_us && after - ss->clock_at_us <
+	    SYNC_CLOCK_AGE_US)
+		return;
+	item_set_clock(ss->items, redis_us, before + rtt / 2);
+	ss->clock_set = true;
+	ss->clock_rtt_us = rtt;
+	ss->clock_at_us = after;
+}
+
 /*
  * One sync call: heartbeat, the clock, the default item, and up to
  * STORE_SYNC_BATCH changed items.  Returns true when the change log may
@@ -345,10 +376,12 @@ sync_call(struct sync_state *ss)
 		return false;
 	}
 	after = now_us();
-	if (!ss->clock_set || (after - before < SYNC_CLOCK_RTT_US &&
-	    view.nitems <= SYNC_CLOCK_ITEMS_MAX)) {
-		item_set_clock(ss->items, view.redis_us, (before + after) / 2);
-		ss->clock_set = true;
+	follow_clock(ss, view.redis_us, before, after);
+	if (store_where(ss->store)->generation != ss->generation) {
+		/* Another primary: its log may hold other changes. */
+		ss->generation = store_where(ss->store)->generation;
+		ss->last = 0;
+		return true;
 	}
 	report_up(ss);
 	now_ms = item_redis_now_ms(ss->items);
@@ -368,9 +401,8 @@ sync_call(struct sync_state *ss)
 }
 
 /*
- * While edge files fail, try each tick again for the items whose files
- * are not known, stopping at the first that still fails (the cause is
- * most likely the directory's); the walk lasts only while they fail.
+ * While edge files fail, try each tick again for every item whose files
+ * failed; the walk lasts only while some do.
  */
 static void
 retry_edges(struct sync_state *ss)
@@ -379,13 +411,9 @@ retry_edges(struct sync_state *ss)
 	size_t		 i, n = item_count(ss->items);
 	struct item	*it;
 
-	for (i = 0; i < n; i++) {
-		if ((it = item_at(ss->items, i))->edge != EDGE_UNKNOWN)
-			continue;
-		update_edge(ss, it, now_ms);
-		if (it->edge == EDGE_UNKNOWN)
-			break;
-	}
+	for (i = 0; i < n && ss->edges_unknown > 0; i++)
+		if ((it = item_at(ss->items, i))->edge_retry)
+			update_edge(ss, it, now_ms);
 }
 
 /* One tick's sync: calls until the change log is read, within reason. */
@@ -396,7 +424,7 @@ sync_once(struct sync_state *ss)
 
 	while (sync_call(ss) && ++calls < SYNC_CALLS_MAX)
 		;
-	if (ss->edge_failed && sync_store_up(ss))
+	if (ss->edges_unknown > 0 && sync_store_up(ss))
 		retry_edges(ss);
 }
 
@@ -436,10 +464,11 @@ transition_order(const void *a, const void *b)
 
 /*
  * Rebuild the sorted instants at which items open or close, after an
- * item's start_ms or end_ms moved; those already past are skipped.
+ * item's start_ms or end_ms moved; those already handled are skipped,
+ * but not those that came while the sync was busy.
  */
 static void
-rebuild_times(struct sync_state *ss, long long now_ms)
+rebuild_times(struct sync_state *ss)
 {
 	size_t		 i, n = item_count(ss->items);
 	struct transition *t;
@@ -457,7 +486,7 @@ rebuild_times(struct sync_state *ss, long long now_ms)
 		at[0] = atomic_load(&it->start_ms);
 		at[1] = atomic_load(&it->end_ms);
 		for (k = 0; k < 2; k++)
-			if (at[k] > now_ms)
+			if (at[k] > ss->times_done_ms)
 				t[ss->ntimes++] = (struct transition){
 					.at_ms = at[k], .item = it };
 	}
@@ -474,13 +503,14 @@ run_transitions(struct sync_state *ss)
 	long long	 now_ms = item_redis_now_ms(ss->items);
 
 	if (ss->times_dirty)
-		rebuild_times(ss, now_ms);
+		rebuild_times(ss);
 	while (ss->next_time < ss->ntimes &&
 	    ss->times[ss->next_time].at_ms <= now_ms) {
 		update_edge(ss, ss->times[ss->next_time].item, now_ms);
 		ss->listing_dirty = true;
 		ss->next_time++;
 	}
+	ss->times_done_ms = now_ms;
 	if (ss->listing_dirty) {
 		metrics_set_items(item_count(ss->items),
 		    listing_build(ss->listing, ss->items, now_ms));

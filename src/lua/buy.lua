@@ -60,7 +60,8 @@ local function item_of(key, name)
 	it = {key = key, name = name, total = tonumber(v[1]),
 		sold = tonumber(v[2]), start_ms = tonumber(v[3]) or 0,
 		end_ms = tonumber(v[4]) or 0, paused = v[5] == '1',
-		limit = tonumber(v[6]) or default_limit, changed = false}
+		limit = math.max(1, tonumber(v[6]) or default_limit),
+		changed = false}
 	items[key] = it
 	met[#met + 1] = it
 	return it
