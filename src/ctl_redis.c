@@ -617,9 +617,11 @@ ctl_redis_init(struct ctl_redis *cr, const struct ctl_init *in,
 	if ((rc = ctl_closed(cr, r, res, &closed_ms)) != SPIKE_OK ||
 	    res->refused)
 		return rc;
-	if ((rc = ctl_sweep(cr, "user", &res->removed)) != SPIKE_OK ||
+	/* A sweep SCANs every key: 10,000 new items would take minutes. */
+	if ((!in->new_unswept || res->before.exists) &&
+	    ((rc = ctl_sweep(cr, "user", &res->removed)) != SPIKE_OK ||
 	    (rc = ctl_sweep(cr, "last", &res->removed)) != SPIKE_OK ||
-	    (rc = ctl_clock_past(cr, closed_ms)) != SPIKE_OK)
+	    (rc = ctl_clock_past(cr, closed_ms)) != SPIKE_OK))
 		return rc;
 	/* The times as "close" resolved them, so +S counts from then. */
 	snprintf(opened.start, sizeof(opened.start), "%lld", res->start_ms);

@@ -783,6 +783,8 @@ struct ctl_init {
 	char		 start[24];	/* "" from now, "+S" seconds, unix ms */
 	char		 end[24];	/* "" no end, "+S", unix ms */
 	long long	 per_user;	/* -1: spike.conf's per_user_limit */
+	bool		 new_unswept;	/* an item new to Redis has no keys
+					 * to sweep (init --items-from) */
 };
 
 /* init.lua's "close" status: why init refused, or CTL_INIT_DONE. */

@@ -74,6 +74,7 @@ struct ctl {
 	const char	*start;		/* init --start, as given */
 	const char	*end;		/* init --end */
 	const char	*per_user;	/* init --per-user */
+	const char	*items_from;	/* init --items-from FILE */
 };
 
 struct ctl_command {
@@ -99,6 +100,9 @@ usage(FILE *out)
 	    "    [--per-user N] [--force]      put a sale of TOTAL tickets on\n"
 	    "                                  (TIME: ISO 8601 with a zone,\n"
 	    "                                  or +SECONDS from now)\n"
+	    "  init TOTAL --items-from FILE [--start TIME] ...\n"
+	    "                                  the same for each item FILE\n"
+	    "                                  names, one a line\n"
 	    "  items [--json]                  every item on sale\n"
 	    "  pause [--item ITEM]             stop selling (every item\n"
 	    "  resume [--item ITEM]            without --item), sell again\n"
@@ -336,6 +340,82 @@ init_times(const struct ctl_reset *res)
 	}
 }
 
+/*
+ * One item of an --items-from list on cr's connection: the item of line
+ * lineno, or a blank or "#" line, which is skipped.  Returns CTL_OK and
+ * counts a new item in *fresh, or an exit status having said why.
+ */
+static int
+init_listed(struct ctl *c, struct ctl_redis *cr, const struct ctl_init *in,
+    char *line, unsigned long lineno, long long *fresh)
+{
+	struct ctl_reset	 res;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	if (line[0] == '\0' || line[0] == '#')
+		return CTL_OK;
+	if (!ctl_redis_set_item(cr, line))
+		return ctl_errx(CTL_USAGE, "init: %s:%lu: \"%s\": an item is 1 "
+		    "to %d of A-Z a-z 0-9 _ . - (not \".\" or \"..\")",
+		    c->items_from, lineno, line, ITEM_NAME_MAX);
+	if (ctl_redis_init(cr, in, &res) != SPIKE_OK)
+		return ctl_errx(CTL_FAIL, "init: %s:%lu: %s: %s", c->items_from,
+		    lineno, line, ctl_redis_error(cr));
+	c->item = line;
+	if (res.refused)
+		return init_refused(c, &res);
+	c->item = NULL;
+	if (!res.before.exists)
+		(*fresh)++;
+	return CTL_OK;
+}
+
+/*
+ * init --items-from FILE: every item FILE names, one a line, put on as
+ * init --item would, on one connection; a new item skips the sweep of
+ * per-user keys, which it cannot have.  Stops at the first failure.
+ */
+static int
+init_list(struct ctl *c, struct ctl_init *in)
+{
+	struct ctl_redis	*cr;
+	FILE			*f;
+	char			 line[ITEM_NAME_MAX + 8];
+	unsigned long		 lineno = 0;
+	long long		 fresh = 0, done = 0;
+	int			 st = CTL_OK;
+
+	if (c->item != NULL)
+		return ctl_errx(CTL_USAGE, "init: --item and --items-from "
+		    "exclude each other");
+	if ((f = fopen(c->items_from, "r")) == NULL)
+		return ctl_errx(CTL_FAIL, "init: %s: %s", c->items_from,
+		    strerror(errno));
+	if ((cr = open_redis(c)) == NULL) {
+		fclose(f);
+		return CTL_FAIL;
+	}
+	in->new_unswept = true;
+	while (st == CTL_OK && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f))
+			st = ctl_errx(CTL_USAGE, "init: %s:%lu: longer than an "
+			    "item name", c->items_from, lineno);
+		else if ((st = init_listed(c, cr, in, line, lineno,
+		    &fresh)) == CTL_OK && line[0] != '\0' && line[0] != '#')
+			done++;
+	}
+	if (st == CTL_OK && ferror(f))
+		st = ctl_errx(CTL_FAIL, "init: %s: read error",
+		    c->items_from);
+	fclose(f);
+	ctl_redis_free(cr);
+	if (st == CTL_OK)
+		printf("%s: %lld items with a sale of %lld tickets each on "
+		    "(%lld new)\n", c->items_from, done, in->total, fresh);
+	return st;
+}
+
 static int
 cmd_init(struct ctl *c, char **args)
 {
@@ -347,6 +427,8 @@ cmd_init(struct ctl *c, char **args)
 
 	if ((st = init_args(c, args[0], &in)) != CTL_OK)
 		return st;
+	if (c->items_from != NULL)
+		return init_list(c, &in);
 	if ((cr = open_redis(c)) == NULL)
 		return CTL_FAIL;
 	if ((st = use_item(c, cr, "init")) != CTL_OK) {
@@ -1385,6 +1467,8 @@ take_item_option(struct ctl *c, const char *cmd, int argc, char **args,
 		    &c->item))
 			return true;
 	return take_value(cmd, "init", "--start", argc, args, i, &c->start) ||
+	    take_value(cmd, "init", "--items-from", argc, args, i,
+	    &c->items_from) ||
 	    take_value(cmd, "init", "--end", argc, args, i, &c->end) ||
 	    take_value(cmd, "init", "--per-user", argc, args, i,
 	    &c->per_user);

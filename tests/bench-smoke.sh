@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench-smoke.sh: scripts/bench runs end to end in a short mode (1 s a
-# path, a burst of 2,000 tickets) on the spike-fcgi just built, in a
-# temporary run directory, passes its checks of the books and appends one
+# path, a burst of 2,000 tickets, then the same over 100 items) on the
+# spike-fcgi just built, in a temporary run directory, passes its checks of the books and appends one
 # line of JSON with every field. The figures themselves are not judged.
 # Run by make check with top_srcdir and SPIKE_FCGI set.
 set -euo pipefail
@@ -41,6 +41,7 @@ esac
 for field in time commit dirty mode duration_s connections wrk_threads cpus \
 	loadavg ceiling rps_start rps_end ceiling_plain_rps buy sold_out burst tickets crowd seconds \
 	buy_signed vs_buy durability fsync_vs_none replicas_vs_none \
+	items_burst items tickets_each sell_out_ms median \
 	to_sold_out_s p99_target_ms ok problems; do
 	case $line in
 	*"\"$field\":"*) ;;
@@ -49,7 +50,7 @@ for field in time commit dirty mode duration_s connections wrk_threads cpus \
 done
 for field in rps ratio p50_ms p99_ms max_ms requests socket_errors others_cpu_pct answers; do
 	n=$(grep -o "\"$field\":" <<<"$line" | wc -l)
-	[ "$n" -eq 5 ] || fail "\"$field\" appears $n times, not once for each of the 5 paths"
+	[ "$n" -eq 6 ] || fail "\"$field\" appears $n times, not once for each of the 6 paths"
 done
 case $line in
 *'"mode":"short"'*'"duration_s":1,'*) ;;
@@ -61,5 +62,7 @@ case $line in
 esac
 grep -q '"tickets":2000,"crowd":20000,"sold":2000,' <<<"$line" ||
 	fail "the burst did not sell exactly its 2000 tickets: $line"
+grep -q '"items":100,"tickets_each":20,"crowd":20000,"sold":2000,' <<<"$line" ||
+	fail "the burst over 100 items did not sell exactly their 2000 tickets: $line"
 
 echo "bench-smoke: ok"

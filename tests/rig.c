@@ -93,6 +93,20 @@ rig_now_ms(void)
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
+/*
+ * Milliseconds on the wall clock: Redis's TIME on this machine, where the
+ * rig runs Redis (the same kernel clock), for comparing with the
+ * instants the scripts write.
+ */
+long long
+rig_wall_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void
 rig_sleep_ms(unsigned int ms)
 {

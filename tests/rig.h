@@ -154,6 +154,8 @@ struct rig_http {
 	const char	*addr;		/* NULL: 127.0.0.1 */
 	int		 port;
 	const char	*source;	/* bind here first; NULL: any */
+	bool		 fcgi;		/* FastCGI straight to an instance
+					 * (rig_http_fcgi), not HTTP */
 	int		 fd;		/* -1 when not connected */
 	char		 in[RIG_BODY_MAX * 2];
 	size_t		 inlen;
@@ -171,6 +173,10 @@ struct rig_load_spec {
 	const struct key *sign_key;	/* unique users signed with it */
 	unsigned int	 pause_503_ms;	/* after a 503, as Retry-After asks */
 	unsigned int	 pause_ms;	/* after every answer: a paced load */
+	const char	*item;		/* ?item=ITEM first; NULL: none */
+	const char	*prefix;	/* users are <prefix><k>; NULL: "user" */
+	int		 fcgi_port;	/* >0: FastCGI straight to this
+					 * instance port, not nginx */
 };
 
 /* A load run and what it counted. */
@@ -189,6 +195,10 @@ struct rig_load {
 	atomic_uchar	 bought[RIG_LOAD_USERS_MAX];	/* user<k>: code 1 */
 	atomic_uint	 first_503_ms;	/* since start_ms, +1; 0: none */
 	atomic_uint	 last_503_ms;	/* since start_ms, +1 */
+	/* The wall clock (CLOCK_REALTIME, ms; Redis's on this machine)
+	 * when the first and the last code-1 answer was read; 0: none. */
+	atomic_llong	 first_bought_wall_ms;
+	atomic_llong	 last_bought_wall_ms;
 	double		 start_ms;
 	pthread_t	 threads[RIG_LOAD_THREADS_MAX];
 	unsigned int	 nthreads;
@@ -223,6 +233,7 @@ bool		 rig_start(struct rig *, const struct rig_options *,
 		    long long total);
 void		 rig_stop(struct rig *);
 double		 rig_now_ms(void);
+long long	 rig_wall_ms(void);	/* CLOCK_REALTIME, ms */
 const char	*rig_proc_addr(const struct rig_proc *);
 void		 rig_sleep_ms(unsigned int ms);
 
@@ -236,6 +247,18 @@ bool		 rig_redis_thaw(struct rig *);
 bool		 rig_redis_ping(struct rig *);
 bool		 rig_sale_set(struct rig *, long long total);	/* init --force */
 bool		 rig_sale_get(struct rig *, long long *total, long long *sold);
+/*
+ * Items (design: one sale per item, under its key): put on with spikectl
+ * init TOTAL --item ITEM --force [--start START] (START as spikectl takes
+ * it, "+SECONDS" or ISO 8601; NULL: open now), read back from its hash.
+ * The default item is RIG_STOCK_KEY, keyed by itself.
+ */
+#define RIG_ITEM_KEY_MAX	256
+bool		 rig_item_set(struct rig *, const char *item, long long total,
+		    const char *start);
+bool		 rig_item_get(struct rig *, const char *item, long long *total,
+		    long long *sold);
+const char	*rig_item_key(const char *item, char *buf, size_t bufsz);
 bool		 rig_heartbeats_wait(struct rig *, unsigned int timeout_ms);
 
 /*
@@ -329,8 +352,9 @@ bool		 rig_nginx_start(struct rig *);
 bool		 rig_nginx_stop(struct rig *);
 bool		 rig_nginx_test(struct rig *);
 
-/* HTTP (rig_http.c). */
+/* HTTP (rig_http.c), or FastCGI straight to an instance (rig_fcgi.c). */
 void		 rig_http_init(struct rig_http *, int port);
+void		 rig_http_fcgi(struct rig_http *, int port);
 void		 rig_http_nginx(struct rig_http *, const struct rig *);
 void		 rig_http_from(struct rig_http *, const char *source);
 void		 rig_http_close(struct rig_http *);

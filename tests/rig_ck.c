@@ -90,7 +90,7 @@ rig_ck_cmd(redisContext *c, const char **argv, size_t argc)
 
 /*
  * Every user the load told "bought" (code 1) still has an order: GET
- * /order?user= through nginx answers code 1 for each.  Returns how many
+ * /order?user=[&item=] through nginx answers code 1 for each.  Returns how many
  * were checked.
  */
 unsigned int
@@ -98,18 +98,24 @@ rig_ck_bought_are_orders(struct rig *r, struct rig_load *l)
 {
 	struct rig_http	 h;
 	struct rig_reply rep;
-	char		 target[64], err[256];
+	char		 target[256], err[256];
+	const char	*prefix = l->spec.prefix ? l->spec.prefix : "user";
 	unsigned int	 k, checked = 0;
+	int		 n;
 
 	rig_http_nginx(&h, r);
 	for (k = 0; k < l->spec.total && k < RIG_LOAD_USERS_MAX; k++) {
 		if (!rig_load_bought(l, k))
 			continue;
-		snprintf(target, sizeof(target), "/order?user=user%u", k);
+		n = snprintf(target, sizeof(target), "/order?user=%s%u", prefix,
+		    k);
+		if (l->spec.item != NULL)
+			snprintf(target + n, sizeof(target) - (size_t)n,
+			    "&item=%s", l->spec.item);
 		ck_assert_msg(rig_http_request(&h, "GET", target, NULL, NULL, 0,
 		    &rep, err, sizeof(err)), "%s: %s", target, err);
-		ck_assert_msg(rep.status == 200 && rep.code == 1, "user%u was "
-		    "told it bought, but %s answers %d: %s", k, target,
+		ck_assert_msg(rep.status == 200 && rep.code == 1, "%s%u was "
+		    "told it bought, but %s answers %d: %s", prefix, k, target,
 		    rep.status, rep.body);
 		checked++;
 	}

@@ -213,6 +213,7 @@ rig_http_init(struct rig_http *h, int port)
 	h->addr = NULL;
 	h->port = port;
 	h->source = NULL;
+	h->fcgi = false;
 	h->fd = -1;
 	h->inlen = 0;
 }
@@ -356,8 +357,8 @@ http_header(char *line, struct rig_reply *rep, bool *close_after)
 }
 
 /* The integer after "code": in a JSON body, or RIG_CODE_NONE. */
-static int
-json_code(const char *body)
+int
+rig_json_code(const char *body)
 {
 	const char	*p = strstr(body, "\"code\"");
 	char		*end;
@@ -432,6 +433,13 @@ rig_http_request(struct rig_http *h, const char *method, const char *target,
 	double	 t0 = rig_now_ms();
 
 	reply_reset(rep);
+	if (h->fcgi) {
+		if (!rig_fcgi_request(h, method, target, rep, err, errsz))
+			return false;
+		rep->ms = rig_now_ms() - t0;
+		rep->code = rig_json_code(rep->body);
+		return true;
+	}
 	errno = 0;
 	if (h->fd == -1 && (h->fd = rig_tcp_connect_to(h->source, h->addr,
 	    h->port, IO_TIMEOUT_MS)) == -1) {
@@ -456,7 +464,7 @@ rig_http_request(struct rig_http *h, const char *method, const char *target,
 		return false;
 	}
 	rep->ms = rig_now_ms() - t0;
-	rep->code = json_code(rep->body);
+	rep->code = rig_json_code(rep->body);
 	if (close_after)
 		rig_http_close(h);
 	return true;

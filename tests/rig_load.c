@@ -26,6 +26,23 @@ load_note_503(struct rig_load *l)
 		;
 }
 
+/* Keep the earliest and latest wall-clock instants of a code-1 answer. */
+static void
+load_note_bought(struct rig_load *l)
+{
+	long long	 at = rig_wall_ms(), first = 0, last;
+
+	atomic_compare_exchange_strong(&l->first_bought_wall_ms, &first, at);
+	first = atomic_load(&l->first_bought_wall_ms);
+	while (at < first && !atomic_compare_exchange_weak(
+	    &l->first_bought_wall_ms, &first, at))
+		;
+	last = atomic_load(&l->last_bought_wall_ms);
+	while (at > last && !atomic_compare_exchange_weak(
+	    &l->last_bought_wall_ms, &last, at))
+		;
+}
+
 /*
  * Count request k's answer by status and code; track the slowest, the
  * 503s, and which unique users were told they bought.
@@ -37,6 +54,8 @@ load_count(struct rig_load *l, unsigned int k, const struct rig_reply *rep)
 
 	if (rep->code == 1 && l->spec.unique_users && k < RIG_LOAD_USERS_MAX)
 		atomic_store(&l->bought[k], 1);
+	if (rep->code == 1)
+		load_note_bought(l);
 	if (rep->status == 503)
 		load_note_503(l);
 
@@ -58,26 +77,39 @@ load_count(struct rig_load *l, unsigned int k, const struct rig_reply *rep)
 }
 
 /*
- * Request k's target: a purchase, by user<k> when users are unique, and
- * then signed for ten minutes with spec.sign_key when there is one.
+ * Request k's target: a purchase of spec.item (none: the default item),
+ * by <prefix><k> when users are unique, and then signed for ten minutes
+ * with spec.sign_key when there is one: the subject is the user for the
+ * default item, ITEM:USER for another (spike-fcgi(8)).
  */
 static void
 load_target(const struct rig_load *l, unsigned int k, char *target,
     size_t targetsz)
 {
-	char	 user[32], sig[SIG_TEXT_MAX + 1];
+	char		 user[96], subject[200], sig[SIG_TEXT_MAX + 1];
+	char		 item[96] = "";
+	const char	*it = l->spec.item;
+	int		 n;
 
+	if (it != NULL)
+		snprintf(item, sizeof(item), "item=%s", it);
 	if (!l->spec.unique_users) {
-		snprintf(target, targetsz, "/buy/ticket");
+		snprintf(target, targetsz, "/buy/ticket%s%s", *item ? "?" : "",
+		    item);
 		return;
 	}
-	snprintf(user, sizeof(user), "user%u", k);
-	if (l->spec.sign_key == NULL || !sig_mint(l->spec.sign_key, user,
-	    (long long)time(NULL) + 600, sig, sizeof(sig)))
-		snprintf(target, targetsz, "/buy/ticket?user=%s", user);
+	snprintf(user, sizeof(user), "%s%u", l->spec.prefix ?
+	    l->spec.prefix : "user", k);
+	if (it == NULL || strcmp(it, RIG_STOCK_KEY) == 0)
+		snprintf(subject, sizeof(subject), "%s", user);
 	else
-		snprintf(target, targetsz, "/buy/ticket?user=%s&sig=%s", user,
-		    sig);
+		snprintf(subject, sizeof(subject), "%s:%s", it, user);
+	n = snprintf(target, targetsz, "/buy/ticket?%s%suser=%s", item,
+	    *item ? "&" : "", user);
+	if (l->spec.sign_key != NULL && n > 0 && (size_t)n < targetsz &&
+	    sig_mint(l->spec.sign_key, subject, (long long)time(NULL) + 600,
+	    sig, sizeof(sig)))
+		snprintf(target + n, targetsz - (size_t)n, "&sig=%s", sig);
 }
 
 /* One load thread: its own connection, requests until done or told. */
@@ -87,12 +119,16 @@ load_thread(void *arg)
 	struct rig_load	*l = arg;
 	struct rig_http	 h;
 	struct rig_reply rep;
-	char		 target[256], err[256];
+	char		 target[512], err[256];
 	unsigned int	 k;
 	double		 end = l->start_ms + l->spec.deadline_ms;
 
-	rig_http_init(&h, l->spec.port);
-	h.addr = l->spec.addr;
+	if (l->spec.fcgi_port > 0)
+		rig_http_fcgi(&h, l->spec.fcgi_port);
+	else {
+		rig_http_init(&h, l->spec.port);
+		h.addr = l->spec.addr;
+	}
 	while (!atomic_load(&l->stop) && rig_now_ms() < end) {
 		if ((k = atomic_fetch_add(&l->next, 1)) >= l->spec.total)
 			break;
@@ -122,7 +158,7 @@ rig_load_plan(const struct rig *r, unsigned int conns, unsigned int total,
     bool unique_users, unsigned int deadline_ms)
 {
 	struct rig_load_spec spec = { r->http_port, NULL, r->nginx_503, conns,
-	    total, unique_users, deadline_ms, NULL, 0, 0 };
+	    total, unique_users, deadline_ms, NULL, 0, 0, NULL, NULL, 0 };
 
 	if (r->nginx_master.host != NULL)
 		spec.addr = r->nginx_master.host->addr;

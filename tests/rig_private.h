@@ -44,6 +44,12 @@ bool		 rig_wait_ready(struct rig *, struct rig_proc *, rig_ready_fn,
 bool		 rig_spikectl(struct rig *, const char *out_path, ...)
 		    __attribute__((sentinel));
 
+/* rig_http.c and rig_fcgi.c */
+int		 rig_json_code(const char *body);
+bool		 rig_fcgi_request(struct rig_http *, const char *method,
+		    const char *target, struct rig_reply *, char *err,
+		    size_t errsz);
+
 /* rig_instance.c */
 void		 rig_instance_log(struct rig *, int i, char *buf,
 		    size_t bufsz);

@@ -262,6 +262,36 @@ rig_sale_set(struct rig *r, long long total)
 	return rig_spikectl(r, NULL, "init", num, "--force", NULL);
 }
 
+/*
+ * Put item on sale with total tickets, forgetting an earlier sale of it:
+ * spikectl init TOTAL --item ITEM --force, opening at start ("+SECONDS"
+ * or ISO 8601 as spikectl(1) takes it) or, when NULL, at once.
+ */
+bool
+rig_item_set(struct rig *r, const char *item, long long total,
+    const char *start)
+{
+	char	 num[32];
+
+	snprintf(num, sizeof(num), "%lld", total);
+	if (start == NULL)
+		return rig_spikectl(r, NULL, "init", num, "--item", item,
+		    "--force", NULL);
+	return rig_spikectl(r, NULL, "init", num, "--item", item, "--start",
+	    start, "--force", NULL);
+}
+
+/* The Redis key of item: RIG_STOCK_KEY for the default, else KEY:item:ITEM. */
+const char *
+rig_item_key(const char *item, char *buf, size_t bufsz)
+{
+	if (item == NULL || strcmp(item, RIG_STOCK_KEY) == 0)
+		snprintf(buf, bufsz, "%s", RIG_STOCK_KEY);
+	else
+		snprintf(buf, bufsz, "%s:item:%s", RIG_STOCK_KEY, item);
+	return buf;
+}
+
 /* Parse a bulk-string number out of a reply element; false if not one. */
 static bool
 reply_number(const redisReply *e, long long *out)
@@ -282,8 +312,17 @@ reply_number(const redisReply *e, long long *out)
 bool
 rig_sale_get(struct rig *r, long long *total, long long *sold)
 {
-	const char	*argv[] = { "HMGET", RIG_STOCK_KEY, RIG_TOTAL_FIELD,
-	    RIG_SOLD_FIELD };
+	return rig_item_get(r, NULL, total, sold);
+}
+
+/* Read total and sold from item's hash (NULL: the default item). */
+bool
+rig_item_get(struct rig *r, const char *item, long long *total,
+    long long *sold)
+{
+	char		 key[RIG_ITEM_KEY_MAX];
+	const char	*argv[] = { "HMGET", rig_item_key(item, key,
+	    sizeof(key)), RIG_TOTAL_FIELD, RIG_SOLD_FIELD };
 	redisReply	*reply;
 	bool		 ok;
 
@@ -295,7 +334,7 @@ rig_sale_get(struct rig *r, long long *total, long long *sold)
 	freeReplyObject(reply);
 	if (!ok)
 		return rig_fail(r, "stock hash %s has no numeric %s/%s",
-		    RIG_STOCK_KEY, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
+		    key, RIG_TOTAL_FIELD, RIG_SOLD_FIELD);
 	return true;
 }
 
