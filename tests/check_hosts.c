@@ -370,7 +370,7 @@ END_TEST
  * replica), every purchase is a 503: the load's users, each waiting a
  * little after a 503 as Retry-After asks, must outlast that.
  */
-#define FAILOVER_REQUESTS RIG_LOAD_USERS_MAX
+#define FAILOVER_REQUESTS 65536
 #define PAUSE_503_MS	20	/* a buyer told 503 waits, then buys */
 
 /*

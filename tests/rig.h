@@ -47,7 +47,7 @@ struct redisReply;
 #define RIG_LOAD_THREADS_MAX	64
 #define RIG_BODY_MAX		8192
 #define RIG_NGINX_ARGS_MAX	8	/* rig_options.nginx_conf_args */
-#define RIG_LOAD_USERS_MAX	65536	/* users a load remembers code 1 of */
+#define RIG_LOAD_USERS_MAX	(1u << 19)	/* users a load remembers code 1 of */
 /*
  * spike-fcgi refuses to run as root: when the tests run as root (as CI
  * does) the rig starts instances as this user (spikectl spawn --user) and
@@ -192,7 +192,8 @@ struct rig_load {
 	atomic_uint	 by_code[RIG_CODE_SLOTS];
 	atomic_uint	 code_other;	/* code missing or out of range */
 	atomic_uint	 max_ms;
-	atomic_uchar	 bought[RIG_LOAD_USERS_MAX];	/* user<k>: code 1 */
+	atomic_uchar	 bought[RIG_LOAD_USERS_MAX / 8];	/* bit k: user<k> code 1 */
+	atomic_uint	 bought_forgotten;	/* code 1 to users past the bits */
 	atomic_uint	 first_503_ms;	/* since start_ms, +1; 0: none */
 	atomic_uint	 last_503_ms;	/* since start_ms, +1 */
 	/* The wall clock (CLOCK_REALTIME, ms; Redis's on this machine)

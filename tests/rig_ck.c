@@ -103,6 +103,9 @@ rig_ck_bought_are_orders(struct rig *r, struct rig_load *l)
 	unsigned int	 k, checked = 0;
 	int		 n;
 
+	ck_assert_msg(atomic_load(&l->bought_forgotten) == 0, "%u buyers past "
+	    "the %u users a load remembers", atomic_load(&l->bought_forgotten),
+	    RIG_LOAD_USERS_MAX);
 	rig_http_nginx(&h, r);
 	for (k = 0; k < l->spec.total && k < RIG_LOAD_USERS_MAX; k++) {
 		if (!rig_load_bought(l, k))

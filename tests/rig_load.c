@@ -53,7 +53,9 @@ load_count(struct rig_load *l, unsigned int k, const struct rig_reply *rep)
 	unsigned int	 ms = (unsigned int)rep->ms, prev;
 
 	if (rep->code == 1 && l->spec.unique_users && k < RIG_LOAD_USERS_MAX)
-		atomic_store(&l->bought[k], 1);
+		atomic_fetch_or(&l->bought[k / 8], (unsigned char)(1u << k % 8));
+	else if (rep->code == 1 && l->spec.unique_users)
+		atomic_fetch_add(&l->bought_forgotten, 1);
 	if (rep->code == 1)
 		load_note_bought(l);
 	if (rep->status == 503)
@@ -229,7 +231,8 @@ rig_load_5xx(struct rig_load *l)
 bool
 rig_load_bought(struct rig_load *l, unsigned int k)
 {
-	return k < RIG_LOAD_USERS_MAX && atomic_load(&l->bought[k]) != 0;
+	return k < RIG_LOAD_USERS_MAX &&
+	    (atomic_load(&l->bought[k / 8]) & 1u << k % 8) != 0;
 }
 
 /* From the first 503 answered to the last; 0 when there was none. */
