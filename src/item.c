@@ -215,8 +215,8 @@ item_state_name(enum item_state s)
 }
 
 /*
- * Redis's clock read as redis_us while ours read local_us (now_us(), the
- * middle of the round trip): from now on item_redis_now_ms() follows it.
+ * Redis's clock read as redis_us no later than ours read local_us
+ * (now_us()): from now on item_redis_now_ms() follows it.
  */
 void
 item_set_clock(struct item_table *t, long long redis_us, long long local_us)

@@ -31,8 +31,9 @@
 
 #define SYNC_CALLS_MAX		64	/* calls in one tick, catching up */
 /*
- * Redis reads TIME as the script starts: the middle of the round trip is
- * off by at most half of it.  The clock follows a call whose round trip
+ * Redis reads TIME as the script starts, at the latest when the reply
+ * arrives: taking that instant keeps the estimate behind Redis's clock,
+ * by at most the round trip, so no item opens early.  The clock follows a call whose round trip
  * is under SYNC_CLOCK_RTT_US, or no longer than the one it follows now,
  * or any call once that one is SYNC_CLOCK_AGE_US old (clocks drift).
  */
@@ -352,7 +353,7 @@ follow_clock(struct sync_state *ss, long long redis_us, long long before,
 	    rtt > ss->clock_rtt_us && after - ss->clock_at_us <
 	    SYNC_CLOCK_AGE_US)
 		return;
-	item_set_clock(ss->items, redis_us, before + rtt / 2);
+	item_set_clock(ss->items, redis_us, after);
 	ss->clock_set = true;
 	ss->clock_rtt_us = rtt;
 	ss->clock_at_us = after;
