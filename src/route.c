@@ -22,6 +22,7 @@ struct route {
 	const char	*allow;		/* methods, as the Allow header says */
 	route_handler	 handle;
 	bool		 ops;		/* for operations: not counted */
+	enum route_place place;
 };
 
 static void
@@ -506,13 +507,13 @@ handle_items(struct route_ctx *ctx, const struct route_request *req,
 }
 
 static const struct route routes[] = {
-	{ "/buy/ticket",	"GET, POST",	handle_buy,	false },
-	{ "/order",		"GET",		handle_order,	false },
-	{ "/pay",		"POST",		handle_pay,	false },
-	{ "/stock",		"GET",		handle_stock,	false },
-	{ "/healthz",		"GET",		handle_healthz,	true },
-	{ "/metrics",		"GET",		handle_metrics,	true },
-	{ "/items",		"GET",		handle_items,	false },
+	{ "/buy/ticket", "GET, POST", handle_buy, false, ROUTE_ON_WORKER },
+	{ "/order", "GET", handle_order, false, ROUTE_ON_WORKER },
+	{ "/pay", "POST", handle_pay, false, ROUTE_ON_WORKER },
+	{ "/stock", "GET", handle_stock, false, ROUTE_ON_LOOP },
+	{ "/healthz", "GET", handle_healthz, true, ROUTE_ON_LOOP },
+	{ "/metrics", "GET", handle_metrics, true, ROUTE_ON_WORKER_LARGE },
+	{ "/items", "GET", handle_items, false, ROUTE_ON_WORKER_LARGE },
 };
 
 static const struct route *
@@ -525,6 +526,15 @@ find_route(const char *path)
 		if (strcmp(routes[i].path, path) == 0)
 			return &routes[i];
 	return NULL;
+}
+
+/* Which thread answers a request for path: see enum route_place. */
+enum route_place
+route_place(const char *path)
+{
+	const struct route	*route = find_route(path);
+
+	return route != NULL ? route->place : ROUTE_ON_LOOP;
 }
 
 /*

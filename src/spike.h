@@ -16,6 +16,8 @@
 #ifndef SPIKE_H
 #define SPIKE_H
 
+#include <sys/types.h>
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -658,7 +660,15 @@ struct route_answer {
 	unsigned int	 limit;		/* of the listing */
 };
 
+/* Which thread answers a request (loop.c): memory's answers the loop. */
+enum route_place {
+	ROUTE_ON_LOOP,
+	ROUTE_ON_WORKER,	/* it needs Redis */
+	ROUTE_ON_WORKER_LARGE,	/* its answer may outgrow a socket buffer */
+};
+
 bool		 route_length_ok(const char *content_length, struct reply *);
+enum route_place route_place(const char *path);
 void		 route_handle(struct route_ctx *, const struct route_request *,
 		    struct route_answer *);
 
@@ -686,43 +696,66 @@ struct fcgi_scan {
 void		 fcgi_scan_request(const unsigned char *buf, size_t len,
 		    size_t body_max, struct fcgi_scan *);
 
-/* ---- conn.c: FastCGI connections, each request peeked at first -------- */
+/* ---- conn.c: FastCGI sockets, each request peeked at first ----------- */
 
-#define CONN_LINGER_MS		100	/* after an answer: conn_linger() */
+#define CONN_LINGER_MS		100	/* after an answer that ends it */
 
 struct conn_limits {
 	unsigned int	 idle_ms;	/* silence allowed: read_timeout_ms */
 	unsigned int	 request_ms;	/* a request's arrival: request_timeout_ms */
-	const atomic_bool *stopping;	/* give up a request still coming */
-};
-
-enum conn_next {
-	CONN_REQUEST,		/* a whole, safe request: libfcgi may read */
-	CONN_TOO_LARGE,		/* its parameters are over the limit */
-	CONN_REFUSED,		/* malformed, hostile or too slow */
-	CONN_GONE,		/* the peer closed, or stayed idle */
-	CONN_INTERRUPTED,	/* a signal came while idle */
 };
 
 bool		 conn_init(char *err, size_t errsz);
 int		 conn_accept(int listen_fd, const struct conn_limits *);
-enum conn_next	 conn_await_request(int fd, unsigned char *buf,
-		    const struct conn_limits *, struct fcgi_scan *,
-		    long long *deadline);
+ssize_t		 conn_peek(int fd, unsigned char *buf);
 bool		 conn_answer(int fd, unsigned int request_id,
 		    const char *resp, size_t len);
-void		 conn_linger(int fd);
-void		 conn_drain(int fd, const struct conn_limits *,
-		    long long deadline);
+ssize_t		 conn_discard(int fd, size_t max);
 void		 conn_peer_name(int fd, char *buf, size_t bufsz);
 
-/* ---- worker.c: the FastCGI accept loop --------------------------------- */
+/* ---- serve.c: one request, its answer and its stat line -------------- */
 
+struct FCGX_Request;
+
+/* What becomes of a connection once its request is answered. */
+enum conn_after {
+	CONN_AFTER_KEEP,	/* kept for the next request */
+	CONN_AFTER_LINGER,	/* ended: what the peer sends is thrown away */
+	CONN_AFTER_DRAIN,	/* ended before its body had all come */
+	CONN_AFTER_CLOSED,	/* libfcgi closed it: a write failed */
+};
+
+const char	*serve_path(struct FCGX_Request *);
+void		 serve_request(struct route_ctx *, struct FCGX_Request *,
+		    bool *drop);
+void		 serve_record(struct route_ctx *, const struct route_answer *,
+		    long long us);
+enum conn_after	 serve_finish(struct FCGX_Request *, bool drop);
+void		 serve_set_blocking(int fd, bool blocking);
+
+/* ---- handoff.c, loop.c, worker.c: the connections and the threads ---- */
+
+struct conn;
+struct handoff;
+struct loop;
 struct worker;
 
-struct worker	*worker_start(struct route_ctx *, int listen_fd);
-void		 worker_stop_all(void);
-bool		 worker_kick(struct worker *);
+struct handoff	*handoff_new(size_t capacity);
+void		 handoff_put(struct handoff *, struct conn *);
+struct conn	*handoff_take(struct handoff *);
+void		 handoff_free(struct handoff *);
+
+struct loop	*loop_new(struct route_ctx *, int listen_fd, struct handoff *,
+		    size_t conns_max);
+bool		 loop_start(struct loop *);
+size_t		 loop_stop(struct loop *);
+void		 loop_free(struct loop *);
+struct FCGX_Request *loop_request(struct conn *);
+bool		 loop_answer_large(const struct conn *);
+void		 loop_return(struct loop *, struct conn *, enum conn_after);
+
+struct worker	*worker_start(struct route_ctx *, struct handoff *,
+		    struct loop *);
 void		 worker_join(struct worker *);
 
 /* ---- metrics.c: counters for GET /metrics ----------------------------- */
