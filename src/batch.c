@@ -67,6 +67,7 @@ commit_group(struct batcher *b, struct batch_item **items, size_t n)
 		for (i = 0; i < n; i++)
 			purchases[i] = items[i]->purchase;
 		rc = store_buy(b->store, purchases, n);
+		metrics_purchases_sent((unsigned int)n);
 		note_confirmation(b, rc);
 		if (rc == SPIKE_EREDIS)
 			sync_report_down(b->sync, store_error(b->store));

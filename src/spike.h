@@ -769,6 +769,7 @@ void		 metrics_redis_error(void);
 void		 metrics_redis_reconnect(void);
 void		 metrics_unconfirmed(unsigned int n);
 void		 metrics_fastcgi_refused(void);
+void		 metrics_purchases_sent(unsigned int n);
 void		 metrics_set_items(size_t known, size_t open);
 void		 metrics_items_full(void);
 size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,
