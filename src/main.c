@@ -262,8 +262,8 @@ stop_instance(struct instance *in)
 	size_t	 stuck;
 
 	if ((stuck = stop_serving(in)) > 0) {
-		log_warnx("%zu requests still being answered after %d ms; "
-		    "exiting without them", stuck, SPIKE_SHUTDOWN_GRACE_MS);
+		log_warnx("%zu workers still busy after %d ms; exiting "
+		    "without them", stuck, SPIKE_SHUTDOWN_GRACE_MS);
 		statlog_flush(in->statlog);
 		return;
 	}
