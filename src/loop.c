@@ -6,10 +6,12 @@
  * edge-triggered, and at each arrival peeks at what has come so far
  * (conn.c) until fcgi_scan_request() finds the request whole and safe.
  * Only then does libfcgi read it, in one read.  What memory answers
- * (/stock, /healthz, refusals) is answered on the loop, in one write;
- * what needs Redis or may be large (route_place()) is handed to a worker
- * through the handoff ring, and comes back on the returned stack, which
- * the loop takes whole when its eventfd says something is there.  Only
+ * (/stock, /healthz, refusals, a purchase refused before Redis) is
+ * answered on the loop, in one write.  A purchase goes to the group
+ * commit (batch.c), whose thread answers it; what else needs Redis or may
+ * be large (route_place()) is handed to a worker through the handoff
+ * ring.  Both give the connection back on the returned stack, which the
+ * loop takes whole when its eventfd says something is there.  Only
  * the loop changes a connection's state, so a connection needs no lock.
  *
  * Time limits: a request has idle_ms of silence and request_ms in all
@@ -29,6 +31,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,7 +55,7 @@
 enum conn_state {
 	CONN_IDLE,		/* kept, waiting for its next request */
 	CONN_ARRIVING,		/* part of a request has come */
-	CONN_WITH_WORKER,	/* handed to a worker */
+	CONN_WITH_WORKER,	/* handed to a worker or the group commit */
 	CONN_LINGERING,		/* answered and ending */
 	CONN_DRAINING,		/* answered before its body had come */
 	CONN_CLOSED,		/* freed once the events in hand are done */
@@ -60,6 +63,8 @@ enum conn_state {
 
 struct conn {
 	FCGX_Request	 req;			/* its ipcFd is the socket */
+	struct serve_pending pending;		/* its purchase */
+	struct loop	*loop;
 	enum conn_state	 state;
 	long long	 deadline_ms;		/* 0: none */
 	long long	 quiet_until_ms;	/* arriving: idle_ms of silence */
@@ -79,6 +84,7 @@ struct loop {
 	int			 listen_fd;
 	int			 wake_fd;
 	struct route_ctx	*ctx;		/* for answers given here */
+	struct route_ctx	*commit_ctx;	/* for the group commit's */
 	struct handoff		*handoff;
 	struct conn_limits	 limits;
 	unsigned char		*peeked;	/* FCGI_SCAN_WINDOW bytes */
@@ -250,8 +256,39 @@ refuse_too_large(struct loop *l, struct conn *c, unsigned int request_id)
 }
 
 /*
+ * The group commit sold c's purchase: answer it on the committer's
+ * thread and give c back.
+ */
+static void
+purchase_done(struct batch_item *item, enum spike_err rc)
+{
+	struct conn	*c = (struct conn *)(void *)((char *)item -
+	    offsetof(struct conn, pending.item));
+	struct loop	*l = c->loop;
+
+	metrics_bind(l->commit_ctx->thread);
+	loop_return(l, c, serve_settle(l->commit_ctx, &c->req, &c->pending,
+	    rc));
+}
+
+/* c is another thread's until loop_return(): a worker's, or the commit's. */
+static void
+hand_over(struct loop *l, struct conn *c, bool to_worker)
+{
+	c->state = CONN_WITH_WORKER;
+	c->deadline_ms = 0;
+	c->missed = false;
+	if (to_worker)
+		handoff_put(l->handoff, c);
+	else {
+		c->pending.item.done = purchase_done;
+		batcher_submit(l->ctx->batcher, &c->pending.item);
+	}
+}
+
+/*
  * Let libfcgi read the request the scan passed, and answer it here or
- * hand it to a worker.  keepConnection keeps FCGX_Accept_r's own
+ * hand it to a worker; a purchase goes on to the group commit.  keepConnection keeps FCGX_Accept_r's own
  * FCGX_Finish_r from closing the connection before it reads
  * BEGIN_REQUEST, which sets the flag again; detached makes every close
  * of libfcgi's immediate.  libfcgi refusing what the scan passed would
@@ -272,15 +309,15 @@ take_request(struct loop *l, struct conn *c)
 		return;
 	}
 	c->place = route_place(serve_path(&c->req));
-	if (c->place == ROUTE_ON_LOOP) {
-		serve_request(l->ctx, &c->req, &drop);
-		after_answer(l, c, serve_finish(&c->req, drop));
+	if (c->place == ROUTE_ON_LOOP || c->place == ROUTE_ON_LOOP_COMMIT) {
+		if (serve_request(l->ctx, &c->req, &drop, c->place ==
+		    ROUTE_ON_LOOP_COMMIT ? &c->pending : NULL))
+			after_answer(l, c, serve_finish(&c->req, drop));
+		else
+			hand_over(l, c, false);
 		return;
 	}
-	c->state = CONN_WITH_WORKER;
-	c->deadline_ms = 0;
-	c->missed = false;
-	handoff_put(l->handoff, c);
+	hand_over(l, c, true);
 }
 
 /* Until when the request arriving on c may take to come. */
@@ -419,6 +456,7 @@ new_conn(struct loop *l, int fd)
 	}
 	FCGX_InitRequest(&c->req, -1, 0);
 	c->req.ipcFd = fd;
+	c->loop = l;
 	c->state = CONN_IDLE;
 	c->next = l->conns;
 	if (l->conns != NULL)
@@ -560,13 +598,14 @@ loop_main(void *arg)
 }
 
 /*
- * The loop of listen_fd, answering on ctx's thread what memory answers
- * and handing the rest to the workers through handoff, for at most
- * conns_max connections.  Started by loop_start().
+ * The loop of listen_fd, answering on ctx's thread what memory answers,
+ * sending purchases to ctx's group commit (whose answers commit_ctx
+ * records) and handing the rest to the workers through handoff, for at
+ * most conns_max connections.  Started by loop_start().
  */
 struct loop *
-loop_new(struct route_ctx *ctx, int listen_fd, struct handoff *handoff,
-    size_t conns_max)
+loop_new(struct route_ctx *ctx, struct route_ctx *commit_ctx, int listen_fd,
+    struct handoff *handoff, size_t conns_max)
 {
 	struct epoll_event	 ev = { .events = EPOLLIN };
 	struct loop		*l;
@@ -582,6 +621,7 @@ loop_new(struct route_ctx *ctx, int listen_fd, struct handoff *handoff,
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev) == -1)
 		goto fail;
 	l->ctx = ctx;
+	l->commit_ctx = commit_ctx;
 	l->listen_fd = listen_fd;
 	serve_set_blocking(listen_fd, false);	/* accept until EAGAIN */
 	l->handoff = handoff;

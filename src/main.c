@@ -43,7 +43,7 @@ struct instance {
 	struct sync_state	*sync;
 	struct batcher		*batcher;
 	struct keyring		*keyring;	/* buyer_key, pay_key */
-	struct route_ctx	*ctxs;		/* the workers', then the loop's */
+	struct route_ctx	*ctxs;		/* workers', loop's, commit's */
 	struct worker		**workers;
 	unsigned int		 nworkers;
 	struct handoff		*handoff;
@@ -176,7 +176,10 @@ connections_allowed(void)
 	return n;
 }
 
-/* The context of thread i: a worker's, or the loop's (i == nworkers). */
+/*
+ * The context of thread i: a worker's, the loop's (i == nworkers), or
+ * the group commit's answers' (nworkers + 1).
+ */
 static void
 init_ctx(struct instance *in, unsigned int i)
 {
@@ -206,15 +209,16 @@ start_serving(struct instance *in)
 	size_t		 conns = connections_allowed();
 
 	in->nworkers = in->conf.threads;
-	in->ctxs = calloc(in->nworkers + 1, sizeof(*in->ctxs));
+	in->ctxs = calloc(in->nworkers + 2, sizeof(*in->ctxs));
 	in->workers = calloc(in->nworkers, sizeof(*in->workers));
 	if (in->ctxs == NULL || in->workers == NULL)
 		log_fatal("allocating workers");
-	for (i = 0; i <= in->nworkers; i++)
+	for (i = 0; i < in->nworkers + 2; i++)
 		init_ctx(in, i);
 	if ((in->handoff = handoff_new(conns + in->nworkers)) == NULL ||
 	    (in->loop = loop_new(&in->ctxs[in->nworkers],
-	    FCGI_LISTENSOCK_FILENO, in->handoff, conns)) == NULL)
+	    &in->ctxs[in->nworkers + 1], FCGI_LISTENSOCK_FILENO, in->handoff,
+	    conns)) == NULL)
 		log_fatal("starting the event loop");
 	for (i = 0; i < in->nworkers; i++)
 		if ((in->workers[i] = worker_start(&in->ctxs[i], in->handoff,
@@ -366,7 +370,7 @@ open_files(struct instance *in)
 	const char	*why;
 
 	if ((in->statlog = statlog_open(in->conf.stat_log,
-	    in->conf.threads + 1, &why)) == NULL)
+	    in->conf.threads + 2, &why)) == NULL)
 		log_fatalx("%s: stat_log %s: %s", in->conf_path,
 		    in->conf.stat_log, why);
 	if (*in->conf.sold_out_flag != '\0' &&

@@ -136,9 +136,12 @@ serve_path(FCGX_Request *req)
 /*
  * Answer the request libfcgi read on req, record its stat line and count
  * it.  *drop is set when the connection must end after the answer.
+ * Returns false when a purchase is left in pending for the group commit
+ * instead (pending NULL: none may be): serve_settle() answers it then.
  */
-void
-serve_request(struct route_ctx *ctx, FCGX_Request *req, bool *drop)
+bool
+serve_request(struct route_ctx *ctx, FCGX_Request *req, bool *drop,
+    struct serve_pending *pending)
 {
 	char			 body[QUERY_BODY_MAX + 1];
 	char			**envp = req->envp;
@@ -153,10 +156,37 @@ serve_request(struct route_ctx *ctx, FCGX_Request *req, bool *drop)
 	rr.query = FCGX_GetParam("QUERY_STRING", envp);
 	rr.content_type = FCGX_GetParam("CONTENT_TYPE", envp);
 	rr.request_id = FCGX_GetParam("REQUEST_ID", envp);
+	if (pending != NULL) {
+		pending->purchase.pending = false;
+		rr.purchase = &pending->purchase;
+	}
 	if (take_body(req, &rr, body, &ans, drop))
 		route_handle(ctx, &rr, &ans);
+	if (pending != NULL && pending->purchase.pending) {
+		pending->ans = ans;
+		pending->start_us = start;
+		pending->drop = *drop;
+		pending->item.purchase = &pending->purchase.p;
+		return false;
+	}
 	send_answer(ctx, req, &ans);
 	serve_record(ctx, &ans, now_us() - start);
+	return true;
+}
+
+/*
+ * Answer the purchase pending on req now that the group commit sold it
+ * (rc), record its stat line and end the answer: serve_finish()'s
+ * outcome.
+ */
+enum conn_after
+serve_settle(struct route_ctx *ctx, FCGX_Request *req,
+    struct serve_pending *pending, enum spike_err rc)
+{
+	route_settle(&pending->purchase, rc, &pending->ans.reply);
+	send_answer(ctx, req, &pending->ans);
+	serve_record(ctx, &pending->ans, now_us() - pending->start_us);
+	return serve_finish(req, pending->drop);
 }
 
 /*

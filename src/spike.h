@@ -551,7 +551,14 @@ struct sync_state;
 struct batcher	*batcher_start(const struct conf *, const char *self_id,
 		    struct sync_state *);
 void		 batcher_stop(struct batcher *);
-enum spike_err	 batcher_buy(struct batcher *, struct store_purchase *);
+/* A purchase for the group commit; done() is called on its thread. */
+struct batch_item {
+	struct batch_item	*next;
+	struct store_purchase	*purchase;
+	void			(*done)(struct batch_item *, enum spike_err);
+};
+
+void		 batcher_submit(struct batcher *, struct batch_item *);
 
 /* ---- statlog.c: stat.log, one line per request ------------------------- */
 
@@ -641,7 +648,17 @@ struct route_ctx {
 	unsigned long long	 purchases;	/* for request ids made here */
 };
 
+/* A purchase waiting for the group commit, in storage its caller owns. */
+struct route_purchase {
+	struct store_purchase	 p;
+	struct item		*item;
+	char			 request_id[STORE_REQUEST_ID_MAX];
+	char			 user[QUERY_USER_MAX + 1];
+	bool			 pending;	/* for the group commit */
+};
+
 struct route_request {
+	struct route_purchase *purchase;	/* where a purchase goes */
 	const char	*method;
 	const char	*path;
 	const char	*query;
@@ -663,12 +680,15 @@ struct route_answer {
 /* Which thread answers a request (loop.c): memory's answers the loop. */
 enum route_place {
 	ROUTE_ON_LOOP,
+	ROUTE_ON_LOOP_COMMIT,	/* then its purchase goes to the group commit */
 	ROUTE_ON_WORKER,	/* it needs Redis */
 	ROUTE_ON_WORKER_LARGE,	/* its answer may outgrow a socket buffer */
 };
 
 bool		 route_length_ok(const char *content_length, struct reply *);
 enum route_place route_place(const char *path);
+void		 route_settle(struct route_purchase *, enum spike_err,
+		    struct reply *);
 void		 route_handle(struct route_ctx *, const struct route_request *,
 		    struct route_answer *);
 
@@ -725,9 +745,20 @@ enum conn_after {
 	CONN_AFTER_CLOSED,	/* libfcgi closed it: a write failed */
 };
 
+/* A purchase of a connection's, waiting for the group commit. */
+struct serve_pending {
+	struct route_answer	 ans;
+	struct route_purchase	 purchase;
+	struct batch_item	 item;
+	long long		 start_us;
+	bool			 drop;
+};
+
 const char	*serve_path(struct FCGX_Request *);
-void		 serve_request(struct route_ctx *, struct FCGX_Request *,
-		    bool *drop);
+bool		 serve_request(struct route_ctx *, struct FCGX_Request *,
+		    bool *drop, struct serve_pending *);
+enum conn_after	 serve_settle(struct route_ctx *, struct FCGX_Request *,
+		    struct serve_pending *, enum spike_err);
 void		 serve_record(struct route_ctx *, const struct route_answer *,
 		    long long us);
 enum conn_after	 serve_finish(struct FCGX_Request *, bool drop);
@@ -745,8 +776,8 @@ void		 handoff_put(struct handoff *, struct conn *);
 struct conn	*handoff_take(struct handoff *);
 void		 handoff_free(struct handoff *);
 
-struct loop	*loop_new(struct route_ctx *, int listen_fd, struct handoff *,
-		    size_t conns_max);
+struct loop	*loop_new(struct route_ctx *, struct route_ctx *commit_ctx,
+		    int listen_fd, struct handoff *, size_t conns_max);
 bool		 loop_start(struct loop *);
 size_t		 loop_stop(struct loop *);
 void		 loop_free(struct loop *);

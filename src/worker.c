@@ -33,7 +33,7 @@ serve_conn(struct worker *w, struct conn *c)
 
 	if (large)
 		serve_set_blocking(req->ipcFd, true);
-	serve_request(w->ctx, req, &drop);
+	(void)serve_request(w->ctx, req, &drop, NULL);
 	after = serve_finish(req, drop);
 	if (large && after != CONN_AFTER_CLOSED)
 		serve_set_blocking(req->ipcFd, false);
