@@ -28,7 +28,7 @@
 
 #define CONNS_MAX		65536	/* connections an instance holds */
 #define CONNS_FLOOR		64
-#define FDS_RESERVED		256	/* Redis links, files, the rest */
+#define FDS_RESERVED		64	/* files, the sync's links, the rest */
 #define SHUTDOWN_LEAVE_MS	400	/* to remove the heartbeat */
 
 struct instance {
@@ -155,13 +155,15 @@ prepare_listening(void)
 /*
  * The connections the loop may hold: the descriptors this process may
  * open (its soft limit raised to the hard one), less those it needs
- * for itself, up to CONNS_MAX.
+ * for itself (two per worker, its Redis link among them), up to
+ * CONNS_MAX.
  */
 static size_t
-connections_allowed(void)
+connections_allowed(unsigned int workers)
 {
 	struct rlimit	 rl;
 	size_t		 n = CONNS_MAX;
+	size_t		 reserved = FDS_RESERVED + 2 * (size_t)workers;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return CONNS_FLOOR;
@@ -170,9 +172,9 @@ connections_allowed(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n + FDS_RESERVED)
-		n = rl.rlim_cur > FDS_RESERVED + CONNS_FLOOR ?
-		    rl.rlim_cur - FDS_RESERVED : CONNS_FLOOR;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n + reserved)
+		n = rl.rlim_cur > reserved + CONNS_FLOOR ?
+		    rl.rlim_cur - reserved : CONNS_FLOOR;
 	return n;
 }
 
@@ -206,7 +208,7 @@ static void
 start_serving(struct instance *in)
 {
 	unsigned int	 i;
-	size_t		 conns = connections_allowed();
+	size_t		 conns = connections_allowed(in->conf.threads);
 
 	in->nworkers = in->conf.threads;
 	in->ctxs = calloc(in->nworkers + 2, sizeof(*in->ctxs));
@@ -266,8 +268,9 @@ stop_instance(struct instance *in)
 	size_t	 stuck;
 
 	if ((stuck = stop_serving(in)) > 0) {
-		log_warnx("%zu workers still busy after %d ms; exiting "
-		    "without them", stuck, SPIKE_SHUTDOWN_GRACE_MS);
+		log_warnx("%zu requests still busy after %d ms (with a worker "
+		    "or Redis); exiting without them", stuck,
+		    SPIKE_SHUTDOWN_GRACE_MS);
 		statlog_flush(in->statlog);
 		return;
 	}
