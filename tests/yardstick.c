@@ -29,8 +29,9 @@
 
 static const char yard_body[] = "Status: 200 OK\r\n"
     "Content-Type: application/json\r\n\r\n"
-    "{\"total\":10000000,\"sold\":0,\"remaining\":10000000,"
-    "\"state\":\"open\",\"opens_at\":0,\"closes_at\":0}";
+    "{\"code\":1,\"msg\":\"ok\",\"total\":10000000,\"sold\":0,"
+    "\"remaining\":10000000,\"state\":\"open\",\"opens_at\":0,"
+    "\"closes_at\":0}";
 
 struct yard_conn {
 	int		 fd;
