@@ -122,12 +122,16 @@ log_refusal(const char *peer, const char *why)
 	unlogged = 0;
 }
 
+/*
+ * c's time is up once the clock, read in whole milliseconds, is past
+ * at: so never before at, however the readings were truncated.
+ */
 static void
 note_deadline(struct loop *l, struct conn *c, long long at)
 {
 	c->deadline_ms = at;
-	if (at < l->next_sweep_ms)
-		l->next_sweep_ms = at;
+	if (at + 1 < l->next_sweep_ms)
+		l->next_sweep_ms = at + 1;
 }
 
 static void
@@ -516,10 +520,10 @@ sweep(struct loop *l)
 		next = c->next;
 		if (c->state == CONN_WITH_WORKER)
 			continue;
-		if (c->deadline_ms <= l->now)
+		if (c->deadline_ms < l->now)
 			expire(l, c);
-		else if (c->deadline_ms < l->next_sweep_ms)
-			l->next_sweep_ms = c->deadline_ms;
+		else if (c->deadline_ms + 1 < l->next_sweep_ms)
+			l->next_sweep_ms = c->deadline_ms + 1;
 	}
 	if (l->accept_again_ms != 0 && l->accept_again_ms <= l->now &&
 	    !atomic_load(&l->stopping)) {
