@@ -73,7 +73,7 @@ struct conn {
 	size_t		 discarded;
 	enum route_place place;
 	enum conn_after	 after;			/* set by the worker */
-	bool		 missed;		/* readable while with a worker */
+	uint32_t	 missed;		/* events while with a worker */
 	bool		 pipelined;		/* bytes came past the request */
 	struct conn	*prev, *next;		/* every connection */
 	struct conn	*returned_next;
@@ -281,7 +281,7 @@ hand_over(struct loop *l, struct conn *c, bool to_worker)
 {
 	c->state = CONN_WITH_WORKER;
 	c->deadline_ms = 0;
-	c->missed = false;
+	c->missed = 0;
 	if (to_worker)
 		handoff_put(l->handoff, c);
 	else {
@@ -292,7 +292,8 @@ hand_over(struct loop *l, struct conn *c, bool to_worker)
 
 /*
  * Let libfcgi read the request the scan passed, and answer it here or
- * hand it to a worker; a purchase goes on to the group commit.  keepConnection keeps FCGX_Accept_r's own
+ * hand it to a worker; a purchase goes on to the group commit.
+ * keepConnection keeps FCGX_Accept_r's own
  * FCGX_Finish_r from closing the connection before it reads
  * BEGIN_REQUEST, which sets the flag again; detached makes every close
  * of libfcgi's immediate.  libfcgi refusing what the scan passed would
@@ -326,9 +327,8 @@ take_request(struct loop *l, struct conn *c)
 
 /* Until when the request arriving on c may take to come. */
 static long long
-arrival_deadline(const struct loop *l, const struct conn *c)
+arrival_deadline(const struct conn *c)
 {
-	(void)l;
 	return c->quiet_until_ms < c->request_deadline_ms ?
 	    c->quiet_until_ms : c->request_deadline_ms;
 }
@@ -359,6 +359,7 @@ look_at_request(struct loop *l, struct conn *c, uint32_t events)
 	fcgi_scan_request(l->peeked, (size_t)n, QUERY_BODY_MAX, &scan);
 	switch (scan.verdict) {
 	case FCGI_SCAN_READY:
+		/* Best effort: libfcgi's read may take some of the next. */
 		c->pipelined = (size_t)n > scan.end;
 		take_request(l, c);
 		return c->pipelined && c->state == CONN_IDLE;
@@ -379,7 +380,7 @@ look_at_request(struct loop *l, struct conn *c, uint32_t events)
 		c->seen = (size_t)n;
 		c->quiet_until_ms = l->now + l->limits.idle_ms;
 	}
-	note_deadline(l, c, arrival_deadline(l, c));
+	note_deadline(l, c, arrival_deadline(c));
 	return false;
 }
 
@@ -393,7 +394,7 @@ conn_event(struct loop *l, struct conn *c, uint32_t events)
 			;
 		break;
 	case CONN_WITH_WORKER:
-		c->missed = true;
+		c->missed |= events | EPOLLIN;
 		break;
 	case CONN_LINGERING:
 	case CONN_DRAINING:
@@ -424,14 +425,14 @@ free_closed(struct loop *l)
 static void
 conn_returned(struct loop *l, struct conn *c)
 {
-	bool		 look = c->missed || c->pipelined;
+	uint32_t	 missed = c->missed;
 	enum conn_after	 after = c->after;
 
 	after_answer(l, c, after);
 	if (after == CONN_AFTER_KEEP && atomic_load(&l->stopping))
 		conn_close(l, c);
-	else if (after == CONN_AFTER_KEEP && look)
-		conn_event(l, c, 0);
+	else if (after == CONN_AFTER_KEEP && (missed != 0 || c->pipelined))
+		conn_event(l, c, missed);
 }
 
 static void
@@ -491,6 +492,8 @@ accept_some(struct loop *l)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			l->accept_again_ms = l->now + LOOP_FD_PAUSE_MS;
+			if (l->accept_again_ms < l->next_sweep_ms)
+				l->next_sweep_ms = l->accept_again_ms;
 			watch_listening(l, false);
 			return;
 		}

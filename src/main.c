@@ -248,8 +248,6 @@ stop_serving(struct instance *in)
 		handoff_put(in->handoff, NULL);
 	for (i = 0; i < in->nworkers; i++)
 		worker_join(in->workers[i]);
-	loop_free(in->loop);
-	handoff_free(in->handoff);
 	return 0;
 }
 
@@ -275,6 +273,9 @@ stop_instance(struct instance *in)
 		return;
 	}
 	batcher_stop(in->batcher);
+	/* The committer gives connections back to the loop until it stops. */
+	loop_free(in->loop);
+	handoff_free(in->handoff);
 	if (!sync_stop(in->sync, SHUTDOWN_LEAVE_MS))
 		log_warnx("redis busy for %d ms: heartbeat left to age out",
 		    SHUTDOWN_LEAVE_MS);
