@@ -18,7 +18,8 @@
 #   svc_ports               free loopback ports: redis_port, ports[], http_port
 #   svc_configs             redis.conf, spike.conf, spike-fcgi -t, nginx's
 #                           snippet (spikectl nginx-conf) and nginx.conf
-#                           (with nginx_extra in its http block)
+#                           (with nginx_extra in its http block; written
+#                           by svc_nginx_conf, which bench uses again)
 #   svc_start_redis         start Redis and wait for PONG
 #   svc_sale TOTAL          put a sale on (spikectl init TOTAL --force)
 #   svc_start_front         the four instances (spikectl spawn) and nginx,
@@ -117,6 +118,9 @@ died() {
 	redis) log=$run/redis/redis.log ;;
 	nginx) log=$run/nginx/error.log ;;
 	spike-fcgi:*) log=$run/instance-${1#spike-fcgi:}.log ;;
+	yardstick:*) log=$run/yardstick/yardstick-${1#yardstick:}.log ;;
+	nginx:yardstick) log=$run/yardstick/nginx/error.log ;;
+	*) log=/dev/null ;;
 	esac
 	echo "$svc_name: $1 (pid $2) exited; the end of $log:" >&2
 	tail -n 10 "$log" >&2 2>/dev/null || true
@@ -243,7 +247,7 @@ if [ "$(id -u)" -eq 0 ]; then svc_user=nobody; fi
 # nginx's http block after the snippet spikectl nginx-conf writes.
 nginx_extra=
 svc_configs() {
-	local extra=$nginx_extra snippet=$run/nginx/spike-fcgi.conf m nginx_v temp_paths user_line i
+	local extra=$nginx_extra snippet=$run/nginx/spike-fcgi.conf i
 	rm -rf "$run/redis" "$run/nginx" "$run"/instance-*.log
 	rm -f "$stat_log" "$edge_log" "$run/spike.conf"
 	mkdir -p "$run/redis" "$run/nginx/logs" "$run/nginx/tmp" "$run/var"
@@ -285,26 +289,37 @@ EOF
 		>"$snippet" 2>"$run/nginx/spikectl.log" ||
 		die "spikectl nginx-conf failed: $(cat "$run/nginx/spikectl.log")"
 
+	svc_nginx_conf "$run/nginx" "$snippet" "$extra"
+}
+
+# svc_nginx_conf DIR SNIPPET [EXTRA]: DIR/nginx.conf, an nginx of its own
+# (pid, logs and temp files in DIR) serving SNIPPET, with EXTRA in its
+# http block.  worker_connections covers a crowd of 1,000 clients on one
+# worker plus a connection to an instance for each.
+svc_nginx_conf() {
+	local dir=$1 snippet=$2 extra=${3:-} m nginx_v temp_paths user_line
+	mkdir -p "$dir/logs" "$dir/tmp"
 	nginx_v=$(nginx -V 2>&1 || true)
 	temp_paths=""
 	for m in client_body proxy fastcgi uwsgi scgi; do
 		case $nginx_v in *"--without-http_${m}_module"*) continue ;; esac
-		temp_paths+="	${m}_temp_path $run/nginx/tmp/$m;
+		temp_paths+="	${m}_temp_path $dir/tmp/$m;
 "
 	done
 	user_line=""
 	if [ "$(id -u)" -eq 0 ]; then user_line="user root;"; fi
 
-	cat >"$run/nginx/nginx.conf" <<EOF
+	cat >"$dir/nginx.conf" <<EOF
 # Written by scripts/$svc_name: a private nginx in front of the instances.
 daemon off;
 worker_processes 2;
+worker_rlimit_nofile 8192;
 $user_line
-pid $run/nginx.pid;
-error_log $run/nginx/error.log;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
 
 events {
-	worker_connections 1024;
+	worker_connections 4096;
 }
 
 http {
@@ -314,7 +329,6 @@ $temp_paths
 ${extra:+$extra
 }}
 EOF
-
 }
 
 # ---- start ---------------------------------------------------------------

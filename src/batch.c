@@ -1,11 +1,11 @@
 /*
  * Group commit: purchases that reach an instance at the same moment go
- * to Redis in one script call.  Workers push their purchase onto a
- * lock-free stack and wait on their own semaphore; one committer thread
- * takes the whole stack, sells it in calls of up to STORE_BATCH_MAX, and
- * wakes each worker.  While a call is in flight the next group gathers,
- * so the group grows with the load and an idle instance still sends a
- * lone purchase at once.
+ * to Redis in one script call.  The event loop pushes each purchase onto
+ * a lock-free stack and goes on; one committer thread takes the whole
+ * stack, sells it in calls of up to STORE_BATCH_MAX, and hands each
+ * outcome to the purchase's done(), which answers the buyer.  While a
+ * call is in flight the next group gathers, so the group grows with the
+ * load and an idle instance still sends a lone purchase at once.
  */
 #include "config.h"
 
@@ -15,13 +15,6 @@
 #include <stdlib.h>
 
 #include "spike.h"
-
-struct batch_item {
-	struct batch_item	*next;
-	struct store_purchase	*purchase;
-	enum spike_err		 rc;
-	sem_t			 done;
-};
 
 struct batcher {
 	_Atomic(struct batch_item *) head;	/* pushed, not yet taken */
@@ -53,7 +46,10 @@ note_confirmation(struct batcher *b, enum spike_err rc)
 		log_info("purchases confirmed by replicas again");
 }
 
-/* Sell n items in one call and wake their workers. */
+/*
+ * Sell n items in one call and hand each its outcome; an item is not
+ * looked at once its done() has it.
+ */
 static void
 commit_group(struct batcher *b, struct batch_item **items, size_t n)
 {
@@ -67,6 +63,7 @@ commit_group(struct batcher *b, struct batch_item **items, size_t n)
 		for (i = 0; i < n; i++)
 			purchases[i] = items[i]->purchase;
 		rc = store_buy(b->store, purchases, n);
+		metrics_purchases_sent((unsigned int)n);
 		note_confirmation(b, rc);
 		if (rc == SPIKE_EREDIS)
 			sync_report_down(b->sync, store_error(b->store));
@@ -74,10 +71,8 @@ commit_group(struct batcher *b, struct batch_item **items, size_t n)
 			log_errorx("purchases refused: %s",
 			    store_error(b->store));
 	}
-	for (i = 0; i < n; i++) {
-		items[i]->rc = rc;
-		sem_post(&items[i]->done);
-	}
+	for (i = 0; i < n; i++)
+		items[i]->done(items[i], rc);
 }
 
 /*
@@ -123,29 +118,16 @@ committer_main(void *arg)
 	return NULL;
 }
 
-/*
- * Sell one purchase through the committer.  Returns SPIKE_OK with its
- * outcome filled in, SPIKE_EUNCONFIRMED with it filled in but not
- * confirmed by enough replicas, or SPIKE_EREDIS.
- */
-enum spike_err
-batcher_buy(struct batcher *b, struct store_purchase *p)
+/* Sell item's purchase in the next group; its done() says the outcome. */
+void
+batcher_submit(struct batcher *b, struct batch_item *item)
 {
-	struct batch_item	 item;
-
-	item.purchase = p;
-	item.rc = SPIKE_EREDIS;
-	sem_init(&item.done, 0, 0);
-	item.next = atomic_load_explicit(&b->head, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(&b->head, &item.next,
-	    &item, memory_order_release, memory_order_relaxed))
+	item->next = atomic_load_explicit(&b->head, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&b->head, &item->next,
+	    item, memory_order_release, memory_order_relaxed))
 		;
-	if (item.next == NULL)
+	if (item->next == NULL)
 		sem_post(&b->wake);
-	while (sem_wait(&item.done) == -1 && errno == EINTR)
-		;
-	sem_destroy(&item.done);
-	return item.rc;
 }
 
 /* Start the committer with its own Redis link; NULL, errno set, on failure. */
@@ -174,7 +156,7 @@ fail:
 	return NULL;
 }
 
-/* Commit what is still pushed, then stop; call after the workers end. */
+/* Commit what is still pushed, then stop; call once nothing submits. */
 void
 batcher_stop(struct batcher *b)
 {

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -25,7 +26,9 @@
 
 #include "spike.h"
 
-#define SHUTDOWN_KICK_MS	20
+#define CONNS_MAX		65536	/* connections an instance holds */
+#define CONNS_FLOOR		64
+#define FDS_RESERVED		64	/* files, the sync's links, the rest */
 #define SHUTDOWN_LEAVE_MS	400	/* to remove the heartbeat */
 
 struct instance {
@@ -40,9 +43,12 @@ struct instance {
 	struct sync_state	*sync;
 	struct batcher		*batcher;
 	struct keyring		*keyring;	/* buyer_key, pay_key */
-	struct route_ctx	*ctxs;
+	struct route_ctx	*ctxs;		/* workers', loop's, commit's */
 	struct worker		**workers;
 	unsigned int		 nworkers;
+	struct handoff		*handoff;
+	struct loop		*loop;
+	size_t			 conns_max;
 };
 
 static void
@@ -105,15 +111,9 @@ find_self(struct instance *in)
 /*
  * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
  * taken by sigwait() in main: SIGHUP reopens stat.log (log rotation)
- * and reads the keys again, the others stop.  SIGUSR1 only interrupts
- * a worker's blocking call (no SA_RESTART); see worker.c.
+ * and reads the keys again, the others stop.  SIGUSR1, whose handler
+ * in libfcgi would make every read fail, is taken and ignored.
  */
-static void
-on_sigusr1(int signo)
-{
-	(void)signo;
-}
-
 static void
 setup_signals(sigset_t *waited)
 {
@@ -121,14 +121,13 @@ setup_signals(sigset_t *waited)
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_sigusr1;
-	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigemptyset(waited);
 	sigaddset(waited, SIGTERM);
 	sigaddset(waited, SIGINT);
 	sigaddset(waited, SIGHUP);
+	sigaddset(waited, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, waited, NULL);
 }
 
@@ -153,64 +152,103 @@ prepare_listening(void)
 		log_fatalx("%s", err);
 }
 
-static void
-start_workers(struct instance *in)
+/*
+ * The connections the loop may hold: the descriptors this process may
+ * open (its soft limit raised to the hard one), less those it needs
+ * for itself (two per worker, its Redis link among them), up to
+ * CONNS_MAX.
+ */
+static size_t
+connections_allowed(unsigned int workers)
 {
-	unsigned int		 i;
-	struct route_ctx	*ctx;
+	struct rlimit	 rl;
+	size_t		 n = CONNS_MAX;
+	size_t		 reserved = FDS_RESERVED + 2 * (size_t)workers;
 
-	in->nworkers = in->conf.threads;
-	in->ctxs = calloc(in->nworkers, sizeof(*in->ctxs));
-	in->workers = calloc(in->nworkers, sizeof(*in->workers));
-	if (in->ctxs == NULL || in->workers == NULL)
-		log_fatal("allocating workers");
-	for (i = 0; i < in->nworkers; i++) {
-		ctx = &in->ctxs[i];
-		ctx->conf = &in->conf;
-		ctx->items = in->items;
-		ctx->stock = &in->default_item->stock;
-		ctx->sync = in->sync;
-		ctx->batcher = in->batcher;
-		ctx->statlog = statlog_writer(in->statlog, i);
-		ctx->where = in->where;
-		ctx->self_id = in->self_id;
-		ctx->thread = i;
-		if (in->keyring != NULL &&
-		    (ctx->sig = sig_checker_new(in->keyring,
-		    in->conf.sig_max_ttl_s)) == NULL)
-			log_fatalx("worker %u: libcrypto has no HMAC-SHA256", i);
-		if ((ctx->store = store_new(&in->conf, in->self_id)) == NULL ||
-		    (in->workers[i] = worker_start(ctx,
-		    FCGI_LISTENSOCK_FILENO)) == NULL)
-			log_fatal("starting worker %u", i);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return CONNS_FLOOR;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n + reserved)
+		n = rl.rlim_cur > reserved + CONNS_FLOOR ?
+		    rl.rlim_cur - reserved : CONNS_FLOOR;
+	return n;
 }
 
 /*
- * Stop accepting, let the workers answer what they hold, and wake those
- * waiting for more until all have finished or the grace period is over.
- * Returns how many workers did not finish in time.
+ * The context of thread i: a worker's, the loop's (i == nworkers), or
+ * the group commit's answers' (nworkers + 1).
  */
-static unsigned int
-stop_workers(struct instance *in)
+static void
+init_ctx(struct instance *in, unsigned int i)
 {
-	struct timespec	 pause = { 0, SHUTDOWN_KICK_MS * 1000000L };
-	long long	 deadline = now_ms() + SPIKE_SHUTDOWN_GRACE_MS;
-	unsigned int	 i, running;
+	struct route_ctx	*ctx = &in->ctxs[i];
 
-	worker_stop_all();
-	do {
-		running = 0;
-		for (i = 0; i < in->nworkers; i++)
-			if (!worker_kick(in->workers[i]))
-				running++;
-		if (running > 0)
-			nanosleep(&pause, NULL);
-	} while (running > 0 && now_ms() < deadline);
-	if (running == 0)
-		for (i = 0; i < in->nworkers; i++)
-			worker_join(in->workers[i]);
-	return running;
+	ctx->conf = &in->conf;
+	ctx->items = in->items;
+	ctx->stock = &in->default_item->stock;
+	ctx->sync = in->sync;
+	ctx->batcher = in->batcher;
+	ctx->statlog = statlog_writer(in->statlog, i);
+	ctx->where = in->where;
+	ctx->self_id = in->self_id;
+	ctx->thread = i;
+	if (in->keyring != NULL && (ctx->sig = sig_checker_new(in->keyring,
+	    in->conf.sig_max_ttl_s)) == NULL)
+		log_fatalx("thread %u: libcrypto has no HMAC-SHA256", i);
+	if ((ctx->store = store_new(&in->conf, in->self_id)) == NULL)
+		log_fatal("thread %u: a Redis link", i);
+}
+
+/* The event loop on fd 0 and the workers it hands requests to. */
+static void
+start_serving(struct instance *in)
+{
+	unsigned int	 i;
+	size_t		 conns = connections_allowed(in->conf.threads);
+
+	in->nworkers = in->conf.threads;
+	in->ctxs = calloc(in->nworkers + 2, sizeof(*in->ctxs));
+	in->workers = calloc(in->nworkers, sizeof(*in->workers));
+	if (in->ctxs == NULL || in->workers == NULL)
+		log_fatal("allocating workers");
+	for (i = 0; i < in->nworkers + 2; i++)
+		init_ctx(in, i);
+	if ((in->handoff = handoff_new(conns + in->nworkers)) == NULL ||
+	    (in->loop = loop_new(&in->ctxs[in->nworkers],
+	    &in->ctxs[in->nworkers + 1], FCGI_LISTENSOCK_FILENO, in->handoff,
+	    conns)) == NULL)
+		log_fatal("starting the event loop");
+	for (i = 0; i < in->nworkers; i++)
+		if ((in->workers[i] = worker_start(&in->ctxs[i], in->handoff,
+		    in->loop)) == NULL)
+			log_fatal("starting worker %u", i);
+	if (!loop_start(in->loop))
+		log_fatal("starting the event loop");
+	in->conns_max = conns;
+}
+
+/*
+ * Stop accepting and let the workers answer what they hold, for at most
+ * the grace period, then stop the workers.  Returns how many requests
+ * were still being answered then (the workers are left running).
+ */
+static size_t
+stop_serving(struct instance *in)
+{
+	unsigned int	 i;
+	size_t		 held;
+
+	if ((held = loop_stop(in->loop)) > 0)
+		return held;
+	for (i = 0; i < in->nworkers; i++)
+		handoff_put(in->handoff, NULL);
+	for (i = 0; i < in->nworkers; i++)
+		worker_join(in->workers[i]);
+	return 0;
 }
 
 /*
@@ -225,15 +263,19 @@ stop_workers(struct instance *in)
 static void
 stop_instance(struct instance *in)
 {
-	unsigned int	 stuck;
+	size_t	 stuck;
 
-	if ((stuck = stop_workers(in)) > 0) {
-		log_warnx("%u workers still busy after %d ms; exiting without "
-		    "them", stuck, SPIKE_SHUTDOWN_GRACE_MS);
+	if ((stuck = stop_serving(in)) > 0) {
+		log_warnx("%zu requests still busy after %d ms (with a worker "
+		    "or Redis); exiting without them", stuck,
+		    SPIKE_SHUTDOWN_GRACE_MS);
 		statlog_flush(in->statlog);
 		return;
 	}
 	batcher_stop(in->batcher);
+	/* The committer gives connections back to the loop until it stops. */
+	loop_free(in->loop);
+	handoff_free(in->handoff);
 	if (!sync_stop(in->sync, SHUTDOWN_LEAVE_MS))
 		log_warnx("redis busy for %d ms: heartbeat left to age out",
 		    SHUTDOWN_LEAVE_MS);
@@ -331,8 +373,8 @@ open_files(struct instance *in)
 {
 	const char	*why;
 
-	if ((in->statlog = statlog_open(in->conf.stat_log, in->conf.threads,
-	    &why)) == NULL)
+	if ((in->statlog = statlog_open(in->conf.stat_log,
+	    in->conf.threads + 2, &why)) == NULL)
 		log_fatalx("%s: stat_log %s: %s", in->conf_path,
 		    in->conf.stat_log, why);
 	if (*in->conf.sold_out_flag != '\0' &&
@@ -443,9 +485,9 @@ main(int argc, char *argv[])
 	if ((in.batcher = batcher_start(&in.conf, in.self_id,
 	    in.sync)) == NULL)
 		log_fatal("starting the committer thread");
-	start_workers(&in);
-	log_info("serving on %s, weight %u, %u threads", in.self_id,
-	    in.weight, in.nworkers);
+	start_serving(&in);
+	log_info("serving on %s, weight %u, %u workers, up to %zu "
+	    "connections", in.self_id, in.weight, in.nworkers, in.conns_max);
 	serve_until_signalled(&in, &waited);
 	return 0;
 }

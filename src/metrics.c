@@ -37,6 +37,7 @@ struct metrics_shard {
 	atomic_ullong	 redis_reconnects;
 	atomic_ullong	 unconfirmed;
 	atomic_ullong	 fastcgi_refused;
+	atomic_ullong	 purchases_sent;
 };
 
 /* The shards, summed over. */
@@ -49,6 +50,7 @@ struct metrics_sum {
 	unsigned long long redis_reconnects;
 	unsigned long long unconfirmed;
 	unsigned long long fastcgi_refused;
+	unsigned long long purchases_sent;
 };
 
 /* A response being written into a fixed buffer. */
@@ -136,6 +138,13 @@ metrics_fastcgi_refused(void)
 	bump(&shard()->fastcgi_refused, 1);
 }
 
+/* Count the n purchases one group commit sent to Redis in a call. */
+void
+metrics_purchases_sent(unsigned int n)
+{
+	bump(&shard()->purchases_sent, n);
+}
+
 static unsigned long long
 load(atomic_ullong *counter)
 {
@@ -162,6 +171,7 @@ sum_shards(struct metrics_sum *t)
 		t->redis_reconnects += load(&s->redis_reconnects);
 		t->unconfirmed += load(&s->unconfirmed);
 		t->fastcgi_refused += load(&s->fastcgi_refused);
+		t->purchases_sent += load(&s->purchases_sent);
 	}
 }
 
@@ -304,6 +314,11 @@ write_redis(struct metrics_out *o, const struct metrics_sum *t)
 	    "Redis made again after one was lost.");
 	out_printf(o, "spike_redis_reconnects_total %llu\n",
 	    t->redis_reconnects);
+	family(o, "spike_purchases_sent_total", "counter", "Purchases sent "
+	    "to Redis by the group commit; divided by the buy script's "
+	    "calls, the purchases per call.");
+	out_printf(o, "spike_purchases_sent_total %llu\n",
+	    t->purchases_sent);
 	family(o, "spike_unconfirmed_total", "counter", "Purchases and "
 	    "payments Redis made but fewer than durability_replicas "
 	    "acknowledged: answered 503.");

@@ -22,6 +22,7 @@ struct route {
 	const char	*allow;		/* methods, as the Allow header says */
 	route_handler	 handle;
 	bool		 ops;		/* for operations: not counted */
+	enum route_place place;
 };
 
 static void
@@ -282,31 +283,45 @@ unconfirmed(struct stock *stock, enum store_buy_result result,
 	refuse(r, REPLY_UNAVAILABLE, "not confirmed by replicas");
 }
 
-/* Sell the ticket taken from item's local stock through Redis. */
+/*
+ * Sell the ticket taken from item's local stock through Redis: the
+ * purchase is left in req->purchase for the group commit, which calls
+ * route_settle() with its outcome.
+ */
 static void
 sell(struct route_ctx *ctx, const struct route_request *req,
     const struct query *q, struct item *item, struct reply *r)
 {
-	struct store_purchase	 p;
-	char			 id[STORE_REQUEST_ID_MAX];
+	struct route_purchase	*rp = req->purchase;
 
-	if (!make_request_id(ctx, req, id, sizeof(id))) {
+	if (rp == NULL || !make_request_id(ctx, req, rp->request_id,
+	    sizeof(rp->request_id))) {
 		stock_give_back(&item->stock);
 		refuse(r, REPLY_UNAVAILABLE, "request id too long");
 		return;
 	}
-	p.item = item;
-	p.request_id = id;
-	p.user = q->user;
-	switch (batcher_buy(ctx->batcher, &p)) {
+	memcpy(rp->user, q->user, sizeof(rp->user));
+	rp->item = item;
+	rp->p.item = item;
+	rp->p.request_id = rp->request_id;
+	rp->p.user = rp->user;
+	rp->pending = true;
+}
+
+/* The answer to a purchase once the group commit (rc) has sold it. */
+void
+route_settle(struct route_purchase *rp, enum spike_err rc, struct reply *r)
+{
+	rp->pending = false;
+	switch (rc) {
 	case SPIKE_OK:
-		settle(&item->stock, &p, r);
+		settle(&rp->item->stock, &rp->p, r);
 		break;
 	case SPIKE_EUNCONFIRMED:
-		unconfirmed(&item->stock, p.result, r);
+		unconfirmed(&rp->item->stock, rp->p.result, r);
 		break;
 	default:
-		stock_give_back(&item->stock);
+		stock_give_back(&rp->item->stock);
 		refuse(r, REPLY_UNAVAILABLE, "redis unavailable");
 		break;
 	}
@@ -506,13 +521,13 @@ handle_items(struct route_ctx *ctx, const struct route_request *req,
 }
 
 static const struct route routes[] = {
-	{ "/buy/ticket",	"GET, POST",	handle_buy,	false },
-	{ "/order",		"GET",		handle_order,	false },
-	{ "/pay",		"POST",		handle_pay,	false },
-	{ "/stock",		"GET",		handle_stock,	false },
-	{ "/healthz",		"GET",		handle_healthz,	true },
-	{ "/metrics",		"GET",		handle_metrics,	true },
-	{ "/items",		"GET",		handle_items,	false },
+	{ "/buy/ticket", "GET, POST", handle_buy, false, ROUTE_ON_LOOP_COMMIT },
+	{ "/order", "GET", handle_order, false, ROUTE_ON_WORKER },
+	{ "/pay", "POST", handle_pay, false, ROUTE_ON_WORKER },
+	{ "/stock", "GET", handle_stock, false, ROUTE_ON_LOOP },
+	{ "/healthz", "GET", handle_healthz, true, ROUTE_ON_LOOP },
+	{ "/metrics", "GET", handle_metrics, true, ROUTE_ON_WORKER_LARGE },
+	{ "/items", "GET", handle_items, false, ROUTE_ON_WORKER_LARGE },
 };
 
 static const struct route *
@@ -525,6 +540,15 @@ find_route(const char *path)
 		if (strcmp(routes[i].path, path) == 0)
 			return &routes[i];
 	return NULL;
+}
+
+/* Which thread answers a request for path: see enum route_place. */
+enum route_place
+route_place(const char *path)
+{
+	const struct route	*route = find_route(path);
+
+	return route != NULL ? route->place : ROUTE_ON_LOOP;
 }
 
 /*

@@ -16,6 +16,8 @@
 #ifndef SPIKE_H
 #define SPIKE_H
 
+#include <sys/types.h>
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -549,7 +551,14 @@ struct sync_state;
 struct batcher	*batcher_start(const struct conf *, const char *self_id,
 		    struct sync_state *);
 void		 batcher_stop(struct batcher *);
-enum spike_err	 batcher_buy(struct batcher *, struct store_purchase *);
+/* A purchase for the group commit; done() is called on its thread. */
+struct batch_item {
+	struct batch_item	*next;
+	struct store_purchase	*purchase;
+	void			(*done)(struct batch_item *, enum spike_err);
+};
+
+void		 batcher_submit(struct batcher *, struct batch_item *);
 
 /* ---- statlog.c: stat.log, one line per request ------------------------- */
 
@@ -639,7 +648,17 @@ struct route_ctx {
 	unsigned long long	 purchases;	/* for request ids made here */
 };
 
+/* A purchase waiting for the group commit, in storage its caller owns. */
+struct route_purchase {
+	struct store_purchase	 p;
+	struct item		*item;
+	char			 request_id[STORE_REQUEST_ID_MAX];
+	char			 user[QUERY_USER_MAX + 1];
+	bool			 pending;	/* for the group commit */
+};
+
 struct route_request {
+	struct route_purchase *purchase;	/* where a purchase goes */
 	const char	*method;
 	const char	*path;
 	const char	*query;
@@ -658,7 +677,18 @@ struct route_answer {
 	unsigned int	 limit;		/* of the listing */
 };
 
+/* Which thread answers a request (loop.c): memory's answers the loop. */
+enum route_place {
+	ROUTE_ON_LOOP,
+	ROUTE_ON_LOOP_COMMIT,	/* then its purchase goes to the group commit */
+	ROUTE_ON_WORKER,	/* it needs Redis */
+	ROUTE_ON_WORKER_LARGE,	/* its answer may outgrow a socket buffer */
+};
+
 bool		 route_length_ok(const char *content_length, struct reply *);
+enum route_place route_place(const char *path);
+void		 route_settle(struct route_purchase *, enum spike_err,
+		    struct reply *);
 void		 route_handle(struct route_ctx *, const struct route_request *,
 		    struct route_answer *);
 
@@ -686,43 +716,77 @@ struct fcgi_scan {
 void		 fcgi_scan_request(const unsigned char *buf, size_t len,
 		    size_t body_max, struct fcgi_scan *);
 
-/* ---- conn.c: FastCGI connections, each request peeked at first -------- */
+/* ---- conn.c: FastCGI sockets, each request peeked at first ----------- */
 
-#define CONN_LINGER_MS		100	/* after an answer: conn_linger() */
+#define CONN_LINGER_MS		100	/* after an answer that ends it */
 
 struct conn_limits {
 	unsigned int	 idle_ms;	/* silence allowed: read_timeout_ms */
 	unsigned int	 request_ms;	/* a request's arrival: request_timeout_ms */
-	const atomic_bool *stopping;	/* give up a request still coming */
-};
-
-enum conn_next {
-	CONN_REQUEST,		/* a whole, safe request: libfcgi may read */
-	CONN_TOO_LARGE,		/* its parameters are over the limit */
-	CONN_REFUSED,		/* malformed, hostile or too slow */
-	CONN_GONE,		/* the peer closed, or stayed idle */
-	CONN_INTERRUPTED,	/* a signal came while idle */
 };
 
 bool		 conn_init(char *err, size_t errsz);
 int		 conn_accept(int listen_fd, const struct conn_limits *);
-enum conn_next	 conn_await_request(int fd, unsigned char *buf,
-		    const struct conn_limits *, struct fcgi_scan *,
-		    long long *deadline);
+ssize_t		 conn_peek(int fd, unsigned char *buf);
 bool		 conn_answer(int fd, unsigned int request_id,
 		    const char *resp, size_t len);
-void		 conn_linger(int fd);
-void		 conn_drain(int fd, const struct conn_limits *,
-		    long long deadline);
+ssize_t		 conn_discard(int fd, size_t max);
 void		 conn_peer_name(int fd, char *buf, size_t bufsz);
 
-/* ---- worker.c: the FastCGI accept loop --------------------------------- */
+/* ---- serve.c: one request, its answer and its stat line -------------- */
 
+struct FCGX_Request;
+
+/* What becomes of a connection once its request is answered. */
+enum conn_after {
+	CONN_AFTER_KEEP,	/* kept for the next request */
+	CONN_AFTER_LINGER,	/* ended: what the peer sends is thrown away */
+	CONN_AFTER_DRAIN,	/* ended before its body had all come */
+	CONN_AFTER_CLOSED,	/* libfcgi closed it: a write failed */
+};
+
+/* A purchase of a connection's, waiting for the group commit. */
+struct serve_pending {
+	struct route_answer	 ans;
+	struct route_purchase	 purchase;
+	struct batch_item	 item;
+	long long		 start_us;
+	bool			 drop;
+};
+
+const char	*serve_path(struct FCGX_Request *);
+bool		 serve_request(struct route_ctx *, struct FCGX_Request *,
+		    bool *drop, struct serve_pending *);
+enum conn_after	 serve_settle(struct route_ctx *, struct FCGX_Request *,
+		    struct serve_pending *, enum spike_err);
+void		 serve_record(struct route_ctx *, const struct route_answer *,
+		    long long us);
+enum conn_after	 serve_finish(struct FCGX_Request *, bool drop);
+void		 serve_set_blocking(int fd, bool blocking);
+
+/* ---- handoff.c, loop.c, worker.c: the connections and the threads ---- */
+
+struct conn;
+struct handoff;
+struct loop;
 struct worker;
 
-struct worker	*worker_start(struct route_ctx *, int listen_fd);
-void		 worker_stop_all(void);
-bool		 worker_kick(struct worker *);
+struct handoff	*handoff_new(size_t capacity);
+void		 handoff_put(struct handoff *, struct conn *);
+struct conn	*handoff_take(struct handoff *);
+void		 handoff_free(struct handoff *);
+
+struct loop	*loop_new(struct route_ctx *, struct route_ctx *commit_ctx,
+		    int listen_fd, struct handoff *, size_t conns_max);
+bool		 loop_start(struct loop *);
+size_t		 loop_stop(struct loop *);
+void		 loop_free(struct loop *);
+struct FCGX_Request *loop_request(struct conn *);
+bool		 loop_answer_large(const struct conn *);
+void		 loop_return(struct loop *, struct conn *, enum conn_after);
+
+struct worker	*worker_start(struct route_ctx *, struct handoff *,
+		    struct loop *);
 void		 worker_join(struct worker *);
 
 /* ---- metrics.c: counters for GET /metrics ----------------------------- */
@@ -736,6 +800,7 @@ void		 metrics_redis_error(void);
 void		 metrics_redis_reconnect(void);
 void		 metrics_unconfirmed(unsigned int n);
 void		 metrics_fastcgi_refused(void);
+void		 metrics_purchases_sent(unsigned int n);
 void		 metrics_set_items(size_t known, size_t open);
 void		 metrics_items_full(void);
 size_t		 metrics_format(char *buf, size_t bufsz, struct stock *,

@@ -89,6 +89,7 @@ START_TEST(test_families)
 		{ "spike_redis_reconnects_total", "counter" },
 		{ "spike_unconfirmed_total", "counter" },
 		{ "spike_fastcgi_refused_total", "counter" },
+		{ "spike_purchases_sent_total", "counter" },
 		{ "spike_stock_tickets", "gauge" },
 		{ "spike_stock_remaining", "gauge" },
 		{ "spike_items", "gauge" },
@@ -176,6 +177,7 @@ START_TEST(test_redis)
 	metrics_redis_error();
 	metrics_redis_reconnect();
 	metrics_fastcgi_refused();
+	metrics_purchases_sent(7);
 	scrape(&b, &s, true);
 	ck_assert(delta(&a, &b, "spike_redis_calls_total",
 	    "script=\"buy\"") == 2);
@@ -186,6 +188,7 @@ START_TEST(test_redis)
 	ck_assert(delta(&a, &b, "spike_redis_errors_total", "") == 1);
 	ck_assert(delta(&a, &b, "spike_redis_reconnects_total", "") == 1);
 	ck_assert(delta(&a, &b, "spike_fastcgi_refused_total", "") == 1);
+	ck_assert(delta(&a, &b, "spike_purchases_sent_total", "") == 7);
 	prom_free(&a);
 	prom_free(&b);
 }

@@ -367,6 +367,41 @@ bool		 rig_get(struct rig *, const char *target, struct rig_reply *);
 bool		 rig_send_raw(struct rig *, int port, const void *data,
 		    size_t len);
 
+/*
+ * Many kept FastCGI connections to one instance, driven by one thread
+ * (rig_fcgi.c): a request is written whole (rig_fcgi_send) or in pieces
+ * (rig_fcgi_write), every answer read as it comes by rig_fcgi_poll().
+ * Requests are rig_fcgi_build()'s, with FCGI_KEEP_CONN.
+ */
+#define RIG_FCGI_REQ_MAX	4096
+struct rig_fcgi_conn {
+	int		 fd;		/* -1: closed */
+	bool		 waiting;	/* written to; its answer not read yet */
+	bool		 gone;		/* the instance closed or reset it */
+	double		 wrote_ms;	/* when bytes were last written */
+	double		 gone_ms;	/* when it was seen gone */
+	unsigned int	 answers;	/* END_REQUESTs read */
+	struct rig_reply rep;		/* the last; rep.ms counts from
+					 * wrote_ms */
+	unsigned char	 head[8];	/* the record coming (section 3.3) */
+	size_t		 headlen;
+	size_t		 content_left;
+	size_t		 padding_left;
+	char		 out[RIG_BODY_MAX];	/* STDOUT of the answer coming */
+	size_t		 outlen;
+};
+
+size_t		 rig_fcgi_build(unsigned char buf[RIG_FCGI_REQ_MAX],
+		    const char *method, const char *target);
+bool		 rig_fcgi_open(struct rig_fcgi_conn *, int port);
+bool		 rig_fcgi_write(struct rig_fcgi_conn *, const void *data,
+		    size_t len);
+bool		 rig_fcgi_send(struct rig_fcgi_conn *, const char *method,
+		    const char *target);
+size_t		 rig_fcgi_poll(struct rig_fcgi_conn *, size_t n,
+		    double until_ms);
+void		 rig_fcgi_close(struct rig_fcgi_conn *);
+
 /* Load (rig_load.c). */
 struct rig_load_spec rig_load_plan(const struct rig *, unsigned int conns,
 		    unsigned int total, bool unique_users,

@@ -5,12 +5,15 @@
  * rig_http_fcgi(), so that a load can hit each instance alone.  The
  * record layout follows the FastCGI specification (sections 3.3, 3.4 and
  * 5.1); the answer's CGI head gives the status ("Status: NNN", else 200).
+ * Many such connections may also be driven together by one thread
+ * (rig_fcgi_open() and the rest), each answer read as it comes.
  */
 #include "config.h"
 
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,6 @@
 
 #include "rig_private.h"
 
-#define FCGI_REQ_MAX	4096
 #define FCGI_IO_MS	budget_ms(10000)
 
 /* Append a record of content (zero-padded to 8 bytes), request id 1. */
@@ -191,7 +193,7 @@ bool
 rig_fcgi_request(struct rig_http *h, const char *method, const char *target,
     struct rig_reply *rep, char *err, size_t errsz)
 {
-	uint8_t	 req[FCGI_REQ_MAX];
+	uint8_t	 req[RIG_FCGI_REQ_MAX];
 	char	 out[RIG_BODY_MAX + 1024];
 	size_t	 len, outlen;
 
@@ -216,4 +218,202 @@ rig_fcgi_request(struct rig_http *h, const char *method, const char *target,
 	}
 	parse_cgi(out, rep);
 	return true;
+}
+
+/* ---- many connections, one thread --------------------------------------- */
+
+/* A request as rig_fcgi_request() sends it; 0 when it does not fit. */
+size_t
+rig_fcgi_build(unsigned char buf[RIG_FCGI_REQ_MAX], const char *method,
+    const char *target)
+{
+	return build_get(buf, method, target);
+}
+
+/* Connect c to 127.0.0.1:port; false with errno set. */
+bool
+rig_fcgi_open(struct rig_fcgi_conn *c, int port)
+{
+	memset(c, 0, sizeof(*c));
+	c->rep.code = RIG_CODE_NONE;
+	return (c->fd = rig_tcp_connect(port, FCGI_IO_MS)) != -1;
+}
+
+void
+rig_fcgi_close(struct rig_fcgi_conn *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static void
+conn_gone(struct rig_fcgi_conn *c)
+{
+	rig_fcgi_close(c);
+	c->gone = true;
+	c->gone_ms = rig_now_ms();
+}
+
+/*
+ * Write data, all of it (a blocking send, bounded by the socket's
+ * timeout); an answer is then awaited.  False, c gone, if it failed.
+ */
+bool
+rig_fcgi_write(struct rig_fcgi_conn *c, const void *data, size_t len)
+{
+	if (c->fd == -1)
+		return false;
+	if (!rig_send_all(c->fd, data, len)) {
+		conn_gone(c);
+		return false;
+	}
+	c->waiting = true;
+	c->wrote_ms = rig_now_ms();
+	return true;
+}
+
+bool
+rig_fcgi_send(struct rig_fcgi_conn *c, const char *method, const char *target)
+{
+	uint8_t	 req[RIG_FCGI_REQ_MAX];
+	size_t	 len;
+
+	if ((len = build_get(req, method, target)) == 0) {
+		errno = EINVAL;
+		return false;
+	}
+	return rig_fcgi_write(c, req, len);
+}
+
+/* A record has all come: END_REQUEST ends the answer (section 5.5). */
+static void
+record_end(struct rig_fcgi_conn *c)
+{
+	c->headlen = 0;
+	if (c->head[1] != FCGI_END_REQUEST)
+		return;
+	c->out[c->outlen] = '\0';
+	memset(&c->rep, 0, sizeof(c->rep));
+	c->rep.content_length = -1;
+	c->rep.retry_after = -1;
+	parse_cgi(c->out, &c->rep);
+	c->rep.code = rig_json_code(c->rep.body);
+	c->rep.ms = rig_now_ms() - c->wrote_ms;
+	c->outlen = 0;
+	c->waiting = false;
+	c->answers++;
+}
+
+/* Take n bytes of the stream, record by record as they come. */
+static void
+conn_feed(struct rig_fcgi_conn *c, const uint8_t *p, size_t n)
+{
+	size_t	 k, room;
+
+	while (n > 0) {
+		if (c->headlen < FCGI_HEADER_LEN) {
+			k = FCGI_HEADER_LEN - c->headlen < n ?
+			    FCGI_HEADER_LEN - c->headlen : n;
+			memcpy(c->head + c->headlen, p, k);
+			c->headlen += k;
+			p += k;
+			n -= k;
+			if (c->headlen < FCGI_HEADER_LEN)
+				break;
+			c->content_left = (size_t)c->head[4] << 8 | c->head[5];
+			c->padding_left = c->head[6];
+		} else if (c->content_left > 0) {
+			k = c->content_left < n ? c->content_left : n;
+			room = sizeof(c->out) - 1 - c->outlen;
+			if (c->head[1] == FCGI_STDOUT) {
+				memcpy(c->out + c->outlen, p, k < room ? k :
+				    room);
+				c->outlen += k < room ? k : room;
+			}
+			c->content_left -= k;
+			p += k;
+			n -= k;
+		} else {
+			k = c->padding_left < n ? c->padding_left : n;
+			c->padding_left -= k;
+			p += k;
+			n -= k;
+		}
+		if (c->headlen == FCGI_HEADER_LEN && c->content_left == 0 &&
+		    c->padding_left == 0)
+			record_end(c);
+	}
+}
+
+/* Read what waits on c; false when the instance closed or reset it. */
+static bool
+conn_read(struct rig_fcgi_conn *c)
+{
+	uint8_t	 buf[16384];
+	ssize_t	 n;
+
+	for (;;) {
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0) {
+			conn_feed(c, buf, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		conn_gone(c);
+		return false;
+	}
+}
+
+/* Of c[0..n), how many are open and still wait for an answer. */
+static size_t
+count_waiting(const struct rig_fcgi_conn *c, size_t n)
+{
+	size_t	 i, waiting = 0;
+
+	for (i = 0; i < n; i++)
+		if (c[i].fd != -1 && c[i].waiting)
+			waiting++;
+	return waiting;
+}
+
+/*
+ * Read answers on every open connection of c[0..n) until none waits for
+ * one or until_ms (rig_now_ms()) has come; a connection the instance
+ * closes is marked gone.  Looks once at least, so an until_ms past
+ * reads what has come.  Returns how many still wait.
+ */
+size_t
+rig_fcgi_poll(struct rig_fcgi_conn *c, size_t n, double until_ms)
+{
+	struct pollfd	*pfd;
+	size_t		 i, k, *which;
+	double		 left;
+
+	if ((pfd = calloc(n + 1, sizeof(*pfd))) == NULL ||
+	    (which = calloc(n + 1, sizeof(*which))) == NULL) {
+		free(pfd);
+		return count_waiting(c, n);
+	}
+	do {
+		for (i = k = 0; i < n; i++)
+			if (c[i].fd != -1) {
+				pfd[k].fd = c[i].fd;
+				pfd[k].events = POLLIN;
+				which[k++] = i;
+			}
+		left = count_waiting(c, n) > 0 ? until_ms - rig_now_ms() : 0;
+		if (poll(pfd, k, left > 0 ? (int)left + 1 : 0) == -1 &&
+		    errno != EINTR)
+			break;
+		for (i = 0; i < k; i++)
+			if (pfd[i].revents != 0)
+				(void)conn_read(&c[which[i]]);
+	} while (count_waiting(c, n) > 0 && rig_now_ms() < until_ms);
+	free(which);
+	free(pfd);
+	return count_waiting(c, n);
 }

@@ -82,7 +82,7 @@ local function create_order(it, user, request_key, id)
 		'instance', instance, 'created', now, 'pay_by', pay_by,
 		'status', 'pending')
 	redis.call('ZADD', it.key .. ':pending', pay_by, id)
-	redis.call('ZADD', deploy .. ':due', 'LT', pay_by, it.name)
+	it.due = pay_by
 	redis.call('ZADD', it.key .. ':user:' .. user, now, id)
 	redis.call('SET', it.key .. ':last:' .. user, id, 'EX', last_ttl)
 	redis.call('XADD', KEYS[1], 'MAXLEN', '~', max_len, '*',
@@ -158,11 +158,15 @@ for i = 1, n do
 	end
 end
 -- The change log, once per item that sold in this call (the sync reads
--- what changed since it last looked).
+-- what changed since it last looked), and the item's earliest pay-by
+-- time for expiry: every order of this call has the same.
 for _, it in ipairs(met) do
 	if it.changed then
 		local s = redis.call('INCR', deploy .. ':seq')
 		redis.call('ZADD', deploy .. ':changes', s, it.name)
+	end
+	if it.due then
+		redis.call('ZADD', deploy .. ':due', 'LT', it.due, it.name)
 	end
 end
 return answers
