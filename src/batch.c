@@ -122,11 +122,15 @@ committer_main(void *arg)
 void
 batcher_submit(struct batcher *b, struct batch_item *item)
 {
-	item->next = atomic_load_explicit(&b->head, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(&b->head, &item->next,
-	    item, memory_order_release, memory_order_relaxed))
-		;
-	if (item->next == NULL)
+	struct batch_item	*below;
+
+	/* Once pushed, item->next is the committer's: test the local copy. */
+	below = atomic_load_explicit(&b->head, memory_order_relaxed);
+	do
+		item->next = below;
+	while (!atomic_compare_exchange_weak_explicit(&b->head, &below, item,
+	    memory_order_release, memory_order_relaxed));
+	if (below == NULL)
 		sem_post(&b->wake);
 }
 
