@@ -246,6 +246,22 @@ ha_primary_has_replica(struct rig *r)
 	return ok;
 }
 
+/* Wait until the rig's Redis counts its replica online and good. */
+static bool
+ha_wait_replica_good(struct rig *r)
+{
+	double	 end = rig_now_ms() + RIG_START_TIMEOUT_MS;
+
+	while (!ha_primary_has_replica(r)) {
+		if (rig_now_ms() > end)
+			return rig_fail(r, "redis %s:%d never counted its "
+			    "replica good", rig_proc_addr(&r->redis),
+			    r->redis.port);
+		rig_sleep_ms(50);
+	}
+	return true;
+}
+
 /* Free ports for the replica and the Sentinels, distinct from the rig's. */
 static bool
 ha_ports(struct rig *r, struct rig_ha *ha)
@@ -323,7 +339,6 @@ static bool
 ha_start_redis(struct rig *r, struct rig_ha *ha)
 {
 	const char	*primary = rig_proc_addr(&r->redis);
-	double		 end;
 
 	if (!rig_redis_start(r) || !rig_ha_replica_start(r, &ha->replica,
 	    ha_netns(&ha->replica), rig_proc_addr(&ha->replica), primary,
@@ -331,13 +346,8 @@ ha_start_redis(struct rig *r, struct rig_ha *ha)
 	    rig_proc_addr(&ha->replica), ha->replica.port, r->redis.port,
 	    RIG_START_TIMEOUT_MS))
 		return false;
-	end = rig_now_ms() + RIG_START_TIMEOUT_MS;
-	while (!ha_primary_has_replica(r)) {
-		if (rig_now_ms() > end)
-			return rig_fail(r, "redis %s:%d never counted its "
-			    "replica good", primary, r->redis.port);
-		rig_sleep_ms(50);
-	}
+	if (!ha_wait_replica_good(r))
+		return false;
 	for (int i = 0; i < RIG_HA_SENTINELS; i++)
 		if (!rig_ha_sentinel_start(r, &ha->sentinel[i],
 		    ha_netns(&ha->sentinel[i]), rig_proc_addr(&ha->sentinel[i]),
@@ -381,7 +391,8 @@ rig_ha_on_host(struct rig *r, struct rig_ha *ha, const struct rig_host *h)
 
 /*
  * A replica of the rig's Redis, on its host and a free port, as
- * rig_ha_replica_start() makes them, its link up.  Stop it by pid.
+ * rig_ha_replica_start() makes them, its link up and the primary
+ * counting it good.  Stop it by pid.
  */
 bool
 rig_ha_replica_add(struct rig *r, struct rig_proc *p)
@@ -394,7 +405,7 @@ rig_ha_replica_add(struct rig *r, struct rig_proc *p)
 		return rig_fail(r, "no free loopback port for a replica");
 	return rig_ha_replica_start(r, p, ha_netns(p), addr, addr,
 	    r->redis.port) && rig_ha_wait_linked(r, addr, p->port,
-	    r->redis.port, RIG_START_TIMEOUT_MS);
+	    r->redis.port, RIG_START_TIMEOUT_MS) && ha_wait_replica_good(r);
 }
 
 /*
