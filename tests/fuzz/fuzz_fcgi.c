@@ -4,7 +4,7 @@
  * Whenever fcgi_scan_request() says READY, libfcgi is given the bytes
  * up to the scan's end on a socket: FCGX_Accept_r must return 0 without
  * aborting, with one parameter more (FCGI_ROLE) than the scan counted,
- * and the body is then read as worker.c reads it (QUERY_BODY_MAX + 1
+ * and the body is then read as serve.c reads it (QUERY_BODY_MAX + 1
  * bytes at most) without running out of bytes: libfcgi needs nothing
  * the scan has not seen.  A prefix of the input must scan as MORE, or as
  * the whole.

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: a request's path without the network, route.c with
- * query.c, stock.c and reply.c, fed parameters as worker.c takes them
+ * query.c, stock.c and reply.c, fed parameters as serve.c takes them
  * from FastCGI.  The input is a flags byte, then REQUEST_METHOD,
  * DOCUMENT_URI, QUERY_STRING, CONTENT_TYPE, REQUEST_ID and CONTENT_LENGTH
  * separated by NUL bytes, then the body (any bytes).
@@ -92,23 +92,27 @@ store_call(struct store *st, struct store_order *o)
 	return SPIKE_OK;
 }
 
-/* The committer of batch.c, reduced to the store it sells through. */
-struct batcher {
-	struct store	*store;
-};
-
-enum spike_err
-batcher_buy(struct batcher *b, struct store_purchase *p)
+/*
+ * The group commit of batch.c, reduced to the store it sells through:
+ * what the event loop's committer does with a purchase route_handle()
+ * left pending.
+ */
+static void
+fuzz_commit(const struct sync_state *ss, struct store *st,
+    struct route_purchase *rp, struct reply *r)
 {
 	static const enum store_buy_result results[] = { STORE_SOLD,
 	    STORE_SOLD_BEFORE, STORE_SOLD_OUT, STORE_NO_SALE };
+	struct store_purchase *p = &rp->p;
 
-	FUZZ_ASSERT(p->item != NULL);
+	FUZZ_ASSERT(p->item != NULL && rp->item != NULL);
 	FUZZ_ASSERT(p->request_id != NULL && p->request_id[0] != '\0');
 	FUZZ_ASSERT(p->user[0] == '\0' ||
 	    query_user_valid(p->user, strlen(p->user)));
-	p->result = results[b->store->result];
-	return store_call(b->store, &p->order);
+	p->result = results[st->result];
+	route_settle(rp, sync_store_up(ss) ? store_call(st, &p->order) :
+	    SPIKE_EREDIS, r);
+	FUZZ_ASSERT(!rp->pending);
 }
 
 enum spike_err
@@ -209,7 +213,7 @@ check_headers(const char *p, const char *end)
 	}
 }
 
-/* A CGI response (RFC 3875, 6.2) for r, as worker.c sends it. */
+/* A CGI response (RFC 3875, 6.2) for r, as serve.c sends it. */
 static void
 check_answer(const struct reply *r)
 {
@@ -262,7 +266,7 @@ split(const uint8_t *data, size_t size, char *params[NPARAMS], char **body,
 	memcpy(*body, p, *body_len);
 }
 
-/* What worker.c does between reading the params and the answer. */
+/* What serve.c does between reading the params and the answer. */
 static void
 serve(struct route_ctx *ctx, const struct route_request *rr,
     const char *content_length, struct route_answer *ans)
@@ -335,8 +339,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct stock		*stock;
 	struct sync_state	 ss;
 	struct store		 st;
-	struct batcher		 batcher;
 	struct route_ctx	 ctx;
+	struct route_purchase	 purchase;
 	struct route_request	 rr;
 	struct route_answer	 ans;
 	char			*params[NPARAMS], *body;
@@ -359,12 +363,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.items = items;
 	ctx.stock = &item_at(items, 0)->stock;
 	ctx.store = &st;
-	batcher.store = &st;
-	ctx.batcher = &batcher;
 	ctx.sync = &ss;
 	ctx.where = "3001";
 	ctx.self_id = "127.0.0.1:3001";
 
+	memset(&purchase, 0, sizeof(purchase));
+	memset(&rr, 0, sizeof(rr));
+	rr.purchase = &purchase;
 	split(size > 0 ? data + 1 : data, size > 0 ? size - 1 : 0, params,
 	    &body, &rr.body_len);
 	rr.method = params[0];
@@ -374,6 +379,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rr.request_id = params[4];
 	rr.body = body;
 	serve(&ctx, &rr, params[5], &ans);
+	if (purchase.pending)
+		fuzz_commit(&ss, &st, &purchase, &ans.reply);
 
 	if (!(flags & FLAG_REDIS_UP))
 		check_down(&ans, &st);
