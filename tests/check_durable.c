@@ -679,12 +679,10 @@ END_TEST
 /*
  * With min-replicas-to-write on the primary, a primary whose replica went
  * quiet refuses the scripts (NOREPLICAS): no sale is made that no buyer
- * is told of, and selling resumes once the replica is back.
- */
-/*
- * Redis counts a replica good while its last ACK (sent once a second) is
- * at most min-replicas-max-lag whole seconds old: 1 would drop the
- * replica whenever an ACK came a little late across a second's edge.
+ * is told of, and selling resumes once the replica is back.  Redis
+ * counts a replica good while its last ACK (sent once a second) is at
+ * most min-replicas-max-lag whole seconds old: 1 would drop the replica
+ * whenever an ACK came a little late across a second's edge.
  */
 #define MAX_LAG_S	2	/* min-replicas-max-lag here */
 #define NOREPLICAS_MS	budget_ms(3 * MAX_LAG_S * 1000 + RECOVER_MS)
